@@ -1,0 +1,123 @@
+package broker
+
+// Produce (key 0), versions 3–9.
+//
+// Versions below 3 carry the pre-0.11 message formats, which minikraft does not store (Kafka 4.0
+// dropped them too). Each partition's payload must be RecordBatch v2; it is validated (CRC32C,
+// lengths, record framing, message.max.bytes) and appended as sent, with offsets, leader epoch and,
+// for LogAppendTime topics, the timestamp rewritten.
+//
+// acks=0 gets no response; acks=1 is answered after the local append; acks=-1 (all) is refused with
+// NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas, and otherwise answered when the
+// high watermark passes the batch or TimeoutMillis runs out (REQUEST_TIMED_OUT). Appends happen
+// while the request is handled, in connection order, so an idempotent producer's pipelined batches
+// arrive in sequence; only the wait for replication runs in the response future.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/log"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(0, 3, 9, (*Broker).handleProduce) }
+
+// pendingAck is a partition response waiting for the ISR.
+type pendingAck struct {
+	p    *partition.Partition
+	last int64
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	var pending []pendingAck
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			p, last, err := b.produceOne(req, rt.Topic, rp.Partition, rp.Records, sp)
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+				continue
+			}
+			if p != nil {
+				pending = append(pending, pendingAck{p: p, last: last, resp: sp})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+
+	if req.Acks == 0 {
+		return wire.Done(nil, nil)
+	}
+	if len(pending) == 0 {
+		return wire.Done(resp, nil)
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	return func() (kmsg.Response, error) {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		for _, pa := range pending {
+			if err := pa.p.WaitForAck(wctx, pa.last); err != nil {
+				pa.resp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					pa.resp.ErrorMessage = errorMessage(err)
+				}
+			}
+		}
+		return resp, nil
+	}
+}
+
+// produceOne appends one partition's records. It returns the partition and the last offset to
+// wait for when the response must wait for acks=all, and fills sp with the append's result.
+func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) (*partition.Partition, int64, error) {
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return nil, 0, kerr.InvalidRequiredAcks
+	}
+	if req.TransactionID != nil {
+		// Transactions are not implemented: refuse rather than silently writing
+		// non-transactional data that a read_committed consumer would treat wrongly.
+		return nil, 0, kerr.TransactionalIDAuthorizationFailed
+	}
+	lp, tc, err := b.leaderPartition(topic, part)
+	if err != nil {
+		return nil, 0, err
+	}
+	if isInternalTopic(topic) {
+		// Kafka lets only its own coordinators write to internal topics; minikraft's group
+		// coordinator appends to its partitions directly.
+		return nil, 0, kerr.InvalidTopicException
+	}
+	hdrs, err := log.ValidateBatches(records, tc.MaxMessageBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := lp.AppendAsLeader(records, hdrs, req.Acks)
+	if err != nil {
+		return nil, 0, err
+	}
+	sp.BaseOffset = info.BaseOffset
+	sp.LogAppendTime = info.LogAppendTime
+	sp.LogStartOffset = info.LogStartOffset
+	if req.Acks == -1 {
+		return lp, info.LastOffset, nil
+	}
+	return nil, 0, nil
+}

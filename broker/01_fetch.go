@@ -1,0 +1,175 @@
+package broker
+
+// Fetch (key 1), versions 4–13.
+//
+// Versions below 4 expect the old message-set formats (Kafka would down-convert); minikraft serves
+// RecordBatch v2 as stored, so it starts at v4 like Kafka 4.0. v13 names topics by id.
+//
+// Consumers read up to the high watermark (read_committed gets the same bound: with no
+// transactions the last stable offset is the high watermark). Partitions are filled in request
+// order within MaxBytes and each partition's PartitionMaxBytes, except that the first partition
+// with data returns at least one whole batch, however large, so a consumer can always make
+// progress (KIP-74). If less than MinBytes is ready and MaxWaitMillis > 0, the fetch parks on the
+// partitions' high-watermark signals until enough arrives or the wait ends.
+//
+// Fetch sessions (KIP-227) are not kept: every response carries SessionID 0, which tells clients
+// that no session was created, so they keep sending full requests; a request naming a session id
+// gets FETCH_SESSION_ID_NOT_FOUND. This is what Kafka does with its session cache disabled.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(1, 4, 13, (*Broker).handleFetch) }
+
+func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.FetchRequest)
+	if req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return wire.Done(resp, nil)
+	}
+	return func() (kmsg.Response, error) {
+		return b.fetch(ctx, req), nil
+	}
+}
+
+func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	var deadline <-chan time.Time
+	if req.MaxWaitMillis > 0 {
+		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+		defer t.Stop()
+		deadline = t.C
+	}
+	resp, size, parts := b.fetchOnce(req)
+	if fetchDone(req, resp, size) {
+		return resp
+	}
+	// Register before re-reading, so data that arrives between a read and the wait still wakes
+	// us; a buffered channel of one coalesces any number of signals.
+	wake := make(chan struct{}, 1)
+	for _, p := range parts {
+		defer p.Register(wake)()
+	}
+	for {
+		resp, size, _ = b.fetchOnce(req)
+		if fetchDone(req, resp, size) {
+			return resp
+		}
+		select {
+		case <-wake:
+		case <-deadline:
+			resp, _, _ = b.fetchOnce(req)
+			return resp
+		case <-ctx.Done():
+			return resp
+		}
+	}
+}
+
+// fetchDone reports whether a fetch can be answered now: enough bytes, no wait asked for, or an
+// error the client must see at once.
+func fetchDone(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, size int) bool {
+	return size >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || resp.ErrorCode != 0 || hasPartitionError(resp)
+}
+
+func hasPartitionError(resp *kmsg.FetchResponse) bool {
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			switch resp.Topics[i].Partitions[j].ErrorCode {
+			case 0, kerr.OffsetOutOfRange.Code:
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fetchOnce reads every requested partition once, without waiting. It returns the response, the
+// number of record bytes in it and the partitions that could produce more data (to wait on).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition.Partition) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	maxBytes := int(req.MaxBytes)
+	if req.Version < 3 || maxBytes <= 0 {
+		maxBytes = 50 << 20 // fetch.max.bytes default for old requests that carry none
+	}
+	var (
+		total   int
+		gotData bool
+		parts   []*partition.Partition
+	)
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		if req.Version >= 13 {
+			var ok bool
+			name, ok = b.topicNameByID(rt.TopicID)
+			if !ok {
+				for _, rp := range rt.Partitions {
+					sp := newFetchPartition(rp.Partition)
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
+		}
+		for _, rp := range rt.Partitions {
+			sp := newFetchPartition(rp.Partition)
+			p, _, err := b.leaderPartition(name, rp.Partition)
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			parts = append(parts, p)
+			limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
+			if !gotData {
+				// KIP-74: the first partition with data returns one batch even past the limits.
+				limit = max(limit, 1)
+			}
+			if limit <= 0 {
+				sp.HighWatermark = p.HighWatermark()
+				sp.LastStableOffset = sp.HighWatermark
+				sp.LogStartOffset = p.LogStartOffset()
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			rr, err := p.Read(rp.FetchOffset, limit, req.ReplicaID, rp.CurrentLeaderEpoch)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+			} else {
+				if rr.Records != nil {
+					sp.RecordBatches = rr.Records
+				}
+				total += len(rr.Records)
+				if len(rr.Records) > 0 {
+					gotData = true
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, parts
+}
+
+func newFetchPartition(id int32) kmsg.FetchResponseTopicPartition {
+	sp := kmsg.NewFetchResponseTopicPartition()
+	sp.Partition = id
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+	sp.PreferredReadReplica = -1
+	// Kafka sends empty records, never null: librdkafka rejects a null set (size -1).
+	sp.RecordBatches = []byte{}
+	return sp
+}

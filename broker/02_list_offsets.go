@@ -1,0 +1,79 @@
+package broker
+
+// ListOffsets (key 2), versions 0–7.
+//
+// Timestamp -2 is the log start offset, -1 the high watermark (the last stable offset is the same
+// without transactions, so IsolationLevel changes nothing), -3 (v7+, KIP-734) the record with the
+// largest timestamp, and a timestamp t ≥ 0 the first offset whose timestamp is at least t, or -1
+// when there is none below the high watermark. v0 answers in OldStyleOffsets. LeaderEpoch is the
+// partition's current leader epoch; CurrentLeaderEpoch in the request is checked (KIP-320).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(2, 0, 7, (*Broker).handleListOffsets) }
+
+func (b *Broker) handleListOffsets(_ context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+				sp.ErrorCode = errorCode(err)
+			} else if req.Version == 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
+				if rp.MaxNumOffsets <= 0 || sp.Offset < 0 {
+					sp.OldStyleOffsets = nil
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return wire.Done(resp, nil)
+}
+
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	p, _, err := b.leaderPartition(topic, rp.Partition)
+	if err != nil {
+		return err
+	}
+	if err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
+		return err
+	}
+	_, epoch := p.Leader()
+	hw := p.HighWatermark()
+	switch ts := rp.Timestamp; {
+	case ts == -2:
+		sp.Offset = p.LogStartOffset()
+	case ts == -1:
+		sp.Offset = hw
+	case ts == -3:
+		off, mts, ok := p.Log().MaxTimestamp()
+		if ok && off < hw {
+			sp.Offset, sp.Timestamp = off, mts
+		}
+	case ts >= 0:
+		off, fts, ok := p.Log().OffsetForTimestamp(ts)
+		if ok && off < hw {
+			sp.Offset, sp.Timestamp = off, fts
+		}
+	default:
+		return kerr.InvalidRequest
+	}
+	if sp.Offset >= 0 {
+		sp.LeaderEpoch = epoch
+	}
+	return nil
+}

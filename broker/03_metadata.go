@@ -1,0 +1,204 @@
+package broker
+
+// Metadata (key 3), versions 0–12.
+//
+// Brokers are listed with their advertised address for the listener the request came in on, so a
+// client on EXTERNAL://127.0.0.1:9094 is sent EXTERNAL addresses and one inside a compose network
+// on PLAINTEXT gets PLAINTEXT ones; a broker without that listener is left out, as Kafka does.
+// Topics are named (or, v10+, given by id); none named means all topics in v0 and a null list
+// means all topics in v1+. A named topic that does not exist is created when the request allows
+// it (always before v4, AllowAutoTopicCreation from v4) and auto.create.topics.enable is on, with
+// num.partitions and default.replication.factor; the creation is committed before the answer, so
+// the response already lists its leaders. Fenced or unregistered replicas are OfflineReplicas.
+// minikraft has no ACLs: authorized operations, when asked for, are everything.
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/controller"
+	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(3, 0, 12, (*Broker).handleMetadata) }
+
+const (
+	// opsNotRequested is Kafka's "authorized operations not requested" marker (INT32_MIN).
+	opsNotRequested = int32(-2147483648)
+	// topicOps are all ACL operations that apply to a topic: READ, WRITE, CREATE, DELETE, ALTER,
+	// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+	topicOps = int32(1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11)
+)
+
+func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	st := b.meta.State()
+
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	var names []string
+	if allTopics {
+		for name := range st.Topics {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+	}
+	topics := make([]kmsg.MetadataResponseTopic, 0, len(req.Topics)+len(names))
+	for _, rt := range req.Topics {
+		name := ""
+		if rt.Topic != nil {
+			name = *rt.Topic
+		} else if rt.TopicID != [16]byte{} {
+			n, ok := st.TopicIDs[rt.TopicID]
+			if !ok {
+				t := kmsg.NewMetadataResponseTopic()
+				t.TopicID = rt.TopicID
+				t.ErrorCode = kerr.UnknownTopicID.Code
+				topics = append(topics, t)
+				continue
+			}
+			name = n
+		}
+		if st.Topics[name] == nil && autoCreate && b.cfg.Broker.AutoCreateTopics {
+			if _, err := b.autoCreateTopic(ctx, name); err == nil {
+				st = b.meta.State()
+			} else if code := errorCode(err); code != kerr.TopicAlreadyExists.Code {
+				t := kmsg.NewMetadataResponseTopic()
+				t.Topic = kmsg.StringPtr(name)
+				t.ErrorCode = code
+				topics = append(topics, t)
+				continue
+			}
+			st = b.meta.State()
+		}
+		topics = append(topics, b.metadataTopic(st, name, req))
+	}
+	for _, name := range names {
+		topics = append(topics, b.metadataTopic(st, name, req))
+	}
+
+	resp.Brokers = b.metadataBrokers(st, r.Conn.Listener)
+	resp.ClusterID = kmsg.StringPtr(b.clusterID())
+	resp.ControllerID = b.controllerIDForClients(st)
+	resp.Topics = topics
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterOps
+	}
+	return wire.Done(resp, nil)
+}
+
+// autoCreateTopic creates a topic the way Kafka's auto-creation does: broker defaults, and the
+// name checked like any other.
+func (b *Broker) autoCreateTopic(ctx context.Context, name string) (*raftmeta.Topic, error) {
+	bc := &b.cfg.Broker
+	return b.createTopic(ctx, controller.TopicSpec{
+		Name:              name,
+		Partitions:        int32(bc.NumPartitions),
+		ReplicationFactor: int16(bc.DefaultReplicationFactor),
+	}, false)
+}
+
+func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	t := kmsg.NewMetadataResponseTopic()
+	t.Topic = kmsg.StringPtr(name)
+	t.AuthorizedOperations = opsNotRequested
+	mt := st.Topics[name]
+	if mt == nil {
+		t.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if validateTopicName(name) != nil {
+			t.ErrorCode = kerr.InvalidTopicException.Code
+		}
+		return t
+	}
+	t.TopicID = mt.ID
+	t.IsInternal = mt.Internal
+	if req.IncludeTopicAuthorizedOperations {
+		t.AuthorizedOperations = topicOps
+	}
+	t.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(mt.Partitions))
+	for _, mp := range mt.Partitions {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition = mp.ID
+		p.Leader = mp.Leader
+		p.LeaderEpoch = mp.LeaderEpoch
+		p.Replicas = mp.Replicas
+		p.ISR = mp.ISR
+		p.OfflineReplicas = offlineReplicas(st, mp.Replicas)
+		if mp.Leader < 0 {
+			p.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		t.Partitions = append(t.Partitions, p)
+	}
+	return t
+}
+
+// offlineReplicas are the replicas on brokers that are fenced or not registered.
+func offlineReplicas(st *raftmeta.State, replicas []int32) []int32 {
+	var off []int32
+	for _, r := range replicas {
+		if br := st.Brokers[r]; br == nil || br.Fenced {
+			off = append(off, r)
+		}
+	}
+	if off == nil {
+		return []int32{}
+	}
+	return off
+}
+
+// metadataBrokers lists the live brokers' addresses on the named listener, by id.
+func (b *Broker) metadataBrokers(st *raftmeta.State, listener string) []kmsg.MetadataResponseBroker {
+	ids := make([]int32, 0, len(st.Brokers))
+	for id := range st.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]kmsg.MetadataResponseBroker, 0, len(ids))
+	for _, id := range ids {
+		br := st.Brokers[id]
+		if br.Fenced {
+			continue
+		}
+		for _, ep := range br.Listeners {
+			if ep.Name != listener {
+				continue
+			}
+			mb := kmsg.NewMetadataResponseBroker()
+			mb.NodeID = id
+			mb.Host = ep.Host
+			mb.Port = ep.Port
+			if br.Rack != "" {
+				mb.Rack = kmsg.StringPtr(br.Rack)
+			}
+			out = append(out, mb)
+			break
+		}
+	}
+	return out
+}
+
+// controllerIDForClients is the id clients see as "the controller". In KRaft the controllers are
+// not reachable by clients, and Kafka answers with a live broker's id so that admin requests that
+// must go to the controller are sent to a broker that forwards them; we do the same, preferring
+// the Raft leader when it is also a broker.
+func (b *Broker) controllerIDForClients(st *raftmeta.State) int32 {
+	if id, _, ok := b.meta.Leader(); ok {
+		if br := st.Brokers[id]; br != nil && !br.Fenced {
+			return id
+		}
+	}
+	if br := st.Brokers[b.cfg.Broker.NodeID]; br != nil {
+		return b.cfg.Broker.NodeID
+	}
+	for id, br := range st.Brokers {
+		if !br.Fenced {
+			return id
+		}
+	}
+	return -1
+}

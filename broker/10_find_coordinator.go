@@ -1,0 +1,75 @@
+package broker
+
+// FindCoordinator (key 10), versions 0–4.
+//
+// For a group key the coordinator is the leader of __consumer_offsets partition
+// abs(hashCode(group)) % offsets.topic.num.partitions, Kafka's exact mapping, answered with its
+// address on the listener the request came in on. The topic is created on first use (see
+// ensureOffsetsTopic). v4 answers several keys at once. Transaction coordinators (key type 1) are
+// COORDINATOR_NOT_AVAILABLE: minikraft has no transactions yet.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(10, 0, 4, (*Broker).handleFindCoordinator) }
+
+func (b *Broker) handleFindCoordinator(ctx context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := b.findCoordinator(ctx, req.CoordinatorType, key, r.Conn.Listener)
+		if req.Version < 4 {
+			resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
+			if req.Version >= 1 {
+				resp.ErrorMessage = c.ErrorMessage
+			}
+			break
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	return wire.Done(resp, nil)
+}
+
+func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key, listener string) kmsg.FindCoordinatorResponseCoordinator {
+	c := kmsg.NewFindCoordinatorResponseCoordinator()
+	c.Key, c.NodeID, c.Port = key, -1, -1
+	fail := func(e *kerr.Error) kmsg.FindCoordinatorResponseCoordinator {
+		c.ErrorCode = e.Code
+		return c
+	}
+	switch {
+	case keyType != 0:
+		return fail(kerr.CoordinatorNotAvailable)
+	case key == "":
+		return fail(kerr.InvalidGroupID)
+	}
+	t, err := b.ensureOffsetsTopic(ctx)
+	if err != nil {
+		return fail(kerr.CoordinatorNotAvailable)
+	}
+	p := group.PartitionFor(key, len(t.Partitions))
+	leader := t.Partitions[p].Leader
+	st := b.meta.State()
+	br := st.Brokers[leader]
+	if leader < 0 || br == nil || br.Fenced {
+		return fail(kerr.CoordinatorNotAvailable)
+	}
+	for _, ep := range br.Listeners {
+		if ep.Name == listener {
+			c.NodeID, c.Host, c.Port = leader, ep.Host, ep.Port
+			return c
+		}
+	}
+	return fail(kerr.CoordinatorNotAvailable)
+}

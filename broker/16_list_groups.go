@@ -1,0 +1,9 @@
+package broker
+
+// ListGroups (key 16), versions 0–4.
+//
+// Every group this broker coordinates; v4 filters by state.
+
+import "github.com/minikraft/minikraft/broker/group"
+
+func init() { register(16, 0, 4, groupAPI((*group.Coordinator).ListGroups)) }

@@ -1,0 +1,87 @@
+package broker
+
+// DeleteTopics (key 20), versions 0–6.
+//
+// Topics are named (v0–5) or, from v6, named or given by id. Deleting an unknown topic is
+// UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); internal topics cannot be deleted
+// (INVALID_TOPIC_EXCEPTION); with
+// delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED. Each replica's files are
+// removed once the deletion is applied on its broker.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(20, 0, 6, (*Broker).handleDeleteTopics) }
+
+func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+	defer cancel()
+
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version < 6 {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: kmsg.StringPtr(n)})
+		}
+	} else {
+		for _, t := range req.Topics {
+			targets = append(targets, target{name: t.Topic, id: t.TopicID})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		err := b.deleteTopic(ctx, tg.name, tg.id)
+		if err == nil {
+			b.applyMetadata(b.meta.State())
+		}
+		st.ErrorCode = errorCode(err)
+		if req.Version >= 5 {
+			st.ErrorMessage = errorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return wire.Done(resp, nil)
+}
+
+func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte) error {
+	if !b.cfg.Broker.DeleteTopicEnable {
+		return kerr.TopicDeletionDisabled
+	}
+	st := b.meta.State()
+	var topic string
+	switch {
+	case name != nil && *name != "":
+		topic = *name
+		if st.Topics[topic] == nil {
+			return kerr.UnknownTopicOrPartition
+		}
+		if id != ([16]byte{}) && st.Topics[topic].ID != id {
+			return fmt.Errorf("%w: topic id does not match the name", kerr.InvalidRequest)
+		}
+	case id != [16]byte{}:
+		n, ok := st.TopicIDs[id]
+		if !ok {
+			return kerr.UnknownTopicID
+		}
+		topic = n
+	default:
+		return kerr.InvalidRequest
+	}
+	if isInternalTopic(topic) {
+		return fmt.Errorf("%w: Cannot delete internal topic %s", kerr.InvalidTopicException, topic)
+	}
+	return b.ctrl.DeleteTopic(ctx, topic)
+}

@@ -1,0 +1,10 @@
+package broker
+
+// OffsetDelete (key 47), version 0.
+//
+// Deletes a group's offsets for some partitions, refused (GROUP_SUBSCRIBED_TO_TOPIC) for topics an
+// active consumer group still subscribes to.
+
+import "github.com/minikraft/minikraft/broker/group"
+
+func init() { register(47, 0, 0, groupAPI((*group.Coordinator).OffsetDelete)) }

@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/broker/controller"
+	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
+)
+
+// Config is what a Broker is started with.
+type Config struct {
+	// Broker is the node's static configuration (server.properties and its overrides).
+	Broker config.Broker
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// Listeners optionally supplies already-bound listeners by listener name; the others are bound
+	// from Broker.Listeners. The test fixture binds port 0 itself so that it knows the ports
+	// before it writes the voters.
+	Listeners map[string]net.Listener
+	// Raft tunes the metadata quorum's timeouts; zero values take raftmeta's defaults.
+	Raft RaftTimeouts
+}
+
+// RaftTimeouts are the metadata quorum's timing knobs.
+type RaftTimeouts struct {
+	Heartbeat, Election, LeaderLease, Commit time.Duration
+}
+
+// Broker is one minikraft node.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	dataDir string
+	lock    *os.File
+
+	meta   *raftmeta.Node
+	cmux   *raftmeta.Mux
+	ctrl   *controller.Controller
+	groups *group.Coordinator
+	srv    *wire.Server
+	srvMux *wire.Mux
+
+	listeners map[string]net.Listener // by listener name, controller listener included
+
+	parts   replicas
+	applyMu sync.Mutex // serialises metadata reconciliation
+	pids    pidAllocator
+	offsets offsetsStore
+	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
+	// guarded by applyMu.
+	ledOffsets map[int32]bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the data directory, binds the listeners and starts the metadata quorum and the
+// protocol servers. It returns once the node is serving; the metadata may still be catching up.
+func New(cfg Config) (_ *Broker, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	bc := &cfg.Broker
+	b := &Broker{
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", bc.NodeID),
+		listeners: make(map[string]net.Listener),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if len(bc.LogDirs) == 0 {
+		return nil, errors.New("broker: no log.dirs configured")
+	}
+	b.dataDir = bc.LogDirs[0]
+	if err := b.openDataDir(); err != nil {
+		return nil, err
+	}
+	if err := b.bindListeners(); err != nil {
+		return nil, err
+	}
+	b.parts.init()
+	b.ledOffsets = make(map[int32]bool)
+	b.pids.b = b
+	if err := b.startMeta(); err != nil {
+		return nil, err
+	}
+	b.ctrl = controller.New(b.meta, b.log)
+	b.offsets.b = b
+	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
+
+	b.srvMux = b.newMux()
+	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
+		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
+		Logger:          b.log,
+	})
+	for name, ln := range b.listeners {
+		if slices.Contains(bc.ControllerListenerNames, name) {
+			continue
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.srv.Serve(ln, name); err != nil && b.ctx.Err() == nil {
+				b.log.Error("listener stopped", "listener", name, "err", err)
+			}
+		}()
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.metadataLoop()
+	}()
+	b.log.Info("minikraft node started", "cluster", b.clusterID(), "data", b.dataDir, "listeners", b.listenerSummary())
+	return b, nil
+}
+
+// bindListeners opens every configured listener not supplied in Config.Listeners.
+func (b *Broker) bindListeners() error {
+	for _, l := range b.cfg.Broker.Listeners {
+		if ln, ok := b.cfg.Listeners[l.Name]; ok {
+			b.listeners[l.Name] = ln
+			continue
+		}
+		addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("broker: listener %s on %s: %w", l.Name, addr, err)
+		}
+		b.listeners[l.Name] = ln
+	}
+	return nil
+}
+
+func (b *Broker) listenerSummary() string {
+	var s string
+	for _, l := range b.cfg.Broker.Listeners {
+		if ln := b.listeners[l.Name]; ln != nil {
+			if s != "" {
+				s += ","
+			}
+			s += l.Name + "://" + ln.Addr().String()
+		}
+	}
+	return s
+}
+
+// ListenerAddr is the bound address of the named listener (useful with port 0).
+func (b *Broker) ListenerAddr(name string) (net.Addr, bool) {
+	ln, ok := b.listeners[name]
+	if !ok {
+		return nil, false
+	}
+	return ln.Addr(), true
+}
+
+// NodeID is this node's id.
+func (b *Broker) NodeID() int32 { return b.cfg.Broker.NodeID }
+
+// Meta is the node's metadata quorum member (for tests and tools).
+func (b *Broker) Meta() *raftmeta.Node { return b.meta }
+
+// startMeta starts the Raft node on the controller listener.
+func (b *Broker) startMeta() error {
+	bc := &b.cfg.Broker
+	var ctrlLn net.Listener
+	for _, name := range bc.ControllerListenerNames {
+		if ln, ok := b.listeners[name]; ok {
+			ctrlLn = ln
+			break
+		}
+	}
+	if ctrlLn == nil {
+		return fmt.Errorf("broker: no controller listener (controller.listener.names=%v) is in listeners", bc.ControllerListenerNames)
+	}
+	b.cmux = raftmeta.NewMux(ctrlLn, b.log)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.cmux.Serve()
+	}()
+	voters := make([]raftmeta.Voter, 0, len(bc.Voters))
+	for _, v := range bc.Voters {
+		voters = append(voters, raftmeta.Voter{ID: v.ID, Addr: net.JoinHostPort(v.Host, strconv.Itoa(int(v.Port)))})
+	}
+	rc := raftmeta.Config{
+		NodeID:    bc.NodeID,
+		ClusterID: b.clusterID(),
+		Dir:       filepath.Join(b.dataDir, "raft"),
+		Voters:    voters,
+		Voter:     slices.Contains(bc.ProcessRoles, "controller"),
+		Listener:  b.cmux.Listener(raftmeta.TagRaft),
+		Dial: func(addr string, timeout time.Duration) (net.Conn, error) {
+			return raftmeta.DialTag(addr, raftmeta.TagRaft, timeout)
+		},
+		HeartbeatTimeout:   b.cfg.Raft.Heartbeat,
+		ElectionTimeout:    b.cfg.Raft.Election,
+		LeaderLeaseTimeout: b.cfg.Raft.LeaderLease,
+		CommitTimeout:      b.cfg.Raft.Commit,
+		Logger:             b.log.With("component", "raft"),
+	}
+	m, err := raftmeta.Start(rc)
+	if err != nil {
+		return fmt.Errorf("broker: metadata quorum: %w", err)
+	}
+	b.meta = m
+	return nil
+}
+
+// Close shuts the node down: listeners first (no new requests), then the coordinators, the
+// partitions (each log writes its clean-shutdown marker) and the metadata quorum.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.cancel()
+		var errs []error
+		if b.srv != nil {
+			errs = append(errs, b.srv.Close())
+		}
+		for name, ln := range b.listeners {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, fmt.Errorf("closing listener %s: %w", name, err))
+			}
+		}
+		if b.cmux != nil {
+			b.cmux.Close()
+		}
+		if b.groups != nil {
+			b.groups.Close()
+		}
+		errs = append(errs, b.parts.closeAll())
+		if b.meta != nil {
+			errs = append(errs, b.meta.Close())
+		}
+		b.wg.Wait()
+		if b.lock != nil {
+			b.lock.Close()
+		}
+		b.closeErr = errors.Join(errs...)
+		b.log.Info("minikraft node stopped")
+	})
+	return b.closeErr
+}

@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// Errors the controller's validation returns; messages follow Kafka's.
+var (
+	ErrInvalidReplicationFactor = errors.New("controller: invalid replication factor")
+	ErrInvalidPartitions        = errors.New("controller: invalid partition count")
+	ErrInvalidReplicaAssignment = errors.New("controller: invalid replica assignment")
+)
+
+// Controller turns cluster decisions into metadata commands. It must run where Propose succeeds:
+// on the Raft leader.
+type Controller struct {
+	meta *raftmeta.Node
+	log  *slog.Logger
+
+	mu  sync.Mutex // guards rnd
+	rnd *mrand.Rand
+}
+
+// New returns a controller proposing through meta.
+func New(meta *raftmeta.Node, logger *slog.Logger) *Controller {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var seed [32]byte
+	rand.Read(seed[:])
+	return &Controller{meta: meta, log: logger, rnd: mrand.New(mrand.NewChaCha8(seed))}
+}
+
+// TopicSpec is a topic to create. Partitions and ReplicationFactor are already resolved from
+// broker defaults when the request said -1; Assignment, when set, gives each partition's
+// replicas explicitly (and then Partitions and ReplicationFactor are ignored).
+type TopicSpec struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Assignment        [][]int32
+	Configs           map[string]string
+	Internal          bool
+}
+
+// usableBrokers are the registered, unfenced brokers that new replicas may be placed on.
+func usableBrokers(st *raftmeta.State) []int32 {
+	var ids []int32
+	for id, br := range st.Brokers {
+		if !br.Fenced {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// CreateTopic validates spec, places its replicas and, unless validateOnly, commits it. It returns
+// the topic as committed (or as it would be).
+func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOnly bool) (*raftmeta.Topic, error) {
+	st := c.meta.State()
+	if st.Topics[spec.Name] != nil {
+		return nil, fmt.Errorf("%w: Topic '%s' already exists.", raftmeta.ErrTopicExists, spec.Name)
+	}
+	assignment := spec.Assignment
+	if len(assignment) == 0 {
+		if spec.Partitions <= 0 {
+			return nil, fmt.Errorf("%w: Number of partitions was set to an invalid non-positive value.", ErrInvalidPartitions)
+		}
+		if spec.ReplicationFactor <= 0 {
+			return nil, fmt.Errorf("%w: Replication factor must be larger than 0.", ErrInvalidReplicationFactor)
+		}
+		brokers := usableBrokers(st)
+		if int(spec.ReplicationFactor) > len(brokers) {
+			return nil, fmt.Errorf("%w: Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.",
+				ErrInvalidReplicationFactor, spec.ReplicationFactor, spec.ReplicationFactor, len(brokers))
+		}
+		c.mu.Lock()
+		var err error
+		assignment, err = Assign(brokers, int(spec.Partitions), int(spec.ReplicationFactor), 0, c.rnd)
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	} else if err := validateAssignment(st, assignment, -1); err != nil {
+		return nil, err
+	}
+	t := &raftmeta.Topic{Name: spec.Name, ID: newUUID(), Internal: spec.Internal}
+	parts := make([]raftmeta.Partition, len(assignment))
+	for i, replicas := range assignment {
+		parts[i] = newPartition(int32(i), replicas)
+		t.Partitions = append(t.Partitions, &parts[i])
+	}
+	if validateOnly {
+		return t, nil
+	}
+	_, err := c.meta.Propose(ctx, raftmeta.CreateTopic{
+		Name: spec.Name, ID: t.ID, Partitions: parts, Configs: spec.Configs, Internal: spec.Internal,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.meta.State().Topics[spec.Name], nil
+}
+
+// newPartition is a fresh partition led by its first replica with every replica in sync: a new
+// partition has no data, so all replicas are trivially caught up.
+func newPartition(id int32, replicas []int32) raftmeta.Partition {
+	return raftmeta.Partition{
+		ID:       id,
+		Replicas: slices.Clone(replicas),
+		ISR:      slices.Clone(replicas),
+		Leader:   replicas[0],
+	}
+}
+
+// validateAssignment checks an explicit assignment: every partition has replicas, all of one
+// count (rf, or the first partition's when rf < 0), no broker twice, every broker registered.
+func validateAssignment(st *raftmeta.State, assignment [][]int32, rf int) error {
+	for i, replicas := range assignment {
+		if len(replicas) == 0 {
+			return fmt.Errorf("%w: partition %d has no replicas", ErrInvalidReplicaAssignment, i)
+		}
+		if rf < 0 {
+			rf = len(replicas)
+		}
+		if len(replicas) != rf {
+			return fmt.Errorf("%w: All partitions should have the same number of replicas", ErrInvalidReplicaAssignment)
+		}
+		seen := make(map[int32]bool, len(replicas))
+		for _, r := range replicas {
+			if seen[r] {
+				return fmt.Errorf("%w: Duplicate brokers not allowed in replica assignment: %v for partition id %d", ErrInvalidReplicaAssignment, replicas, i)
+			}
+			seen[r] = true
+			if st.Brokers[r] == nil {
+				return fmt.Errorf("%w: The manual partition assignment includes broker %d, but no such broker is registered.", ErrInvalidReplicaAssignment, r)
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteTopic removes a topic from the metadata.
+func (c *Controller) DeleteTopic(ctx context.Context, name string) error {
+	if c.meta.State().Topics[name] == nil {
+		return fmt.Errorf("%w: This server does not host this topic-partition.", raftmeta.ErrUnknownTopic)
+	}
+	_, err := c.meta.Propose(ctx, raftmeta.DeleteTopic{Name: name})
+	return err
+}
+
+// CreatePartitions grows topic to total partitions, placing the new ones like Assign (or as
+// assignment says for them).
+func (c *Controller) CreatePartitions(ctx context.Context, topic string, total int32, assignment [][]int32, validateOnly bool) error {
+	st := c.meta.State()
+	t := st.Topics[topic]
+	if t == nil {
+		return fmt.Errorf("%w: This server does not host this topic-partition.", raftmeta.ErrUnknownTopic)
+	}
+	cur := int32(len(t.Partitions))
+	if total < cur {
+		return fmt.Errorf("%w: Topic currently has %d partitions, which is higher than the requested %d.", ErrInvalidPartitions, cur, total)
+	}
+	if total == cur {
+		return fmt.Errorf("%w: Topic already has %d partitions.", ErrInvalidPartitions, cur)
+	}
+	rf := len(t.Partitions[0].Replicas)
+	add := int(total - cur)
+	if len(assignment) > 0 {
+		if len(assignment) != add {
+			return fmt.Errorf("%w: Attempted to add %d additional partitions, but only %d assignment(s) were specified.", ErrInvalidReplicaAssignment, add, len(assignment))
+		}
+		if err := validateAssignment(st, assignment, rf); err != nil {
+			return err
+		}
+	} else {
+		brokers := usableBrokers(st)
+		if rf > len(brokers) {
+			return fmt.Errorf("%w: Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.",
+				ErrInvalidReplicationFactor, rf, rf, len(brokers))
+		}
+		c.mu.Lock()
+		var err error
+		assignment, err = Assign(brokers, add, rf, int(cur), c.rnd)
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	parts := make([]raftmeta.Partition, add)
+	for i, replicas := range assignment {
+		parts[i] = newPartition(cur+int32(i), replicas)
+	}
+	_, err := c.meta.Propose(ctx, raftmeta.CreatePartitions{Topic: topic, Add: parts})
+	return err
+}
+
+// AlterConfigs commits a config change of a topic or broker resource. Values must already be
+// validated.
+func (c *Controller) AlterConfigs(ctx context.Context, cmd raftmeta.AlterConfigs) error {
+	_, err := c.meta.Propose(ctx, cmd)
+	return err
+}
+
+// AllocateProducerIDs reserves count producer ids and returns the first.
+func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
+	res, err := c.meta.Propose(ctx, raftmeta.AllocateProducerIDs{Count: count})
+	if err != nil {
+		return 0, err
+	}
+	first, ok := res.(int64)
+	if !ok {
+		return 0, fmt.Errorf("controller: producer id allocation returned %T", res)
+	}
+	return first, nil
+}
+
+// RegisterBroker records a broker's endpoints and unfences it.
+func (c *Controller) RegisterBroker(ctx context.Context, br raftmeta.Broker) error {
+	_, err := c.meta.Propose(ctx, raftmeta.RegisterBroker{Broker: br})
+	return err
+}
+
+func newUUID() [16]byte {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}

@@ -1,0 +1,191 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Record is one __consumer_offsets record: Key and Value encoded exactly as Kafka does
+// (kmsg.OffsetCommitKey/Value, kmsg.GroupMetadataKey/Value; Value nil = tombstone).
+type Record struct{ Key, Value []byte }
+
+// Store persists records in __consumer_offsets partition `partition`.
+//
+// Append returns after the records are durable (acks=all). An error should be, or wrap, a
+// *kerr.Error (kerr.NotLeaderForPartition, kerr.NotEnoughReplicas, kerr.RequestTimedOut, ...): the
+// coordinator maps it to the code the client sees exactly as Kafka does (a not-leader error becomes
+// NOT_COORDINATOR, a timeout REBALANCE_IN_PROGRESS for a SyncGroup, ...). context.DeadlineExceeded
+// counts as REQUEST_TIMED_OUT, context.Canceled as NOT_COORDINATOR, anything else as
+// UNKNOWN_SERVER_ERROR.
+//
+// Replay calls fn with every record from the log start offset to the high watermark, in offset
+// order; an error from fn or ctx stops it.
+type Store interface {
+	Append(ctx context.Context, partition int32, recs []Record) error
+	Replay(ctx context.Context, partition int32, fn func(Record) error) error
+}
+
+// Config holds the coordinator's settings; the names in comments are Kafka's broker properties.
+// Start from DefaultConfig. NewCoordinator replaces zero values of the fields marked "zero =
+// default" by Kafka's defaults.
+type Config struct {
+	NumPartitions                 int           // offsets.topic.num.partitions; zero = default 50
+	InitialRebalanceDelay         time.Duration // group.initial.rebalance.delay.ms; zero = no delay (DefaultConfig: 3s)
+	MinSessionTimeout             time.Duration // group.min.session.timeout.ms; zero = default 6s
+	MaxSessionTimeout             time.Duration // group.max.session.timeout.ms; zero = default 30m
+	MaxSize                       int           // group.max.size; zero = default (unbounded, Int.MaxValue)
+	OffsetsRetention              time.Duration // offsets.retention.minutes; zero = default 7d
+	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms; zero = default 10m
+	MaxMetadataBytes              int           // offset.metadata.max.bytes; zero = default 4096
+	CommitTimeout                 time.Duration // offsets.commit.timeout.ms: bound on one Store.Append; zero = default 5s
+
+	// TopicExists reports whether a topic partition exists; OffsetCommit and OffsetDelete answer
+	// UNKNOWN_TOPIC_OR_PARTITION for the ones that do not, as Kafka's request handlers do. nil
+	// accepts every partition.
+	TopicExists func(topic string, partition int32) bool
+
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// AfterFunc arms a timer, like time.AfterFunc; stop cancels it. nil = time.AfterFunc. Tests
+	// pass a fake clock's so that timers follow Now.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+
+	Logger *slog.Logger // nil discards
+
+	// newUUID generates the random part of member ids; nil = a random UUID v4 (tests pin it).
+	newUUID func() string
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		NumPartitions:                 50,
+		InitialRebalanceDelay:         3 * time.Second,
+		MinSessionTimeout:             6 * time.Second,
+		MaxSessionTimeout:             30 * time.Minute,
+		MaxSize:                       math.MaxInt32,
+		OffsetsRetention:              7 * 24 * time.Hour,
+		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		MaxMetadataBytes:              4096,
+		CommitTimeout:                 5 * time.Second,
+	}
+}
+
+// ErrInvalidConfig is wrapped by Validate's errors.
+var ErrInvalidConfig = errors.New("group: invalid config")
+
+// Validate reports the first out-of-range setting. Zero values are valid (they mean the default).
+func (c *Config) Validate() error {
+	switch {
+	case c.NumPartitions < 0 || c.NumPartitions > math.MaxInt32:
+		return fmt.Errorf("%w: NumPartitions %d", ErrInvalidConfig, c.NumPartitions)
+	case c.InitialRebalanceDelay < 0:
+		return fmt.Errorf("%w: InitialRebalanceDelay %v < 0", ErrInvalidConfig, c.InitialRebalanceDelay)
+	case c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0:
+		return fmt.Errorf("%w: negative session timeout bound", ErrInvalidConfig)
+	case c.MaxSessionTimeout != 0 && c.MinSessionTimeout > c.MaxSessionTimeout:
+		return fmt.Errorf("%w: MinSessionTimeout %v > MaxSessionTimeout %v", ErrInvalidConfig, c.MinSessionTimeout, c.MaxSessionTimeout)
+	case c.MaxSize < 0:
+		return fmt.Errorf("%w: MaxSize %d < 0", ErrInvalidConfig, c.MaxSize)
+	case c.OffsetsRetention < 0 || c.OffsetsRetentionCheckInterval < 0 || c.CommitTimeout < 0:
+		return fmt.Errorf("%w: negative retention, check interval or commit timeout", ErrInvalidConfig)
+	case c.MaxMetadataBytes < 0:
+		return fmt.Errorf("%w: MaxMetadataBytes %d < 0", ErrInvalidConfig, c.MaxMetadataBytes)
+	}
+	return nil
+}
+
+// withDefaults fills the zero values that have a default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.NumPartitions == 0 {
+		c.NumPartitions = d.NumPartitions
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = d.MinSessionTimeout
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = d.MaxSessionTimeout
+	}
+	if c.MaxSize == 0 {
+		c.MaxSize = d.MaxSize
+	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = d.OffsetsRetention
+	}
+	if c.OffsetsRetentionCheckInterval == 0 {
+		c.OffsetsRetentionCheckInterval = d.OffsetsRetentionCheckInterval
+	}
+	if c.MaxMetadataBytes == 0 {
+		c.MaxMetadataBytes = d.MaxMetadataBytes
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = d.CommitTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.AfterFunc == nil {
+		c.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.newUUID == nil {
+		c.newUUID = randomUUID
+	}
+	return c
+}
+
+// PartitionFor returns the __consumer_offsets partition of a group: Kafka's
+// Utils.abs(groupId.hashCode) % numPartitions, where hashCode is Java's String.hashCode over UTF-16
+// code units and Utils.abs is x & 0x7fffffff.
+func PartitionFor(groupID string, numPartitions int) int32 {
+	if numPartitions <= 0 {
+		return 0
+	}
+	var h int32
+	for _, r := range groupID {
+		if r >= 0x10000 { // a surrogate pair in UTF-16
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return int32(int64(h&0x7fffffff) % int64(numPartitions))
+}
+
+// utf16Len is Java's String.length(), which Kafka compares with offset.metadata.max.bytes.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+type clientKey struct{}
+
+type clientInfo struct{ id, host string }
+
+// WithClient returns a context carrying the client id and address of the connection a request
+// came from. JoinGroup builds member ids from the client id (client-id + "-" + UUID) and records
+// both for DescribeGroups; Kafka shows the host as "/" + IP address.
+func WithClient(ctx context.Context, clientID, clientHost string) context.Context {
+	return context.WithValue(ctx, clientKey{}, clientInfo{clientID, clientHost})
+}
+
+func clientFrom(ctx context.Context) clientInfo {
+	ci, _ := ctx.Value(clientKey{}).(clientInfo)
+	return ci
+}

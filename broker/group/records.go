@@ -1,0 +1,233 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Record versions written, as Kafka 3.4 writes them (the highest non-flexible versions).
+const (
+	offsetKeyVersion   = 1 // OffsetCommitKey v0/v1 are the same bytes; 3.4 writes 1
+	groupKeyVersion    = 2 // GroupMetadataKey
+	offsetValueVersion = 3 // OffsetCommitValue (v1 when the commit carries an explicit expiry)
+	groupValueVersion  = 3 // GroupMetadataValue
+)
+
+// ErrBadRecord is wrapped by the errors of records that cannot be decoded.
+var ErrBadRecord = errors.New("group: undecodable __consumer_offsets record")
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// offsetEntry is one committed offset (Kafka's OffsetAndMetadata).
+type offsetEntry struct {
+	offset      int64
+	leaderEpoch int32 // -1: none
+	metadata    string
+	commitTime  int64 // unix millis
+	expireTime  int64 // unix millis; -1: none (only OffsetCommit v1-v4 with a retention time set it)
+}
+
+func offsetCommitKey(group string, tp topicPartition) []byte {
+	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: group, Topic: tp.topic, Partition: tp.partition}
+	return k.AppendTo(nil)
+}
+
+func offsetCommitValue(o offsetEntry) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = offsetValueVersion
+	if o.expireTime != -1 {
+		v.Version = 1 // the only version with ExpireTimestamp, as Kafka does
+	}
+	v.Offset = o.offset
+	v.LeaderEpoch = o.leaderEpoch
+	v.Metadata = o.metadata
+	v.CommitTimestamp = o.commitTime
+	v.ExpireTimestamp = o.expireTime
+	return v.AppendTo(nil)
+}
+
+func groupMetadataKey(group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: groupKeyVersion, Group: group}
+	return k.AppendTo(nil)
+}
+
+// groupMetadataValue encodes the group's current generation with the given assignment, exactly as
+// Kafka's GroupMetadataManager.groupMetadataValue.
+func (g *group) groupMetadataValue(assignment map[string][]byte) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = groupValueVersion
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.hasProtocol {
+		v.Protocol = kmsg.StringPtr(g.protocol)
+	}
+	if g.leader != "" {
+		v.Leader = kmsg.StringPtr(g.leader)
+	}
+	v.CurrentStateTimestamp = g.stateTimeMillis()
+	for _, id := range g.order {
+		m := g.members[id]
+		mv := kmsg.NewGroupMetadataValueMember()
+		mv.MemberID = m.id
+		mv.InstanceID = m.instanceID
+		mv.ClientID = m.clientID
+		mv.ClientHost = m.clientHost
+		mv.RebalanceTimeoutMillis = m.rebalanceTimeout
+		mv.SessionTimeoutMillis = m.sessionTimeout
+		mv.Subscription = m.metadata(g.protocol)
+		mv.Assignment = assignment[m.id]
+		if mv.Assignment == nil {
+			mv.Assignment = []byte{}
+		}
+		v.Members = append(v.Members, mv)
+	}
+	return v.AppendTo(nil)
+}
+
+// loadedGroup is what replaying one partition yields for one group.
+type loadedGroup struct {
+	meta    *kmsg.GroupMetadataValue // nil: offsets only (a simple consumer group)
+	offsets map[topicPartition]offsetEntry
+}
+
+// loader rebuilds groups from __consumer_offsets records: the last record of a key wins, a
+// tombstone deletes.
+type loader struct {
+	groups map[string]*loadedGroup
+}
+
+func newLoader() *loader { return &loader{groups: map[string]*loadedGroup{}} }
+
+func (l *loader) get(id string) *loadedGroup {
+	lg := l.groups[id]
+	if lg == nil {
+		lg = &loadedGroup{offsets: map[topicPartition]offsetEntry{}}
+		l.groups[id] = lg
+	}
+	return lg
+}
+
+// add applies one record. Records with an unknown key version are skipped, as Kafka does.
+func (l *loader) add(r Record) error {
+	if len(r.Key) < 2 {
+		return fmt.Errorf("%w: key of %d bytes", ErrBadRecord, len(r.Key))
+	}
+	switch version := int16(r.Key[0])<<8 | int16(r.Key[1]); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("%w: offset commit key: %v", ErrBadRecord, err)
+		}
+		tp := topicPartition{k.Topic, k.Partition}
+		if r.Value == nil {
+			if lg := l.groups[k.Group]; lg != nil {
+				delete(lg.offsets, tp)
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("%w: offset commit value: %v", ErrBadRecord, err)
+		}
+		o := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: v.CommitTimestamp, expireTime: -1}
+		if v.Version >= 3 {
+			o.leaderEpoch = v.LeaderEpoch
+		}
+		if v.Version == 1 {
+			o.expireTime = v.ExpireTimestamp
+		}
+		l.get(k.Group).offsets[tp] = o
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("%w: group metadata key: %v", ErrBadRecord, err)
+		}
+		if r.Value == nil {
+			if lg := l.groups[k.Group]; lg != nil {
+				lg.meta = nil
+			}
+			return nil
+		}
+		v := new(kmsg.GroupMetadataValue)
+		if err := v.ReadFrom(r.Value); err != nil {
+			return fmt.Errorf("%w: group metadata value: %v", ErrBadRecord, err)
+		}
+		l.get(k.Group).meta = v
+	}
+	return nil
+}
+
+// errorCode turns a Store error into a Kafka error code.
+func errorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, context.Canceled):
+		return kerr.NotCoordinator.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// storeGroupError maps an append error of group metadata as Kafka's storeGroup does.
+func storeGroupError(err error) int16 {
+	switch c := errorCode(err); c {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotEnoughReplicas.Code, kerr.NotEnoughReplicasAfterAppend.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	case kerr.RequestTimedOut.Code:
+		return kerr.RebalanceInProgress.Code
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code, kerr.InvalidFetchSize.Code:
+		return kerr.UnknownServerError.Code
+	default:
+		return c
+	}
+}
+
+// storeOffsetsError maps an append error of offset commits as Kafka's storeOffsets does.
+func storeOffsetsError(err error) int16 {
+	switch c := errorCode(err); c {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotEnoughReplicas.Code, kerr.NotEnoughReplicasAfterAppend.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code, kerr.InvalidFetchSize.Code:
+		return kerr.InvalidCommitOffsetSize.Code
+	default:
+		return c
+	}
+}
+
+// randomUUID returns a random (version 4) UUID in its canonical text form, like Java's
+// UUID.randomUUID().toString().
+func randomUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,452 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/minikraft/minikraft/log"
+)
+
+// Errors a partition returns; the broker maps each to its Kafka error code.
+var (
+	ErrNotLeader                    = errors.New("partition: not the leader")
+	ErrNotEnoughReplicas            = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
+	ErrNotEnoughReplicasAfterAppend = errors.New("partition: in-sync replicas fell below min.insync.replicas after the append")
+	ErrOutOfOrderSequence           = errors.New("partition: out of order sequence number")
+	ErrInvalidProducerEpoch         = errors.New("partition: producer epoch is older than the current one")
+	ErrFencedLeaderEpoch            = errors.New("partition: leader epoch in the request is older than the current one")
+	ErrUnknownLeaderEpoch           = errors.New("partition: leader epoch in the request is newer than the current one")
+	ErrTimeout                      = errors.New("partition: timed out waiting for replication")
+	ErrClosed                       = errors.New("partition: closed")
+)
+
+// Config is a partition's identity and the topic settings it enforces.
+type Config struct {
+	Topic             string
+	Partition         int32
+	NodeID            int32
+	MinInsyncReplicas int
+	// ReplicaLagTimeMax is replica.lag.time.max.ms: a follower that has not caught up for this long
+	// leaves the ISR.
+	ReplicaLagTimeMax time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
+}
+
+// replica is the leader's view of one follower.
+type replica struct {
+	leo                int64
+	lastCaughtUp       time.Time
+	lastFetch          time.Time
+	lastFetchLeaderLEO int64
+}
+
+// Partition is one replica of one partition. All methods are safe for concurrent use.
+type Partition struct {
+	log *log.Log
+
+	mu             sync.Mutex
+	cfg            Config
+	closed         bool
+	leader         int32
+	leaderEpoch    int32
+	partitionEpoch int32
+	replicas       []int32
+	isr            []int32
+	hw             int64
+	followers      map[int32]*replica
+	producers      producers
+	changed        chan struct{}                 // closed and replaced whenever hw, role or isr change
+	watchers       map[*chan<- struct{}]struct{} // one-shot notifications for long polls
+}
+
+// New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
+// Kafka does when it has no producer snapshot. The partition starts with no role: until
+// BecomeLeader or BecomeFollower it refuses appends and reads.
+func New(l *log.Log, cfg Config) (*Partition, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Partition{
+		log:         l,
+		cfg:         cfg,
+		leader:      -1,
+		leaderEpoch: -1,
+		hw:          l.StartOffset(),
+		producers:   newProducers(),
+		changed:     make(chan struct{}),
+		watchers:    make(map[*chan<- struct{}]struct{}),
+		followers:   make(map[int32]*replica),
+	}
+	err := l.ScanBatches(l.StartOffset(), func(h log.BatchHeader) error {
+		p.producers.record(h)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: rebuilding producer state: %w", cfg.Topic, cfg.Partition, err)
+	}
+	return p, nil
+}
+
+// Log is the partition's log.
+func (p *Partition) Log() *log.Log { return p.log }
+
+// SetConfig applies changed topic settings (min.insync.replicas, replica lag) at run time.
+func (p *Partition) SetConfig(cfg Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cfg.Logger == nil {
+		cfg.Logger = p.cfg.Logger
+	}
+	if cfg.Now == nil {
+		cfg.Now = p.cfg.Now
+	}
+	p.cfg = cfg
+	p.notifyLocked()
+}
+
+// BecomeLeader makes this replica the leader for leaderEpoch. The epoch's start offset (the
+// current log end offset) goes into the log's leader-epoch cache, so followers can later truncate
+// to it (KIP-101).
+func (p *Partition) BecomeLeader(leaderEpoch, partitionEpoch int32, replicas, isr []int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.log.AssignEpoch(leaderEpoch, p.log.EndOffset()); err != nil {
+		return fmt.Errorf("partition %s-%d: %w", p.cfg.Topic, p.cfg.Partition, err)
+	}
+	wasLeader := p.leader == p.cfg.NodeID && p.leaderEpoch == leaderEpoch
+	p.leader = p.cfg.NodeID
+	p.leaderEpoch = leaderEpoch
+	p.partitionEpoch = partitionEpoch
+	p.replicas = slices.Clone(replicas)
+	p.isr = slices.Clone(isr)
+	if !wasLeader {
+		now := p.cfg.Now()
+		p.followers = make(map[int32]*replica)
+		for _, r := range replicas {
+			if r != p.cfg.NodeID {
+				// Unknown until the follower's first fetch; a follower in the ISR counts as caught
+				// up now so a new leader does not shrink the ISR before followers had a chance.
+				p.followers[r] = &replica{leo: -1, lastCaughtUp: now}
+			}
+		}
+	}
+	p.maybeAdvanceHWLocked()
+	p.notifyLocked()
+	return nil
+}
+
+// BecomeFollower makes this replica a follower of leader at leaderEpoch.
+func (p *Partition) BecomeFollower(leader, leaderEpoch, partitionEpoch int32, replicas []int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.leader = leader
+	p.leaderEpoch = leaderEpoch
+	p.partitionEpoch = partitionEpoch
+	p.replicas = slices.Clone(replicas)
+	p.isr = nil
+	p.followers = make(map[int32]*replica)
+	p.notifyLocked()
+	return nil
+}
+
+// Leader returns the leader id (-1 if none known) and the leader epoch.
+func (p *Partition) Leader() (id, epoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leader, p.leaderEpoch
+}
+
+// IsLeader reports whether this replica currently leads the partition.
+func (p *Partition) IsLeader() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leader == p.cfg.NodeID && !p.closed
+}
+
+// ISR is the leader's current in-sync replica set.
+func (p *Partition) ISR() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.isr)
+}
+
+// HighWatermark is the offset below which records are committed and visible to consumers.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hw
+}
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
+
+// LogEndOffset is the offset the next appended record gets.
+func (p *Partition) LogEndOffset() int64 { return p.log.EndOffset() }
+
+// AppendInfo describes a completed append.
+type AppendInfo struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool // the batch had been appended before; offsets are the original ones
+}
+
+// AppendAsLeader appends validated batches (b, with their headers hdrs from log.ValidateBatches).
+// With requiredAcks == -1 it refuses the write up front when the ISR is smaller than
+// min.insync.replicas, as Kafka does. A retried idempotent batch is not appended again: the
+// original offsets come back with Duplicate set.
+func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAcks int16) (AppendInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return AppendInfo{}, ErrClosed
+	}
+	if p.leader != p.cfg.NodeID {
+		return AppendInfo{}, ErrNotLeader
+	}
+	if requiredAcks == -1 && len(p.isr) < p.cfg.MinInsyncReplicas {
+		return AppendInfo{}, ErrNotEnoughReplicas
+	}
+	for _, h := range hdrs {
+		dup, err := p.producers.check(h)
+		if err != nil {
+			return AppendInfo{}, err
+		}
+		if dup != nil {
+			if len(hdrs) != 1 {
+				// Clients send one batch per partition; a duplicate inside a multi-batch payload
+				// cannot be answered with one offset range.
+				return AppendInfo{}, ErrOutOfOrderSequence
+			}
+			return AppendInfo{
+				BaseOffset:     dup.firstOffset,
+				LastOffset:     dup.lastOffset,
+				LogAppendTime:  -1,
+				LogStartOffset: p.log.StartOffset(),
+				Duplicate:      true,
+			}, nil
+		}
+	}
+	res, err := p.log.Append(b, p.leaderEpoch)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	off := res.BaseOffset
+	for _, h := range hdrs {
+		h.BaseOffset = off
+		p.producers.record(h)
+		off += int64(h.LastOffsetDelta) + 1
+	}
+	p.maybeAdvanceHWLocked()
+	return AppendInfo{
+		BaseOffset:     res.BaseOffset,
+		LastOffset:     res.LastOffset,
+		LogAppendTime:  res.LogAppendTime,
+		LogStartOffset: p.log.StartOffset(),
+	}, nil
+}
+
+// WaitForAck blocks until lastOffset is below the high watermark (every ISR member has it), the
+// ISR shrinks below min.insync.replicas, leadership moves, or ctx ends.
+func (p *Partition) WaitForAck(ctx context.Context, lastOffset int64) error {
+	for {
+		p.mu.Lock()
+		switch {
+		case p.closed:
+			p.mu.Unlock()
+			return ErrClosed
+		case p.hw > lastOffset:
+			p.mu.Unlock()
+			return nil
+		case p.leader != p.cfg.NodeID:
+			p.mu.Unlock()
+			return ErrNotLeader
+		case len(p.isr) < p.cfg.MinInsyncReplicas:
+			p.mu.Unlock()
+			return ErrNotEnoughReplicasAfterAppend
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ErrTimeout
+		}
+	}
+}
+
+// ReadResult is what a fetch of one partition returns.
+type ReadResult struct {
+	Records          []byte
+	HighWatermark    int64
+	LogStartOffset   int64
+	LastStableOffset int64
+}
+
+// Read returns batches from offset on. Consumers (replicaID < 0) read up to the high watermark;
+// a follower reads up to the log end offset. currentLeaderEpoch (-1 when the client did not send
+// one) is checked against ours so clients with stale metadata refresh (KIP-320).
+func (p *Partition) Read(offset int64, maxBytes int, replicaID, currentLeaderEpoch int32) (ReadResult, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ReadResult{}, ErrClosed
+	}
+	if err := p.checkEpochLocked(currentLeaderEpoch); err != nil {
+		p.mu.Unlock()
+		return ReadResult{}, err
+	}
+	if p.leader != p.cfg.NodeID {
+		p.mu.Unlock()
+		return ReadResult{}, ErrNotLeader
+	}
+	hw := p.hw
+	limit := hw
+	if replicaID >= 0 {
+		limit = p.log.EndOffset()
+	}
+	p.mu.Unlock()
+
+	recs, err := p.log.Read(offset, maxBytes, limit)
+	if err != nil {
+		return ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset(), LastStableOffset: hw}, err
+	}
+	return ReadResult{
+		Records:          recs,
+		HighWatermark:    hw,
+		LogStartOffset:   p.log.StartOffset(),
+		LastStableOffset: hw,
+	}, nil
+}
+
+func (p *Partition) checkEpochLocked(epoch int32) error {
+	switch {
+	case epoch < 0:
+		return nil
+	case epoch < p.leaderEpoch:
+		return ErrFencedLeaderEpoch
+	case epoch > p.leaderEpoch:
+		return ErrUnknownLeaderEpoch
+	}
+	return nil
+}
+
+// CheckLeaderEpoch compares a client's current leader epoch with ours (-1 skips the check).
+func (p *Partition) CheckLeaderEpoch(epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkEpochLocked(epoch)
+}
+
+// Register arranges a non-blocking send on ch at the next change of the high watermark, role or
+// ISR. A fetch that waits on many partitions registers one channel with each; cancel removes it.
+func (p *Partition) Register(ch chan<- struct{}) (cancel func()) {
+	key := &ch
+	p.mu.Lock()
+	p.watchers[key] = struct{}{}
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		delete(p.watchers, key)
+		p.mu.Unlock()
+	}
+}
+
+// maybeAdvanceHWLocked moves the high watermark to the lowest log end offset in the ISR. It never
+// moves it backwards.
+func (p *Partition) maybeAdvanceHWLocked() {
+	if p.leader != p.cfg.NodeID {
+		return
+	}
+	hw := p.log.EndOffset()
+	for _, id := range p.isr {
+		if id == p.cfg.NodeID {
+			continue
+		}
+		f := p.followers[id]
+		if f == nil || f.leo < 0 {
+			return // an ISR member we know nothing of yet holds the HW where it is
+		}
+		hw = min(hw, f.leo)
+	}
+	if hw > p.hw {
+		p.hw = hw
+		p.notifyLocked()
+	}
+}
+
+func (p *Partition) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+	for w := range p.watchers {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close wakes every waiter and closes the log.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.notifyLocked()
+	p.mu.Unlock()
+	return p.log.Close()
+}
+
+// Delete closes the partition and removes its log from disk (topic deletion).
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	p.closed = true
+	p.notifyLocked()
+	p.mu.Unlock()
+	return p.log.Delete()
+}
+
+// DeleteRecordsBefore advances the log start offset to offset (-1: the high watermark), as
+// DeleteRecords asks. Offsets above the high watermark cannot be deleted: they are not yet
+// committed. It returns the new log start offset.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	if p.leader != p.cfg.NodeID {
+		return 0, ErrNotLeader
+	}
+	if offset == -1 {
+		offset = p.hw
+	}
+	if offset < 0 || offset > p.hw {
+		return 0, log.ErrOffsetOutOfRange
+	}
+	if offset > p.log.StartOffset() {
+		if err := p.log.SetStartOffset(offset); err != nil {
+			return 0, err
+		}
+		p.notifyLocked()
+	}
+	return p.log.StartOffset(), nil
+}

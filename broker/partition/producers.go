@@ -1,0 +1,119 @@
+package partition
+
+import (
+	"math"
+
+	"github.com/minikraft/minikraft/log"
+)
+
+// maxCachedBatches is how many recent batches per producer are remembered for duplicate
+// detection: Kafka's limit, matching the producer's max.in.flight.requests.per.connection=5 bound
+// for idempotence.
+const maxCachedBatches = 5
+
+// batchMeta is what duplicate detection needs of one appended batch.
+type batchMeta struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	timestamp               int64
+}
+
+// producerEntry is the idempotence state of one producer id on this partition.
+type producerEntry struct {
+	epoch   int16
+	batches []batchMeta // oldest first, at most maxCachedBatches
+}
+
+func (e *producerEntry) lastSeq() int32 {
+	if len(e.batches) == 0 {
+		return -1
+	}
+	return e.batches[len(e.batches)-1].lastSeq
+}
+
+func (e *producerEntry) add(m batchMeta) {
+	if len(e.batches) == maxCachedBatches {
+		copy(e.batches, e.batches[1:])
+		e.batches = e.batches[:maxCachedBatches-1]
+	}
+	e.batches = append(e.batches, m)
+}
+
+// nextSeq is the sequence number that follows seq; sequences wrap to 0 after MaxInt32 as the
+// producer's do.
+func nextSeq(seq int32) int32 {
+	if seq == math.MaxInt32 {
+		return 0
+	}
+	return seq + 1
+}
+
+func batchLastSeq(h log.BatchHeader) int32 {
+	last := int64(h.BaseSequence) + int64(h.LastOffsetDelta)
+	if last > math.MaxInt32 {
+		last -= math.MaxInt32 + 1
+	}
+	return int32(last)
+}
+
+// producers tracks idempotent producers; the Partition's mutex guards it.
+type producers struct {
+	m map[int64]*producerEntry
+}
+
+func newProducers() producers { return producers{m: make(map[int64]*producerEntry)} }
+
+// check validates one batch against the producer's state, following Kafka's
+// ProducerAppendInfo.checkProducerEpoch and checkSequence. It returns the duplicate's metadata when
+// the batch was already appended.
+func (ps *producers) check(h log.BatchHeader) (dup *batchMeta, err error) {
+	if h.ProducerID < 0 {
+		return nil, nil
+	}
+	e := ps.m[h.ProducerID]
+	if e == nil {
+		// An unknown producer (new, or its state was lost to retention) may start at any sequence:
+		// Kafka accepts it since KIP-360 rather than failing with UNKNOWN_PRODUCER_ID.
+		return nil, nil
+	}
+	if h.ProducerEpoch < e.epoch {
+		return nil, ErrInvalidProducerEpoch
+	}
+	if h.ProducerEpoch > e.epoch {
+		if h.BaseSequence != 0 {
+			return nil, ErrOutOfOrderSequence
+		}
+		return nil, nil
+	}
+	last := batchLastSeq(h)
+	for i := range e.batches {
+		b := &e.batches[i]
+		if b.firstSeq == h.BaseSequence && b.lastSeq == last {
+			m := *b
+			return &m, nil
+		}
+	}
+	if ls := e.lastSeq(); ls >= 0 && h.BaseSequence != nextSeq(ls) {
+		return nil, ErrOutOfOrderSequence
+	}
+	return nil, nil
+}
+
+// record remembers an appended (or replayed) batch.
+func (ps *producers) record(h log.BatchHeader) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e := ps.m[h.ProducerID]
+	if e == nil || h.ProducerEpoch > e.epoch {
+		e = &producerEntry{epoch: h.ProducerEpoch}
+		ps.m[h.ProducerID] = e
+	}
+	e.add(batchMeta{
+		firstSeq:    h.BaseSequence,
+		lastSeq:     batchLastSeq(h),
+		firstOffset: h.BaseOffset,
+		lastOffset:  h.LastOffset(),
+		timestamp:   h.MaxTimestamp,
+	})
+}

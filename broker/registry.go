@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/minikraft/minikraft/wire"
+)
+
+// handlerFunc is a broker method that serves one API key.
+type handlerFunc func(b *Broker, ctx context.Context, r *wire.Request) wire.Future
+
+type apiEntry struct {
+	key, min, max int16
+	fn            handlerFunc
+}
+
+// apis is filled by the init functions of the NN_*.go files.
+var apis []apiEntry
+
+// register declares that the broker serves key in versions [minV, maxV] with fn.
+func register(key, minV, maxV int16, fn handlerFunc) {
+	apis = append(apis, apiEntry{key, minV, maxV, fn})
+}
+
+// newMux binds every registered API to b.
+func (b *Broker) newMux() *wire.Mux {
+	m := wire.NewMux()
+	for _, e := range apis {
+		fn := e.fn
+		m.Handle(e.key, e.min, e.max, func(ctx context.Context, r *wire.Request) wire.Future {
+			return fn(b, ctx, r)
+		})
+	}
+	return m
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// healthcheck sends one ApiVersions request to addr (default 127.0.0.1:9092) and reports whether
+// a well-formed answer came back within five seconds. It speaks the protocol directly so the
+// container image needs nothing but this binary.
+func healthcheck(args []string) int {
+	addr := "127.0.0.1:9092"
+	if len(args) > 0 {
+		addr = args[0]
+	}
+	if err := probe(addr, 5*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "minikraft healthcheck:", err)
+		return 1
+	}
+	return 0
+}
+
+func probe(addr string, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	body := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
+	body = binary.BigEndian.AppendUint16(body, uint16(req.Version))
+	body = binary.BigEndian.AppendUint32(body, 1)      // correlation id
+	body = binary.BigEndian.AppendUint16(body, 0xffff) // null client id
+	body = req.AppendTo(body)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	if _, err := c.Write(append(frame, body...)); err != nil {
+		return err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > 1<<20 {
+		return fmt.Errorf("bad response size %d", n)
+	}
+	resp := make([]byte, n)
+	if _, err := io.ReadFull(c, resp); err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint32(resp) != 1 {
+		return fmt.Errorf("response for another request")
+	}
+	r := kmsg.NewPtrApiVersionsResponse()
+	r.Version = 0
+	if err := r.ReadFrom(resp[4:]); err != nil {
+		return err
+	}
+	if r.ErrorCode != 0 {
+		return fmt.Errorf("broker answered error code %d", r.ErrorCode)
+	}
+	return nil
+}

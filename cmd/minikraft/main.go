@@ -1,0 +1,70 @@
+// Command minikraft runs one node of a Kafka-compatible cluster.
+//
+// With no arguments it is a complete one-node cluster for development: PLAINTEXT on
+// 127.0.0.1:9092, the controller on 127.0.0.1:9093, data in ./minikraft-data, topics created
+// on first use. Every setting is a Kafka broker property, given as a flag shortcut
+// (--node-id, --voters, --listeners, ...), as --config key=value, in a --config-file
+// server.properties, or through bitnami's KAFKA_CFG_* environment variables; see --help.
+//
+// `minikraft healthcheck [addr]` asks a broker for its API versions and exits 0 when it answers,
+// for container health checks.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/minikraft/minikraft/broker"
+	"github.com/minikraft/minikraft/broker/config"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:]))
+	}
+	if err := run(os.Args[1:], os.Environ()); err != nil {
+		fmt.Fprintln(os.Stderr, "minikraft:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args, environ []string) error {
+	props, ignored, level, err := loadProperties(args, environ, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(level)
+	if err != nil {
+		return err
+	}
+	for _, name := range ignored {
+		logger.Info("ignoring environment variable that only applies to the JVM or the bitnami scripts", "name", name)
+	}
+	bc, unknown, err := config.FromProperties(props)
+	if err != nil {
+		return err
+	}
+	for _, name := range unknown {
+		logger.Warn("the configuration was supplied but isn't a known config", "name", name)
+	}
+	b, err := broker.New(broker.Config{Broker: bc, Logger: logger})
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	return b.Close()
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,161 @@
+package log
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// File is the part of an open file the log uses. Every access is positional
+// (ReadAt/WriteAt), so one File can serve concurrent readers while the single
+// writer appends beyond what readers are allowed to see, and so a crashable
+// in-memory implementation only has to model positional writes and Sync.
+type File interface {
+	ReadAt(p []byte, off int64) (n int, err error)
+	WriteAt(p []byte, off int64) (n int, err error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+	Stat() (fs.FileInfo, error)
+}
+
+// FS is the file-system seam. The log never touches the os package except
+// through OSFS, so tests can substitute a file system that loses unsynced
+// writes on a simulated crash.
+//
+// Directories are synced by opening them with os.O_RDONLY and calling Sync
+// on the result; an implementation that models durable directory entries
+// should honour that.
+type FS interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	Remove(name string) error
+	RemoveAll(path string) error
+	Rename(oldpath, newpath string) error
+	// ReadDir returns the names of the entries in dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	MkdirAll(path string, perm fs.FileMode) error
+	Stat(name string) (fs.FileInfo, error)
+}
+
+// OSFS is the real file system.
+var OSFS FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err // a typed nil *os.File must not become a non-nil File
+	}
+	return f, nil
+}
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) RemoveAll(path string) error                  { return os.RemoveAll(path) }
+func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
+func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name) }
+
+func (osFS) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// syncDir makes renames, creations and removals in dir durable.
+func syncDir(fsys FS, dir string) error {
+	d, err := fsys.OpenFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeFileAtomic replaces dir/name with data so that a crash leaves either
+// the old or the new content, never a mix: write a temporary file, sync it,
+// rename it over the target, sync the directory (what Kafka's CheckpointFile
+// does).
+func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp)
+		return err
+	}
+	return syncDir(fsys, dir)
+}
+
+// readFile reads a whole (small) file. The size comes from Stat, i.e. from
+// bytes that exist, so a corrupt file cannot make us allocate more than it
+// holds; limit caps it further.
+func readFile(fsys FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, errTooBig
+	}
+	buf := make([]byte, fi.Size())
+	if err := readFull(f, buf, 0); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+var errTooBig = errors.New("log: file larger than expected")
+
+// readFull is ReadAt that treats a short read as io.ErrUnexpectedEOF, even
+// when the implementation reports io.EOF together with a full read.
+func readFull(f File, p []byte, off int64) error {
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func exists(fsys FS, name string) (bool, error) {
+	_, err := fsys.Stat(name)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}

@@ -1,0 +1,66 @@
+package log
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+)
+
+// FuzzValidateBatches: ValidateBatches never panics, accepts only input
+// that frames into CRC-valid batches covering it exactly, fails only with
+// the package's sentinels, and never allocates by a length claimed in the
+// input. With fix set, the first batch's CRC is recomputed first so the
+// fuzzer can reach the record parser.
+func FuzzValidateBatches(f *testing.F) {
+	f.Add(simpleBatch(3, 100), false)
+	f.Add(append(simpleBatch(1, 0), valueBatch(2, 30, 5)...), false)
+	f.Add(batchSpec{attrs: 3, rawRecords: []byte("lz4"), numRecords: 2}.build(), false)
+	f.Add(batchSpec{records: []testRecord{{key: nil, value: nil, headers: [][2][]byte{{[]byte("k"), nil}}}}}.build(), true)
+	f.Add(simpleBatch(2, 0)[:70], true)
+	f.Add([]byte{}, false)
+	var ms runtime.MemStats
+	f.Fuzz(func(t *testing.T, data []byte, fix bool) {
+		if fix && len(data) >= BatchHeaderSize {
+			if h := decodeHeader(data); h.Length >= minBatchLength && h.Size() <= len(data) {
+				fixCRC(data[:h.Size()])
+			}
+		}
+		measure := len(data)%8 == 0 // ReadMemStats stops the world: sample
+		var before uint64
+		if measure {
+			runtime.ReadMemStats(&ms)
+			before = ms.TotalAlloc
+		}
+		hs, err := ValidateBatches(data, 1<<20)
+		if measure {
+			runtime.ReadMemStats(&ms)
+			// Generous: headers plus error text. A claimed length trusted
+			// even once would blow far past it.
+			if d := ms.TotalAlloc - before; d > uint64(4*len(data))+64<<10 {
+				t.Fatalf("%d bytes allocated validating %d bytes", d, len(data))
+			}
+		}
+		if err != nil {
+			if hs != nil {
+				t.Fatal("headers returned with an error")
+			}
+			if !errors.Is(err, ErrCorruptBatch) && !errors.Is(err, ErrInvalidRecord) && !errors.Is(err, ErrBatchTooLarge) {
+				t.Fatalf("error without a sentinel: %v", err)
+			}
+			return
+		}
+		p := 0
+		for _, h := range hs {
+			if h.NumRecords <= 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 || h.Magic != 2 {
+				t.Fatalf("accepted header %+v", h)
+			}
+			if decodeHeader(data[p:]) != h || batchCRC(data[p:p+h.Size()]) != h.CRC {
+				t.Fatalf("header %+v does not match the bytes", h)
+			}
+			p += h.Size()
+		}
+		if p != len(data) {
+			t.Fatalf("headers cover %d of %d bytes", p, len(data))
+		}
+	})
+}

@@ -1,0 +1,381 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cleanShutdownFile marks a log closed cleanly; Open deletes it first thing,
+// so any crash after Open is seen as unclean by the next Open.
+const cleanShutdownFile = "clean-shutdown"
+
+// recoveryChunk is the read size when re-checking whole batches.
+const recoveryChunk = 1 << 20
+
+// Open opens (creating if needed) the log in dir and recovers it:
+//
+//   - Without the clean-shutdown marker, the last segment is re-read batch
+//     by batch, checking framing, offsets and CRC; the file is cut after the
+//     last good batch and its indexes are rebuilt. Earlier segments were
+//     synced before the next one was created, so they are not re-read.
+//   - Every segment's indexes are loaded and sanity-checked (whole entries,
+//     increasing, inside the log, the last entry pointing at a batch with
+//     that offset); a missing or bad index is rebuilt by the same re-read,
+//     which also cuts that segment if its data proves corrupt (and drops the
+//     segments after it).
+//   - The tail of each segment after its last index entry is walked (headers
+//     only) to find its next offset and largest timestamp.
+//   - The log start offset is the larger of its checkpoint and the first
+//     segment's base; segments wholly below it are deleted. If the log now
+//     ends below the checkpointed start, it is emptied and restarted there.
+//   - The leader-epoch cache drops entries at or after the log end offset.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, cfg: cfg}
+	if l.fs == nil {
+		l.fs = OSFS
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if err := l.open(); err != nil {
+		for _, s := range l.segments {
+			s.close()
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) open() error {
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return fmt.Errorf("log: create %s: %w", l.dir, err)
+	}
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("log: list %s: %w", l.dir, err)
+	}
+	present := make(map[string]bool, len(names))
+	for _, n := range names {
+		present[n] = true
+	}
+	var bases []int64
+	clean := false
+	for _, n := range names {
+		switch base, ext, ok := parseSegmentName(n); {
+		case strings.HasSuffix(n, ".tmp"): // an interrupted checkpoint write
+			l.removeQuietly(n)
+		case n == cleanShutdownFile:
+			clean = true
+		case ok && ext == extLog:
+			bases = append(bases, base)
+		case ok && !present[n[:len(n)-len(ext)]+extLog]: // index without its log
+			l.removeQuietly(n)
+		}
+	}
+	if clean {
+		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
+			return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
+		}
+		if err := syncDir(l.fs, l.dir); err != nil {
+			return fmt.Errorf("log: sync %s: %w", l.dir, err)
+		}
+	}
+	startCP, err := readStartCheckpoint(l.fs, l.dir)
+	if err != nil {
+		return err
+	}
+	if l.epochs, err = readEpochCheckpoint(l.fs, l.dir); err != nil {
+		return err
+	}
+
+	for i, base := range bases {
+		s, err := openSegmentFiles(l.fs, l.dir, base, false)
+		if err != nil {
+			return fmt.Errorf("log: open segment %d: %w", base, err)
+		}
+		s.created = l.now()
+		l.segments = append(l.segments, s)
+		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
+			l.logger.Warn("log: segment overlaps its predecessor; dropping it and later segments", "dir", l.dir, "segment", base)
+			return l.dropSegmentsFrom(len(l.segments)-1, bases[i:])
+		}
+		last := i == len(bases)-1
+		missing := !present[segmentBaseName(base)+extIndex] || !present[segmentBaseName(base)+extTimeIndex]
+		cut, err := l.loadSegment(s, !clean && last, missing, last)
+		if err != nil {
+			return err
+		}
+		if cut && !last {
+			l.logger.Warn("log: corrupt segment before the tail; dropping the segments after it", "dir", l.dir, "segment", base)
+			if err := l.dropSegmentsFrom(len(l.segments), bases[i+1:]); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return l.finishOpen(startCP)
+}
+
+// finishOpen settles the offsets, start-offset deletions and epoch cache
+// once the segments are loaded.
+func (l *Log) finishOpen(startCP int64) error {
+	if len(l.segments) == 0 {
+		s, err := l.createSegment(max(startCP, 0))
+		if err != nil {
+			return err
+		}
+		l.segments = []*segment{s}
+	}
+	l.endOffset = l.active().next
+	if startCP > l.endOffset {
+		l.logger.Warn("log: log ends below its start offset checkpoint; starting empty there", "dir", l.dir, "end", l.endOffset, "start", startCP)
+		return l.truncateFullyLocked(startCP)
+	}
+	l.startOffset = max(startCP, l.segments[0].base)
+	if err := l.deleteSegmentsBelowLocked(l.startOffset); err != nil {
+		return err
+	}
+	a := l.epochs.truncateFromEnd(l.endOffset)
+	b := l.epochs.truncateFromStart(l.startOffset)
+	if a || b {
+		return l.writeEpochsLocked()
+	}
+	return nil
+}
+
+// dropSegmentsFrom deletes l.segments[i:] and the not yet opened segments
+// with the given bases (from which those already opened are skipped).
+func (l *Log) dropSegmentsFrom(i int, bases []int64) error {
+	opened := make(map[int64]bool)
+	for _, s := range l.segments[i:] {
+		opened[s.base] = true
+		if err := s.remove(l.fs, l.dir); err != nil {
+			return fmt.Errorf("log: remove segment %d: %w", s.base, err)
+		}
+	}
+	l.segments = l.segments[:i]
+	for _, b := range bases {
+		if opened[b] {
+			continue
+		}
+		s := &segment{base: b}
+		if err := s.remove(l.fs, l.dir); err != nil {
+			return fmt.Errorf("log: remove segment %d: %w", b, err)
+		}
+	}
+	return nil
+}
+
+func (l *Log) removeQuietly(name string) {
+	if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+		l.logger.Warn("log: cannot remove stale file", "dir", l.dir, "file", name, "err", err)
+	}
+}
+
+func segmentBaseName(base int64) string { return fmt.Sprintf("%020d", base) }
+
+// parseSegmentName recognises "%020d" + one of the segment extensions.
+func parseSegmentName(name string) (base int64, ext string, ok bool) {
+	for _, e := range []string{extLog, extIndex, extTimeIndex} {
+		if stem, found := strings.CutSuffix(name, e); found && len(stem) == 20 {
+			b, err := strconv.ParseInt(stem, 10, 64)
+			if err == nil && b >= 0 {
+				return b, e, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+// loadSegment sets s's published state from its files. recoverAll forces a
+// full re-read (the tail after an unclean shutdown); a missing or bad index
+// forces one too. cut reports that the re-read truncated corrupt data.
+func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut bool, err error) {
+	fi, err := s.logFile.Stat()
+	if err != nil {
+		return false, fmt.Errorf("log: stat segment %d: %w", s.base, err)
+	}
+	size := fi.Size()
+	if recoverAll || missingIndex {
+		return l.recoverSegment(s, size, last)
+	}
+	if reason := l.loadIndexes(s, size); reason != nil {
+		l.logger.Warn("log: rebuilding index", "dir", l.dir, "segment", s.base, "reason", reason)
+		return l.recoverSegment(s, size, last)
+	}
+	return false, nil
+}
+
+// loadIndexes reads and checks both index files against the log and walks
+// the log after the last offset-index entry. A non-nil result is the reason
+// the segment must be re-read.
+func (l *Log) loadIndexes(s *segment, size int64) error {
+	maxBatches := size/BatchHeaderSize + 1
+	ob, err := readFile(l.fs, segmentName(l.dir, s.base, extIndex), maxBatches*offsetEntrySize)
+	if err != nil {
+		return err
+	}
+	tb, err := readFile(l.fs, segmentName(l.dir, s.base, extTimeIndex), (maxBatches+1)*timeEntrySize)
+	if err != nil {
+		return err
+	}
+	oidx, err := decodeOffsetIndex(ob, size)
+	if err != nil {
+		return err
+	}
+	tidx, err := decodeTimeIndex(tb)
+	if err != nil {
+		return err
+	}
+	r := &chunkReader{chunk: scanChunk}
+	r.reset(s.logFile, size)
+	tail, err := s.scanTail(r, oidx)
+	if err != nil {
+		return err
+	}
+	if n := len(tidx); n > 0 && s.base+int64(tidx[n-1].rel) >= tail.next {
+		return errors.New("time index points past the log")
+	}
+	s.size, s.next, s.oidx, s.tidx = size, tail.next, oidx, tidx
+	s.ix = tail.indexer(tidx)
+	if size > 0 {
+		h, err := r.header(0)
+		if err != nil {
+			return err
+		}
+		s.rollTs = h.MaxTimestamp
+	}
+	return nil
+}
+
+// tailState is what a header walk over a segment's unindexed tail learns.
+type tailState struct {
+	next      int64 // offset after the last batch
+	sinceLast int64 // bytes since the last offset-index entry
+	maxTs     int64 // largest max timestamp in the walked batches, -1 if none
+	maxTsRel  int32
+}
+
+// scanTail walks batch headers from the last entry of oidx (checking that it
+// points at a batch ending at that entry's offset) to r's end, which must be
+// a batch boundary.
+func (s *segment) scanTail(r *chunkReader, oidx offsetIndex) (tailState, error) {
+	t := tailState{next: s.base, maxTs: -1, maxTsRel: -1}
+	var pos int64
+	if n := len(oidx); n > 0 {
+		e := oidx[n-1]
+		pos = int64(e.pos)
+		h, err := r.header(pos)
+		if err != nil {
+			return t, err
+		}
+		if h.LastOffset() != s.base+int64(e.rel) {
+			return t, fmt.Errorf("index entry (%d, %d) but the batch there ends at %d", e.rel, e.pos, h.LastOffset())
+		}
+	}
+	t.sinceLast = r.end - pos
+	for pos < r.end {
+		h, err := r.header(pos)
+		if err != nil {
+			return t, err
+		}
+		if h.BaseOffset < t.next || !s.fits(h.LastOffset()) {
+			return t, fmt.Errorf("%w: batch offset %d out of order at position %d", ErrCorruptBatch, h.BaseOffset, pos)
+		}
+		if h.MaxTimestamp > t.maxTs {
+			t.maxTs, t.maxTsRel = h.MaxTimestamp, int32(h.LastOffset()-s.base)
+		}
+		t.next = h.LastOffset() + 1
+		pos += int64(h.Size())
+	}
+	return t, nil
+}
+
+// indexer rebuilds the running index state from the walked tail and the
+// time index, whose last entry holds the largest timestamp before the tail.
+func (t tailState) indexer(tidx timeIndex) indexer {
+	ix := indexer{sinceLast: t.sinceLast, maxTs: -1, maxTsRel: -1}
+	if n := len(tidx); n > 0 {
+		ix.maxTs, ix.maxTsRel = tidx[n-1].ts, tidx[n-1].rel
+	}
+	if t.maxTs > ix.maxTs {
+		ix.maxTs, ix.maxTsRel = t.maxTs, t.maxTsRel
+	}
+	return ix
+}
+
+// recoverSegment re-reads a whole segment, checking each batch's framing,
+// offsets and CRC, cuts the file after the last good batch, and rebuilds
+// both indexes with the rule appends use. An inactive segment is sealed.
+func (l *Log) recoverSegment(s *segment, fileSize int64, last bool) (cut bool, err error) {
+	r := &chunkReader{chunk: recoveryChunk}
+	r.reset(s.logFile, fileSize)
+	ix := indexer{maxTs: -1, maxTsRel: -1}
+	var oidx offsetIndex
+	var tidx timeIndex
+	lastTime := int64(-1)
+	pos, next, rollTs := int64(0), s.base, int64(-1)
+	var reason error
+	for pos < fileSize {
+		h, err := r.header(pos)
+		if err != nil {
+			reason = err
+			break
+		}
+		if h.BaseOffset < next || !s.fits(h.LastOffset()) {
+			reason = fmt.Errorf("%w: batch offset %d out of order", ErrCorruptBatch, h.BaseOffset)
+			break
+		}
+		b, err := r.at(pos, h.Size())
+		if err == nil {
+			err = checkCRC(h, b)
+		}
+		if err != nil {
+			reason = err
+			break
+		}
+		if pos == 0 {
+			rollTs = h.MaxTimestamp
+		}
+		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.IndexIntervalBytes, lastTime)
+		if addOff {
+			oidx = append(oidx, oe)
+		}
+		if addTime {
+			tidx = append(tidx, te)
+			lastTime = te.ts
+		}
+		next = h.LastOffset() + 1
+		pos += int64(h.Size())
+	}
+	if pos < fileSize {
+		l.logger.Warn("log: truncating corrupt or torn tail", "dir", l.dir, "segment", s.base,
+			"position", pos, "bytes", fileSize-pos, "reason", reason)
+		if err := s.logFile.Truncate(pos); err != nil {
+			return false, fmt.Errorf("log: truncate segment %d: %w", s.base, err)
+		}
+		cut = true
+	}
+	s.size, s.next, s.oidx, s.tidx, s.ix, s.rollTs = pos, next, oidx, tidx, ix, rollTs
+	if !last && ix.maxTs > lastTime {
+		s.tidx = append(s.tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
+	}
+	if err := s.rewriteIndexes(); err != nil {
+		return false, fmt.Errorf("log: rebuild index of segment %d: %w", s.base, err)
+	}
+	if err := s.sync(); err != nil {
+		return false, fmt.Errorf("log: sync segment %d: %w", s.base, err)
+	}
+	return cut, nil
+}

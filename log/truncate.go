@@ -1,0 +1,212 @@
+package log
+
+import "fmt"
+
+// Truncate removes every batch holding an offset >= endOffset (follower
+// truncation). Truncation is at batch boundaries: a batch straddling
+// endOffset is removed whole, so the log end offset becomes its base offset,
+// which is never more than endOffset. Truncating below the first segment
+// empties the log and restarts it at endOffset. The log start offset drops
+// to the new end if it was above it, and leader epochs starting at or
+// after the new end are removed.
+func (l *Log) Truncate(endOffset int64) error {
+	if endOffset < 0 {
+		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, endOffset)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if endOffset >= l.endOffset {
+		return nil
+	}
+	if endOffset < l.segments[0].base {
+		return l.truncateFullyLocked(endOffset)
+	}
+
+	l.mu.Lock()
+	si := l.segmentIndex(endOffset)
+	s := l.segments[si]
+	doomed := append([]*segment(nil), l.segments[si+1:]...)
+	l.segments = l.segments[:si+1]
+	err := l.truncateSegmentLocked(s, endOffset)
+	l.endOffset = s.next
+	startMoved := l.startOffset > l.endOffset
+	if startMoved {
+		l.startOffset = l.endOffset
+	}
+	epochsChanged := l.epochs.truncateFromEnd(l.endOffset)
+	l.mu.Unlock()
+
+	// Highest first, so a crash part-way leaves a prefix of the segments.
+	for i := len(doomed) - 1; i >= 0; i-- {
+		if rerr := doomed[i].remove(l.fs, l.dir); rerr != nil && err == nil {
+			err = fmt.Errorf("log: remove segment %d: %w", doomed[i].base, rerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if startMoved {
+		if err := writeStartCheckpoint(l.fs, l.dir, l.endOffset); err != nil {
+			return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+		}
+	}
+	if epochsChanged {
+		return l.writeEpochsLocked()
+	}
+	return nil
+}
+
+// truncateSegmentLocked cuts segment s before the first batch ending at or
+// after offset and rebuilds its in-memory state from what remains. The
+// caller holds wmu and mu.
+func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
+	r := getReader(s.logFile, s.size)
+	defer putReader(r)
+	pos, _, found, err := s.locate(r, offset)
+	if err != nil {
+		return fmt.Errorf("truncate segment %d: %w", s.base, err)
+	}
+	if !found {
+		return nil
+	}
+	if err := s.logFile.Truncate(pos); err != nil {
+		return fmt.Errorf("log: truncate segment %d: %w", s.base, err)
+	}
+	s.dirty = true
+	s.size = pos
+	// Drop index entries for removed batches: an offset entry belongs to the
+	// batch at its position, a time entry to the batch ending at its offset.
+	keepOff := len(s.oidx)
+	for keepOff > 0 && int64(s.oidx[keepOff-1].pos) >= pos {
+		keepOff--
+	}
+	r.reset(s.logFile, pos)
+	tail, err := s.scanTail(r, s.oidx[:keepOff])
+	if err != nil {
+		return fmt.Errorf("truncate segment %d: %w", s.base, err)
+	}
+	keepTime := len(s.tidx)
+	for keepTime > 0 && s.base+int64(s.tidx[keepTime-1].rel) >= tail.next {
+		keepTime--
+	}
+	s.oidx, s.tidx = s.oidx[:keepOff], s.tidx[:keepTime]
+	s.next = tail.next
+	s.ix = tail.indexer(s.tidx)
+	if s.size == 0 {
+		s.rollTs, s.created = -1, l.now()
+	}
+	if err := s.idxFile.Truncate(int64(keepOff) * offsetEntrySize); err != nil {
+		return err
+	}
+	return s.timeFile.Truncate(int64(keepTime) * timeEntrySize)
+}
+
+// SetStartOffset advances the log start offset (DeleteRecords), persisting it
+// in the log-start-offset checkpoint before deleting every segment that lies
+// wholly below it. If that is all of them (offset == LogEndOffset) a new
+// empty segment is started at the end. Moving backwards is a no-op; beyond
+// the log end offset is ErrOffsetOutOfRange.
+func (l *Log) SetStartOffset(offset int64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset > l.endOffset {
+		return fmt.Errorf("%w: start offset %d beyond log end %d", ErrOffsetOutOfRange, offset, l.endOffset)
+	}
+	if offset <= l.startOffset {
+		return nil
+	}
+	if err := writeStartCheckpoint(l.fs, l.dir, offset); err != nil {
+		return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+	}
+	l.mu.Lock()
+	l.startOffset = offset
+	epochsChanged := l.epochs.truncateFromStart(offset)
+	l.mu.Unlock()
+	if err := l.deleteSegmentsBelowLocked(offset); err != nil {
+		return err
+	}
+	if epochsChanged {
+		return l.writeEpochsLocked()
+	}
+	return nil
+}
+
+// deleteSegmentsBelowLocked removes segments holding only offsets below
+// start, rolling first when that includes the active one. The caller holds wmu.
+func (l *Log) deleteSegmentsBelowLocked(start int64) error {
+	if a := l.active(); a.size > 0 && a.next <= start {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	n := 0
+	for n < len(l.segments)-1 && l.segments[n+1].base <= start {
+		n++
+	}
+	doomed := append([]*segment(nil), l.segments[:n]...)
+	l.segments = append(l.segments[:0:0], l.segments[n:]...)
+	l.mu.Unlock()
+	for _, s := range doomed {
+		if err := s.remove(l.fs, l.dir); err != nil {
+			return fmt.Errorf("log: remove segment %d: %w", s.base, err)
+		}
+	}
+	return nil
+}
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset, which
+// becomes both the start and end offset; the epoch cache is cleared. A
+// follower whose log ends below the leader's start offset needs this
+// (Kafka's UnifiedLog.truncateFullyAndStartAt).
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: restart at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.truncateFullyLocked(offset)
+}
+
+func (l *Log) truncateFullyLocked(offset int64) error {
+	if err := writeStartCheckpoint(l.fs, l.dir, offset); err != nil {
+		return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+	}
+	// Everything happens under the write lock: the old segments may include
+	// one with the new base, so they must be gone before it is created, and
+	// readers must never see a log without segments.
+	l.mu.Lock()
+	var err error
+	for i := len(l.segments) - 1; i >= 0 && err == nil; i-- {
+		if rerr := l.segments[i].remove(l.fs, l.dir); rerr != nil {
+			err = fmt.Errorf("log: remove segment %d: %w", l.segments[i].base, rerr)
+		}
+	}
+	var s *segment
+	if err == nil {
+		s, err = l.createSegment(offset)
+	}
+	if err != nil {
+		// Unusable until reopened, which redoes this from the checkpoint.
+		for _, s := range l.segments {
+			s.close()
+		}
+		l.closed = true
+		l.mu.Unlock()
+		return err
+	}
+	l.segments = []*segment{s}
+	l.startOffset, l.endOffset = offset, offset
+	l.epochs = epochCache{}
+	l.mu.Unlock()
+	return l.writeEpochsLocked()
+}

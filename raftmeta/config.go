@@ -1,0 +1,154 @@
+package raftmeta
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Voter is one member of the static controller quorum (controller.quorum.voters).
+type Voter struct {
+	ID   int32
+	Addr string // host:port of its CONTROLLER listener
+}
+
+// Config configures a Node.
+type Config struct {
+	NodeID    int32
+	ClusterID string
+	Dir       string  // <data dir>/raft: raft.db (log and stable store) and snapshots/
+	Voters    []Voter // every voter bootstraps this same configuration on its first start
+	// Voter says this node is one of Voters (process.roles contains controller). A node that is
+	// not a voter starts with an empty log and waits to be added by the leader.
+	// TODO(issue 4): the leader adds broker-only nodes as non-voters.
+	Voter bool
+
+	// Transport, if set, is used as-is (tests: raft.NewInmemTransport); Listener and Dial are
+	// then unused. Raft closes it on Close.
+	Transport raft.Transport
+	// Listener yields the connections that carry Raft traffic, already demultiplexed by tag
+	// byte (Mux.Listener(TagRaft)). Raft closes it on Close.
+	Listener net.Listener
+	// Dial opens a Raft stream to a peer's controller listener; the dialer writes the tag byte.
+	// Nil means DialTag(addr, TagRaft, timeout).
+	Dial func(addr string, timeout time.Duration) (net.Conn, error)
+
+	// Raft timeouts. Zero takes a default: with one voter 50 ms heartbeat, election and lease
+	// and a 5 ms commit timeout (a lone node leads within 50-100 ms); with several, 1 s
+	// heartbeat and election, 500 ms lease, 10 ms commit. Set ones drive the zero ones (set
+	// only HeartbeatTimeout, and election and lease follow it).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// InMemory keeps the log, stable store and snapshots in memory (tests).
+	InMemory bool
+	Logger   *slog.Logger // nil discards
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("raftmeta: config: "+format, args...)
+	}
+	if c.NodeID < 0 {
+		return bad("node id %d is negative", c.NodeID)
+	}
+	if c.ClusterID == "" {
+		return bad("cluster id is empty")
+	}
+	if c.Dir == "" && !c.InMemory {
+		return bad("dir is empty")
+	}
+	if len(c.Voters) == 0 {
+		return bad("no voters")
+	}
+	self := false
+	for i, v := range c.Voters {
+		if v.ID < 0 {
+			return bad("voter id %d is negative", v.ID)
+		}
+		if v.Addr == "" {
+			return bad("voter %d has no address", v.ID)
+		}
+		for _, w := range c.Voters[:i] {
+			if w.ID == v.ID {
+				return bad("voter %d is listed twice", v.ID)
+			}
+			if w.Addr == v.Addr {
+				return bad("voters %d and %d share the address %s", w.ID, v.ID, v.Addr)
+			}
+		}
+		self = self || v.ID == c.NodeID
+	}
+	switch {
+	case c.Voter && !self:
+		return bad("node %d is a voter but not in the voters %v", c.NodeID, c.Voters)
+	case !c.Voter && self:
+		return bad("node %d is in the voters %v but is not a voter (process.roles lacks controller?)", c.NodeID, c.Voters)
+	}
+	if c.Transport == nil && c.Listener == nil {
+		return bad("neither a transport nor a listener")
+	}
+	for _, d := range []time.Duration{c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout, c.CommitTimeout} {
+		if d < 0 {
+			return bad("negative timeout %v", d)
+		}
+	}
+	return nil
+}
+
+// Default timeouts. A lone voter has no one to disagree with, so it can call its election after
+// one short heartbeat timeout and lead within 50–100 ms. Several voters use Kafka's
+// controller.quorum.election.timeout.ms (1 s) and hashicorp/raft's own defaults, which survive
+// GC pauses and loaded machines. The commit timeout is how long followers wait to learn a new
+// commit index when nothing else is sent, i.e. how stale a follower's State is after a commit.
+var (
+	singleVoterTimeouts = timeouts{
+		heartbeat: 50 * time.Millisecond, election: 50 * time.Millisecond,
+		lease: 50 * time.Millisecond, commit: 5 * time.Millisecond,
+	}
+	quorumTimeouts = timeouts{
+		heartbeat: time.Second, election: time.Second,
+		lease: 500 * time.Millisecond, commit: 10 * time.Millisecond,
+	}
+)
+
+type timeouts struct{ heartbeat, election, lease, commit time.Duration }
+
+// timeouts fills in the zero timeouts. A timeout that is set drives the ones left zero (set only
+// HeartbeatTimeout to 20ms and the election and lease timeouts follow), so that partial settings
+// still satisfy raft's lease <= heartbeat <= election.
+func (c *Config) timeouts() timeouts {
+	d := quorumTimeouts
+	if len(c.Voters) == 1 {
+		d = singleVoterTimeouts
+	}
+	t := timeouts{
+		heartbeat: firstNonZero(c.HeartbeatTimeout, c.ElectionTimeout, d.heartbeat),
+		commit:    firstNonZero(c.CommitTimeout, d.commit),
+	}
+	switch {
+	case c.ElectionTimeout != 0:
+		t.election = c.ElectionTimeout
+	case c.HeartbeatTimeout != 0:
+		t.election = t.heartbeat
+	default:
+		t.election = d.election
+	}
+	t.lease = firstNonZero(c.LeaderLeaseTimeout, min(t.heartbeat, d.lease))
+	return t
+}
+
+func firstNonZero(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d != 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,114 @@
+package raftmeta
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// recorder is a slog.Handler that keeps records (with their attributes flattened to strings).
+type recorder struct {
+	mu      *sync.Mutex
+	records *[]string
+	attrs   []slog.Attr
+	level   slog.Level
+}
+
+func newRecorder(level slog.Level) *recorder {
+	return &recorder{mu: new(sync.Mutex), records: new([]string), level: level}
+}
+
+func (r *recorder) Enabled(_ context.Context, l slog.Level) bool { return l >= r.level }
+
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	var b strings.Builder
+	b.WriteString(rec.Level.String() + " " + rec.Message)
+	for _, a := range r.attrs {
+		b.WriteString(" " + a.String())
+	}
+	rec.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	r.mu.Lock()
+	*r.records = append(*r.records, b.String())
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *r
+	c.attrs = append(append([]slog.Attr(nil), r.attrs...), as...)
+	return &c
+}
+
+func (r *recorder) WithGroup(string) slog.Handler { return r }
+
+func (r *recorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), *r.records...)
+}
+
+func (r *recorder) has(substrs ...string) bool {
+	for _, rec := range r.all() {
+		ok := true
+		for _, s := range substrs {
+			ok = ok && strings.Contains(rec, s)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func TestHCLogAdapter(t *testing.T) {
+	rec := newRecorder(slog.LevelInfo)
+	var l hclog.Logger = newHCLogger(slog.New(rec))
+	l = l.Named("raft").Named("net").With("peer", "p1")
+	if l.Name() != "raft.net" || len(l.ImpliedArgs()) != 2 {
+		t.Fatalf("name %q implied %v", l.Name(), l.ImpliedArgs())
+	}
+	l.Info("hello", "k", 1)
+	l.Debug("hidden")
+	l.Error("bad", "err", "boom")
+	if !rec.has("INFO hello", "peer=p1", "k=1", "logger=raft.net") || !rec.has("ERROR bad", "err=boom") || rec.has("hidden") {
+		t.Fatalf("records: %q", rec.all())
+	}
+	if l.IsDebug() || !l.IsInfo() || l.GetLevel() != hclog.Info {
+		t.Fatalf("levels: debug %v info %v get %v", l.IsDebug(), l.IsInfo(), l.GetLevel())
+	}
+	l.SetLevel(hclog.Error) // shared with the loggers it came from
+	l.Warn("dropped")
+	if rec.has("dropped") || l.ResetNamed("x").IsWarn() {
+		t.Fatal("SetLevel did not raise the floor")
+	}
+	l.SetLevel(hclog.NoLevel)
+	l.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}).Print("std")
+	if !rec.has("WARN std", "logger=raft.net") {
+		t.Fatalf("standard logger: %q", rec.all())
+	}
+	if newHCLogger(nil).IsError() {
+		t.Fatal("nil logger is not silent")
+	}
+}
+
+// Raft's own chatter reaches the node's slog logger.
+func TestRaftLogsThroughSlog(t *testing.T) {
+	rec := newRecorder(slog.LevelInfo)
+	_, tr := raft.NewInmemTransport("solo")
+	n := startNode(t, Config{NodeID: 0, ClusterID: "c1", Voters: []Voter{{ID: 0, Addr: "solo"}}, Voter: true,
+		Transport: tr, InMemory: true, Logger: slog.New(rec)})
+	if err := n.WaitForLeader(ctxFor(t, testWait)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, testWait, "raft's election log line", func() bool {
+		return rec.has("entering leader state", "logger=raft")
+	})
+}

@@ -1,0 +1,415 @@
+package raftmeta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+const (
+	// retainSnapshots is how many snapshots the file snapshot store keeps.
+	retainSnapshots = 2
+	// boltOpenTimeout bounds the wait for raft.db's file lock: a second process on the same data
+	// directory fails to start with an error instead of hanging.
+	boltOpenTimeout = 2 * time.Second
+)
+
+// Node is one member of the metadata quorum: Raft with the FSM, its stores and its transport.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	fsm      *FSM
+	raft     *raft.Raft
+	bolt     *raftboltdb.BoltStore // nil when InMemory
+	observer *raft.Observer
+	obsCh    chan raft.Observation
+
+	// events fires on leadership changes (any node's, and this node's readiness as leader).
+	events broadcast
+	mu     sync.Mutex
+	term   uint64 // counts this node's leaderships, so a stale leadership goroutine is ignored
+	ready  bool   // leader, and its State has caught up with the log and has the cluster id
+
+	closing   chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the stores in cfg.Dir (or memory), bootstraps the voters' configuration on a
+// voter's first start, and starts Raft. It does not wait for a leader: see WaitForLeader.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		fsm:     NewFSM(),
+		obsCh:   make(chan raft.Observation, 16),
+		closing: make(chan struct{}),
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	hl := newHCLogger(cfg.Logger)
+
+	to := cfg.timeouts()
+	rc := raft.DefaultConfig()
+	rc.LocalID = serverID(cfg.NodeID)
+	rc.HeartbeatTimeout = to.heartbeat
+	rc.ElectionTimeout = to.election
+	rc.LeaderLeaseTimeout = to.lease
+	rc.CommitTimeout = to.commit
+	rc.Logger = hl.Named("raft")
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raftmeta: config: %w", err)
+	}
+
+	logs, stable, snaps, err := n.openStores(hl)
+	if err != nil {
+		return nil, err
+	}
+	trans := cfg.Transport
+	if trans == nil {
+		trans = newNetworkTransport(&cfg, hl.Named("raft-net"))
+	}
+	fail := func(err error) (*Node, error) {
+		if cfg.Transport == nil {
+			trans.(*raft.NetworkTransport).Close()
+		}
+		if n.bolt != nil {
+			n.bolt.Close()
+		}
+		return nil, err
+	}
+	if err := n.bootstrap(rc, logs, stable, snaps, trans); err != nil {
+		return fail(err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return fail(fmt.Errorf("raftmeta: starting raft: %w", err))
+	}
+	n.raft = r
+	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	n.wg.Add(1)
+	go n.run()
+	n.log.Info("metadata node started", "node", cfg.NodeID, "voter", cfg.Voter, "voters", cfg.Voters,
+		"heartbeat", to.heartbeat, "election", to.election)
+	return n, nil
+}
+
+func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
+
+func (n *Node) openStores(hl hclog.Logger) (raft.LogStore, raft.StableStore, raft.SnapshotStore, error) {
+	if n.cfg.InMemory {
+		s := raft.NewInmemStore()
+		return s, s, raft.NewInmemSnapshotStore(), nil
+	}
+	if err := os.MkdirAll(n.cfg.Dir, 0o755); err != nil {
+		return nil, nil, nil, fmt.Errorf("raftmeta: %w", err)
+	}
+	path := filepath.Join(n.cfg.Dir, "raft.db")
+	opts := *bbolt.DefaultOptions
+	opts.Timeout = boltOpenTimeout
+	bs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			err = fmt.Errorf("%w (is another process using %s?)", err, n.cfg.Dir)
+		}
+		return nil, nil, nil, fmt.Errorf("raftmeta: opening %s: %w", path, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, retainSnapshots, hl.Named("snapshots"))
+	if err != nil {
+		bs.Close()
+		return nil, nil, nil, fmt.Errorf("raftmeta: snapshot store: %w", err)
+	}
+	n.bolt = bs
+	return bs, bs, snaps, nil
+}
+
+// bootstrap writes the voters' configuration as the first log entry of a voter that has no
+// Raft state yet. Every voter writes the same entry, so their logs agree from index 1 and the
+// first election can proceed; a restart finds the state and skips this. A non-voter starts
+// empty and learns everything from the leader.
+func (n *Node) bootstrap(rc *raft.Config, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, trans raft.Transport) error {
+	if !n.cfg.Voter {
+		return nil
+	}
+	has, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("raftmeta: reading raft state: %w", err)
+	}
+	if has {
+		return nil
+	}
+	var conf raft.Configuration
+	for _, v := range n.cfg.Voters {
+		conf.Servers = append(conf.Servers, raft.Server{
+			Suffrage: raft.Voter,
+			ID:       serverID(v.ID),
+			Address:  raft.ServerAddress(v.Addr),
+		})
+	}
+	if err := raft.BootstrapCluster(rc, logs, stable, snaps, trans, conf); err != nil {
+		return fmt.Errorf("raftmeta: bootstrap: %w", err)
+	}
+	n.log.Info("bootstrapped a new metadata log", "voters", n.cfg.Voters)
+	return nil
+}
+
+// run follows leadership: it wakes WaitForLeader on any leader change and, when this node
+// becomes leader, starts the new term's duties.
+func (n *Node) run() {
+	defer n.wg.Done()
+	leaderCh := n.raft.LeaderCh()
+	for {
+		select {
+		case <-n.closing:
+			return
+		case <-n.obsCh:
+			n.events.notify()
+		case isLeader := <-leaderCh:
+			n.mu.Lock()
+			n.term++
+			term := n.term
+			n.ready = false
+			n.mu.Unlock()
+			n.events.notify()
+			if isLeader {
+				n.wg.Add(1)
+				go n.lead(term)
+			}
+		}
+	}
+}
+
+// lead runs when this node becomes leader. The barrier makes the FSM catch up with every entry
+// of earlier terms (after a restart they are applied only now), so the leader decides on the
+// real State; then a fresh log gets its cluster id. Only then is the leader "ready" for
+// WaitForLeader.
+func (n *Node) lead(term uint64) {
+	defer n.wg.Done()
+	if err := n.raft.Barrier(0).Error(); err != nil {
+		n.log.Debug("leadership ended before the barrier", "err", err)
+		return
+	}
+	switch id := n.fsm.State().ClusterID; {
+	case id == "":
+		data, err := EncodeCommand(InitCluster{ClusterID: n.cfg.ClusterID})
+		if err != nil {
+			panic(err) // a string field always encodes
+		}
+		f := n.raft.Apply(data, 0)
+		if err := f.Error(); err != nil {
+			n.log.Debug("leadership ended before the cluster id was committed", "err", err)
+			return
+		}
+		if err, ok := f.Response().(error); ok {
+			n.log.Error("initializing the cluster id failed", "err", err)
+		} else {
+			n.log.Info("initialized the metadata log", "cluster_id", n.cfg.ClusterID)
+		}
+	case id != n.cfg.ClusterID:
+		n.log.Error("this node's cluster id differs from the metadata log's; refusing proposals",
+			"config", n.cfg.ClusterID, "log", id)
+	}
+	n.mu.Lock()
+	if n.term == term {
+		n.ready = true
+	}
+	n.mu.Unlock()
+	n.events.notify()
+}
+
+// State returns the latest published State (never nil; the empty State before the first apply).
+func (n *Node) State() *State { return n.fsm.State() }
+
+// Changed returns a channel closed when a newer State is published; get a fresh one after.
+func (n *Node) Changed() <-chan struct{} { return n.fsm.Changed() }
+
+// IsLeader reports whether this node is the Raft leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the current leader's node id and Raft address, as this node knows them.
+func (n *Node) Leader() (id int32, addr string, ok bool) {
+	a, sid := n.raft.LeaderWithID()
+	if sid == "" {
+		return -1, "", false
+	}
+	v, err := strconv.ParseInt(string(sid), 10, 32)
+	if err != nil {
+		return -1, string(a), false
+	}
+	return int32(v), string(a), true
+}
+
+// WaitForLeader waits until the quorum has a leader and this node's State carries the cluster
+// id, i.e. until the metadata is usable from here. On the leader it also waits until the State
+// reflects every entry committed before its term. A metadata log of another cluster is
+// ErrClusterIDMismatch; a context that ends first is ErrTimeout (or its cancellation).
+func (n *Node) WaitForLeader(ctx context.Context) error {
+	for {
+		events, changed := n.events.wait(), n.fsm.Changed()
+		s := n.fsm.State()
+		if err := n.checkClusterID(s); err != nil {
+			return err
+		}
+		if n.IsLeader() {
+			n.mu.Lock()
+			ready := n.ready
+			n.mu.Unlock()
+			if ready {
+				return nil
+			}
+		} else if _, _, ok := n.Leader(); ok && s.ClusterID != "" {
+			return nil
+		}
+		select {
+		case <-events:
+		case <-changed:
+		case <-n.closing:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctxErr(ctx, "waiting for a leader")
+		}
+	}
+}
+
+func (n *Node) checkClusterID(s *State) error {
+	if s.ClusterID != "" && s.ClusterID != n.cfg.ClusterID {
+		return fmt.Errorf("%w: this node is configured for cluster %q, its metadata log belongs to %q",
+			ErrClusterIDMismatch, n.cfg.ClusterID, s.ClusterID)
+	}
+	return nil
+}
+
+// Propose applies cmd through Raft and returns the FSM's result once the entry is committed and
+// applied on this node, so State() already shows it. A rejected command returns the FSM's error
+// (wrapping ErrTopicExists and the like). On a follower it is ErrNotLeader: the caller forwards
+// the command to the leader. If ctx ends first, the result is ErrTimeout, but the command may
+// still be applied.
+func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error) {
+	select {
+	case <-n.closing:
+		return nil, ErrClosed
+	default:
+	}
+	data, err := EncodeCommand(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if !n.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	if err := n.checkClusterID(n.fsm.State()); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctxErr(ctx, "proposing") // not even enqueued: certainly not applied
+	}
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return nil, ctxErr(ctx, "proposing")
+		}
+	}
+	f := n.raft.Apply(data, timeout)
+	if ctx.Done() == nil {
+		err = f.Error()
+	} else {
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return nil, ctxErr(ctx, "proposing")
+		}
+	}
+	if err != nil {
+		return nil, raftError(err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// raftError maps a raft future's error onto the package's sentinels.
+func raftError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w: %w", ErrLeadershipLost, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("raftmeta: propose: %w", err)
+}
+
+// ctxErr is the error for a context that ended while doing what: ErrTimeout for a deadline,
+// the bare cancellation otherwise (both also match the context's own error).
+func ctxErr(ctx context.Context, what string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w %s: %w", ErrTimeout, what, ctx.Err())
+	}
+	return fmt.Errorf("raftmeta: %s: %w", what, ctx.Err())
+}
+
+// WaitForIndex waits until State().Index >= idx.
+func (n *Node) WaitForIndex(ctx context.Context, idx uint64) error {
+	for {
+		changed := n.fsm.Changed()
+		if n.fsm.State().Index >= idx {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-n.closing:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctxErr(ctx, fmt.Sprintf("waiting for index %d", idx))
+		}
+	}
+}
+
+// Close shuts Raft down (which closes the transport and so the listener), then the stores.
+// It is idempotent; later calls return the first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.closing)
+		var errs []error
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raftmeta: raft shutdown: %w", err))
+		}
+		n.raft.DeregisterObserver(n.observer)
+		n.wg.Wait()
+		if n.bolt != nil {
+			if err := n.bolt.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("raftmeta: closing raft.db: %w", err))
+			}
+		}
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("metadata node stopped", "node", n.cfg.NodeID)
+	})
+	return n.closeErr
+}

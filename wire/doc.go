@@ -1,0 +1,59 @@
+// Package wire speaks Kafka's framing on a socket and runs the per-connection request/response flow.
+// It knows nothing about topics or partitions: it turns bytes into typed kmsg requests, calls the
+// handler registered for each API key in a Mux, and writes the handlers' responses back in order.
+//
+// # A request's path
+//
+// A connection has two goroutines. The reader (the goroutine that called ServeConn, or the one Serve
+// started for an accepted connection) loops:
+//
+//  1. Read a frame: a big-endian int32 size, then that many bytes. A negative size, or one above
+//     ServerConfig.MaxRequestBytes, closes the connection; before the first request of a
+//     connection has been parsed the cap is the much smaller MaxFirstRequestBytes, so a peer that
+//     has not yet spoken Kafka cannot make us buffer 100 MiB. The claimed size is never allocated
+//     up front: the buffer starts small and doubles only as bytes actually arrive, so a header
+//     claiming 100 MiB followed by five bytes costs a few KiB (Kafka's CVE-2022-34917 came from
+//     trusting claimed sizes).
+//  2. ParseRequest: the request header (v0 only for ControlledShutdown v0; v1, or v2 with tagged
+//     fields when the request version is flexible) and the body, decoded with kmsg.
+//  3. Call the key's HandlerFunc, then queue the Future it returned.
+//
+// The writer takes Futures off the queue in order, calls each (blocking until its response is
+// ready), and writes the response with its header: the correlation id, plus an empty tagged-field
+// byte when the response version is flexible, except ApiVersions, whose response header is always
+// v0 so a client that does not yet know our versions can always read it. Writes go through a
+// bufio.Writer that is flushed whenever the queue is momentarily empty, so a burst of pipelined
+// responses leaves in few syscalls. A Future that yields a nil response writes nothing
+// (Produce with acks=0).
+//
+// # Why handlers run one at a time, and Futures in parallel
+//
+// Handlers of one connection are called serially, in the order their requests were read, and
+// each should perform its side effects before returning. That makes the order of side effects on
+// a connection the order the client sent its requests, as in Kafka. An idempotent producer relies
+// on it: it keeps up to five Produce requests in flight on one connection and their sequence
+// numbers must be appended in that order, or the broker would answer OUT_OF_ORDER_SEQUENCE for
+// batches that were sent correctly.
+//
+// Waiting, however, must not stall the connection: a Produce with acks=all waits for the ISR, a
+// Fetch long-polls up to MaxWaitMillis. Such a handler returns a Future that blocks, and the
+// reader goes on to read and handle the next requests while the writer waits on it. The queue
+// between them holds at most ServerConfig.MaxInFlight Futures; when it is full the reader stops
+// reading, which pushes back on the client through TCP.
+//
+// # Errors
+//
+// A Kafka error belongs in the response's error code. Anything else ends the connection, as Kafka
+// does: an unknown API key, a version outside the registered range, a request that does not decode,
+// a Future that returns an error, or a panic in a handler or Future (recovered and logged at error
+// level with the API name; the server and its other connections keep running). The one exception
+// is an ApiVersions request with a version we do not serve: it is answered with a v0 ApiVersions
+// response carrying UNSUPPORTED_VERSION and the full key list, so the client can retry with a
+// version both sides know.
+//
+// When a connection ends, its context is canceled (handlers and Futures should watch it), the
+// socket is closed, and responses not yet written are dropped, as Kafka drops them. Every queued
+// Future is still called, so whatever it holds (a waiter registration, say) is released; a Future
+// must therefore return promptly once the handler's context is canceled. Server.Close stops the
+// listeners, closes every connection and waits for all of their goroutines.
+package wire

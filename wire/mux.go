@@ -1,0 +1,119 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one decoded request of a connection.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      *string      // nullable, as sent
+	Msg           kmsg.Request // decoded, SetVersion already called
+	Conn          *ConnInfo
+}
+
+// ConnInfo describes the connection a request arrived on. It is shared by all requests of a
+// connection and must not be modified.
+type ConnInfo struct {
+	Listener   string // listener name this conn arrived on, e.g. "PLAINTEXT", "EXTERNAL"
+	LocalAddr  net.Addr
+	RemoteAddr net.Addr
+}
+
+// Future yields a response; the connection's writer calls it, in request order.
+// A nil response with a nil error means "send nothing" (Produce acks=0).
+// A non-nil error closes the connection (after logging at debug).
+// The writer sets the response's version to the request's before encoding it.
+type Future func() (kmsg.Response, error)
+
+// Done returns an already-complete Future.
+func Done(resp kmsg.Response, err error) Future {
+	return func() (kmsg.Response, error) { return resp, err }
+}
+
+// HandlerFunc is called for each request of a connection ONE AT A TIME, in the order the requests
+// were read, so the per-connection order of side effects is the request order, as in Kafka (an
+// idempotent producer with 5 in-flight batches depends on it). It should do its side effects
+// synchronously and may return a Future that blocks (acks=all waiting, fetch long-poll) so later
+// requests can be read and processed meanwhile (pipelining). ctx is canceled when the connection
+// closes or the server stops. A nil Future is treated as Done(nil, nil): nothing is sent.
+type HandlerFunc func(ctx context.Context, req *Request) Future
+
+// Mux is the registry of API handlers, keyed by API key, each with the version range it serves.
+// The same registry answers ApiVersions (APIKeys), so an API is advertised exactly when it is
+// handled. The zero value is not usable; use NewMux. It is safe for concurrent use.
+type Mux struct {
+	mu     sync.RWMutex
+	routes map[int16]route
+}
+
+type route struct {
+	min, max int16
+	h        HandlerFunc
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux {
+	return &Mux{routes: make(map[int16]route)}
+}
+
+// Handle registers h for key in versions [minVersion, maxVersion]. It panics on a duplicate key,
+// a nil handler, an empty or negative range, a key kmsg does not know, or a maxVersion above what
+// kmsg can decode: all are programming errors found at start-up.
+func (m *Mux) Handle(key, minVersion, maxVersion int16, h HandlerFunc) {
+	if h == nil {
+		panic(fmt.Sprintf("wire: nil handler for api key %d", key))
+	}
+	proto := kmsg.RequestForKey(key)
+	if proto == nil {
+		panic(fmt.Sprintf("wire: api key %d unknown to kmsg", key))
+	}
+	if minVersion < 0 || minVersion > maxVersion {
+		panic(fmt.Sprintf("wire: bad version range %d..%d for %s", minVersion, maxVersion, kmsg.NameForKey(key)))
+	}
+	if maxVersion > proto.MaxVersion() {
+		panic(fmt.Sprintf("wire: %s v%d is above kmsg's max v%d", kmsg.NameForKey(key), maxVersion, proto.MaxVersion()))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.routes[key]; dup {
+		panic(fmt.Sprintf("wire: duplicate handler for %s (key %d)", kmsg.NameForKey(key), key))
+	}
+	m.routes[key] = route{min: minVersion, max: maxVersion, h: h}
+}
+
+// Versions reports the version range registered for key.
+func (m *Mux) Versions(key int16) (min, max int16, ok bool) {
+	r, ok := m.route(key)
+	return r.min, r.max, ok
+}
+
+// APIKeys lists every registered key with its version range, sorted by key, ready for an
+// ApiVersions response.
+func (m *Mux) APIKeys() []kmsg.ApiVersionsResponseApiKey {
+	m.mu.RLock()
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(m.routes))
+	for key, r := range m.routes {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = key, r.min, r.max
+		keys = append(keys, k)
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(keys, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey) - int(b.ApiKey) })
+	return keys
+}
+
+func (m *Mux) route(key int16) (route, bool) {
+	m.mu.RLock()
+	r, ok := m.routes[key]
+	m.mu.RUnlock()
+	return r, ok
+}
