@@ -132,8 +132,8 @@ func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec, val
 	if err := config.ValidateTopic(spec.Configs); err != nil {
 		return nil, err
 	}
-	t, err := b.ctrl.CreateTopic(ctx, spec, validateOnly)
-	if err != nil {
+	t := new(raftmeta.Topic)
+	if err := b.control(ctx, opCreateTopic, createTopicCall{Spec: spec, ValidateOnly: validateOnly}, t); err != nil {
 		return nil, err
 	}
 	if !validateOnly {

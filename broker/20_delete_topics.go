@@ -83,5 +83,5 @@ func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte) err
 	if isInternalTopic(topic) {
 		return fmt.Errorf("%w: Cannot delete internal topic %s", kerr.InvalidTopicException, topic)
 	}
-	return b.ctrl.DeleteTopic(ctx, topic)
+	return b.control(ctx, opDeleteTopic, topic, nil)
 }

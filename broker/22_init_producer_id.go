@@ -53,8 +53,8 @@ func (a *pidAllocator) next(ctx context.Context) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.nextID >= a.end {
-		first, err := a.b.ctrl.AllocateProducerIDs(ctx, producerIDBlockSize)
-		if err != nil {
+		var first int64
+		if err := a.b.control(ctx, opAllocatePIDs, int64(producerIDBlockSize), &first); err != nil {
 			return 0, err
 		}
 		a.nextID, a.end = first, first+producerIDBlockSize

@@ -42,7 +42,9 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 			for _, a := range rt.Assignment {
 				assignment = append(assignment, a.Replicas)
 			}
-			err = b.ctrl.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+			err = b.control(ctx, opCreatePartitions, createPartitionsCall{
+				Topic: rt.Topic, Total: rt.Count, Assignment: assignment, ValidateOnly: req.ValidateOnly,
+			}, nil)
 			if err == nil && !req.ValidateOnly {
 				b.applyMetadata(b.meta.State())
 			}

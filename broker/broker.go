@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
@@ -32,6 +33,9 @@ type Config struct {
 	Listeners map[string]net.Listener
 	// Raft tunes the metadata quorum's timeouts; zero values take raftmeta's defaults.
 	Raft RaftTimeouts
+	// Dial, if set, opens every connection to another node (Raft, control calls, replica
+	// fetches); the test fixture passes one that can cut a node off. Nil dials directly.
+	Dial raftmeta.Dialer
 }
 
 // RaftTimeouts are the metadata quorum's timing knobs.
@@ -63,9 +67,16 @@ type Broker struct {
 	// guarded by applyMu.
 	ledOffsets map[int32]bool
 
+	incarnation [16]byte    // this process's registration identity
+	registered  atomic.Bool // the controller has accepted our registration
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	failOnce sync.Once
+	failed   chan struct{} // closed by fatal
+	failErr  error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,9 +90,11 @@ func New(cfg Config) (_ *Broker, err error) {
 	}
 	bc := &cfg.Broker
 	b := &Broker{
-		cfg:       cfg,
-		log:       cfg.Logger.With("node", bc.NodeID),
-		listeners: make(map[string]net.Listener),
+		cfg:         cfg,
+		log:         cfg.Logger.With("node", bc.NodeID),
+		listeners:   make(map[string]net.Listener),
+		incarnation: newUUID(),
+		failed:      make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer func() {
@@ -126,11 +139,7 @@ func New(cfg Config) (_ *Broker, err error) {
 			}
 		}()
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.metadataLoop()
-	}()
+	b.run()
 	b.log.Info("minikraft node started", "cluster", b.clusterID(), "data", b.dataDir, "listeners", b.listenerSummary())
 	return b, nil
 }
@@ -193,7 +202,7 @@ func (b *Broker) startMeta() error {
 	if ctrlLn == nil {
 		return fmt.Errorf("broker: no controller listener (controller.listener.names=%v) is in listeners", bc.ControllerListenerNames)
 	}
-	b.cmux = raftmeta.NewMux(ctrlLn, b.log)
+	b.cmux = raftmeta.NewMux(ctrlLn, b.clusterID(), b.log)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -211,7 +220,9 @@ func (b *Broker) startMeta() error {
 		Voter:     slices.Contains(bc.ProcessRoles, "controller"),
 		Listener:  b.cmux.Listener(raftmeta.TagRaft),
 		Dial: func(addr string, timeout time.Duration) (net.Conn, error) {
-			return raftmeta.DialTag(addr, raftmeta.TagRaft, timeout)
+			ctx, cancel := context.WithTimeout(b.ctx, timeout)
+			defer cancel()
+			return raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
 		},
 		HeartbeatTimeout:   b.cfg.Raft.Heartbeat,
 		ElectionTimeout:    b.cfg.Raft.Election,
@@ -224,34 +235,85 @@ func (b *Broker) startMeta() error {
 		return fmt.Errorf("broker: metadata quorum: %w", err)
 	}
 	b.meta = m
+	ctrlCalls := b.cmux.Listener(raftmeta.TagControl)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.serveControl(ctrlCalls)
+	}()
 	return nil
+}
+
+// fatal records an error the node cannot run with (its cluster id is not its peers') and stops
+// serving; Failed reports it.
+func (b *Broker) fatal(err error) {
+	b.failOnce.Do(func() {
+		b.failErr = err
+		b.log.Error("node cannot continue", "err", err)
+		close(b.failed)
+	})
+}
+
+// Failed is closed when the node hits an error it cannot run with; Err then returns it. The
+// command exits on it; Close is still needed.
+func (b *Broker) Failed() <-chan struct{} { return b.failed }
+
+// Err is the error that closed Failed, or nil.
+func (b *Broker) Err() error {
+	select {
+	case <-b.failed:
+		return b.failErr
+	default:
+		return nil
+	}
 }
 
 // Close shuts the node down: listeners first (no new requests), then the coordinators, the
 // partitions (each log writes its clean-shutdown marker) and the metadata quorum.
 func (b *Broker) Close() error {
+	return b.close(true)
+}
+
+// Abort stops the node without a controlled shutdown: its partitions move only when the
+// controller notices the lapsed session, as after a crash. Files are still closed properly.
+func (b *Broker) Abort() error {
+	return b.close(false)
+}
+
+func (b *Broker) close(controlled bool) error {
 	b.closeOnce.Do(func() {
+		if controlled {
+			b.controlledShutdown()
+		}
 		b.cancel()
 		var errs []error
+		// Clients first: no new requests.
 		if b.srv != nil {
 			errs = append(errs, b.srv.Close())
 		}
 		for name, ln := range b.listeners {
+			if slices.Contains(b.cfg.Broker.ControllerListenerNames, name) && b.cmux != nil {
+				continue // the Mux closes it, after Raft
+			}
 			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("closing listener %s: %w", name, err))
 			}
 		}
+		// Then the quorum, before its listener, so Raft does not report its own shutdown
+		// as accept errors.
+		if b.meta != nil {
+			errs = append(errs, b.meta.Close())
+		}
 		if b.cmux != nil {
 			b.cmux.Close()
 		}
+		// The background loops end with the context and the closed listeners; only then are
+		// the partitions closed, so no reconciliation reopens one behind us.
+		b.wg.Wait()
 		if b.groups != nil {
 			b.groups.Close()
 		}
 		errs = append(errs, b.parts.closeAll())
-		if b.meta != nil {
-			errs = append(errs, b.meta.Close())
-		}
-		b.wg.Wait()
 		if b.lock != nil {
 			b.lock.Close()
 		}

@@ -156,7 +156,7 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 		return nil
 	}
 	cmd := raftmeta.AlterConfigs{Resource: res, Set: next, Replace: true}
-	if err := b.ctrl.AlterConfigs(ctx, cmd); err != nil {
+	if err := b.control(ctx, opAlterConfigs, cmd, nil); err != nil {
 		return err
 	}
 	b.applyMetadata(b.meta.State())

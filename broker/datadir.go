@@ -3,15 +3,19 @@ package broker
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/minikraft/minikraft/broker/config"
 )
 
 // metaPropertiesFile is Kafka's per-directory identity file.
@@ -54,7 +58,7 @@ func (b *Broker) openDataDir() error {
 		}
 	}
 	if bc.ClusterID == "" {
-		bc.ClusterID = newClusterID()
+		bc.ClusterID = defaultClusterID(bc.Voters)
 	}
 	if props == nil || props["cluster.id"] == "" {
 		return writeMetaProperties(b.dataDir, bc.NodeID, bc.ClusterID)
@@ -68,6 +72,23 @@ func (b *Broker) clusterID() string { return b.cfg.Broker.ClusterID }
 func newClusterID() string {
 	u := newUUID()
 	return base64.RawURLEncoding.EncodeToString(u[:])
+}
+
+// defaultClusterID is the cluster id of a cluster started without one. A lone voter makes a
+// random one. Several voters must agree without talking first, so theirs is derived from the
+// voters list they all share; Kafka instead refuses to start unformatted nodes, and bitnami
+// generates one per node, which only works when the user sets KAFKA_KRAFT_CLUSTER_ID.
+func defaultClusterID(voters []config.Voter) string {
+	if len(voters) <= 1 {
+		return newClusterID()
+	}
+	ids := make([]string, len(voters))
+	for i, v := range voters {
+		ids[i] = v.String()
+	}
+	slices.Sort(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, ",")))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // newUUID is a random (version 4) UUID, Kafka's form of topic ids and incarnations.

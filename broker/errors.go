@@ -14,6 +14,10 @@ import (
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
+// brokerNotRegisteredCode is BROKER_ID_NOT_REGISTERED, the controller's answer to a heartbeat
+// from a broker (incarnation) it has no registration for.
+const brokerNotRegisteredCode int16 = 102
+
 // errorCode maps an error from the packages below the broker to the Kafka error code a client
 // understands. Unknown errors are UNKNOWN_SERVER_ERROR, which clients treat as fatal for the
 // request: every error that can reach a client should have an entry here.
@@ -60,6 +64,8 @@ func errorCode(err error) int16 {
 		return kerr.NotController.Code
 	case errors.Is(err, raftmeta.ErrTimeout):
 		return kerr.RequestTimedOut.Code
+	case errors.Is(err, controller.ErrUnknownBroker):
+		return brokerNotRegisteredCode
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, controller.ErrInvalidPartitions):

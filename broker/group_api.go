@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -16,6 +17,22 @@ import (
 func groupAPI[Req kmsg.Request, Resp kmsg.Response](call func(*group.Coordinator, context.Context, Req) Resp) handlerFunc {
 	return func(b *Broker, ctx context.Context, r *wire.Request) wire.Future {
 		req := r.Msg.(Req)
+		ctx = group.WithClient(ctx, clientID(r), clientHost(r))
 		return func() (kmsg.Response, error) { return call(b.groups, ctx, req), nil }
 	}
+}
+
+func clientID(r *wire.Request) string {
+	if r.ClientID == nil {
+		return ""
+	}
+	return *r.ClientID
+}
+
+// clientHost is the client's address as Kafka shows it in DescribeGroups: "/" and the IP.
+func clientHost(r *wire.Request) string {
+	if ta, ok := r.Conn.RemoteAddr.(*net.TCPAddr); ok {
+		return "/" + ta.IP.String()
+	}
+	return "/" + r.Conn.RemoteAddr.String()
 }

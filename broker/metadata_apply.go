@@ -4,70 +4,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
-
-// metadataLoop follows the metadata log: it registers this broker once a leader is known, then
-// reconciles the local partitions with every newly published State.
-func (b *Broker) metadataLoop() {
-	if err := b.meta.WaitForLeader(b.ctx); err != nil {
-		return
-	}
-	b.registerSelf()
-	for {
-		ch := b.meta.Changed()
-		b.applyMetadata(b.meta.State())
-		select {
-		case <-ch:
-		case <-b.ctx.Done():
-			return
-		}
-	}
-}
-
-// registerSelf records this broker's advertised endpoints in the metadata, retrying until it
-// sticks or the node stops: a broker that is not registered is invisible to clients.
-func (b *Broker) registerSelf() {
-	bc := &b.cfg.Broker
-	if !slices.Contains(bc.ProcessRoles, "broker") {
-		return
-	}
-	reg := raftmeta.Broker{ID: bc.NodeID, Rack: bc.Rack, Incarnation: newUUID()}
-	for _, l := range bc.AdvertisedListeners {
-		port := int32(l.Port)
-		if port == 0 {
-			// A listener bound to port 0 (tests) advertises the port it actually got.
-			if addr, ok := b.ListenerAddr(l.Name); ok {
-				port = int32(addrPort(addr))
-			}
-		}
-		reg.Listeners = append(reg.Listeners, raftmeta.Endpoint{
-			Name: l.Name, Host: l.Host, Port: port, SecurityProtocol: "PLAINTEXT",
-		})
-	}
-	for b.ctx.Err() == nil {
-		err := b.ctrl.RegisterBroker(b.ctx, reg)
-		if err == nil {
-			return
-		}
-		b.log.Warn("broker registration failed; retrying", "err", err)
-		select {
-		case <-time.After(200 * time.Millisecond):
-		case <-b.ctx.Done():
-		}
-	}
-}
 
 // applyMetadata brings the local partitions in line with st: opens replicas newly assigned here,
 // applies leader and ISR changes, pushes config changes into logs, and deletes replicas of topics
@@ -239,11 +186,4 @@ func (b *Broker) topicConfig(st *raftmeta.State, topic string) config.Topic {
 		b.cfg.Broker.Props,
 	)
 	return config.TopicFrom(entries)
-}
-
-func addrPort(a net.Addr) int {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.Port
-	}
-	return 0
 }

@@ -58,7 +58,7 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*raftmeta.Topic, error
 	if rf < 1 {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	t, err := b.ctrl.CreateTopic(ctx, controller.TopicSpec{
+	t, err := b.createTopic(ctx, controller.TopicSpec{
 		Name:              offsetsTopic,
 		Partitions:        int32(bc.OffsetsTopicPartitions),
 		ReplicationFactor: int16(rf),

@@ -33,7 +33,7 @@ type Config struct {
 	// byte (Mux.Listener(TagRaft)). Raft closes it on Close.
 	Listener net.Listener
 	// Dial opens a Raft stream to a peer's controller listener; the dialer writes the tag byte.
-	// Nil means DialTag(addr, TagRaft, timeout).
+	// Nil means DialTag with a plain dialer, TagRaft and ClusterID.
 	Dial func(addr string, timeout time.Duration) (net.Conn, error)
 
 	// Raft timeouts. Zero takes a default: with one voter 50 ms heartbeat, election and lease

@@ -1,6 +1,7 @@
 package raftmeta
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +23,16 @@ const (
 const tagTimeout = 10 * time.Second
 
 // Mux splits one listener into one listener per tag byte.
+//
+// The handshake is: the dialer writes the tag byte, then its cluster id (one length byte and the
+// id); the Mux answers one byte, 0 when the ids match, or 1 followed by its own cluster id (length
+// byte and id) and closes the connection. A node of another cluster is thus refused on its first
+// connection, before any Raft message or control call is exchanged, and the dialer can say
+// which cluster it met (Kafka checks the cluster id on every KRaft RPC for the same reason).
 type Mux struct {
-	ln  net.Listener
-	log *slog.Logger
+	ln        net.Listener
+	clusterID string
+	log       *slog.Logger
 
 	mu      sync.Mutex
 	subs    map[byte]*tagListener
@@ -34,17 +42,18 @@ type Mux struct {
 	wg      sync.WaitGroup
 }
 
-// NewMux returns a Mux over ln. Call Listener for each tag, then Serve.
-func NewMux(ln net.Listener, logger *slog.Logger) *Mux {
+// NewMux returns a Mux over ln for the cluster clusterID. Call Listener for each tag, then Serve.
+func NewMux(ln net.Listener, clusterID string, logger *slog.Logger) *Mux {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Mux{
-		ln:      ln,
-		log:     logger,
-		subs:    map[byte]*tagListener{},
-		pending: map[net.Conn]struct{}{},
-		done:    make(chan struct{}),
+		ln:        ln,
+		clusterID: clusterID,
+		log:       logger,
+		subs:      map[byte]*tagListener{},
+		pending:   map[net.Conn]struct{}{},
+		done:      make(chan struct{}),
 	}
 }
 
@@ -107,7 +116,7 @@ func (m *Mux) Serve() error {
 
 func (m *Mux) route(c net.Conn) {
 	defer m.wg.Done()
-	tag, err := readTag(c)
+	tag, err := m.handshake(c)
 	m.mu.Lock()
 	delete(m.pending, c)
 	l := m.subs[tag]
@@ -131,15 +140,29 @@ func (m *Mux) route(c net.Conn) {
 	}
 }
 
-func readTag(c net.Conn) (byte, error) {
-	if err := c.SetReadDeadline(time.Now().Add(tagTimeout)); err != nil {
+// handshake reads the tag and the dialer's cluster id and answers whether the ids match.
+func (m *Mux) handshake(c net.Conn) (byte, error) {
+	if err := c.SetDeadline(time.Now().Add(tagTimeout)); err != nil {
 		return 0, err
 	}
-	var b [1]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
 		return 0, err
 	}
-	return b[0], c.SetReadDeadline(time.Time{})
+	id := make([]byte, hdr[1])
+	if _, err := io.ReadFull(c, id); err != nil {
+		return 0, err
+	}
+	if string(id) != m.clusterID {
+		m.log.Error("refused a connection from a node of another cluster",
+			"remote", c.RemoteAddr(), "their_cluster", string(id), "our_cluster", m.clusterID)
+		c.Write(append([]byte{1, byte(len(m.clusterID))}, m.clusterID...))
+		return 0, fmt.Errorf("%w: peer has %q", ErrClusterIDMismatch, id)
+	}
+	if _, err := c.Write([]byte{0}); err != nil {
+		return 0, err
+	}
+	return hdr[0], c.SetDeadline(time.Time{})
 }
 
 // Close closes the listener, the connections still waiting to send their tag, and every tag
@@ -209,25 +232,58 @@ func (l *tagListener) isClosed() bool {
 	}
 }
 
-// DialTag connects to a controller listener at addr and writes tag, so the peer's Mux hands the
-// connection to that tag's listener. timeout bounds the dial and the tag write (0: none).
-func DialTag(addr string, tag byte, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", addr)
+// Dialer opens a network connection; the test fixture passes one that can cut nodes off.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// ClusterIDMismatchError is a peer's refusal: it belongs to another cluster.
+type ClusterIDMismatchError struct {
+	Addr, Ours, Theirs string
+}
+
+func (e *ClusterIDMismatchError) Error() string {
+	return fmt.Sprintf("raftmeta: the node at %s belongs to cluster %q, this node to %q", e.Addr, e.Theirs, e.Ours)
+}
+
+// Unwrap makes errors.Is(err, ErrClusterIDMismatch) hold.
+func (e *ClusterIDMismatchError) Unwrap() error { return ErrClusterIDMismatch }
+
+// DialTag connects to a controller listener at addr with dial (nil: a plain net.Dialer) and does
+// the handshake: tag, cluster id, and the peer's verdict. ctx bounds the dial and the handshake.
+// A peer of another cluster is a *ClusterIDMismatchError.
+func DialTag(ctx context.Context, dial Dialer, addr string, tag byte, clusterID string) (net.Conn, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	if len(clusterID) > 255 {
+		return nil, fmt.Errorf("raftmeta: cluster id longer than 255 bytes")
+	}
+	c, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if timeout > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-			c.Close()
-			return nil, err
-		}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
 	}
-	if _, err := c.Write([]byte{tag}); err != nil {
+	hello := append([]byte{tag, byte(len(clusterID))}, clusterID...)
+	if _, err := c.Write(hello); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("raftmeta: writing tag to %s: %w", addr, err)
+		return nil, fmt.Errorf("raftmeta: handshake with %s: %w", addr, err)
 	}
-	if err := c.SetWriteDeadline(time.Time{}); err != nil {
+	var verdict [1]byte
+	if _, err := io.ReadFull(c, verdict[:]); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raftmeta: handshake with %s: %w", addr, err)
+	}
+	if verdict[0] != 0 {
+		var n [1]byte
+		io.ReadFull(c, n[:])
+		theirs := make([]byte, n[0])
+		io.ReadFull(c, theirs)
+		c.Close()
+		return nil, &ClusterIDMismatchError{Addr: addr, Ours: clusterID, Theirs: string(theirs)}
+	}
+	if err := c.SetDeadline(time.Time{}); err != nil {
 		c.Close()
 		return nil, err
 	}

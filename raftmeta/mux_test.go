@@ -1,6 +1,7 @@
 package raftmeta
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -14,7 +15,7 @@ func newTestMux(t testing.TB) (*Mux, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMux(ln, nil)
+	m := NewMux(ln, "c1", nil)
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
 	t.Cleanup(func() {
@@ -54,7 +55,7 @@ func TestMuxRoutesByTag(t *testing.T) {
 		ln  net.Listener
 	}{{TagControl, ctlLn}, {TagRaft, raftLn}} {
 		got := acceptAsync(tc.ln)
-		c, err := DialTag(addr, tc.tag, time.Second)
+		c, err := dialTest(addr, tc.tag)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestMuxRoutesByTag(t *testing.T) {
 func TestMuxUnknownTagClosed(t *testing.T) {
 	m, addr := newTestMux(t)
 	m.Listener(TagRaft)
-	c, err := DialTag(addr, 'X', time.Second)
+	c, err := dialTest(addr, 'X')
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestMuxListenerCloseAndReopen(t *testing.T) {
 		t.Fatalf("Accept after Close: %v", a.err)
 	}
 	// A conn for a closed tag listener is dropped.
-	c, err := DialTag(addr, TagRaft, time.Second)
+	c, err := dialTest(addr, TagRaft)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestMuxListenerCloseAndReopen(t *testing.T) {
 		t.Fatal("got the closed listener back")
 	}
 	got = acceptAsync(l2)
-	c, err = DialTag(addr, TagRaft, time.Second)
+	c, err = dialTest(addr, TagRaft)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestMuxClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMux(ln, nil)
+	m := NewMux(ln, "c1", nil)
 	l := m.Listener(TagControl)
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -159,5 +160,29 @@ func TestMuxClose(t *testing.T) {
 	}
 	if _, err := m.Listener(TagRaft).Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Listener after Close: %v", err)
+	}
+}
+
+func dialTest(addr string, tag byte) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return DialTag(ctx, nil, addr, tag, "c1")
+}
+
+func TestMuxRefusesOtherCluster(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMux(ln, "cluster-a", nil)
+	m.Listener(TagRaft)
+	go m.Serve()
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = DialTag(ctx, nil, ln.Addr().String(), TagRaft, "cluster-b")
+	var mm *ClusterIDMismatchError
+	if !errors.As(err, &mm) || mm.Theirs != "cluster-a" || !errors.Is(err, ErrClusterIDMismatch) {
+		t.Fatalf("dial from another cluster: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package raftmeta
 
 import (
+	"context"
 	"net"
 	"time"
 
@@ -18,7 +19,9 @@ func newNetworkTransport(cfg *Config, logger hclog.Logger) *raft.NetworkTranspor
 	dial := cfg.Dial
 	if dial == nil {
 		dial = func(addr string, timeout time.Duration) (net.Conn, error) {
-			return DialTag(addr, TagRaft, timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return DialTag(ctx, nil, addr, TagRaft, cfg.ClusterID)
 		}
 	}
 	stream := &streamLayer{Listener: cfg.Listener, addr: cfg.Listener.Addr(), dial: dial}

@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/minikraft/minikraft/raftmeta"
 )
@@ -26,8 +27,9 @@ type Controller struct {
 	meta *raftmeta.Node
 	log  *slog.Logger
 
-	mu  sync.Mutex // guards rnd
-	rnd *mrand.Rand
+	mu       sync.Mutex // guards rnd and lastSeen
+	rnd      *mrand.Rand
+	lastSeen map[int32]time.Time // broker heartbeats; see liveness.go
 }
 
 // New returns a controller proposing through meta.
@@ -37,7 +39,12 @@ func New(meta *raftmeta.Node, logger *slog.Logger) *Controller {
 	}
 	var seed [32]byte
 	rand.Read(seed[:])
-	return &Controller{meta: meta, log: logger, rnd: mrand.New(mrand.NewChaCha8(seed))}
+	return &Controller{
+		meta:     meta,
+		log:      logger,
+		rnd:      mrand.New(mrand.NewChaCha8(seed)),
+		lastSeen: make(map[int32]time.Time),
+	}
 }
 
 // TopicSpec is a topic to create. Partitions and ReplicationFactor are already resolved from
@@ -226,12 +233,6 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int6
 		return 0, fmt.Errorf("controller: producer id allocation returned %T", res)
 	}
 	return first, nil
-}
-
-// RegisterBroker records a broker's endpoints and unfences it.
-func (c *Controller) RegisterBroker(ctx context.Context, br raftmeta.Broker) error {
-	_, err := c.meta.Propose(ctx, raftmeta.RegisterBroker{Broker: br})
-	return err
 }
 
 func newUUID() [16]byte {

@@ -14,33 +14,89 @@ import (
 // DESCRIBE, every operation on a group, as Kafka does without an authorizer.
 const groupAuthorizedOperations = 1<<3 | 1<<6 | 1<<8
 
+// Start queues req (any of the request types this package handles) in its group at once and
+// returns a function that waits for the answer, honouring ctx. The broker's handlers call Start
+// synchronously and wait in the response future, so that the requests of one connection take
+// effect in the order they were read (a consumer's OffsetCommit before its JoinGroup, say). It
+// returns nil for other request types. The methods named after each API are Start and wait in
+// one call.
+func (c *Coordinator) Start(ctx context.Context, req kmsg.Request) func() kmsg.Response {
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		return erase(c.startJoinGroup(ctx, r))
+	case *kmsg.SyncGroupRequest:
+		return erase(c.startSyncGroup(ctx, r))
+	case *kmsg.HeartbeatRequest:
+		return erase(c.startHeartbeat(ctx, r))
+	case *kmsg.LeaveGroupRequest:
+		return erase(c.startLeaveGroup(ctx, r))
+	case *kmsg.OffsetCommitRequest:
+		return erase(c.startOffsetCommit(ctx, r))
+	case *kmsg.OffsetFetchRequest:
+		return erase(c.startOffsetFetch(ctx, r))
+	case *kmsg.DescribeGroupsRequest:
+		return erase(c.startDescribeGroups(ctx, r))
+	case *kmsg.ListGroupsRequest:
+		resp := c.ListGroups(ctx, r)
+		return func() kmsg.Response { return resp }
+	case *kmsg.DeleteGroupsRequest:
+		return erase(c.startDeleteGroups(ctx, r))
+	case *kmsg.OffsetDeleteRequest:
+		return erase(c.startOffsetDelete(ctx, r))
+	}
+	return nil
+}
+
+func erase[T kmsg.Response](wait func() T) func() kmsg.Response {
+	return func() kmsg.Response { return wait() }
+}
+
+// await returns a function giving cl's answer, or fail(code) when there is no call (and
+// COORDINATOR_NOT_AVAILABLE if ctx ends or the coordinator closes first).
+func await[T kmsg.Response](ctx context.Context, c *Coordinator, cl *call, code int16, fail func(int16) T) func() T {
+	if cl == nil {
+		r := fail(code)
+		return func() T { return r }
+	}
+	return func() T {
+		if r, ok := c.wait(ctx, cl).(T); ok {
+			return r
+		}
+		return fail(kerr.CoordinatorNotAvailable.Code)
+	}
+}
+
 // JoinGroup handles JoinGroup v0-v9. It blocks until the rebalance the member joins completes (or
 // ctx ends). The connection's client id and host come from WithClient.
 func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	return c.startJoinGroup(ctx, req)()
+}
+
+func (c *Coordinator) startJoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) func() *kmsg.JoinGroupResponse {
 	a := joinArgsFrom(req, clientFrom(ctx))
 	invalid := c.lim.validJoin(&a)
 	cl, code := c.dispatch(req.Group, false, func() bool { return req.MemberID == "" && invalid == 0 }, req.Version,
 		func(g *group, now time.Time, w waiter) { g.joinGroup(now, w, a) })
 	switch {
-	case code != 0:
-	case cl == nil && invalid != 0:
+	case code != 0 || cl != nil:
+	case invalid != 0:
 		code = invalid
-	case cl == nil: // a member id for a group that does not exist
+	default: // a member id for a group that does not exist
 		code = kerr.UnknownMemberID.Code
-	default:
-		if r, ok := c.wait(ctx, cl).(*kmsg.JoinGroupResponse); ok {
-			return r
-		}
-		code = kerr.CoordinatorNotAvailable.Code
 	}
-	return joinError(req.Version, req.MemberID, code)
+	return await(ctx, c, cl, code, func(code int16) *kmsg.JoinGroupResponse { return joinError(req.Version, req.MemberID, code) })
 }
 
 // SyncGroup handles SyncGroup v0-v5. A follower blocks until the leader's assignment is stored;
 // the leader until it is durable.
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	return c.startSyncGroup(ctx, req)()
+}
+
+func (c *Coordinator) startSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) func() *kmsg.SyncGroupResponse {
+	fail := func(code int16) *kmsg.SyncGroupResponse { return syncError(req.Version, code) }
 	if req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil) {
-		return syncError(req.Version, kerr.InconsistentGroupProtocol.Code)
+		return await(ctx, c, nil, kerr.InconsistentGroupProtocol.Code, fail)
 	}
 	cl, code := c.dispatch(req.Group, false, nil, req.Version,
 		func(g *group, now time.Time, w waiter) { g.syncGroup(now, w, req) })
@@ -49,20 +105,18 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		// The rebalance state was lost with the old coordinator: make the member rejoin without
 		// rediscovering the coordinator (older clients do not expect LOAD_IN_PROGRESS here).
 		code = kerr.RebalanceInProgress.Code
-	case code != 0:
-	case cl == nil:
+	case code == 0 && cl == nil:
 		code = kerr.UnknownMemberID.Code
-	default:
-		if r, ok := c.wait(ctx, cl).(*kmsg.SyncGroupResponse); ok {
-			return r
-		}
-		code = kerr.CoordinatorNotAvailable.Code
 	}
-	return syncError(req.Version, code)
+	return await(ctx, c, cl, code, fail)
 }
 
 // Heartbeat handles Heartbeat v0-v4.
 func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	return c.startHeartbeat(ctx, req)()
+}
+
+func (c *Coordinator) startHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) func() *kmsg.HeartbeatResponse {
 	cl, code := c.dispatch(req.Group, false, nil, req.Version, func(g *group, now time.Time, w waiter) {
 		r := kmsg.NewPtrHeartbeatResponse()
 		r.Version = w.version
@@ -72,24 +126,24 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest)
 	switch {
 	case code == kerr.CoordinatorLoadInProgress.Code:
 		code = 0 // Kafka answers blindly while loading
-	case code != 0:
-	case cl == nil:
+	case code == 0 && cl == nil:
 		code = kerr.UnknownMemberID.Code
-	default:
-		if r, ok := c.wait(ctx, cl).(*kmsg.HeartbeatResponse); ok {
-			return r
-		}
-		code = kerr.CoordinatorNotAvailable.Code
 	}
-	r := kmsg.NewPtrHeartbeatResponse()
-	r.Version = req.Version
-	r.ErrorCode = code
-	return r
+	return await(ctx, c, cl, code, func(code int16) *kmsg.HeartbeatResponse {
+		r := kmsg.NewPtrHeartbeatResponse()
+		r.Version = req.Version
+		r.ErrorCode = code
+		return r
+	})
 }
 
 // LeaveGroup handles LeaveGroup v0-v5 (v3+ removes a batch of members, by member id or, for
 // administrators, by group.instance.id alone).
 func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	return c.startLeaveGroup(ctx, req)()
+}
+
+func (c *Coordinator) startLeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) func() *kmsg.LeaveGroupResponse {
 	members := req.Members
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
@@ -97,60 +151,60 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupReques
 	cl, code := c.dispatch(req.Group, false, nil, req.Version, func(g *group, now time.Time, w waiter) {
 		g.respond(w, g.leaveGroup(now, w, members))
 	})
-	r := kmsg.NewPtrLeaveGroupResponse()
-	r.Version = req.Version
-	switch {
-	case code != 0:
+	wait := await(ctx, c, cl, code, func(code int16) *kmsg.LeaveGroupResponse {
+		r := kmsg.NewPtrLeaveGroupResponse()
+		r.Version = req.Version
 		r.ErrorCode = code
-	case cl == nil:
-		for _, m := range members {
-			rm := kmsg.NewLeaveGroupResponseMember()
-			rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, kerr.UnknownMemberID.Code
-			r.Members = append(r.Members, rm)
-		}
-	default:
-		if got, ok := c.wait(ctx, cl).(*kmsg.LeaveGroupResponse); ok {
-			r = got
-		} else {
-			r.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-	}
-	if req.Version < 3 { // one member: its error becomes the top-level one
-		for _, m := range r.Members {
-			if r.ErrorCode == 0 {
-				r.ErrorCode = m.ErrorCode
+		if code == 0 { // no such group
+			for _, m := range members {
+				rm := kmsg.NewLeaveGroupResponseMember()
+				rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, kerr.UnknownMemberID.Code
+				r.Members = append(r.Members, rm)
 			}
 		}
-		r.Members = nil
+		return r
+	})
+	return func() *kmsg.LeaveGroupResponse {
+		r := wait()
+		if req.Version < 3 { // one member: its error becomes the top-level one
+			for _, m := range r.Members {
+				if r.ErrorCode == 0 {
+					r.ErrorCode = m.ErrorCode
+				}
+			}
+			r.Members = nil
+		}
+		return r
 	}
-	return r
 }
 
 // OffsetCommit handles OffsetCommit v0-v9 (topic names; v10's topic ids are not resolved). It
 // answers once the offsets are durable in __consumer_offsets.
 func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	return c.startOffsetCommit(ctx, req)()
+}
+
+func (c *Coordinator) startOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetCommitResponse {
 	st := newCommitState(req, c.lim, c.cfg.Now())
 	if !st.known() { // Kafka answers without the coordinator when no partition exists
-		return st.response(0)
+		r := st.response(0)
+		return func() *kmsg.OffsetCommitResponse { return r }
 	}
 	cl, code := c.dispatch(req.Group, true, func() bool { return req.Generation < 0 }, req.Version,
 		func(g *group, now time.Time, w waiter) { g.commitOffsets(now, w, req) })
-	switch {
-	case code != 0:
-	case cl == nil: // a generation of a group that does not exist
+	if code == 0 && cl == nil { // a generation of a group that does not exist
 		code = kerr.IllegalGeneration.Code
-	default:
-		if r, ok := c.wait(ctx, cl).(*kmsg.OffsetCommitResponse); ok {
-			return r
-		}
-		code = kerr.CoordinatorNotAvailable.Code
 	}
-	return st.groupError(code)
+	return await(ctx, c, cl, code, st.groupError)
 }
 
 // OffsetFetch handles OffsetFetch v0-v9 (v8+ asks for several groups). A group this coordinator
 // does not know answers offset -1 for every partition asked, and no error.
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	return c.startOffsetFetch(ctx, req)()
+}
+
+func (c *Coordinator) startOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) func() *kmsg.OffsetFetchResponse {
 	r := kmsg.NewPtrOffsetFetchResponse()
 	r.Version = req.Version
 	if req.Version >= 8 {
@@ -158,17 +212,19 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 		for i, rg := range req.Groups {
 			calls[i], r.Groups = c.fetchGroup(rg, req.RequireStable, r.Groups)
 		}
-		for i, cl := range calls {
-			if cl == nil {
-				continue
+		return func() *kmsg.OffsetFetchResponse {
+			for i, cl := range calls {
+				if cl == nil {
+					continue
+				}
+				if got, ok := c.wait(ctx, cl).(*kmsg.OffsetFetchResponse); ok {
+					r.Groups[i] = got.Groups[0]
+				} else {
+					r.Groups[i].ErrorCode, r.Groups[i].Topics = kerr.CoordinatorNotAvailable.Code, nil
+				}
 			}
-			if got, ok := c.wait(ctx, cl).(*kmsg.OffsetFetchResponse); ok {
-				r.Groups[i] = got.Groups[0]
-			} else {
-				r.Groups[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-			}
+			return r
 		}
-		return r
 	}
 	// v0-v7: one group, and a flat list of topics; nil topics (v2+) means every partition.
 	rg := kmsg.OffsetFetchRequestGroup{Group: req.Group}
@@ -179,33 +235,35 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 		}
 	}
 	cl, groups := c.fetchGroup(rg, req.RequireStable, nil)
-	res := groups[0]
-	if cl != nil {
-		if got, ok := c.wait(ctx, cl).(*kmsg.OffsetFetchResponse); ok {
-			res = got.Groups[0]
-		} else {
-			res.ErrorCode = kerr.CoordinatorNotAvailable.Code
+	return func() *kmsg.OffsetFetchResponse {
+		res := groups[0]
+		if cl != nil {
+			if got, ok := c.wait(ctx, cl).(*kmsg.OffsetFetchResponse); ok {
+				res = got.Groups[0]
+			} else {
+				res.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
 		}
-	}
-	if res.ErrorCode != 0 {
-		if req.Version >= 2 {
-			r.ErrorCode = res.ErrorCode
-			return r
+		if res.ErrorCode != 0 {
+			if req.Version >= 2 {
+				r.ErrorCode = res.ErrorCode
+				return r
+			}
+			// v0-v1 have no top-level error: every partition asked carries it.
+			res = fetchResult(rg, nil, res.ErrorCode)
 		}
-		// v0-v1 have no top-level error: every partition asked carries it.
-		res = fetchResult(rg, nil, res.ErrorCode)
-	}
-	for _, t := range res.Topics {
-		rt := kmsg.NewOffsetFetchResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetFetchResponseTopicPartition()
-			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
-			rt.Partitions = append(rt.Partitions, rp)
+		for _, t := range res.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
 		}
-		r.Topics = append(r.Topics, rt)
+		return r
 	}
-	return r
 }
 
 // fetchGroup starts fetching one group's offsets: it appends the group's result to out, final
@@ -257,6 +315,10 @@ func fetchResult(rg kmsg.OffsetFetchRequestGroup, fetched []fetchedPartition, co
 // DescribeGroups handles DescribeGroups v0-v5. A group this coordinator leads but does not know
 // is reported Dead, without error.
 func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	return c.startDescribeGroups(ctx, req)()
+}
+
+func (c *Coordinator) startDescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) func() *kmsg.DescribeGroupsResponse {
 	r := kmsg.NewPtrDescribeGroupsResponse()
 	r.Version = req.Version
 	calls := make([]*call, len(req.Groups))
@@ -272,24 +334,26 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 		}
 		r.Groups = append(r.Groups, d)
 	}
-	for i, cl := range calls {
-		if cl == nil {
-			continue
-		}
-		if got, ok := c.wait(ctx, cl).(*kmsg.DescribeGroupsResponse); ok {
-			r.Groups[i] = got.Groups[0]
-		} else {
-			r.Groups[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-	}
-	if req.Version >= 3 && req.IncludeAuthorizedOperations {
-		for i := range r.Groups {
-			if r.Groups[i].ErrorCode == 0 {
-				r.Groups[i].AuthorizedOperations = groupAuthorizedOperations
+	return func() *kmsg.DescribeGroupsResponse {
+		for i, cl := range calls {
+			if cl == nil {
+				continue
+			}
+			if got, ok := c.wait(ctx, cl).(*kmsg.DescribeGroupsResponse); ok {
+				r.Groups[i] = got.Groups[0]
+			} else {
+				r.Groups[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
 			}
 		}
+		if req.Version >= 3 && req.IncludeAuthorizedOperations {
+			for i := range r.Groups {
+				if r.Groups[i].ErrorCode == 0 {
+					r.Groups[i].AuthorizedOperations = groupAuthorizedOperations
+				}
+			}
+		}
+		return r
 	}
-	return r
 }
 
 // ListGroups handles ListGroups v0-v5: every group of the partitions this coordinator leads,
@@ -331,6 +395,10 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 // tombstoned, answered once written); others get NON_EMPTY_GROUP, unknown ones
 // GROUP_ID_NOT_FOUND.
 func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	return c.startDeleteGroups(ctx, req)()
+}
+
+func (c *Coordinator) startDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) func() *kmsg.DeleteGroupsResponse {
 	r := kmsg.NewPtrDeleteGroupsResponse()
 	r.Version = req.Version
 	var calls []*call
@@ -347,35 +415,36 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 		calls = append(calls, cl)
 		r.Groups = append(r.Groups, d)
 	}
-	for i, cl := range calls {
-		if cl == nil {
-			continue
+	return func() *kmsg.DeleteGroupsResponse {
+		for i, cl := range calls {
+			if cl == nil {
+				continue
+			}
+			if got, ok := c.wait(ctx, cl).(*kmsg.DeleteGroupsResponse); ok {
+				r.Groups[i] = got.Groups[0]
+			} else {
+				r.Groups[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
 		}
-		if got, ok := c.wait(ctx, cl).(*kmsg.DeleteGroupsResponse); ok {
-			r.Groups[i] = got.Groups[0]
-		} else {
-			r.Groups[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
+		return r
 	}
-	return r
 }
 
 // OffsetDelete handles OffsetDelete v0.
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return c.startOffsetDelete(ctx, req)()
+}
+
+func (c *Coordinator) startOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) func() *kmsg.OffsetDeleteResponse {
 	cl, code := c.dispatch(req.Group, false, nil, req.Version,
 		func(g *group, now time.Time, w waiter) { g.deleteOffsets(now, w, req) })
-	switch {
-	case code != 0:
-	case cl == nil:
+	if code == 0 && cl == nil {
 		code = kerr.GroupIDNotFound.Code
-	default:
-		if r, ok := c.wait(ctx, cl).(*kmsg.OffsetDeleteResponse); ok {
-			return r
-		}
-		code = kerr.CoordinatorNotAvailable.Code
 	}
-	r := kmsg.NewPtrOffsetDeleteResponse()
-	r.Version = req.Version
-	r.ErrorCode = code
-	return r
+	return await(ctx, c, cl, code, func(code int16) *kmsg.OffsetDeleteResponse {
+		r := kmsg.NewPtrOffsetDeleteResponse()
+		r.Version = req.Version
+		r.ErrorCode = code
+		return r
+	})
 }

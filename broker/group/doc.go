@@ -14,7 +14,9 @@
 // one goroutine owns a group at any time and an idle group costs none. Each actor has one runtime
 // timer (at its group's next deadline) and writes its records in the order the group asked for
 // them, one Store.Append at a time, on a second goroutine that likewise exists only while writes
-// are pending. Handlers block on their own request's answer (or ctx).
+// are pending (Append must honour its ctx: Resigned and Close cancel it, and Close waits).
+// Handlers block on their own request's answer (or ctx); Start queues a request at once and
+// returns the wait, for callers that must keep a connection's requests in order.
 //
 // Groups live in __consumer_offsets partition PartitionFor(groupID, offsets.topic.num.partitions).
 // The broker calls Elected when it becomes the leader of such a partition (the coordinator

@@ -98,6 +98,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
+// pendingTimers counts armed timers.
+func (c *fakeClock) pendingTimers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ft := range c.timers {
+		if !ft.stopped {
+			n++
+		}
+	}
+	return n
+}
+
 // memStore is an in-memory Store: a log per partition.
 type memStore struct {
 	mu       sync.Mutex

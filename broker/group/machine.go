@@ -291,9 +291,7 @@ func (g *group) add(m *member, w waiter) {
 	}
 	g.members[m.id] = m
 	g.order = append(g.order, m.id)
-	for _, p := range m.protocols {
-		g.supported[p.name]++
-	}
+	g.countProtocols(m, 1)
 	m.awaitingJoin = w
 	if w.id != 0 {
 		g.numAwaiting++
@@ -305,9 +303,7 @@ func (g *group) add(m *member, w waiter) {
 // unanswered; we answer it, so that no caller waits forever.
 func (g *group) remove(id string) {
 	if m := g.members[id]; m != nil {
-		for _, p := range m.protocols {
-			g.supported[p.name]--
-		}
+		g.countProtocols(m, -1)
 		if m.awaitingJoin.id != 0 {
 			g.numAwaiting--
 			g.respond(m.awaitingJoin, joinError(m.awaitingJoin.version, "", kerr.UnknownMemberID.Code))
@@ -336,15 +332,20 @@ func (g *group) remove(id string) {
 	delete(g.pendingSync, id)
 }
 
+// countProtocols adds (delta 1) or removes (-1) m's votes in the count of supported protocols.
+func (g *group) countProtocols(m *member, delta int) {
+	for _, p := range m.protocols {
+		if g.supported[p.name] += delta; g.supported[p.name] == 0 {
+			delete(g.supported, p.name)
+		}
+	}
+}
+
 // updateMember replaces a member's protocols and timeouts and parks (or unparks) its JoinGroup.
 func (g *group) updateMember(m *member, ps []protocol, rebalance, session int32, w waiter) {
-	for _, p := range m.protocols {
-		g.supported[p.name]--
-	}
+	g.countProtocols(m, -1)
 	m.protocols = ps
-	for _, p := range m.protocols {
-		g.supported[p.name]++
-	}
+	g.countProtocols(m, 1)
 	m.rebalanceTimeout, m.sessionTimeout = rebalance, session
 	switch {
 	case w.id != 0 && m.awaitingJoin.id == 0:

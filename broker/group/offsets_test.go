@@ -294,3 +294,52 @@ func TestReplayRestoresGroupAndOffsets(t *testing.T) {
 		t.Fatalf("static members %v", g.static)
 	}
 }
+
+func TestCommitWithRetentionTime(t *testing.T) {
+	h := newHarness(t, nil)
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 2
+	req.Group, req.Generation, req.RetentionTimeMillis = "g", -1, 60_000
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 9, LeaderEpoch: -1}}}}
+	w := h.waiter(2)
+	h.g.commitOffsets(h.now, w, req)
+	h.collect()
+	h.flush(nil)
+	if code := h.commitCode(w); code != 0 {
+		t.Fatalf("commit %d", code)
+	}
+	// Kafka writes OffsetCommitValue v1, the version with an expire timestamp.
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(h.written[0].Value); err != nil || v.Version != 1 || v.ExpireTimestamp != t0.UnixMilli()+60_000 {
+		t.Fatalf("value %+v %v", v, err)
+	}
+	ld := newLoader()
+	if err := ld.add(h.written[0]); err != nil {
+		t.Fatal(err)
+	}
+	g := loadGroup("g", ld.groups["g"], h.lim, h.now)
+	g.expireOffsets(t0.Add(time.Minute - time.Millisecond))
+	if len(g.offsets) != 1 {
+		t.Fatal("expired before its expire timestamp")
+	}
+	g.expireOffsets(t0.Add(time.Minute))
+	if len(g.offsets) != 0 || !g.is(stateDead) {
+		t.Fatal("not expired at its expire timestamp")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := DefaultConfig()
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var zero Config
+	if err := zero.Validate(); err != nil {
+		t.Fatalf("zero config: %v", err)
+	}
+	bad := DefaultConfig()
+	bad.MinSessionTimeout = time.Hour
+	if err := bad.Validate(); err == nil {
+		t.Fatal("min session timeout above max accepted")
+	}
+}

@@ -360,3 +360,41 @@ func TestUnloadAnswersParkedRequests(t *testing.T) {
 		t.Fatal("timers left after unload")
 	}
 }
+
+func TestStaticRejoinStoreFails(t *testing.T) {
+	h := newHarness(t, nil)
+	wa := h.join("", withInstance("a"), withVersion(5))
+	h.advance(h.lim.initialDelay)
+	ra := h.joinResp(wa)
+	h.sync(ra.MemberID, 1, map[string]string{ra.MemberID: "A"})
+	h.flush(nil)
+	w := h.join("", withInstance("a"), withVersion(5))
+	h.flush(kerr.NotLeaderForPartition)
+	if r := h.joinResp(w); r.ErrorCode != kerr.NotCoordinator.Code || r.MemberID != "" {
+		t.Fatalf("static rejoin whose store failed: %+v", r)
+	}
+	// The old id is the member's again.
+	if h.g.static["a"] != ra.MemberID || h.heartbeat(ra.MemberID, 1, "a") != 0 {
+		t.Fatalf("old id not restored: %v", h.g.static)
+	}
+}
+
+func TestRejoinWithNewMetadataWhileCompleting(t *testing.T) {
+	h := newHarness(t, nil)
+	ids, gen := h.stableGroup(2)
+	h.join(ids[0])
+	h.join(ids[1]) // generation gen+1, CompletingRebalance
+	fw := h.sync(ids[1], gen+1, nil)
+	// The follower asks again with the same metadata: same answer, no rebalance.
+	if r := h.joinResp(h.join(ids[1])); r.Generation != gen+1 || !h.g.is(stateCompletingRebalance) {
+		t.Fatalf("same-metadata rejoin %+v", r)
+	}
+	// With new metadata: a new rebalance; the parked SyncGroup is told so.
+	h.join(ids[1], withSubscription("t1", "t2"))
+	if !h.g.is(statePreparingRebalance) {
+		t.Fatalf("state %v", h.g.state)
+	}
+	if r := h.syncResp(fw); r.ErrorCode != kerr.RebalanceInProgress.Code {
+		t.Fatalf("parked sync %+v", r)
+	}
+}

@@ -360,6 +360,8 @@ func TestCoordinatorReplayAfterRestart(t *testing.T) {
 		r.clk.Advance(time.Second)
 		return r2.describe("g").State == "Empty"
 	})
+	// Its session timer went with it: only the coordinators' expiry timers remain.
+	eventually(t, "the member's timer to stop", func() bool { return r.clk.pendingTimers() == 1 })
 }
 
 func TestOffsetFetchUnknownGroup(t *testing.T) {
@@ -418,6 +420,12 @@ func TestCoordinatorDeleteGroupsAndExpiry(t *testing.T) {
 		r.clk.Advance(time.Minute)
 		return len(r.listGroups().Groups) == 0
 	})
+	// It leaves the coordinator once its tombstones are written.
+	eventually(t, "group b to be forgotten", func() bool {
+		r.c.mu.Lock()
+		defer r.c.mu.Unlock()
+		return len(r.c.groups) == 0
+	})
 	recs := r.store.records(0)
 	if last := recs[len(recs)-1]; last.Value != nil {
 		t.Fatal("no tombstone for the expired offset")
@@ -433,6 +441,67 @@ func TestCoordinatorDeleteGroupsAndExpiry(t *testing.T) {
 			t.Fatalf("group %s survives in the log", id)
 		}
 	}
+	// Nothing is left of the groups but the coordinator's expiry timer.
+	if n := r.clk.pendingTimers(); n != 1 {
+		t.Fatalf("%d timers left", n)
+	}
 	r.c.Close()
+	if n := r.clk.pendingTimers(); n != 0 {
+		t.Fatalf("%d timers armed after Close", n)
+	}
 	checkGoroutines(t, base)
+}
+
+func TestStartKeepsRequestOrder(t *testing.T) {
+	r := newRig(t, nil)
+	defer r.c.Close()
+	j := r.joinAll("g", 1)[0]
+	sy := kmsg.NewPtrSyncGroupRequest()
+	sy.Group, sy.MemberID, sy.Generation = "g", j.MemberID, j.Generation
+	if s := r.c.SyncGroup(r.ctx, sy); s.ErrorCode != 0 {
+		t.Fatalf("sync %+v", s)
+	}
+	// One connection: a commit, then the (only) member rejoining. Both are queued before either
+	// is awaited, so the commit sees the Stable generation it was sent for, although the rejoin
+	// completes the next rebalance at once.
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 8
+	commit.Group, commit.MemberID, commit.Generation = "g", j.MemberID, j.Generation
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3, LeaderEpoch: -1}}}}
+	waitCommit := r.c.Start(r.ctx, commit)
+	join := joinReq(j.MemberID, withVersion(5))
+	waitJoin := r.c.Start(r.ctx, join)
+	if jr := waitJoin().(*kmsg.JoinGroupResponse); jr.ErrorCode != 0 || jr.Generation != j.Generation+1 {
+		t.Fatalf("rejoin %+v", jr)
+	}
+	if cr := waitCommit().(*kmsg.OffsetCommitResponse); cr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit queued before the rejoin: %+v", cr)
+	}
+	if r.c.Start(r.ctx, kmsg.NewPtrMetadataRequest()) != nil {
+		t.Fatal("Start accepted a request it does not handle")
+	}
+}
+
+func TestCoordinatorOffsetDelete(t *testing.T) {
+	r := newRig(t, nil)
+	defer r.c.Close()
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = "g"
+	req.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	if code := r.c.OffsetDelete(r.ctx, req).ErrorCode; code != kerr.GroupIDNotFound.Code {
+		t.Fatalf("unknown group: %d", code)
+	}
+	if code := r.commit("g", "", -1, "t", 0, 4); code != 0 {
+		t.Fatalf("commit %d", code)
+	}
+	if resp := r.c.OffsetDelete(r.ctx, req); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete %+v", resp)
+	}
+	if f := r.fetch(7, "g", "t", 0); f.Topics[0].Partitions[0].Offset != -1 {
+		t.Fatalf("offset still there %+v", f)
+	}
+	req.Group = ""
+	if code := r.c.OffsetDelete(r.ctx, req).ErrorCode; code != kerr.InvalidGroupID.Code {
+		t.Fatalf("empty group id: %d", code)
+	}
 }

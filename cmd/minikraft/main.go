@@ -56,9 +56,14 @@ func run(args, environ []string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
-	logger.Info("shutting down", "signal", s.String())
-	return b.Close()
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+		return b.Close()
+	case <-b.Failed():
+		b.Close()
+		return b.Err()
+	}
 }
 
 func newLogger(level string) (*slog.Logger, error) {

@@ -1,0 +1,198 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// ErrUnknownBroker is a heartbeat from a broker the metadata has no registration for: it must
+// register (again).
+var ErrUnknownBroker = errors.New("controller: broker is not registered")
+
+// Broker liveness, as KRaft's BrokerHeartbeatManager keeps it: the controller remembers when
+// each broker last heartbeated (in memory only: a new controller starts every broker's session
+// afresh, which errs on the side of not fencing), fences a broker whose session lapses, and
+// unfences it at its next heartbeat. Fencing moves leadership off the broker and takes it out of
+// every ISR; a partition whose last in-sync replica is fenced keeps that replica in its ISR with
+// no leader, so that it, and only it, leads again when it returns (no unclean election).
+
+// RegisterBroker records a broker's endpoints and unfences it. A re-registration with a new
+// incarnation is a restarted process: its log may be behind what it had acknowledged as a
+// follower, so it is first handled like a fenced broker (leadership moves to other in-sync
+// replicas, it leaves the ISRs) and then rejoins as a live broker. It returns the broker epoch.
+func (c *Controller) RegisterBroker(ctx context.Context, br raftmeta.Broker, now time.Time) (int64, error) {
+	st := c.meta.State()
+	if old := st.Brokers[br.ID]; old != nil && old.Incarnation != br.Incarnation {
+		if err := c.moveOffBroker(ctx, br.ID); err != nil {
+			return 0, err
+		}
+	}
+	res, err := c.meta.Propose(ctx, raftmeta.RegisterBroker{Broker: br})
+	if err != nil {
+		return 0, err
+	}
+	c.touch(br.ID, now)
+	if err := c.electLeaderless(ctx, br.ID); err != nil {
+		return 0, err
+	}
+	epoch, _ := res.(int64)
+	return epoch, nil
+}
+
+// Heartbeat records that broker id is alive, unfencing it if it was fenced. A heartbeat from a
+// broker with another incarnation than the registered one (it restarted and has not registered
+// yet) or from an unknown broker is ErrUnknownBroker.
+func (c *Controller) Heartbeat(ctx context.Context, id int32, incarnation [16]byte, now time.Time) error {
+	br := c.meta.State().Brokers[id]
+	if br == nil || br.Incarnation != incarnation {
+		return fmt.Errorf("%w: broker %d", ErrUnknownBroker, id)
+	}
+	c.touch(id, now)
+	if !br.Fenced {
+		return nil
+	}
+	if _, err := c.meta.Propose(ctx, raftmeta.SetBrokerFenced{ID: id, Fenced: false}); err != nil {
+		return err
+	}
+	c.log.Info("broker unfenced", "broker", id)
+	return c.electLeaderless(ctx, id)
+}
+
+// ShutdownBroker is a broker's controlled shutdown: it is fenced at once, so its partitions get
+// new leaders before it stops serving rather than a session timeout later.
+func (c *Controller) ShutdownBroker(ctx context.Context, id int32) error {
+	if c.meta.State().Brokers[id] == nil {
+		return fmt.Errorf("%w: broker %d", ErrUnknownBroker, id)
+	}
+	return c.fence(ctx, id, "controlled shutdown")
+}
+
+// Tick fences the brokers whose session has lapsed. The leader calls it periodically.
+func (c *Controller) Tick(ctx context.Context, now time.Time, session time.Duration) error {
+	st := c.meta.State()
+	var errs []error
+	for id, br := range st.Brokers {
+		c.mu.Lock()
+		last, ok := c.lastSeen[id]
+		if !ok {
+			c.lastSeen[id] = now // a new controller gives every broker a full session
+		}
+		c.mu.Unlock()
+		if !ok || now.Sub(last) <= session {
+			continue
+		}
+		if br.Fenced {
+			// Fenced already, but a partition may still list it (a change that failed midway).
+			if err := c.moveOffBroker(ctx, id); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := c.fence(ctx, id, fmt.Sprintf("no heartbeat for %v", now.Sub(last).Round(time.Millisecond))); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) touch(id int32, now time.Time) {
+	c.mu.Lock()
+	c.lastSeen[id] = now
+	c.mu.Unlock()
+}
+
+func (c *Controller) fence(ctx context.Context, id int32, why string) error {
+	if _, err := c.meta.Propose(ctx, raftmeta.SetBrokerFenced{ID: id, Fenced: true}); err != nil {
+		return err
+	}
+	c.log.Info("broker fenced", "broker", id, "reason", why)
+	return c.moveOffBroker(ctx, id)
+}
+
+// moveOffBroker takes broker id out of every ISR and leadership, electing the first other
+// in-sync, unfenced replica (in replica order, so the preferred leader wins when it can).
+func (c *Controller) moveOffBroker(ctx context.Context, id int32) error {
+	st := c.meta.State()
+	for _, t := range sortedTopics(st) {
+		for _, p := range t.Partitions {
+			if !p.InISR(id) && p.Leader != id {
+				continue
+			}
+			isr := slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
+			if len(isr) == 0 {
+				// The last in-sync replica keeps its place, leaderless: electing anyone else
+				// could lose acknowledged writes.
+				isr = []int32{id}
+			}
+			leader := pickLeader(st, p.Replicas, isr, id)
+			if slices.Equal(isr, p.ISR) && leader == p.Leader {
+				continue
+			}
+			change := raftmeta.ChangePartition{
+				Topic: t.Name, Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch,
+				Leader: &leader, ISR: isr,
+			}
+			if _, err := c.meta.Propose(ctx, change); err != nil && !errors.Is(err, raftmeta.ErrStalePartitionEpoch) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// electLeaderless gives a leader to the partitions that have none and whose ISR holds the broker
+// that just came back.
+func (c *Controller) electLeaderless(ctx context.Context, id int32) error {
+	st := c.meta.State()
+	for _, t := range sortedTopics(st) {
+		for _, p := range t.Partitions {
+			if p.Leader >= 0 || !p.InISR(id) {
+				continue
+			}
+			leader := pickLeader(st, p.Replicas, p.ISR, -1)
+			if leader < 0 {
+				continue
+			}
+			change := raftmeta.ChangePartition{
+				Topic: t.Name, Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch, Leader: &leader,
+			}
+			if _, err := c.meta.Propose(ctx, change); err != nil && !errors.Is(err, raftmeta.ErrStalePartitionEpoch) {
+				return err
+			}
+			c.log.Info("partition leader elected", "topic", t.Name, "partition", p.ID, "leader", leader)
+		}
+	}
+	return nil
+}
+
+// pickLeader is the first replica (in assignment order) that is in isr, unfenced and not
+// excluded; -1 if none.
+func pickLeader(st *raftmeta.State, replicas, isr []int32, exclude int32) int32 {
+	for _, r := range replicas {
+		if r == exclude || !slices.Contains(isr, r) {
+			continue
+		}
+		if br := st.Brokers[r]; br != nil && !br.Fenced {
+			return r
+		}
+	}
+	return -1
+}
+
+func sortedTopics(st *raftmeta.State) []*raftmeta.Topic {
+	names := make([]string, 0, len(st.Topics))
+	for n := range st.Topics {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]*raftmeta.Topic, len(names))
+	for i, n := range names {
+		out[i] = st.Topics[n]
+	}
+	return out
+}

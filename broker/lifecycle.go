@@ -1,0 +1,168 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// The node's background duties, each in its own goroutine started by run:
+//   - follow the metadata: reconcile local partitions with every new State (applyMetadata);
+//   - as a broker: register with the active controller, then heartbeat, re-registering when the
+//     controller no longer knows this incarnation;
+//   - as the Raft leader: run the controller's liveness tick, which fences brokers whose
+//     session lapsed and moves their leaderships.
+
+// run starts the background duties.
+func (b *Broker) run() {
+	b.goBackground(b.metadataLoop)
+	if slices.Contains(b.cfg.Broker.ProcessRoles, "broker") {
+		b.goBackground(b.heartbeatLoop)
+	}
+	if slices.Contains(b.cfg.Broker.ProcessRoles, "controller") {
+		b.goBackground(b.controllerLoop)
+	}
+}
+
+func (b *Broker) goBackground(fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+}
+
+// waitForMetadata waits until a leader is known and the cluster id checked; a cluster id
+// mismatch is fatal.
+func (b *Broker) waitForMetadata() bool {
+	if err := b.meta.WaitForLeader(b.ctx); err != nil {
+		if errors.Is(err, raftmeta.ErrClusterIDMismatch) {
+			b.fatal(err)
+		}
+		return false
+	}
+	return true
+}
+
+// metadataLoop reconciles the local partitions with every newly published State.
+func (b *Broker) metadataLoop() {
+	if !b.waitForMetadata() {
+		return
+	}
+	for {
+		ch := b.meta.Changed()
+		b.applyMetadata(b.meta.State())
+		select {
+		case <-ch:
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// registration is this broker's record for the controller: its advertised endpoints.
+func (b *Broker) registration() raftmeta.Broker {
+	bc := &b.cfg.Broker
+	reg := raftmeta.Broker{ID: bc.NodeID, Rack: bc.Rack, Incarnation: b.incarnation}
+	for _, l := range bc.AdvertisedListeners {
+		port := l.Port
+		if port == 0 {
+			// A listener bound to port 0 (tests) advertises the port it actually got.
+			if addr, ok := b.ListenerAddr(l.Name); ok {
+				if ta, ok := addr.(*net.TCPAddr); ok {
+					port = int32(ta.Port)
+				}
+			}
+		}
+		reg.Listeners = append(reg.Listeners, raftmeta.Endpoint{
+			Name: l.Name, Host: l.Host, Port: port, SecurityProtocol: "PLAINTEXT",
+		})
+	}
+	return reg
+}
+
+// heartbeatLoop registers the broker, then heartbeats every broker.heartbeat.interval.ms.
+func (b *Broker) heartbeatLoop() {
+	if !b.waitForMetadata() {
+		return
+	}
+	interval := b.cfg.Broker.BrokerHeartbeatInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	registered := false
+	for b.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(b.ctx, max(2*interval, 5*time.Second))
+		var err error
+		if !registered {
+			err = b.control(ctx, opRegisterBroker, b.registration(), nil)
+			if err == nil {
+				registered = true
+				b.registered.Store(true)
+				b.log.Debug("broker registered")
+			}
+		} else {
+			err = b.control(ctx, opHeartbeat, heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation}, nil)
+			if errorCode(err) == brokerNotRegisteredCode {
+				registered = false
+				cancel()
+				continue
+			}
+		}
+		cancel()
+		if err != nil && b.ctx.Err() == nil {
+			b.log.Warn("controller unreachable", "registered", registered, "err", err)
+		}
+		wait := interval
+		if !registered {
+			wait = 100 * time.Millisecond
+		}
+		select {
+		case <-time.After(wait):
+		case <-b.ctx.Done():
+		}
+	}
+}
+
+// controllerLoop runs the liveness tick while this node leads the quorum.
+func (b *Broker) controllerLoop() {
+	session := b.cfg.Broker.BrokerSessionTimeout
+	if session <= 0 {
+		session = 9 * time.Second
+	}
+	tick := time.NewTicker(max(session/8, 20*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-b.ctx.Done():
+			return
+		}
+		if !b.meta.IsLeader() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, session)
+		if err := b.ctrl.Tick(ctx, time.Now(), session); err != nil && b.ctx.Err() == nil {
+			b.log.Warn("controller liveness tick", "err", err)
+		}
+		cancel()
+	}
+}
+
+// controlledShutdown asks the controller to move this broker's leaderships elsewhere before it
+// stops, as Kafka's controlled shutdown does, so clients fail over at once instead of after a
+// session timeout. A lone broker has nowhere to move them and skips it.
+func (b *Broker) controlledShutdown() {
+	if b.meta == nil || !b.registered.Load() || len(b.meta.State().Brokers) < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
+	defer cancel()
+	if err := b.control(ctx, opShutdownBroker, b.cfg.Broker.NodeID, nil); err != nil {
+		b.log.Warn("controlled shutdown failed; partitions move after the session timeout", "err", err)
+	}
+}
