@@ -43,3 +43,70 @@ func TestClusterMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterReplicatesAndSurvivesNodeStop(t *testing.T) {
+	start := time.Now()
+	c := minikraft.NewCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("rf3"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "rf3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("NewCluster to first acks=all write: %v", time.Since(start))
+	for i := 0; i < 100; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte{byte(i)}, Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte{byte(i)}, Value: []byte("after")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()[1:]...), kgo.ConsumeTopics("rf3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	for got < 201 {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 201: %v", got, fs.Errors())
+		}
+		got += fs.NumRecords()
+	}
+	if err := c.RestartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted node catches up and rejoins every ISR.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		all := true
+		for _, p := range c.Node(1).Meta().State().Topics["rf3"].Partitions {
+			if len(p.ISR) != 3 {
+				all = false
+			}
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 did not rejoin the ISRs: %+v", c.Node(1).Meta().State().Topics["rf3"].Partitions)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

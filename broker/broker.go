@@ -59,10 +59,11 @@ type Broker struct {
 
 	listeners map[string]net.Listener // by listener name, controller listener included
 
-	parts   replicas
-	applyMu sync.Mutex // serialises metadata reconciliation
-	pids    pidAllocator
-	offsets offsetsStore
+	parts    replicas
+	applyMu  sync.Mutex // serialises metadata reconciliation
+	pids     pidAllocator
+	fetchers fetchers
+	offsets  offsetsStore
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
 	// guarded by applyMu.
 	ledOffsets map[int32]bool

@@ -39,6 +39,7 @@ const (
 	opRegisterBroker   = "register_broker"
 	opHeartbeat        = "heartbeat"
 	opShutdownBroker   = "shutdown_broker"
+	opAlterPartition   = "alter_partition"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -282,6 +283,12 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 			return nil, err
 		}
 		return nil, b.ctrl.Heartbeat(ctx, in.ID, in.Incarnation, time.Now())
+	case opAlterPartition:
+		var in alterPartitionCall
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		return nil, b.ctrl.AlterPartition(ctx, in.Topic, in.Partition, in.Leader, in.LeaderEpoch, in.PartitionEpoch, in.ISR)
 	case opShutdownBroker:
 		var id int32
 		if err := decode(&id); err != nil {

@@ -66,6 +66,12 @@ func errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, controller.ErrUnknownBroker):
 		return brokerNotRegisteredCode
+	case errors.Is(err, controller.ErrFencedLeader):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, controller.ErrInvalidUpdateVersion):
+		return kerr.InvalidUpdateVersion.Code
+	case errors.Is(err, controller.ErrIneligibleReplica):
+		return kerr.IneligibleReplica.Code
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, controller.ErrInvalidPartitions):

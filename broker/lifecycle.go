@@ -22,6 +22,7 @@ func (b *Broker) run() {
 	b.goBackground(b.metadataLoop)
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "broker") {
 		b.goBackground(b.heartbeatLoop)
+		b.goBackground(b.isrLoop)
 	}
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "controller") {
 		b.goBackground(b.controllerLoop)

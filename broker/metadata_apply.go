@@ -94,6 +94,7 @@ func (b *Broker) applyMetadata(st *raftmeta.State) {
 		b.removeTopic(name)
 	}
 	b.syncGroupCoordinator(st)
+	b.syncFetchers()
 }
 
 // removeTopic deletes every local replica of a topic.

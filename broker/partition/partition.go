@@ -38,12 +38,12 @@ type Config struct {
 	Now               func() time.Time
 }
 
-// replica is the leader's view of one follower.
+// replica is the leader's view of one follower, as Kafka's Replica keeps it.
 type replica struct {
-	leo                int64
-	lastCaughtUp       time.Time
+	leo                int64     // the follower's log end offset: its last fetch offset; -1 unknown
+	lastCaughtUp       time.Time // last time the follower had everything the leader had
 	lastFetch          time.Time
-	lastFetchLeaderLEO int64
+	lastFetchLeaderLEO int64 // the leader's log end offset at lastFetch
 }
 
 // Partition is one replica of one partition. All methods are safe for concurrent use.
@@ -58,11 +58,17 @@ type Partition struct {
 	partitionEpoch int32
 	replicas       []int32
 	isr            []int32
-	hw             int64
-	followers      map[int32]*replica
-	producers      producers
-	changed        chan struct{}                 // closed and replaced whenever hw, role or isr change
-	watchers       map[*chan<- struct{}]struct{} // one-shot notifications for long polls
+	// pendingISR is an ISR change this leader has proposed and the controller has not
+	// answered yet (nil: none). Until it is committed the high watermark counts the union of
+	// both sets (Kafka's "maximal ISR", KIP-497), so a joining follower is never short of
+	// what becomes committed.
+	pendingISR []int32
+	epochStart int64 // log end offset when this leader epoch began
+	hw         int64
+	followers  map[int32]*replica
+	producers  producers
+	changed    chan struct{}                 // closed and replaced whenever hw, role or isr change
+	watchers   map[*chan<- struct{}]struct{} // one-shot notifications for long polls
 }
 
 // New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
@@ -126,6 +132,10 @@ func (p *Partition) BecomeLeader(leaderEpoch, partitionEpoch int32, replicas, is
 		return fmt.Errorf("partition %s-%d: %w", p.cfg.Topic, p.cfg.Partition, err)
 	}
 	wasLeader := p.leader == p.cfg.NodeID && p.leaderEpoch == leaderEpoch
+	if !wasLeader {
+		p.epochStart = p.log.EndOffset()
+	}
+	p.pendingISR = nil
 	p.leader = p.cfg.NodeID
 	p.leaderEpoch = leaderEpoch
 	p.partitionEpoch = partitionEpoch
@@ -159,6 +169,7 @@ func (p *Partition) BecomeFollower(leader, leaderEpoch, partitionEpoch int32, re
 	p.partitionEpoch = partitionEpoch
 	p.replicas = slices.Clone(replicas)
 	p.isr = nil
+	p.pendingISR = nil
 	p.followers = make(map[int32]*replica)
 	p.notifyLocked()
 	return nil
@@ -253,7 +264,9 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 		p.producers.record(h)
 		off += int64(h.LastOffsetDelta) + 1
 	}
-	p.maybeAdvanceHWLocked()
+	if !p.maybeAdvanceHWLocked() {
+		p.notifyLocked() // followers' fetches wait on the log end offset, not the HW
+	}
 	return AppendInfo{
 		BaseOffset:     res.BaseOffset,
 		LastOffset:     res.LastOffset,
@@ -316,6 +329,9 @@ func (p *Partition) Read(offset int64, maxBytes int, replicaID, currentLeaderEpo
 		p.mu.Unlock()
 		return ReadResult{}, ErrNotLeader
 	}
+	if replicaID >= 0 {
+		p.updateFollowerLocked(replicaID, offset, p.cfg.Now())
+	}
 	hw := p.hw
 	limit := hw
 	if replicaID >= 0 {
@@ -368,27 +384,31 @@ func (p *Partition) Register(ch chan<- struct{}) (cancel func()) {
 	}
 }
 
-// maybeAdvanceHWLocked moves the high watermark to the lowest log end offset in the ISR. It never
-// moves it backwards.
-func (p *Partition) maybeAdvanceHWLocked() {
+// maybeAdvanceHWLocked moves the high watermark to the lowest log end offset in the (maximal)
+// ISR. It never moves it backwards. It reports whether it moved (and so notified).
+func (p *Partition) maybeAdvanceHWLocked() bool {
 	if p.leader != p.cfg.NodeID {
-		return
+		return false
 	}
 	hw := p.log.EndOffset()
-	for _, id := range p.isr {
-		if id == p.cfg.NodeID {
-			continue
+	for _, set := range [][]int32{p.isr, p.pendingISR} {
+		for _, id := range set {
+			if id == p.cfg.NodeID {
+				continue
+			}
+			f := p.followers[id]
+			if f == nil || f.leo < 0 {
+				return false // an ISR member we know nothing of yet holds the HW where it is
+			}
+			hw = min(hw, f.leo)
 		}
-		f := p.followers[id]
-		if f == nil || f.leo < 0 {
-			return // an ISR member we know nothing of yet holds the HW where it is
-		}
-		hw = min(hw, f.leo)
 	}
 	if hw > p.hw {
 		p.hw = hw
 		p.notifyLocked()
+		return true
 	}
+	return false
 }
 
 func (p *Partition) notifyLocked() {

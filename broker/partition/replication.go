@@ -1,0 +1,225 @@
+package partition
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/minikraft/minikraft/log"
+)
+
+// Replication, Kafka's way: followers fetch from the leader; the offset a follower fetches from
+// is its log end offset, which is how the leader learns how far each follower is; the high
+// watermark is the lowest log end offset in the ISR; the leader proposes ISR changes to the
+// controller and applies them only once committed in the metadata.
+
+// updateFollowerLocked records a follower's fetch at offset: it has every record below it.
+// Following Kafka's Replica.updateFetchState, the follower is caught up at this fetch if it
+// asked for the leader's log end offset, and was caught up at its previous fetch if it has now
+// reached what the leader's log end was back then.
+func (p *Partition) updateFollowerLocked(id int32, offset int64, now time.Time) {
+	if p.leader != p.cfg.NodeID {
+		return
+	}
+	f := p.followers[id]
+	if f == nil {
+		if !slices.Contains(p.replicas, id) {
+			return
+		}
+		f = &replica{leo: -1}
+		p.followers[id] = f
+	}
+	leo := p.log.EndOffset()
+	switch {
+	case offset >= leo:
+		f.lastCaughtUp = now
+	case !f.lastFetch.IsZero() && offset >= f.lastFetchLeaderLEO:
+		f.lastCaughtUp = f.lastFetch
+	}
+	f.leo = offset
+	f.lastFetch = now
+	f.lastFetchLeaderLEO = leo
+	p.maybeAdvanceHWLocked()
+}
+
+// ISRChange is an ISR change the leader wants the controller to commit.
+type ISRChange struct {
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+}
+
+// WantedISRChange returns the ISR this leader should have now, if it differs from the current
+// one and no earlier change is still in flight: followers whose last caught-up time is older than
+// replica.lag.time.max.ms leave; followers that have reached both the high watermark and the
+// start of this leader epoch join (Kafka's isFollowerInSync). The leader itself always stays.
+// The change is marked in flight; call ISRChangeFailed if proposing it fails.
+func (p *Partition) WantedISRChange(now time.Time) (ISRChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.leader != p.cfg.NodeID || p.pendingISR != nil {
+		return ISRChange{}, false
+	}
+	var next []int32
+	for _, r := range p.replicas {
+		if r == p.cfg.NodeID {
+			next = append(next, r)
+			continue
+		}
+		f := p.followers[r]
+		inISR := slices.Contains(p.isr, r)
+		switch {
+		case f == nil || f.leo < 0:
+			if inISR && now.Sub(p.becameLeaderAt(f)) <= p.cfg.ReplicaLagTimeMax {
+				next = append(next, r)
+			}
+		case inISR:
+			if now.Sub(f.lastCaughtUp) <= p.cfg.ReplicaLagTimeMax {
+				next = append(next, r)
+			}
+		default:
+			if f.leo >= p.hw && f.leo >= p.epochStart {
+				next = append(next, r)
+			}
+		}
+	}
+	if sameSet(next, p.isr) {
+		return ISRChange{}, false
+	}
+	p.pendingISR = next
+	return ISRChange{Leader: p.leader, LeaderEpoch: p.leaderEpoch, PartitionEpoch: p.partitionEpoch, ISR: next}, true
+}
+
+// becameLeaderAt is when an ISR member without any fetch yet started to be waited for.
+func (p *Partition) becameLeaderAt(f *replica) time.Time {
+	if f != nil && !f.lastCaughtUp.IsZero() {
+		return f.lastCaughtUp
+	}
+	return p.cfg.Now()
+}
+
+// ISRChangeFailed forgets an in-flight ISR change the controller refused or never got.
+func (p *Partition) ISRChangeFailed() {
+	p.mu.Lock()
+	p.pendingISR = nil
+	p.maybeAdvanceHWLocked()
+	p.mu.Unlock()
+}
+
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// FollowerState is what the replica fetcher needs to fetch for this follower.
+type FollowerState struct {
+	Leader      int32
+	LeaderEpoch int32
+	LogEnd      int64
+	LatestEpoch int32 // of the log's last batch, -1 when empty
+}
+
+// Follower returns the fetch state, or false when this replica is not a follower.
+func (p *Partition) Follower() (FollowerState, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.leader < 0 || p.leader == p.cfg.NodeID {
+		return FollowerState{}, false
+	}
+	epoch, ok := p.log.LatestEpoch()
+	if !ok {
+		epoch = -1
+	}
+	return FollowerState{Leader: p.leader, LeaderEpoch: p.leaderEpoch, LogEnd: p.log.EndOffset(), LatestEpoch: epoch}, true
+}
+
+// AppendAsFollower appends batches fetched from the leader of leaderEpoch, and takes the
+// leader's high watermark (capped at our own log end). Batches for a stale epoch are refused.
+func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.leader == p.cfg.NodeID || p.leaderEpoch != leaderEpoch {
+		return ErrFencedLeaderEpoch
+	}
+	if len(records) > 0 {
+		if _, err := p.log.AppendReplicated(records); err != nil {
+			return err
+		}
+		for data := records; len(data) > 0; {
+			h, err := log.ParseBatchHeader(data)
+			if err != nil || h.Size() > len(data) {
+				break
+			}
+			p.producers.record(h)
+			data = data[h.Size():]
+		}
+	}
+	if hw := min(leaderHW, p.log.EndOffset()); hw > p.hw {
+		p.hw = hw
+	}
+	p.notifyLocked()
+	return nil
+}
+
+// TruncateTo cuts this follower's log back to offset (KIP-101: to where it diverges from the
+// leader, never merely to its own high watermark) and rebuilds the producer state from what is
+// left.
+func (p *Partition) TruncateTo(leaderEpoch int32, offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.leader == p.cfg.NodeID || p.leaderEpoch != leaderEpoch {
+		return ErrFencedLeaderEpoch
+	}
+	if offset >= p.log.EndOffset() {
+		return nil
+	}
+	if err := p.log.Truncate(offset); err != nil {
+		return err
+	}
+	p.hw = min(p.hw, offset)
+	return p.rebuildProducersLocked()
+}
+
+// ResetTo empties this follower's log and restarts it at offset, for a follower whose whole log
+// is below the leader's log start offset.
+func (p *Partition) ResetTo(leaderEpoch int32, offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.leader == p.cfg.NodeID || p.leaderEpoch != leaderEpoch {
+		return ErrFencedLeaderEpoch
+	}
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+		return err
+	}
+	p.hw = offset
+	return p.rebuildProducersLocked()
+}
+
+func (p *Partition) rebuildProducersLocked() error {
+	p.producers = newProducers()
+	err := p.log.ScanBatches(p.log.StartOffset(), func(h log.BatchHeader) error {
+		p.producers.record(h)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("partition %s-%d: rebuilding producer state: %w", p.cfg.Topic, p.cfg.Partition, err)
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/log"
+	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
+)
+
+// Replica fetchers: for every broker this node follows partitions of, one goroutine fetches all
+// those partitions from it with the Fetch API and this node's replica id, over the leader's
+// inter-broker listener, as Kafka's ReplicaFetcherThread does. Before fetching a partition under
+// a new leader epoch, the follower asks the leader where its own latest epoch ends
+// (OffsetForLeaderEpoch, KIP-101/KIP-279) and truncates there: never to its high watermark,
+// which could throw away records the new leader has committed.
+
+const (
+	fetcherBackoff = 100 * time.Millisecond
+	// fetcherMaxWait is the long-poll of a follower fetch; new records wake it at once.
+	fetcherMaxWait = 500 * time.Millisecond
+)
+
+// fetchers is the set of running replica fetchers, by leader id.
+type fetchers struct {
+	mu      sync.Mutex
+	running map[int32]context.CancelFunc
+}
+
+// syncFetchers starts a fetcher for every leader this node now follows and stops the others.
+// Called after each metadata reconciliation.
+func (b *Broker) syncFetchers() {
+	want := make(map[int32]bool)
+	for _, tp := range b.parts.all() {
+		for _, lp := range tp {
+			if fs, ok := lp.Follower(); ok {
+				want[fs.Leader] = true
+			}
+		}
+	}
+	f := &b.fetchers
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running == nil {
+		f.running = make(map[int32]context.CancelFunc)
+	}
+	for id, cancel := range f.running {
+		if !want[id] {
+			cancel()
+			delete(f.running, id)
+		}
+	}
+	for id := range want {
+		if _, ok := f.running[id]; ok || b.ctx.Err() != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(b.ctx)
+		f.running[id] = cancel
+		b.goBackground(func() { b.fetchFrom(ctx, id) })
+	}
+}
+
+// followed is one partition this node follows from a given leader.
+type followed struct {
+	topic string
+	id    int32
+	p     *localPartition
+	state partition.FollowerState
+}
+
+// followedFrom lists the local follower replicas whose leader is leader.
+func (b *Broker) followedFrom(leader int32) []followed {
+	var out []followed
+	for topic, tp := range b.parts.all() {
+		for id, lp := range tp {
+			if fs, ok := lp.Follower(); ok && fs.Leader == leader {
+				out = append(out, followed{topic: topic, id: id, p: lp, state: fs})
+			}
+		}
+	}
+	return out
+}
+
+// fetchFrom is the fetcher loop for one leader.
+func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
+	var (
+		cl *wire.Client
+		// truncated remembers, per partition, the leader epoch under which it has been
+		// truncated to the leader's log; a new epoch needs a new check.
+		truncated = make(map[*localPartition]int32)
+	)
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	for ctx.Err() == nil {
+		parts := b.followedFrom(leader)
+		if len(parts) == 0 {
+			b.sleep(ctx, fetcherBackoff)
+			continue
+		}
+		if cl == nil {
+			c, err := b.dialBroker(ctx, leader)
+			if err != nil {
+				b.log.Debug("replica fetcher: cannot reach leader", "leader", leader, "err", err)
+				b.sleep(ctx, fetcherBackoff)
+				continue
+			}
+			cl = c
+		}
+		err := b.fetchRound(ctx, cl, parts, truncated)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Debug("replica fetcher: round failed", "leader", leader, "err", err)
+			}
+			cl.Close()
+			cl = nil
+			b.sleep(ctx, fetcherBackoff)
+		}
+	}
+}
+
+func (b *Broker) sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+// dialBroker connects to a broker's inter-broker listener.
+func (b *Broker) dialBroker(ctx context.Context, id int32) (*wire.Client, error) {
+	br := b.meta.State().Brokers[id]
+	if br == nil {
+		return nil, fmt.Errorf("broker %d is not registered", id)
+	}
+	name := b.cfg.Broker.InterBrokerListenerName
+	addr, ok := brokerEndpoint(br, name)
+	if !ok {
+		return nil, fmt.Errorf("broker %d has no %s listener", id, name)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	dial := b.cfg.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	c, err := dial(dctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return wire.NewClient(c, "minikraft-replica-fetcher-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes)), nil
+}
+
+// fetchRound truncates the partitions that need it, then makes one fetch for all of them.
+func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []followed, truncated map[*localPartition]int32) error {
+	var ready []followed
+	for _, f := range parts {
+		if e, ok := truncated[f.p]; ok && e == f.state.LeaderEpoch {
+			ready = append(ready, f)
+			continue
+		}
+		if err := b.truncateToLeader(ctx, cl, f); err != nil {
+			if errors.Is(err, errRetryLater) {
+				continue
+			}
+			return err
+		}
+		truncated[f.p] = f.state.LeaderEpoch
+		f.state, _ = f.p.Follower()
+		ready = append(ready, f)
+	}
+	if len(ready) == 0 {
+		b.sleep(ctx, fetcherBackoff)
+		return nil
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.ReplicaID = b.cfg.Broker.NodeID
+	req.MaxWaitMillis = int32(fetcherMaxWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = int32(b.cfg.Broker.ReplicaFetchResponseMaxBytes)
+	byTopic := make(map[string]int)
+	for _, f := range ready {
+		i, ok := byTopic[f.topic]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[f.topic] = i
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = f.topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = f.id
+		rp.CurrentLeaderEpoch = f.state.LeaderEpoch
+		rp.FetchOffset = f.state.LogEnd
+		rp.LastFetchedEpoch = -1
+		rp.LogStartOffset = f.p.LogStartOffset()
+		rp.PartitionMaxBytes = int32(b.cfg.Broker.ReplicaFetchMaxBytes)
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	rctx, cancel := context.WithTimeout(ctx, fetcherMaxWait+10*time.Second)
+	defer cancel()
+	raw, err := cl.Request(rctx, req)
+	if err != nil {
+		return err
+	}
+	resp := raw.(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 {
+		return kerr.ErrorForCode(resp.ErrorCode)
+	}
+	find := make(map[string]map[int32]followed)
+	for _, f := range ready {
+		if find[f.topic] == nil {
+			find[f.topic] = make(map[int32]followed)
+		}
+		find[f.topic][f.id] = f
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			f, ok := find[rt.Topic][rp.Partition]
+			if !ok {
+				continue
+			}
+			b.handleFetchedPartition(f, rp, truncated)
+		}
+	}
+	return nil
+}
+
+// handleFetchedPartition applies one partition of a follower fetch response.
+func (b *Broker) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) {
+	switch rp.ErrorCode {
+	case 0:
+		recs := wholeBatches(rp.RecordBatches)
+		if err := f.p.AppendAsFollower(f.state.LeaderEpoch, recs, rp.HighWatermark); err != nil {
+			b.log.Warn("follower append failed", "topic", f.topic, "partition", f.id, "err", err)
+			delete(truncated, f.p) // re-check where we stand against the leader
+		}
+	case kerr.OffsetOutOfRange.Code:
+		if f.state.LogEnd < rp.LogStartOffset {
+			// Our whole log is below the leader's start: start again from there.
+			if err := f.p.ResetTo(f.state.LeaderEpoch, rp.LogStartOffset); err != nil {
+				b.log.Warn("follower reset failed", "topic", f.topic, "partition", f.id, "err", err)
+			}
+			return
+		}
+		delete(truncated, f.p) // ahead of the leader: truncate via OffsetForLeaderEpoch
+	default:
+		// NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH and the like: the metadata is
+		// moving; the next round uses the new state.
+		b.log.Debug("follower fetch error", "topic", f.topic, "partition", f.id, "err", kerr.ErrorForCode(rp.ErrorCode))
+	}
+}
+
+// errRetryLater marks a partition that cannot be truncated this round (the leader does not yet
+// know the epoch we follow it in).
+var errRetryLater = errors.New("broker: retry later")
+
+// truncateToLeader asks the leader where our latest leader epoch ends in its log and truncates
+// our log there (KIP-279: if the leader answers an earlier epoch, our log diverged after that
+// epoch, so cut at the smaller of both end offsets).
+func (b *Broker) truncateToLeader(ctx context.Context, cl *wire.Client, f followed) error {
+	if f.state.LatestEpoch < 0 || f.state.LogEnd == 0 {
+		return nil // nothing to diverge
+	}
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = 3
+	req.ReplicaID = b.cfg.Broker.NodeID
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = f.topic
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition = f.id
+	rp.CurrentLeaderEpoch = f.state.LeaderEpoch
+	rp.LeaderEpoch = f.state.LatestEpoch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	raw, err := cl.Request(rctx, req)
+	if err != nil {
+		return err
+	}
+	resp := raw.(*kmsg.OffsetForLeaderEpochResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("%w: OffsetForLeaderEpoch answered %d topics", wire.ErrMalformed, len(resp.Topics))
+	}
+	ans := resp.Topics[0].Partitions[0]
+	if ans.ErrorCode != 0 {
+		return errRetryLater
+	}
+	end := ans.EndOffset
+	if ans.LeaderEpoch < 0 || end < 0 {
+		// The leader has no epoch at or below ours: everything we have diverged. Keep what
+		// is below the leader's start (nothing) by truncating to our log start.
+		end = f.p.LogStartOffset()
+	} else if ans.LeaderEpoch != f.state.LatestEpoch {
+		_, ours := f.p.Log().EndOffsetForEpoch(ans.LeaderEpoch)
+		if ours >= 0 {
+			end = min(end, ours)
+		}
+	}
+	if end < f.state.LogEnd {
+		b.log.Info("follower truncating to the leader's log", "topic", f.topic, "partition", f.id,
+			"from", f.state.LogEnd, "to", end, "epoch", f.state.LeaderEpoch)
+		return f.p.TruncateTo(f.state.LeaderEpoch, end)
+	}
+	return nil
+}
+
+// wholeBatches drops a partial batch at the end of fetched data (Kafka may cut the last batch at
+// the byte limit).
+func wholeBatches(data []byte) []byte {
+	n := 0
+	for n < len(data) {
+		h, err := log.ParseBatchHeader(data[n:])
+		if err != nil || h.Size() > len(data)-n {
+			break
+		}
+		n += h.Size()
+	}
+	return data[:n]
+}
+
+// brokerEndpoint is a registered broker's address on the named listener.
+func brokerEndpoint(br *raftmeta.Broker, listener string) (string, bool) {
+	for _, ep := range br.Listeners {
+		if ep.Name == listener {
+			return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), true
+		}
+	}
+	return "", false
+}
