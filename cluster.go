@@ -30,11 +30,10 @@ type TB interface {
 type Option func(*options)
 
 type options struct {
-	props   map[string]string
-	logger  *slog.Logger
-	quiet   bool
-	dir     string
-	timeout time.Duration
+	props  map[string]string
+	logger *slog.Logger
+	quiet  bool
+	dir    string
 }
 
 // WithConfig sets a broker property on every node (for example "num.partitions", "3").

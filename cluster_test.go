@@ -2,10 +2,12 @@ package minikraft_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/minikraft/minikraft"
@@ -109,4 +111,55 @@ func TestClusterReplicatesAndSurvivesNodeStop(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestClusterAcksAllWithoutQuorum(t *testing.T) {
+	c := minikraft.NewCluster(t, 3, minikraft.WithConfig("replica.lag.time.max.ms", "1000"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClientT(t, kgo.SeedBrokers(c.Addrs()...)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitForLeaders(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.Node(0).Meta().State().Topics["q"].Partitions[0].Leader
+	prod := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(0), kgo.ProduceRequestTimeout(3*time.Second),
+		// An idempotent producer retries NOT_ENOUGH_REPLICAS forever to keep its sequence;
+		// a plain one reports it.
+		kgo.DisableIdempotentWrite())
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "q", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if int32(i) != leader {
+			c.KillNode(i)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		start := time.Now()
+		err := prod.ProduceSync(ctx, &kgo.Record{Topic: "q", Value: []byte("y")}).FirstErr()
+		t.Logf("acks=all after %v: %v", time.Since(start), err)
+		if err == nil {
+			t.Fatal("acknowledged without min ISR")
+		}
+		if errors.Is(err, kerr.NotEnoughReplicas) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no NOT_ENOUGH_REPLICAS")
+		}
+	}
+}
+
+func newClientT(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }

@@ -36,6 +36,9 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return wire.Done(resp, nil)
 	}
+	if req.ReplicaID >= 0 {
+		b.recordFollowerFetch(req)
+	}
 	return func() (kmsg.Response, error) {
 		return b.fetch(ctx, req), nil
 	}
@@ -78,6 +81,22 @@ func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 // error the client must see at once.
 func fetchDone(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, size int) bool {
 	return size >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || resp.ErrorCode != 0 || hasPartitionError(resp)
+}
+
+// recordFollowerFetch tells each led partition how far the fetching follower is, once per
+// request (see partition.UpdateFollower).
+func (b *Broker) recordFollowerFetch(req *kmsg.FetchRequest) {
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		if req.Version >= 13 {
+			name, _ = b.topicNameByID(rt.TopicID)
+		}
+		for _, rp := range rt.Partitions {
+			if p, _, err := b.leaderPartition(name, rp.Partition); err == nil {
+				p.UpdateFollower(req.ReplicaID, rp.FetchOffset)
+			}
+		}
+	}
 }
 
 func hasPartitionError(resp *kmsg.FetchResponse) bool {

@@ -213,6 +213,14 @@ func (b *Broker) startMeta() error {
 	for _, v := range bc.Voters {
 		voters = append(voters, raftmeta.Voter{ID: v.ID, Addr: net.JoinHostPort(v.Host, strconv.Itoa(int(v.Port)))})
 	}
+	rt := b.cfg.Raft
+	if rt.Heartbeat == 0 && bc.QuorumElectionTimeout > 0 && len(bc.Voters) > 1 {
+		// controller.quorum.election.timeout.ms: how long a follower waits for the leader
+		// before it stands for election. hashicorp/raft has two knobs for that; both take it.
+		rt.Heartbeat = bc.QuorumElectionTimeout
+		rt.Election = bc.QuorumElectionTimeout
+		rt.LeaderLease = bc.QuorumElectionTimeout / 2
+	}
 	rc := raftmeta.Config{
 		NodeID:    bc.NodeID,
 		ClusterID: b.clusterID(),
@@ -225,10 +233,10 @@ func (b *Broker) startMeta() error {
 			defer cancel()
 			return raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
 		},
-		HeartbeatTimeout:   b.cfg.Raft.Heartbeat,
-		ElectionTimeout:    b.cfg.Raft.Election,
-		LeaderLeaseTimeout: b.cfg.Raft.LeaderLease,
-		CommitTimeout:      b.cfg.Raft.Commit,
+		HeartbeatTimeout:   rt.Heartbeat,
+		ElectionTimeout:    rt.Election,
+		LeaderLeaseTimeout: rt.LeaderLease,
+		CommitTimeout:      rt.Commit,
 		Logger:             b.log.With("component", "raft"),
 	}
 	m, err := raftmeta.Start(rc)

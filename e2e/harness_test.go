@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,15 +51,22 @@ type node struct {
 	exited chan struct{}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago. It picks from below the
+// kernel's ephemeral range (32768 and up on Linux), so that the clients' own outgoing
+// connections cannot take it between the pick and the node's bind.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-32000")
+	return 0
 }
 
 // startSingle runs a one-node cluster on free loopback ports with its data in a temp dir.
@@ -81,6 +88,13 @@ func startSingle(t testing.TB, extra ...string) *node {
 
 func (n *node) start() {
 	n.t.Helper()
+	n.startNoWait()
+	n.waitReady()
+}
+
+// startNoWait starts the process without waiting for it to serve.
+func (n *node) startNoWait() {
+	n.t.Helper()
 	n.cmd = exec.Command(binPath, n.args...)
 	n.cmd.Dir = n.dir
 	w := &lockedWriter{mu: &n.mu, buf: &n.out}
@@ -90,7 +104,19 @@ func (n *node) start() {
 	}
 	n.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(n.cmd, n.exited)
-	n.waitReady()
+}
+
+// running reports whether the process is up.
+func (n *node) running() bool {
+	if n.exited == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // waitReady polls until the broker answers Metadata with itself registered.
@@ -207,13 +233,6 @@ func runPython(t testing.TB, script string, timeout time.Duration) string {
 		t.Fatalf("python failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
-}
-
-// portOf returns the port of a host:port address.
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 // eventually polls cond until it holds or the timeout passes.

@@ -158,7 +158,8 @@ func checkCRC(h BatchHeader, batch []byte) error {
 // back (clients send exactly one per partition, but any number is
 // accepted), each with magic 2, a length in bounds (at most maxBatchBytes
 // when that is > 0), a correct CRC32C, NumRecords == LastOffsetDelta+1 > 0,
-// not a control batch (clients may not write those), a known codec, and for
+// not a control batch (clients may not write those), a sequence number if it
+// has a producer id, a known codec, and for
 // uncompressed batches records whose varint framing parses exactly to the
 // batch end with offset deltas 0..n-1. It returns the headers and never
 // allocates by a length read from b.
@@ -195,6 +196,9 @@ func validateBatchBody(h BatchHeader, batch []byte) error {
 	}
 	if h.IsControl() {
 		return fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
+	}
+	if h.ProducerID >= 0 && h.BaseSequence < 0 {
+		return fmt.Errorf("%w: producer id %d with sequence %d", ErrInvalidRecord, h.ProducerID, h.BaseSequence)
 	}
 	switch c := h.Compression(); {
 	case c > 4:

@@ -121,6 +121,7 @@ func TestValidateBatchesErrors(t *testing.T) {
 		{"count zero", mod(func(b []byte) []byte { be.PutUint32(b[57:], 0); return b }, true), 0, ErrInvalidRecord},
 		{"count mismatch", mod(func(b []byte) []byte { be.PutUint32(b[57:], 2); return b }, true), 0, ErrInvalidRecord},
 		{"count and delta both wrong", mod(func(b []byte) []byte { be.PutUint32(b[57:], 4); be.PutUint32(b[23:], 3); return b }, true), 0, ErrInvalidRecord},
+		{"producer id without sequence", batchSpec{producerID: 5, baseSeq: -1, records: []testRecord{{value: []byte("x")}}}.build(), 0, ErrInvalidRecord},
 		{"control batch", mod(func(b []byte) []byte { b[22] |= attrControl; return b }, true), 0, ErrInvalidRecord},
 		{"unknown codec", mod(func(b []byte) []byte { b[22] |= 5; return b }, true), 0, ErrCorruptBatch},
 		{"offset delta skips", recordsBatch(append(rec(0, 0, 0, 1, 1, 0), rec(0, 0, 4, 1, 1, 0)...), 2), 0, ErrInvalidRecord},

@@ -24,6 +24,8 @@
 //     then one "epoch startOffset" line per entry.
 //   - log-start-offset: the same format with one entry, the log start offset
 //     set by DeleteRecords (SetStartOffset) or truncation below it.
+//   - recovery-point: the same format, the offset below which every segment
+//     is known to be synced (Kafka keeps it per log directory).
 //   - clean-shutdown: written by Close, removed by Open.
 //
 // Checkpoints are replaced atomically (temporary file, fsync, rename,
@@ -39,7 +41,9 @@
 // than segment.ms (measured as in Kafka from its first batch's max timestamp
 // to the incoming batch's, else from its creation), when an index would
 // exceed segment.index.bytes, or when a relative offset would overflow
-// int32. The rolled segment is synced before its successor is created.
+// int32. As in Kafka the rolled segment is synced in the background, after
+// which the recovery point advances to the new segment's base; Flush syncs
+// everything and moves it to the log end.
 //
 // One writer at a time (the partition serialises appends; the Log also
 // locks). A reader takes a read lock; an append writes the file beyond the
@@ -51,19 +55,25 @@
 //
 // # Recovery
 //
-// Open without the clean-shutdown marker re-reads the last segment batch by
-// batch (framing, monotonic offsets, CRC32C), truncates it after the last
-// good batch (a torn write, trailing garbage, a flipped bit) and rebuilds
-// its indexes. Earlier segments were durable before the tail existed, so
-// they are trusted; every segment's indexes are still sanity-checked, and a
-// missing or inconsistent index is rebuilt by the same re-read. Segments
-// wholly below the checkpointed start offset (a crash during SetStartOffset)
-// are deleted, and the epoch cache is cut back to the recovered end.
+// Open without the clean-shutdown marker re-reads every segment from the
+// recovery point on (at least the last) batch by batch (framing, monotonic
+// offsets, CRC32C), truncates at the first bad batch (a torn write,
+// trailing garbage, a flipped bit), drops any segment after a cut one, and
+// rebuilds their indexes. Segments below the recovery point were synced, so
+// they are trusted; every segment's indexes are still sanity-checked and
+// the tail after the last index entry walked, and a missing or inconsistent
+// index (or a tail that does not end on a batch boundary) is rebuilt by the
+// same re-read, clean marker or not. Segments wholly below the checkpointed
+// start offset (a crash during SetStartOffset) are deleted, and the epoch
+// cache is cut back to the recovered end. With the marker, batch CRCs are
+// not re-checked (as in Kafka).
 //
 // # Faithful to Kafka, and approximated
 //
-// Faithful: the RecordBatch v2 format and its validation (LogValidator and
-// DefaultRecord.readFrom rules for a client batch), the index and checkpoint
+// Faithful: the RecordBatch v2 format and its validation (the LogValidator
+// and DefaultRecord.readFrom rules for a client batch: count and offset
+// range, no control batches, a sequence with a producer id, record framing
+// to the exact batch end), the index and checkpoint
 // formats and the rule for when index entries are written, the roll rules,
 // the leader-epoch cache (assign, truncation from either end, KIP-101
 // EndOffsetForEpoch), truncation to a point below the first segment

@@ -13,6 +13,8 @@ import (
 // (ReadAt/WriteAt), so one File can serve concurrent readers while the single
 // writer appends beyond what readers are allowed to see, and so a crashable
 // in-memory implementation only has to model positional writes and Sync.
+// Sync may run concurrently with the other methods (the background flush of
+// rolled segments), including Close, after which it must return an error.
 type File interface {
 	ReadAt(p []byte, off int64) (n int, err error)
 	WriteAt(p []byte, off int64) (n int, err error)
@@ -147,15 +149,4 @@ func readFull(f File, p []byte, off int64) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-func exists(fsys FS, name string) (bool, error) {
-	_, err := fsys.Stat(name)
-	if err == nil {
-		return true, nil
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return false, err
 }

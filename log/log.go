@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,8 +55,15 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	wmu sync.Mutex // serialises writers; guards cfg, closed
-	cfg Config
+	wmu     sync.Mutex // serialises writers; guards cfg, closed, scratch
+	cfg     Config
+	scratch []byte // index entries being written
+
+	// flushMu serialises the syncs that advance the recovery point with
+	// the truncations that lower it. Lock order: wmu, flushMu, mu.
+	flushMu       sync.Mutex
+	recoveryPoint int64          // guarded by flushMu: offsets below it are durable
+	flushes       sync.WaitGroup // background flushes started by roll
 
 	mu          sync.RWMutex // guards the published state below
 	closed      bool         // written under both locks
@@ -219,7 +227,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		_ = s.logFile.Truncate(pos)
 		return fmt.Errorf("log: append to segment %d: %w", s.base, err)
 	}
-	s.dirty = true
+	s.dirty.Store(true)
 
 	// Index the new batches on copies; readers see the originals until publish.
 	ix := s.ix
@@ -241,7 +249,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		}
 		p += h.Size()
 	}
-	if err := s.writeIndexes(oidx, tidx, nOff, nTime); err != nil {
+	if err := s.writeIndexes(oidx, tidx, nOff, nTime, &l.scratch); err != nil {
 		_ = s.logFile.Truncate(pos)
 		_ = s.idxFile.Truncate(int64(nOff) * offsetEntrySize)
 		_ = s.timeFile.Truncate(int64(nTime) * timeEntrySize)
@@ -314,7 +322,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) 
 		}
 		want = min(want, s.size-pos)
 		start := len(out)
-		out = out[:start+int(want)]
+		out = slices.Grow(out, int(want))[:start+int(want)] // sized above; Grow is a guard
 		if err := readFull(s.logFile, out[start:], pos); err != nil {
 			return nil, fmt.Errorf("log: read segment %d: %w", s.base, err)
 		}
@@ -358,25 +366,6 @@ func wholeBatches(b []byte, maxOffset int64) (int, error) {
 	return p, nil
 }
 
-// Flush makes everything appended so far durable.
-func (l *Log) Flush() error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	return l.flushLocked()
-}
-
-func (l *Log) flushLocked() error {
-	for _, s := range l.segments {
-		if err := s.sync(); err != nil {
-			return fmt.Errorf("log: sync segment %d: %w", s.base, err)
-		}
-	}
-	return nil
-}
-
 // Close flushes, closes the files and writes the clean-shutdown marker, so
 // the next Open trusts the files instead of re-checking the tail. Closing a
 // closed log is a no-op.
@@ -386,7 +375,13 @@ func (l *Log) Close() error {
 	if l.closed {
 		return nil
 	}
+	l.flushes.Wait()
 	err := l.closeLocked()
+	if err == nil {
+		l.flushMu.Lock()
+		err = l.setRecoveryPointLocked(l.endOffset)
+		l.flushMu.Unlock()
+	}
 	if err == nil {
 		err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
 	}
@@ -419,6 +414,7 @@ func (l *Log) closeLocked() error {
 func (l *Log) Delete() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	l.flushes.Wait()
 	if !l.closed {
 		_ = l.closeLocked()
 	}

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -665,5 +666,72 @@ func TestAppendRejectsGarbage(t *testing.T) {
 	wantErr(t, err, ErrCorruptBatch)
 	if l.EndOffset() != 0 || l.Size() != 0 {
 		t.Fatal("garbage changed the log")
+	}
+}
+
+// TestConcurrentMutations runs readers, scans and timestamp lookups while
+// the writer appends, rolls, truncates and deletes from the front; readers
+// may see ErrOffsetOutOfRange but never a bad batch.
+func TestConcurrentMutations(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 2048
+	l := openLog(t, t.TempDir(), cfg)
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for !done.Load() {
+				start, end := l.StartOffset(), l.EndOffset()
+				if end <= start {
+					continue
+				}
+				b, err := l.Read(start+rng.Int64N(end-start), 1+rng.IntN(3000), end)
+				if err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+					errs <- err
+					return
+				}
+				for p := 0; p < len(b); {
+					h, size, err := frameBatch(b[p:], 0)
+					if err == nil {
+						err = checkCRC(h, b[p:p+size])
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					p += size
+				}
+				if r == 0 {
+					err := l.ScanBatches(start, func(BatchHeader) error { return nil })
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+				_, _, _ = l.OffsetForTimestamp(rng.Int64N(500))
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range 1500 {
+		mustAppend(t, l, valueBatch(1+i%3, 40, int64(i%500)), int32(i/100))
+		switch end := l.EndOffset(); {
+		case i%97 == 0:
+			must(t, l.Truncate(end-rng.Int64N(min(end-l.StartOffset(), 20)+1)))
+		case i%61 == 0:
+			must(t, l.SetStartOffset(l.StartOffset()+rng.Int64N(end-l.StartOffset()+1)))
+		case i%250 == 0:
+			must(t, l.Flush())
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

@@ -19,10 +19,11 @@ const recoveryChunk = 1 << 20
 
 // Open opens (creating if needed) the log in dir and recovers it:
 //
-//   - Without the clean-shutdown marker, the last segment is re-read batch
-//     by batch, checking framing, offsets and CRC; the file is cut after the
-//     last good batch and its indexes are rebuilt. Earlier segments were
-//     synced before the next one was created, so they are not re-read.
+//   - Without the clean-shutdown marker, every segment from the recovery
+//     point on (at least the last one) is re-read batch by batch, checking
+//     framing, offsets and CRC; the file is cut after the last good batch,
+//     the segments after a cut one are dropped, and indexes are rebuilt.
+//     Segments below the recovery point were synced, so they are trusted.
 //   - Every segment's indexes are loaded and sanity-checked (whole entries,
 //     increasing, inside the log, the last entry pointing at a batch with
 //     that offset); a missing or bad index is rebuilt by the same re-read,
@@ -49,6 +50,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.now = time.Now
 	}
 	if err := l.open(); err != nil {
+		l.flushes.Wait()
 		for _, s := range l.segments {
 			s.close()
 		}
@@ -73,7 +75,7 @@ func (l *Log) open() error {
 	clean := false
 	for _, n := range names {
 		switch base, ext, ok := parseSegmentName(n); {
-		case strings.HasSuffix(n, ".tmp"): // an interrupted checkpoint write
+		case ourTempFile(n): // an interrupted checkpoint write
 			l.removeQuietly(n)
 		case n == cleanShutdownFile:
 			clean = true
@@ -98,6 +100,9 @@ func (l *Log) open() error {
 	if l.epochs, err = readEpochCheckpoint(l.fs, l.dir); err != nil {
 		return err
 	}
+	if l.recoveryPoint, err = readRecoveryPoint(l.fs, l.dir); err != nil {
+		return err
+	}
 
 	for i, base := range bases {
 		s, err := openSegmentFiles(l.fs, l.dir, base, false)
@@ -108,11 +113,17 @@ func (l *Log) open() error {
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
 			l.logger.Warn("log: segment overlaps its predecessor; dropping it and later segments", "dir", l.dir, "segment", base)
-			return l.dropSegmentsFrom(len(l.segments)-1, bases[i:])
+			if err := l.dropSegmentsFrom(len(l.segments)-1, bases[i:]); err != nil {
+				return err
+			}
+			break
 		}
 		last := i == len(bases)-1
 		missing := !present[segmentBaseName(base)+extIndex] || !present[segmentBaseName(base)+extTimeIndex]
-		cut, err := l.loadSegment(s, !clean && last, missing, last)
+		// A segment holding offsets at or after the recovery point may have
+		// unsynced writes.
+		unflushed := last || bases[i+1] > l.recoveryPoint
+		cut, err := l.loadSegment(s, !clean && unflushed, missing, last)
 		if err != nil {
 			return err
 		}
@@ -124,7 +135,14 @@ func (l *Log) open() error {
 			break
 		}
 	}
-	return l.finishOpen(startCP)
+	if err := l.finishOpen(startCP); err != nil {
+		return err
+	}
+	// Everything is durable now: synced by Close, by recovery, or before
+	// the old recovery point.
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.setRecoveryPointLocked(l.endOffset)
 }
 
 // finishOpen settles the offsets, start-offset deletions and epoch cache
@@ -183,6 +201,18 @@ func (l *Log) removeQuietly(name string) {
 	}
 }
 
+// ourTempFile recognises the temporary files of our atomic writes (other
+// packages may keep files of their own in the directory).
+func ourTempFile(name string) bool {
+	switch strings.TrimSuffix(name, ".tmp") {
+	case name:
+		return false
+	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile:
+		return true
+	}
+	return false
+}
+
 func segmentBaseName(base int64) string { return fmt.Sprintf("%020d", base) }
 
 // parseSegmentName recognises "%020d" + one of the segment extensions.
@@ -199,8 +229,8 @@ func parseSegmentName(name string) (base int64, ext string, ok bool) {
 }
 
 // loadSegment sets s's published state from its files. recoverAll forces a
-// full re-read (the tail after an unclean shutdown); a missing or bad index
-// forces one too. cut reports that the re-read truncated corrupt data.
+// full re-read (an unflushed segment after an unclean shutdown); a missing
+// or bad index forces one too. cut reports that the re-read truncated corrupt data.
 func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut bool, err error) {
 	fi, err := s.logFile.Stat()
 	if err != nil {

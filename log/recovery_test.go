@@ -3,9 +3,11 @@ package log
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // fillLog appends n batches of 3 records (epoch i/10) and returns the bytes.
@@ -295,7 +297,7 @@ func TestStaleFilesRemoved(t *testing.T) {
 	must(t, os.WriteFile(tmp, []byte("x"), 0o644))
 	other := filepath.Join(dir, "00000000000000000000.snapshot") // someone else's file: kept
 	must(t, os.WriteFile(other, []byte("x"), 0o644))
-	l = openLog(t, dir, testConfig())
+	openLog(t, dir, testConfig())
 	for _, f := range []string{orphan, tmp} {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
 			t.Fatalf("%s not removed", f)
@@ -358,4 +360,106 @@ func appendFile(t *testing.T, name string, data []byte) {
 	_, err = f.Write(data)
 	must(t, err)
 	must(t, f.Close())
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRecoveryPoint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.SegmentBytes = 3000
+	l := openLog(t, dir, cfg)
+	fillLog(t, l, 40)
+	active := func() int64 {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.active().base
+	}
+	// The background flush after each roll advances the checkpoint to the
+	// active segment's base.
+	waitFor(t, "recovery point to reach the active segment", func() bool {
+		rp, err := readRecoveryPoint(OSFS, dir)
+		return err == nil && rp == active()
+	})
+	must(t, l.Flush())
+	if rp, _ := readRecoveryPoint(OSFS, dir); rp != l.EndOffset() {
+		t.Fatalf("recovery point %d after Flush, want %d", rp, l.EndOffset())
+	}
+	// Truncation lowers it to the new end.
+	must(t, l.Truncate(50))
+	if rp, _ := readRecoveryPoint(OSFS, dir); rp != 48 {
+		t.Fatalf("recovery point %d after truncating to 50 (end 48)", rp)
+	}
+	must(t, l.Close())
+}
+
+// TestUnflushedSegmentsRecovered: after a crash, every segment from the
+// recovery point on is re-checked, not just the last, and a corrupt one
+// takes the segments after it along.
+func TestUnflushedSegmentsRecovered(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.SegmentBytes = 3000
+	l := openLog(t, dir, cfg)
+	fillLog(t, l, 70)
+	segs := l.segments
+	if len(segs) < 4 {
+		t.Fatal("need four segments")
+	}
+	second, third := segs[1], segs[2]
+	crash(t, l, dir)
+	must(t, os.WriteFile(filepath.Join(dir, recoveryPointFile), []byte(fmt.Sprintf("0\n1\n%d\n", second.base)), 0o644))
+	name := segmentName(dir, second.base, extLog)
+	pos, h := lastBatchPos(t, name)
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	must(t, err)
+	flip(t, f, pos+int64(h.Size())-1)
+	must(t, f.Close())
+
+	l = openLog(t, dir, cfg)
+	if l.EndOffset() != h.BaseOffset {
+		t.Fatalf("end %d, want %d (cut at the corrupt batch)", l.EndOffset(), h.BaseOffset)
+	}
+	if _, err := os.Stat(segmentName(dir, third.base, extLog)); !os.IsNotExist(err) {
+		t.Fatal("segment after the corrupt one kept")
+	}
+	if n := len(segmentFiles(t, dir)); n != 2 {
+		t.Fatalf("%d segments left, want 2", n)
+	}
+	if rp, _ := readRecoveryPoint(OSFS, dir); rp != l.EndOffset() {
+		t.Fatalf("recovery point %d after open, want %d", rp, l.EndOffset())
+	}
+}
+
+func TestOverlappingSegmentDropped(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.SegmentBytes = 3000
+	l := openLog(t, dir, cfg)
+	fillLog(t, l, 40)
+	first := l.segments[0]
+	firstEnd := first.next
+	must(t, l.Close())
+	// A stray segment whose name claims offsets inside the first segment.
+	data, err := os.ReadFile(segmentName(dir, first.base, extLog))
+	must(t, err)
+	must(t, os.WriteFile(segmentName(dir, first.base+1, extLog), data, 0o644))
+	l = openLog(t, dir, cfg)
+	if l.EndOffset() != firstEnd || len(segmentFiles(t, dir)) != 1 {
+		t.Fatalf("end %d with %d segments, want %d with 1", l.EndOffset(), len(segmentFiles(t, dir)), firstEnd)
+	}
+	res := mustAppend(t, l, simpleBatch(1, 0), 0)
+	if res.BaseOffset != firstEnd {
+		t.Fatalf("append at %d", res.BaseOffset)
+	}
 }

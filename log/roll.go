@@ -31,10 +31,10 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	return nil
 }
 
-// roll seals and syncs the active segment, then creates a new one at the
-// log end offset. The old segment is durable before the new file exists, so
-// after a crash only the last segment can have a torn tail: that is what
-// lets recovery re-check just the tail. The caller holds wmu.
+// roll seals the active segment and creates a new one at the log end
+// offset. Like Kafka it syncs the old segment in the background, then
+// advances the recovery point past it; until then a crash makes recovery
+// re-check it. The caller holds wmu.
 func (l *Log) roll() error {
 	old := l.active()
 	l.mu.Lock()
@@ -43,10 +43,15 @@ func (l *Log) roll() error {
 	if err != nil {
 		return fmt.Errorf("log: seal segment %d: %w", old.base, err)
 	}
-	if err := old.sync(); err != nil {
-		return fmt.Errorf("log: sync segment %d: %w", old.base, err)
+	if err := l.addSegment(l.endOffset); err != nil {
+		return err
 	}
-	return l.addSegment(l.endOffset)
+	l.flushes.Add(1)
+	go func() {
+		defer l.flushes.Done()
+		l.flushInactive()
+	}()
+	return nil
 }
 
 // addSegment creates an empty segment at base and makes it the active one.
@@ -87,6 +92,6 @@ func (l *Log) sealLocked(s *segment) error {
 	}
 	n := len(s.tidx)
 	s.tidx = append(s.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
-	s.dirty = true
-	return s.writeIndexes(s.oidx, s.tidx, len(s.oidx), n)
+	s.dirty.Store(true)
+	return s.writeIndexes(s.oidx, s.tidx, len(s.oidx), n, &l.scratch)
 }

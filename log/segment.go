@@ -1,12 +1,15 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,7 +37,10 @@ type segment struct {
 	// writer-only (Log.wmu)
 	rollTs  int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
 	created time.Time // when this process created or opened the segment
-	dirty   bool      // written since the last sync
+
+	// shared with the background flusher
+	dirty  atomic.Bool // written since the last sync
+	closed atomic.Bool
 }
 
 func segmentName(dir string, base int64, ext string) string {
@@ -70,7 +76,12 @@ func openSegmentFiles(fsys FS, dir string, base int64, trunc bool) (*segment, er
 	return s, nil
 }
 
+// close closes the files once. The File fields stay set, so a background
+// flush racing with it gets an error from Sync rather than a data race.
 func (s *segment) close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	var first error
 	for _, f := range []File{s.logFile, s.idxFile, s.timeFile} {
 		if f == nil {
@@ -80,7 +91,6 @@ func (s *segment) close() error {
 			first = err
 		}
 	}
-	s.logFile, s.idxFile, s.timeFile = nil, nil, nil
 	return first
 }
 
@@ -89,23 +99,26 @@ func (s *segment) close() error {
 func (s *segment) remove(fsys FS, dir string) error {
 	err := s.close()
 	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
-		if rerr := fsys.Remove(segmentName(dir, s.base, ext)); rerr != nil && !os.IsNotExist(rerr) && err == nil {
+		if rerr := fsys.Remove(segmentName(dir, s.base, ext)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr
 		}
 	}
 	return err
 }
 
+// sync makes the segment's writes durable. It may run in the background
+// flusher while the writer appends: a write that lands after the flag is
+// cleared sets it again, so it is never forgotten.
 func (s *segment) sync() error {
-	if !s.dirty {
+	if !s.dirty.Swap(false) {
 		return nil
 	}
 	for _, f := range []File{s.logFile, s.idxFile, s.timeFile} {
 		if err := f.Sync(); err != nil {
+			s.dirty.Store(true)
 			return err
 		}
 	}
-	s.dirty = false
 	return nil
 }
 
@@ -131,19 +144,18 @@ func (s *segment) maxTimestampOffset() int64 {
 func (s *segment) fits(last int64) bool { return last-s.base <= math.MaxInt32 }
 
 // writeIndexes persists index entries appended past the file lengths nOff
-// and nTime (entries already in the files are not rewritten).
-func (s *segment) writeIndexes(oidx offsetIndex, tidx timeIndex, nOff, nTime int) error {
+// and nTime (entries already in the files are not rewritten), encoding
+// them in *scratch, which it may grow.
+func (s *segment) writeIndexes(oidx offsetIndex, tidx timeIndex, nOff, nTime int, scratch *[]byte) error {
 	if len(oidx) > nOff {
-		var buf [offsetEntrySize * 4]byte
-		b := oidx[nOff:].encode(buf[:0])
-		if _, err := s.idxFile.WriteAt(b, int64(nOff)*offsetEntrySize); err != nil {
+		*scratch = oidx[nOff:].encode((*scratch)[:0])
+		if _, err := s.idxFile.WriteAt(*scratch, int64(nOff)*offsetEntrySize); err != nil {
 			return err
 		}
 	}
 	if len(tidx) > nTime {
-		var buf [timeEntrySize * 4]byte
-		b := tidx[nTime:].encode(buf[:0])
-		if _, err := s.timeFile.WriteAt(b, int64(nTime)*timeEntrySize); err != nil {
+		*scratch = tidx[nTime:].encode((*scratch)[:0])
+		if _, err := s.timeFile.WriteAt(*scratch, int64(nTime)*timeEntrySize); err != nil {
 			return err
 		}
 	}
@@ -158,7 +170,7 @@ func (s *segment) rewriteIndexes() error {
 	if err := s.timeFile.Truncate(0); err != nil {
 		return err
 	}
-	s.dirty = true
+	s.dirty.Store(true)
 	if b := s.oidx.encode(nil); len(b) > 0 {
 		if _, err := s.idxFile.WriteAt(b, 0); err != nil {
 			return err

@@ -24,13 +24,24 @@ func (l *Log) Truncate(endOffset int64) error {
 	if endOffset < l.segments[0].base {
 		return l.truncateFullyLocked(endOffset)
 	}
+	// Lower the recovery point to the new end before touching a file, and
+	// keep the background flusher from raising it again meanwhile.
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	newEnd, err := l.truncationPoint(endOffset)
+	if err != nil {
+		return err
+	}
+	if err := l.setRecoveryPointLocked(min(l.recoveryPoint, newEnd)); err != nil {
+		return err
+	}
 
 	l.mu.Lock()
 	si := l.segmentIndex(endOffset)
 	s := l.segments[si]
 	doomed := append([]*segment(nil), l.segments[si+1:]...)
 	l.segments = l.segments[:si+1]
-	err := l.truncateSegmentLocked(s, endOffset)
+	err = l.truncateSegmentLocked(s, endOffset)
 	l.endOffset = s.next
 	startMoved := l.startOffset > l.endOffset
 	if startMoved {
@@ -59,6 +70,23 @@ func (l *Log) Truncate(endOffset int64) error {
 	return nil
 }
 
+// truncationPoint is the end offset truncating to endOffset will leave: the
+// base of the batch holding endOffset. The caller holds wmu, so the
+// segments cannot change.
+func (l *Log) truncationPoint(endOffset int64) (int64, error) {
+	s := l.segments[l.segmentIndex(endOffset)]
+	r := getReader(s.logFile, s.size)
+	defer putReader(r)
+	_, h, found, err := s.locate(r, endOffset)
+	if err != nil {
+		return 0, fmt.Errorf("truncate segment %d: %w", s.base, err)
+	}
+	if !found {
+		return s.next, nil
+	}
+	return h.BaseOffset, nil
+}
+
 // truncateSegmentLocked cuts segment s before the first batch ending at or
 // after offset and rebuilds its in-memory state from what remains. The
 // caller holds wmu and mu.
@@ -75,7 +103,7 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	if err := s.logFile.Truncate(pos); err != nil {
 		return fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 	}
-	s.dirty = true
+	s.dirty.Store(true)
 	s.size = pos
 	// Drop index entries for removed batches: an offset entry belongs to the
 	// batch at its position, a time entry to the batch ending at its offset.
@@ -178,8 +206,14 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 }
 
 func (l *Log) truncateFullyLocked(offset int64) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	if err := writeStartCheckpoint(l.fs, l.dir, offset); err != nil {
 		return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+	}
+	// Nothing at or after offset is written yet.
+	if err := l.setRecoveryPointLocked(offset); err != nil {
+		return err
 	}
 	// Everything happens under the write lock: the old segments may include
 	// one with the new base, so they must be gone before it is created, and

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -159,20 +160,20 @@ func (c *conn) enqueue(p pending) bool {
 // further response is queued. After a failure it keeps draining (calling) Futures without writing,
 // until the reader closes the queue.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, writeBufSize)
+	out := &outBuf{bw: bufio.NewWriterSize(c.nc, writeBufSize)}
+	defer out.timers.Wait()
 	var buf []byte
 	failed := false
 	for p := range c.queue {
-		out, err := c.respond(buf[:0], p)
+		stop := out.flushLater()
+		b, err := c.respond(buf[:0], p)
+		stop()
 		if failed || c.ctx.Err() != nil {
 			failed = true
 			continue // the connection is going away: its responses are dropped, as Kafka drops them
 		}
-		if err == nil && len(out) > 0 {
-			_, err = bw.Write(out)
-		}
-		if err == nil && len(c.queue) == 0 {
-			err = bw.Flush()
+		if err == nil {
+			err = out.write(b, len(c.queue) == 0)
 		}
 		if err != nil {
 			c.log.Debug("wire: closing connection", "api", kmsg.NameForKey(p.key), "err", err)
@@ -180,17 +181,65 @@ func (c *conn) writeLoop() {
 			c.shutdown()
 			continue
 		}
-		if cap(out) <= maxKeptEncodeBuf {
-			buf = out
+		if cap(b) <= maxKeptEncodeBuf {
+			buf = b
 		} else {
 			buf = nil
 		}
 	}
 }
 
+// flushDelay is how long responses may stay buffered while the writer waits on the next Future.
+// A ready Future (most of them) returns well within it, so a burst of pipelined responses still
+// leaves in one write; a blocking one (acks=all, a long-poll Fetch) must not hold the responses
+// before it, so a timer flushes them.
+const flushDelay = 100 * time.Microsecond
+
+// outBuf is the connection's buffered writer, shared by the writer goroutine and its flush timer.
+type outBuf struct {
+	mu     sync.Mutex
+	bw     *bufio.Writer
+	err    error          // first write or flush error; the connection is done after it
+	timers sync.WaitGroup // flush timers armed or running
+}
+
+// write buffers one response frame (if any), flushing if asked.
+func (o *outBuf) write(frame []byte, flush bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil && len(frame) > 0 {
+		_, o.err = o.bw.Write(frame)
+	}
+	if o.err == nil && flush && o.bw.Buffered() > 0 {
+		o.err = o.bw.Flush()
+	}
+	return o.err
+}
+
+// flushLater arms a timer that flushes buffered responses after flushDelay, unless the returned
+// stop is called first. With nothing buffered it arms nothing.
+func (o *outBuf) flushLater() (stop func()) {
+	o.mu.Lock()
+	buffered := o.err == nil && o.bw.Buffered() > 0
+	o.mu.Unlock()
+	if !buffered {
+		return func() {}
+	}
+	o.timers.Add(1)
+	t := time.AfterFunc(flushDelay, func() {
+		defer o.timers.Done()
+		_ = o.write(nil, true)
+	})
+	return func() {
+		if t.Stop() {
+			o.timers.Done()
+		}
+	}
+}
+
 // respond calls p's Future and appends the encoded response frame to dst. It returns dst unchanged
-// when there is nothing to send: a nil response, or a connection that is ending. A panic in the Future or in encoding is
-// logged and returned as an error.
+// when there is nothing to send: a nil response, or a connection that is ending. A panic in the
+// Future or in encoding is logged and returned as an error.
 func (c *conn) respond(dst []byte, p pending) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {

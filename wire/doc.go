@@ -23,8 +23,9 @@
 // byte when the response version is flexible, except ApiVersions, whose response header is always
 // v0 so a client that does not yet know our versions can always read it. Writes go through a
 // bufio.Writer that is flushed whenever the queue is momentarily empty, so a burst of pipelined
-// responses leaves in few syscalls. A Future that yields a nil response writes nothing
-// (Produce with acks=0).
+// responses leaves in few syscalls; and, so that no response waits in the buffer behind a later
+// Future that blocks (a long-poll Fetch), also when the next Future has not answered within
+// 100µs. A Future that yields a nil response writes nothing (Produce with acks=0).
 //
 // # Why handlers run one at a time, and Futures in parallel
 //

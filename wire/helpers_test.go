@@ -86,6 +86,7 @@ type testHandlers struct {
 	mu      sync.Mutex
 	topics  []string // first topic of each Metadata request, in handler call order
 	release chan struct{}
+	marker  chan struct{} // closed when a "marker" request is handled
 	active  atomic.Int32
 	overlap atomic.Bool // set if two handler calls of one server ever ran at once
 }
@@ -97,6 +98,7 @@ func (th *testHandlers) seen() []string {
 }
 
 // metadata serves Metadata. By first topic name: "slow" waits for release (or the conn's end),
+// "gate" waits until a "marker" request has been handled (so the requests between them are queued),
 // "block" waits for the conn's end, "boom" panics, "futboom" panics in the Future, "futerr" fails
 // the Future; anything else is answered at once. Responses echo the topic names.
 func (th *testHandlers) metadata(ctx context.Context, r *Request) Future {
@@ -126,6 +128,17 @@ func (th *testHandlers) metadata(ctx context.Context, r *Request) Future {
 	th.mu.Unlock()
 
 	switch first {
+	case "marker":
+		close(th.marker)
+	case "gate":
+		return func() (kmsg.Response, error) {
+			select {
+			case <-th.marker:
+				return resp, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 	case "slow":
 		return func() (kmsg.Response, error) {
 			select {
@@ -169,6 +182,10 @@ func newTestMux(th *testHandlers) *Mux {
 	return m
 }
 
+func newTestHandlers() *testHandlers {
+	return &testHandlers{release: make(chan struct{}), marker: make(chan struct{})}
+}
+
 type testServer struct {
 	*Server
 	th   *testHandlers
@@ -180,7 +197,7 @@ type testServer struct {
 // returned nil and that no connection goroutine outlives Close.
 func startServer(t *testing.T, cfg ServerConfig) *testServer {
 	t.Helper()
-	th := &testHandlers{release: make(chan struct{})}
+	th := newTestHandlers()
 	mux := newTestMux(th)
 	if os.Getenv("WIRE_TEST_LOG") != "" {
 		cfg.Logger = testLogger(t)

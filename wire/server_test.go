@@ -379,7 +379,7 @@ func TestPanicsCloseOnlyThatConn(t *testing.T) {
 
 func TestCloseEndsBlockedConnsWithoutLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
-	th := &testHandlers{release: make(chan struct{})}
+	th := newTestHandlers()
 	s := NewServer(newTestMux(th), ServerConfig{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -480,4 +480,26 @@ func TestConnInfoAndContext(t *testing.T) {
 	_ = b.Close()
 	<-done
 	<-canceled // the handler's context ends with its connection
+}
+
+// A response must not wait in the write buffer behind a later request's blocked Future.
+func TestResponseNotHeldBehindBlockedFuture(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	c := dial(t, s.addr)
+	// "gate" resolves only once "marker" was handled, so when its response is written "slow" is
+	// certainly queued behind it, and the writer is about to block on slow's Future.
+	names := []string{"gate", "slow", "marker"}
+	for _, n := range names {
+		c.send(metadataReq(n), 9)
+	}
+	if corr, resp := c.recv(3, 9); corr != 1 || topicsOf(t, resp)[0] != "gate" {
+		t.Fatalf("first response: corr %d topics %v", corr, topicsOf(t, resp))
+	}
+	close(s.th.release)
+	for i, n := range names[1:] {
+		corr, resp := c.recv(3, 9)
+		if corr != int32(i+2) || topicsOf(t, resp)[0] != n {
+			t.Fatalf("response %d: corr %d topics %v", i+1, corr, topicsOf(t, resp))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 )
@@ -13,6 +14,9 @@ import (
 // order.
 func Assign(brokers []int32, numPartitions, rf, firstPartition int, rnd *rand.Rand) ([][]int32, error) {
 	n := len(brokers)
+	if numPartitions <= 0 {
+		return nil, fmt.Errorf("%w: Number of partitions must be larger than 0.", ErrInvalidPartitions)
+	}
 	if rf <= 0 {
 		return nil, ErrInvalidReplicationFactor
 	}

@@ -104,7 +104,10 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 	t := &raftmeta.Topic{Name: spec.Name, ID: newUUID(), Internal: spec.Internal}
 	parts := make([]raftmeta.Partition, len(assignment))
 	for i, replicas := range assignment {
-		parts[i] = newPartition(int32(i), replicas)
+		var err error
+		if parts[i], err = newPartition(st, int32(i), replicas); err != nil {
+			return nil, err
+		}
 		t.Partitions = append(t.Partitions, &parts[i])
 	}
 	if validateOnly {
@@ -119,15 +122,26 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 	return c.meta.State().Topics[spec.Name], nil
 }
 
-// newPartition is a fresh partition led by its first replica with every replica in sync: a new
-// partition has no data, so all replicas are trivially caught up.
-func newPartition(id int32, replicas []int32) raftmeta.Partition {
+// newPartition is a fresh partition: a new partition has no data, so every live replica is
+// trivially caught up; fenced replicas stay out of the ISR and the first live one leads, as
+// KRaft's ReplicationControlManager.createTopic does.
+func newPartition(st *raftmeta.State, id int32, replicas []int32) (raftmeta.Partition, error) {
+	var isr []int32
+	for _, r := range replicas {
+		if br := st.Brokers[r]; br != nil && !br.Fenced {
+			isr = append(isr, r)
+		}
+	}
+	if len(isr) == 0 {
+		return raftmeta.Partition{}, fmt.Errorf("%w: Unable to replicate the partition %d time(s): All brokers are currently fenced or in controlled shutdown.",
+			ErrInvalidReplicationFactor, len(replicas))
+	}
 	return raftmeta.Partition{
 		ID:       id,
 		Replicas: slices.Clone(replicas),
-		ISR:      slices.Clone(replicas),
-		Leader:   replicas[0],
-	}
+		ISR:      isr,
+		Leader:   isr[0],
+	}, nil
 }
 
 // validateAssignment checks an explicit assignment: every partition has replicas, all of one
@@ -209,7 +223,10 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, total i
 	}
 	parts := make([]raftmeta.Partition, add)
 	for i, replicas := range assignment {
-		parts[i] = newPartition(cur+int32(i), replicas)
+		var err error
+		if parts[i], err = newPartition(st, cur+int32(i), replicas); err != nil {
+			return err
+		}
 	}
 	_, err := c.meta.Propose(ctx, raftmeta.CreatePartitions{Topic: topic, Add: parts})
 	return err

@@ -16,7 +16,7 @@ const self int32 = 1 // the node id of the partition under test
 // batch describes a RecordBatch v2 for the builder. The zero value is one non-idempotent record
 // (producer id -1).
 type batch struct {
-	pid   int64 // -1 (or 0 via noPID) for a non-idempotent batch
+	pid   int64 // -1 for a non-idempotent batch
 	epoch int16
 	seq   int32
 	n     int   // records; 0 means 1
@@ -128,6 +128,9 @@ func newPartition(t testing.TB, dir string, cfg Config) *Partition {
 		cfg.Topic = "t"
 	}
 	cfg.NodeID = self
+	if cfg.ReplicaLagTimeMax == 0 {
+		cfg.ReplicaLagTimeMax = 30 * time.Second // replica.lag.time.max.ms's default
+	}
 	p, err := New(openLog(t, dir, log.DefaultConfig(), log.Options{}), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -155,21 +158,6 @@ func headers(t testing.TB, b []byte) []log.BatchHeader {
 		t.Fatalf("read result does not parse: %v", err)
 	}
 	return hs
-}
-
-// waitFor polls cond every millisecond until it holds, failing the test after a generous
-// timeout (the suite runs with -race on a loaded two-core machine).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 func wantErr(t testing.TB, what string, got, want error) {

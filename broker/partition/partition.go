@@ -231,11 +231,12 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if p.leader != p.cfg.NodeID {
 		return AppendInfo{}, ErrNotLeader
 	}
-	if requiredAcks == -1 && len(p.isr) < p.cfg.MinInsyncReplicas {
+	if requiredAcks == -1 && p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas {
 		return AppendInfo{}, ErrNotEnoughReplicas
 	}
+	staged := p.producers.overlay()
 	for _, h := range hdrs {
-		dup, err := p.producers.check(h)
+		dup, err := staged.check(h)
 		if err != nil {
 			return AppendInfo{}, err
 		}
@@ -248,11 +249,12 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 			return AppendInfo{
 				BaseOffset:     dup.firstOffset,
 				LastOffset:     dup.lastOffset,
-				LogAppendTime:  -1,
+				LogAppendTime:  dup.logAppendTime,
 				LogStartOffset: p.log.StartOffset(),
 				Duplicate:      true,
 			}, nil
 		}
+		staged.record(h) // the next batch of the payload is checked against this one
 	}
 	res, err := p.log.Append(b, p.leaderEpoch)
 	if err != nil {
@@ -261,6 +263,10 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	off := res.BaseOffset
 	for _, h := range hdrs {
 		h.BaseOffset = off
+		if res.LogAppendTime >= 0 {
+			h.Attributes |= 1 << 3 // as stored: LogAppendTime, max timestamp = append time
+			h.MaxTimestamp = res.LogAppendTime
+		}
 		p.producers.record(h)
 		off += int64(h.LastOffsetDelta) + 1
 	}
@@ -285,12 +291,16 @@ func (p *Partition) WaitForAck(ctx context.Context, lastOffset int64) error {
 			p.mu.Unlock()
 			return ErrClosed
 		case p.hw > lastOffset:
+			short := p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas
 			p.mu.Unlock()
+			if short {
+				return ErrNotEnoughReplicasAfterAppend
+			}
 			return nil
 		case p.leader != p.cfg.NodeID:
 			p.mu.Unlock()
 			return ErrNotLeader
-		case len(p.isr) < p.cfg.MinInsyncReplicas:
+		case p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas:
 			p.mu.Unlock()
 			return ErrNotEnoughReplicasAfterAppend
 		}
@@ -312,6 +322,19 @@ type ReadResult struct {
 	LastStableOffset int64
 }
 
+// UpdateFollower records a follower's fetch at offset: it has every record below it. The fetch
+// handler calls it once per fetch request, when the request arrives: re-reads while the fetch
+// waits for data must not count as fresh progress, or a follower that died with a fetch parked
+// here would look caught up until that fetch ends. An offset outside the log is no progress.
+func (p *Partition) UpdateFollower(replicaID int32, offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || offset < p.log.StartOffset() || offset > p.log.EndOffset() {
+		return
+	}
+	p.updateFollowerLocked(replicaID, offset, p.cfg.Now())
+}
+
 // Read returns batches from offset on. Consumers (replicaID < 0) read up to the high watermark;
 // a follower reads up to the log end offset. currentLeaderEpoch (-1 when the client did not send
 // one) is checked against ours so clients with stale metadata refresh (KIP-320).
@@ -328,9 +351,6 @@ func (p *Partition) Read(offset int64, maxBytes int, replicaID, currentLeaderEpo
 	if p.leader != p.cfg.NodeID {
 		p.mu.Unlock()
 		return ReadResult{}, ErrNotLeader
-	}
-	if replicaID >= 0 {
-		p.updateFollowerLocked(replicaID, offset, p.cfg.Now())
 	}
 	hw := p.hw
 	limit := hw

@@ -203,7 +203,7 @@ func TestReadBoundedByHighWatermarkForConsumers(t *testing.T) {
 }
 
 func TestMinInsyncReplicas(t *testing.T) {
-	cfg := Config{Topic: "t", NodeID: self, MinInsyncReplicas: 2}
+	cfg := Config{Topic: "t", NodeID: self, MinInsyncReplicas: 2, ReplicaLagTimeMax: 30 * time.Second}
 	p := newPartition(t, "", cfg)
 	soleLeader(t, p, 0)
 

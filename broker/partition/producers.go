@@ -16,6 +16,7 @@ type batchMeta struct {
 	firstSeq, lastSeq       int32
 	firstOffset, lastOffset int64
 	timestamp               int64
+	logAppendTime           int64 // timestamp for a LogAppendTime batch, else -1
 }
 
 // producerEntry is the idempotence state of one producer id on this partition.
@@ -58,7 +59,26 @@ func batchLastSeq(h log.BatchHeader) int32 {
 
 // producers tracks idempotent producers; the Partition's mutex guards it.
 type producers struct {
-	m map[int64]*producerEntry
+	m    map[int64]*producerEntry
+	base *producers // an overlay's underlying state: read through, never written
+}
+
+// overlay returns a scratch state on top of ps: records go to the overlay only, so a payload's
+// batches can be checked one after the other without touching ps.
+func (ps *producers) overlay() *producers {
+	return &producers{m: make(map[int64]*producerEntry), base: ps}
+}
+
+func (ps *producers) entry(pid int64) *producerEntry {
+	if e, ok := ps.m[pid]; ok || ps.base == nil {
+		return e
+	}
+	if e := ps.base.m[pid]; e != nil {
+		c := &producerEntry{epoch: e.epoch, batches: append([]batchMeta(nil), e.batches...)}
+		ps.m[pid] = c
+		return c
+	}
+	return nil
 }
 
 func newProducers() producers { return producers{m: make(map[int64]*producerEntry)} }
@@ -70,7 +90,7 @@ func (ps *producers) check(h log.BatchHeader) (dup *batchMeta, err error) {
 	if h.ProducerID < 0 {
 		return nil, nil
 	}
-	e := ps.m[h.ProducerID]
+	e := ps.entry(h.ProducerID)
 	if e == nil {
 		// An unknown producer (new, or its state was lost to retention) may start at any sequence:
 		// Kafka accepts it since KIP-360 rather than failing with UNKNOWN_PRODUCER_ID.
@@ -104,7 +124,7 @@ func (ps *producers) record(h log.BatchHeader) {
 	if h.ProducerID < 0 {
 		return
 	}
-	e := ps.m[h.ProducerID]
+	e := ps.entry(h.ProducerID)
 	if e == nil || h.ProducerEpoch > e.epoch {
 		e = &producerEntry{epoch: h.ProducerEpoch}
 		ps.m[h.ProducerID] = e
@@ -115,5 +135,11 @@ func (ps *producers) record(h log.BatchHeader) {
 		firstOffset: h.BaseOffset,
 		lastOffset:  h.LastOffset(),
 		timestamp:   h.MaxTimestamp,
+		logAppendTime: func() int64 {
+			if h.TimestampType() == 1 {
+				return h.MaxTimestamp
+			}
+			return -1
+		}(),
 	})
 }

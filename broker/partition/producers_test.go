@@ -202,21 +202,24 @@ func TestProducerStateRebuiltFromLog(t *testing.T) {
 // batch by batch, each against the state the previous ones leave, as Kafka's
 // UnifiedLog.analyzeAndValidateProducerState does.
 func TestMultiBatchPayloadSequences(t *testing.T) {
-	p := newPartition(t, "", Config{})
-	soleLeader(t, p, 0)
-	mustProduce(t, p, idem(1, 0, 0, 1))
-
-	// In sequence across the payload: accepted.
-	info, err := produce(t, p, -1, idem(1, 0, 1, 1), idem(1, 0, 2, 2))
-	wantAppended(t, "two in-sequence batches in one payload", info, err, 1, 3)
-
-	// A gap between the batches of one payload: refused, nothing appended.
-	leo := p.LogEndOffset()
-	_, err = produce(t, p, -1, idem(2, 0, 0, 1), idem(2, 0, 5, 1))
-	wantErr(t, "gap inside one payload from a new producer", err, ErrOutOfOrderSequence)
-	if p.LogEndOffset() != leo {
-		t.Fatalf("refused payload moved the log end from %d to %d", leo, p.LogEndOffset())
-	}
+	t.Run("in sequence", func(t *testing.T) {
+		p := newPartition(t, "", Config{})
+		soleLeader(t, p, 0)
+		mustProduce(t, p, idem(1, 0, 0, 1))
+		info, err := produce(t, p, -1, idem(1, 0, 1, 1), idem(1, 0, 2, 2))
+		wantAppended(t, "two in-sequence batches in one payload", info, err, 1, 3)
+		info, err = produce(t, p, -1, idem(1, 0, 4, 1))
+		wantAppended(t, "the batch after them", info, err, 4, 4)
+	})
+	t.Run("gap", func(t *testing.T) {
+		p := newPartition(t, "", Config{})
+		soleLeader(t, p, 0)
+		_, err := produce(t, p, -1, idem(2, 0, 0, 1), idem(2, 0, 5, 1))
+		wantErr(t, "gap between the batches of one payload from a new producer", err, ErrOutOfOrderSequence)
+		if p.LogEndOffset() != 0 {
+			t.Fatalf("refused payload moved the log end to %d", p.LogEndOffset())
+		}
+	})
 }
 
 // A retried batch on a LogAppendTime topic is answered with the time the original was appended,

@@ -42,6 +42,31 @@ func (p *Partition) updateFollowerLocked(id int32, offset int64, now time.Time) 
 	p.maybeAdvanceHWLocked()
 }
 
+// liveISRLocked counts the ISR members that are in sync by the leader's own clock: itself, and
+// followers that caught up within replica.lag.time.max.ms. It differs from len(isr) only while
+// the removal of a lagging follower is not committed yet, for instance because the controller
+// quorum is gone. Kafka checks min.insync.replicas against the committed ISR and lets acks=all
+// writes time out in that window; minikraft refuses them at once with NOT_ENOUGH_REPLICAS,
+// which is stricter (never an acknowledgement with fewer copies) and tells the client why.
+func (p *Partition) liveISRLocked(now time.Time) int {
+	n := 0
+	for _, id := range p.isr {
+		if id == p.cfg.NodeID {
+			n++
+			continue
+		}
+		f := p.followers[id]
+		if f == nil || now.Sub(p.becameLeaderAt(f)) <= p.cfg.ReplicaLagTimeMax && f.leo < 0 {
+			n++ // not heard from yet, still within its grace
+			continue
+		}
+		if f.leo >= 0 && now.Sub(f.lastCaughtUp) <= p.cfg.ReplicaLagTimeMax {
+			n++
+		}
+	}
+	return n
+}
+
 // ISRChange is an ISR change the leader wants the controller to commit.
 type ISRChange struct {
 	Leader         int32

@@ -1,0 +1,31 @@
+# minikraft as a drop-in for bitnami/kafka: same user (1001, group root), same data volume
+# (/bitnami/kafka, data in /bitnami/kafka/data), same ports, same KAFKA_CFG_* environment.
+#
+# Build it with scripts/build-image.sh, not with `docker build .`: the image is FROM scratch so
+# that it builds with no registry at all, which means the static binary and the few files below
+# come from a build context the script prepares (see there).
+FROM scratch
+
+# /etc/passwd and /etc/group (so uid 1001 has a name and a home), /tmp (mode 1777), and
+# /etc/minikraft/server.properties from scripts/image/ (log.dirs=/bitnami/kafka/data, listeners
+# on all interfaces).
+COPY rootfs/ /
+# Owned by the runtime user: an empty named volume mounted here is initialised by Docker from
+# this directory, ownership included, so the broker can write to it on first start.
+COPY --chown=1001:0 bitnami/ /bitnami/
+COPY minikraft /usr/local/bin/minikraft
+
+ENV PATH=/usr/local/bin
+USER 1001
+WORKDIR /bitnami/kafka
+# PLAINTEXT, CONTROLLER and the seed's EXTERNAL listener.
+EXPOSE 9092 9093 9094
+
+# One ApiVersions round trip to 127.0.0.1:9092 (the PLAINTEXT listener of the default and of the
+# seed's compose file). A short interval because Docker 20.10 runs the first check only after one
+# interval, and `depends_on: condition: service_healthy` waits for it.
+HEALTHCHECK --interval=5s --timeout=6s --start-period=30s --retries=3 CMD ["minikraft", "healthcheck"]
+
+# The properties file comes first and the environment overrides it; arguments given to
+# `docker run` (flags such as --node-id or --config key=value) are appended and win over both.
+ENTRYPOINT ["minikraft", "--config-file", "/etc/minikraft/server.properties"]

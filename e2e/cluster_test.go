@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// procCluster is a cluster of minikraft processes on loopback.
+type procCluster struct {
+	nodes []*node
+}
+
+// clusterTimeouts are the liveness settings the multi-process tests run with: a dead broker is
+// fenced within about 2 s, a stuck follower leaves the ISR within 2 s.
+var clusterTimeouts = []string{
+	"--config", "broker.session.timeout.ms=2000",
+	"--config", "broker.heartbeat.interval.ms=250",
+	"--config", "replica.lag.time.max.ms=2000",
+	"--config", "controller.quorum.election.timeout.ms=500",
+}
+
+// startCluster runs n processes, each broker and controller, with the voters on free ports.
+func startCluster(t testing.TB, n int, extra ...string) *procCluster {
+	t.Helper()
+	dir := t.TempDir()
+	type ports struct{ client, ctrl int }
+	ps := make([]ports, n)
+	var voters []string
+	for i := range ps {
+		ps[i] = ports{freePort(t), freePort(t)}
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i, ps[i].ctrl))
+	}
+	c := &procCluster{}
+	for i := range ps {
+		args := []string{
+			"--node-id", fmt.Sprint(i),
+			"--voters", strings.Join(voters, ","),
+			"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ps[i].client, ps[i].ctrl),
+			"--data-dir", filepath.Join(dir, fmt.Sprint("node-", i)),
+		}
+		args = append(args, clusterTimeouts...)
+		args = append(args, extra...)
+		c.nodes = append(c.nodes, &node{t: t, args: args, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", ps[i].client)})
+	}
+	// Start all at once: a node waits for a quorum before it serves.
+	for _, nd := range c.nodes {
+		nd.startNoWait()
+		t.Cleanup(nd.stop)
+	}
+	for _, nd := range c.nodes {
+		nd.waitReady()
+	}
+	c.waitBrokers(t, n)
+	return c
+}
+
+func (c *procCluster) addrs() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// waitBrokers waits until every running node lists want brokers in Metadata.
+func (c *procCluster) waitBrokers(t testing.TB, want int) {
+	t.Helper()
+	for _, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		eventually(t, 30*time.Second, "all brokers registered at "+n.addr, func() bool {
+			cl := newClient(t, n.addr)
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+			return err == nil && len(m.Brokers) == want
+		})
+	}
+}
+
+// TestThreeProcessesAgree: three processes from --voters agree on brokers and topics; kcat -L
+// against any node lists all three brokers; a topic created through one node is served by all.
+func TestThreeProcessesAgree(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, c.nodes[1].addr))
+	if r, err := adm.CreateTopic(ctx, 3, 3, nil, "agreed"); err != nil || r.Err != nil {
+		t.Fatalf("create through node 1: %v %v", err, r.Err)
+	}
+	for _, n := range c.nodes {
+		out := kcat(t, nil, "-b", n.addr, "-L", "-t", "agreed")
+		if !strings.Contains(out, "3 brokers") || !strings.Contains(out, `topic "agreed" with 3 partitions`) {
+			t.Fatalf("kcat -L at %s:\n%s", n.addr, out)
+		}
+	}
+}
+
+// TestKillAnyNodeMetadataContinues: kill -9 each node in turn (the Raft leader among them);
+// the other two still create topics within seconds, and the restarted node catches up.
+func TestKillAnyNodeMetadataContinues(t *testing.T) {
+	c := startCluster(t, 3)
+	for i, victim := range c.nodes {
+		victim.kill()
+		other := c.nodes[(i+1)%3]
+		adm := kadm.NewClient(newClient(t, other.addr))
+		name := fmt.Sprint("after-kill-", i)
+		start := time.Now()
+		eventually(t, 15*time.Second, "topic creation with node "+fmt.Sprint(i)+" down", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			r, err := adm.CreateTopic(ctx, 1, 2, nil, name)
+			return err == nil && (r.Err == nil || strings.Contains(r.Err.Error(), "TOPIC_ALREADY_EXISTS"))
+		})
+		t.Logf("node %d killed: topic created after %v", i, time.Since(start).Round(time.Millisecond))
+		victim.restart()
+		eventually(t, 15*time.Second, "restarted node sees the topic", func() bool {
+			out := kcat(t, nil, "-b", victim.addr, "-L", "-t", name)
+			return strings.Contains(out, `topic "`+name+`" with 1 partitions`)
+		})
+	}
+}
