@@ -113,10 +113,6 @@ func TestDockerSingleNodeSeed(t *testing.T) {
 // kafka-1 stopped, acks=all writes through 9094 and 9096 succeed and are read back; kafka-1
 // rejoins and catches up; `down` and `up` keep the data; docker stats memory is printed.
 func TestDockerThreeNodeSeed(t *testing.T) {
-	if os.Getenv("MINIKRAFT_E2E_MULTINODE") != "1" {
-		t.Skip("waits for the multi-node issue (a Raft quorum and partition replication across nodes); " +
-			"set MINIKRAFT_E2E_MULTINODE=1 to run it")
-	}
 	needDocker(t)
 	needKafkaPython(t)
 	needPortsFree(t, 9094, 9095, 9096)

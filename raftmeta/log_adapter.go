@@ -2,6 +2,7 @@ package raftmeta
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -61,6 +62,15 @@ func (a *hclogAdapter) enabled(level hclog.Level) bool {
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off || !a.enabled(level) {
 		return
+	}
+	for i, v := range args {
+		// hclog.Fmt("%+v", x) defers formatting to the hclog logger; do it here.
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args = slices.Clone(args)
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
 	}
 	if a.name != "" {
 		args = append(args[:len(args):len(args)], slog.String("logger", a.name))

@@ -1,0 +1,67 @@
+package minikraft_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/minikraft/minikraft"
+
+// allowedImports is DESIGN.md's package table: which of the module's packages, and which outside
+// modules, each package may import (directly or not). The standard library is always allowed.
+var allowedImports = map[string][]string{
+	"wire":               {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"log":                {},
+	"raftmeta":           {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
+	"broker/partition":   {module + "/log"},
+	"broker/controller":  {module + "/raftmeta", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
+	"broker/group":       {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"broker/config":      {},
+}
+
+// TestPackageDependencies enforces DESIGN.md's package boundaries with `go list -deps`, so a wrong
+// arrow fails the build, and checks that no production package imports "testing".
+func TestPackageDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Deps " "}}|{{join .Imports " "}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.Split(line, "|")
+		pkg, deps, imports := parts[0], strings.Fields(parts[1]), strings.Fields(parts[2])
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		// Direct imports only: hashicorp/raft itself imports testing (its test helpers live in
+		// a non-test file), which is not ours to change.
+		if slices.Contains(imports, "testing") {
+			t.Errorf("%s imports testing: production packages must not", pkg)
+		}
+		allowed, checked := allowedImports[rel]
+		if !checked {
+			continue
+		}
+		for _, d := range deps {
+			if isStdlib(d) || d == pkg {
+				continue
+			}
+			ok := false
+			for _, a := range allowed {
+				if d == a || strings.HasPrefix(d, a) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				t.Errorf("%s may not depend on %s (DESIGN.md's package table)", rel, d)
+			}
+		}
+	}
+}
+
+// isStdlib reports whether an import path is the standard library's (no dot in its first
+// element), including the vendored golang.org/x packages the standard library uses.
+func isStdlib(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".") || strings.HasPrefix(p, "vendor/")
+}
