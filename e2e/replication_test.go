@@ -87,11 +87,10 @@ func readAll(t *testing.T, addrs []string, topic string, want map[string]bool, t
 	seen := map[string]int{}
 	missing := len(want)
 	idle := time.Now()
-	for missing > 0 || time.Since(idle) < time.Second {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			break
-		}
+	for ctx.Err() == nil && (missing > 0 || time.Since(idle) < time.Second) {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
 		fs.EachRecord(func(r *kgo.Record) {
 			v := string(r.Value)
 			seen[v]++
@@ -117,7 +116,10 @@ func TestReplicationSurvivesKills(t *testing.T) {
 	}
 	prod := newClient(t, c.nodes[0].addr, kgo.SeedBrokers(c.addrs()...),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(30*time.Second),
-		kgo.ProducerLinger(5*time.Millisecond))
+		kgo.ProducerLinger(5*time.Millisecond),
+		// franz-go refreshes metadata at most every 5 s by default; Java's producer retries
+		// after 100 ms. A failover can only be as fast as the client looks for the new leader.
+		kgo.MetadataMinAge(250*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 	log := newAckLog()
 	pctx, stop := context.WithCancel(context.Background())
 	var produced int
@@ -127,12 +129,14 @@ func TestReplicationSurvivesKills(t *testing.T) {
 		produced = produceNumbered(pctx, prod, "numbers", log)
 	}()
 
-	// Kill each node in turn, 4 s into its slot, and restart it 2 s later.
+	// 40 s of writes: each node in turn is killed 6 s into its 12 s slot and restarted 3 s
+	// later, then 4 s more with all three up.
 	for _, n := range c.nodes {
-		time.Sleep(4 * time.Second)
+		time.Sleep(6 * time.Second)
 		n.kill()
-		time.Sleep(2 * time.Second)
+		time.Sleep(3 * time.Second)
 		n.restart()
+		time.Sleep(3 * time.Second)
 	}
 	time.Sleep(4 * time.Second)
 	stop()
