@@ -64,16 +64,6 @@ func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Futur
 			}
 			name = n
 		}
-		if st.Topics[name] == nil && autoCreate && b.cfg.Broker.AutoCreateTopics && !b.registered.Load() {
-			// Not registered yet: there may be no broker to place the topic on, and Kafka
-			// does not serve clients before its broker is unfenced. LEADER_NOT_AVAILABLE is
-			// retriable, so the client asks again in a moment and the topic is created then.
-			t := kmsg.NewMetadataResponseTopic()
-			t.Topic = kmsg.StringPtr(name)
-			t.ErrorCode = kerr.LeaderNotAvailable.Code
-			topics = append(topics, t)
-			continue
-		}
 		if st.Topics[name] == nil && autoCreate && b.cfg.Broker.AutoCreateTopics {
 			if _, err := b.autoCreateTopic(ctx, name); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
 				t := kmsg.NewMetadataResponseTopic()

@@ -75,9 +75,10 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	failOnce sync.Once
-	failed   chan struct{} // closed by fatal
-	failErr  error
+	serveOnce sync.Once
+	failOnce  sync.Once
+	failed    chan struct{} // closed by fatal
+	failErr   error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,21 +129,28 @@ func New(cfg Config) (_ *Broker, err error) {
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
 		Logger:          b.log,
 	})
-	for name, ln := range b.listeners {
-		if slices.Contains(bc.ControllerListenerNames, name) {
-			continue
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			if err := b.srv.Serve(ln, name); err != nil && b.ctx.Err() == nil {
-				b.log.Error("listener stopped", "listener", name, "err", err)
-			}
-		}()
-	}
 	b.run()
 	b.log.Info("minikraft node started", "cluster", b.clusterID(), "data", b.dataDir, "listeners", b.listenerSummary())
 	return b, nil
+}
+
+// startServing starts answering clients on every client listener. The listeners are bound from
+// the start (so a taken port fails the start), but Kafka serves clients only once its broker is
+// registered and unfenced; until then connections wait in the accept backlog instead of seeing
+// a cluster without brokers. A node that is not a broker never serves clients.
+func (b *Broker) startServing() {
+	b.serveOnce.Do(func() {
+		for name, ln := range b.listeners {
+			if slices.Contains(b.cfg.Broker.ControllerListenerNames, name) {
+				continue
+			}
+			b.goBackground(func() {
+				if err := b.srv.Serve(ln, name); err != nil && b.ctx.Err() == nil {
+					b.log.Error("listener stopped", "listener", name, "err", err)
+				}
+			})
+		}
+	})
 }
 
 // bindListeners opens every configured listener not supplied in Config.Listeners.

@@ -105,6 +105,9 @@ func (b *Broker) heartbeatLoop() {
 				registered = true
 				b.registered.Store(true)
 				b.log.Debug("broker registered")
+				b.startServing()
+				cancel()
+				continue // heartbeat at once: the registration's effects are applied
 			}
 		} else {
 			err = b.control(ctx, opHeartbeat, heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation}, nil)

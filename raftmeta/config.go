@@ -108,9 +108,11 @@ func (c *Config) Validate() error {
 // GC pauses and loaded machines. The commit timeout is how long followers wait to learn a new
 // commit index when nothing else is sent, i.e. how stale a follower's State is after a commit.
 var (
+	// A lone voter has no peer to hear from, so its timeouts only delay its first election:
+	// keep them near raft's 5 ms floor, so that a one-node cluster leads within ~10-20 ms.
 	singleVoterTimeouts = timeouts{
-		heartbeat: 50 * time.Millisecond, election: 50 * time.Millisecond,
-		lease: 50 * time.Millisecond, commit: 5 * time.Millisecond,
+		heartbeat: 10 * time.Millisecond, election: 10 * time.Millisecond,
+		lease: 10 * time.Millisecond, commit: 5 * time.Millisecond,
 	}
 	quorumTimeouts = timeouts{
 		heartbeat: time.Second, election: time.Second,
