@@ -163,3 +163,56 @@ func newClientT(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Cleanup(cl.Close)
 	return cl
 }
+
+// TestPreferredLeaderElection: after its preferred leader restarts, a partition's leadership
+// returns to it through ElectLeaders, and an unnecessary election says so.
+func TestPreferredLeaderElection(t *testing.T) {
+	c := minikraft.NewCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClientT(t, kgo.SeedBrokers(c.Addrs()...)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "pref"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitForLeaders(ctx, "pref"); err != nil {
+		t.Fatal(err)
+	}
+	pref := int(c.Node(0).Meta().State().Topics["pref"].Partitions[0].Replicas[0])
+	if err := c.StopNode(pref); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartNode(pref); err != nil {
+		t.Fatal(err)
+	}
+	other := (pref + 1) % 3
+	// Wait until the restarted node is back in the ISR, then elect it.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.Node(other).Meta().State().Topics["pref"].Partitions[0].ISR) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("preferred replica did not rejoin the ISR")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p := c.Node(other).Meta().State().Topics["pref"].Partitions[0]; int(p.Leader) == pref {
+		t.Fatalf("leader is already the preferred replica: %+v", p)
+	}
+	set := kadm.TopicsSet{}
+	set.Add("pref", 0)
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res["pref"][0]; r.Err != nil {
+		t.Fatalf("preferred election: %v", r.Err)
+	}
+	for int(c.Node(other).Meta().State().Topics["pref"].Partitions[0].Leader) != pref {
+		if time.Now().After(deadline) {
+			t.Fatalf("leader is not the preferred replica %d after the election", pref)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, _ = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if r := res["pref"][0]; !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+		t.Fatalf("second election: %v, want ELECTION_NOT_NEEDED", r.Err)
+	}
+}

@@ -40,6 +40,7 @@ const (
 	opHeartbeat        = "heartbeat"
 	opShutdownBroker   = "shutdown_broker"
 	opAlterPartition   = "alter_partition"
+	opElectLeader      = "elect_leader"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -289,6 +290,12 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 			return nil, err
 		}
 		return nil, b.ctrl.AlterPartition(ctx, in.Topic, in.Partition, in.Leader, in.LeaderEpoch, in.PartitionEpoch, in.ISR)
+	case opElectLeader:
+		var in electLeaderCall
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		return nil, b.ctrl.ElectLeader(ctx, in.Type, in.Topic, in.Partition)
 	case opShutdownBroker:
 		var id int32
 		if err := decode(&id); err != nil {

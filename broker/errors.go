@@ -72,6 +72,12 @@ func errorCode(err error) int16 {
 		return kerr.InvalidUpdateVersion.Code
 	case errors.Is(err, controller.ErrIneligibleReplica):
 		return kerr.IneligibleReplica.Code
+	case errors.Is(err, controller.ErrElectionNotNeeded):
+		return kerr.ElectionNotNeeded.Code
+	case errors.Is(err, controller.ErrPreferredLeaderNotAvailable):
+		return kerr.PreferredLeaderNotAvailable.Code
+	case errors.Is(err, controller.ErrEligibleLeadersNotAvailable):
+		return kerr.EligibleLeadersNotAvailable.Code
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, controller.ErrInvalidPartitions):

@@ -132,8 +132,12 @@ func (b *Broker) heartbeatLoop() {
 	}
 }
 
-// controllerLoop runs the liveness tick while this node leads the quorum.
+// controllerLoop runs the liveness tick while this node leads the quorum, and, with
+// auto.leader.rebalance.enable, the preferred-leader rebalance every
+// leader.imbalance.check.interval.seconds.
 func (b *Broker) controllerLoop() {
+	bc := &b.cfg.Broker
+	var lastRebalance time.Time
 	session := b.cfg.Broker.BrokerSessionTimeout
 	if session <= 0 {
 		session = 9 * time.Second
@@ -150,12 +154,24 @@ func (b *Broker) controllerLoop() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(b.ctx, session)
-		if err := b.ctrl.Tick(ctx, time.Now(), session); err != nil && b.ctx.Err() == nil {
+		now := time.Now()
+		if err := b.ctrl.Tick(ctx, now, session); err != nil && b.ctx.Err() == nil {
 			b.log.Warn("controller liveness tick", "err", err)
+		}
+		if bc.AutoLeaderRebalance && bc.LeaderImbalanceCheckInterval > 0 && now.Sub(lastRebalance) >= bc.LeaderImbalanceCheckInterval {
+			if !lastRebalance.IsZero() {
+				if err := b.ctrl.RebalanceLeaders(ctx, leaderImbalancePct); err != nil && b.ctx.Err() == nil {
+					b.log.Warn("preferred leader rebalance", "err", err)
+				}
+			}
+			lastRebalance = now
 		}
 		cancel()
 	}
 }
+
+// leaderImbalancePct is Kafka's leader.imbalance.per.broker.percentage default.
+const leaderImbalancePct = 10
 
 // controlledShutdown asks the controller to move this broker's leaderships elsewhere before it
 // stops, as Kafka's controlled shutdown does, so clients fail over at once instead of after a
