@@ -6,16 +6,22 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/config"
 )
 
-// healthcheck sends one ApiVersions request to addr (default 127.0.0.1:9092) and reports whether
-// a well-formed answer came back within five seconds. It speaks the protocol directly so the
-// container image needs nothing but this binary.
+// healthcheck sends one ApiVersions request to addr and reports whether a well-formed answer came
+// back within five seconds. It speaks the protocol directly so the container image needs nothing
+// but this binary. Without an address it probes this node's first client listener as the
+// environment configures it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the
+// listener binds every interface; by default 127.0.0.1:9092.
 func healthcheck(args []string) int {
-	addr := "127.0.0.1:9092"
+	addr := localClientAddr(os.Environ())
 	if len(args) > 0 {
 		addr = args[0]
 	}
@@ -68,4 +74,28 @@ func probe(addr string, timeout time.Duration) error {
 		return fmt.Errorf("broker answered error code %d", r.ErrorCode)
 	}
 	return nil
+}
+
+// localClientAddr is where a health check reaches this node's first client listener.
+func localClientAddr(environ []string) string {
+	const fallback = "127.0.0.1:9092"
+	props, _, _, err := loadProperties(nil, environ, os.ReadFile)
+	if err != nil {
+		return fallback
+	}
+	bc, _, err := config.FromProperties(props)
+	if err != nil {
+		return fallback
+	}
+	for _, l := range bc.Listeners {
+		if slices.Contains(bc.ControllerListenerNames, l.Name) {
+			continue
+		}
+		host := l.Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		return net.JoinHostPort(host, strconv.Itoa(int(l.Port)))
+	}
+	return fallback
 }

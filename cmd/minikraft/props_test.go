@@ -225,3 +225,20 @@ func TestSeedCompose(t *testing.T) {
 		t.Errorf("advertised %+v", b.AdvertisedListeners)
 	}
 }
+
+func TestHealthcheckAddrFromEnvironment(t *testing.T) {
+	cases := []struct {
+		env  []string
+		want string
+	}{
+		{nil, "127.0.0.1:9092"},
+		{[]string{"KAFKA_CFG_LISTENERS=PLAINTEXT://:9192,CONTROLLER://:9093,EXTERNAL://:9094", "KAFKA_CFG_NODE_ID=0",
+			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=0@kafka-0:9093"}, "127.0.0.1:9192"},
+	}
+	for _, c := range cases {
+		if got := localClientAddr(c.env); got != c.want {
+			t.Errorf("env %v: %s, want %s", c.env, got, c.want)
+		}
+	}
+}
