@@ -104,6 +104,12 @@ func New(cfg Config) (_ *Broker, err error) {
 			b.Close()
 		}
 	}()
+	if !slices.Contains(bc.ProcessRoles, "controller") {
+		// hashicorp/raft pushes the log to non-voters, so a broker-only node would need a
+		// listener Kafka's broker-only nodes do not have; until that is designed, refuse
+		// clearly rather than wait forever for the metadata.
+		return nil, errors.New("broker: process.roles=broker (a broker-only node) is not supported yet; use broker,controller")
+	}
 	if len(bc.LogDirs) == 0 {
 		return nil, errors.New("broker: no log.dirs configured")
 	}
