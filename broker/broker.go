@@ -245,7 +245,12 @@ func (b *Broker) startMeta() error {
 		Dial: func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(b.ctx, timeout)
 			defer cancel()
-			return raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
+			c, err := raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
+			var mismatch *raftmeta.ClusterIDMismatchError
+			if errors.As(err, &mismatch) {
+				b.fatal(err) // a voter of another cluster: this node cannot join its quorum
+			}
+			return c, err
 		},
 		HeartbeatTimeout:   rt.Heartbeat,
 		ElectionTimeout:    rt.Election,
