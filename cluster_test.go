@@ -130,7 +130,10 @@ func TestClusterAcksAllWithoutQuorum(t *testing.T) {
 		// An idempotent producer retries NOT_ENOUGH_REPLICAS forever to keep its sequence;
 		// a plain one reports it.
 		kgo.DisableIdempotentWrite())
-	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "q", Value: []byte("x")}).FirstErr(); err != nil {
+	// A first write with retries: the leader may apply the new topic a moment after the node
+	// that created it.
+	first := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err := first.ProduceSync(ctx, &kgo.Record{Topic: "q", Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
