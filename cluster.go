@@ -283,12 +283,9 @@ func (c *Cluster) Node(i int) *broker.Broker {
 
 // StopNode shuts node i down cleanly (controlled shutdown, logs closed).
 func (c *Cluster) StopNode(i int) error {
-	c.mu.Lock()
-	b := c.nodes[i].b
-	c.nodes[i].b = nil
-	c.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("minikraft: node %d is not running", i)
+	b, err := c.takeNode(i)
+	if err != nil {
+		return err
 	}
 	return b.Close()
 }
@@ -296,14 +293,23 @@ func (c *Cluster) StopNode(i int) error {
 // KillNode stops node i without a controlled shutdown, as a crash would: the controller moves
 // its leaderships only when its session lapses (broker.session.timeout.ms).
 func (c *Cluster) KillNode(i int) error {
-	c.mu.Lock()
-	b := c.nodes[i].b
-	c.nodes[i].b = nil
-	c.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("minikraft: node %d is not running", i)
+	b, err := c.takeNode(i)
+	if err != nil {
+		return err
 	}
 	return b.Abort()
+}
+
+// takeNode marks node i stopped and returns its broker for the caller to close.
+func (c *Cluster) takeNode(i int) (*broker.Broker, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.nodes[i].b
+	if b == nil {
+		return nil, fmt.Errorf("minikraft: node %d is not running", i)
+	}
+	c.nodes[i].b = nil
+	return b, nil
 }
 
 // RestartNode starts a stopped node again on its data and ports and waits until the cluster sees
