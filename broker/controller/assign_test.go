@@ -189,3 +189,44 @@ func TestAssignInvalidPartitionCount(t *testing.T) {
 		}()
 	}
 }
+
+func TestAssignRackAwareSpreadsRacks(t *testing.T) {
+	rack := map[int32]string{0: "a", 1: "a", 2: "b", 3: "b", 4: "c", 5: "c"}
+	for seed := uint64(0); seed < 20; seed++ {
+		rnd := rand.New(rand.NewPCG(seed, seed))
+		got, err := AssignRackAware(rack, 12, 3, 0, rnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaders := map[int32]int{}
+		for p, replicas := range got {
+			racks := map[string]bool{}
+			for _, r := range replicas {
+				racks[rack[r]] = true
+			}
+			if len(racks) != 3 {
+				t.Fatalf("seed %d partition %d: replicas %v span racks %v, want 3 racks", seed, p, replicas, racks)
+			}
+			leaders[replicas[0]]++
+		}
+		for id := range rack {
+			if leaders[id] != 2 {
+				t.Fatalf("seed %d: leaders %v not spread evenly", seed, leaders)
+			}
+		}
+	}
+	// Fewer racks than replicas: every rack first, then distinct brokers.
+	got, err := AssignRackAware(map[int32]string{0: "a", 1: "a", 2: "b"}, 3, 3, 0, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, replicas := range got {
+		seen := map[int32]bool{}
+		for _, r := range replicas {
+			if seen[r] {
+				t.Fatalf("broker twice in %v", replicas)
+			}
+			seen[r] = true
+		}
+	}
+}

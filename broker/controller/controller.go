@@ -71,6 +71,15 @@ func usableBrokers(st *raftmeta.State) []int32 {
 	return ids
 }
 
+// racksOf maps each broker to its rack ("" when it has none).
+func racksOf(st *raftmeta.State, brokers []int32) map[int32]string {
+	m := make(map[int32]string, len(brokers))
+	for _, id := range brokers {
+		m[id] = st.Brokers[id].Rack
+	}
+	return m
+}
+
 // CreateTopic validates spec, places its replicas and, unless validateOnly, commits it. It returns
 // the topic as committed (or as it would be).
 func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOnly bool) (*raftmeta.Topic, error) {
@@ -93,7 +102,7 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 		}
 		c.mu.Lock()
 		var err error
-		assignment, err = Assign(brokers, int(spec.Partitions), int(spec.ReplicationFactor), 0, c.rnd)
+		assignment, err = AssignRackAware(racksOf(st, brokers), int(spec.Partitions), int(spec.ReplicationFactor), 0, c.rnd)
 		c.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -212,7 +221,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, total i
 		}
 		c.mu.Lock()
 		var err error
-		assignment, err = Assign(brokers, add, rf, int(cur), c.rnd)
+		assignment, err = AssignRackAware(racksOf(st, brokers), add, rf, int(cur), c.rnd)
 		c.mu.Unlock()
 		if err != nil {
 			return err
