@@ -4,6 +4,7 @@
 //	go run ./cmd/minikraft-bench                 # 3 alternating repeats, 5 s per phase
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
+//	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -53,6 +54,7 @@ type options struct {
 	diskMB      int
 	minikraft   string // prebuilt binary; empty builds one
 	profile     bool
+	soak        time.Duration // > 0: the steady-state RSS run instead of the benchmark
 	quick       bool
 	targets     map[string]bool // empty: all
 }
@@ -73,7 +75,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.profile {
+	if o.soak > 0 {
+		err = runSoak(ctx, o)
+	} else if o.profile {
 		err = runProfile(ctx, o)
 	} else {
 		err = runBench(ctx, o)
@@ -101,6 +105,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.profile, "profile", false, "profile an in-process minikraft under produce and consume load instead of benchmarking")
 	var targets string
 	fs.StringVar(&targets, "targets", "", "comma-separated subset of minikraft,kfake,cluster3 to run (default all)")
+	fs.DurationVar(&o.soak, "soak", 0, "instead of benchmarking, run a steady 1 KB produce+consume load for this long and sample the server's RSS")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
