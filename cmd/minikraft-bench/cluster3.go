@@ -1,10 +1,4 @@
-//go:build minikraft_cluster
-
-// The three-node RF 3 path, behind a build tag while the root package's fixture
-// (`minikraft.StartCluster`, `WithDir`, `Quiet`, `Addrs`, `Close`; issue 4) is still being
-// written: the default build must not break when that API moves. With the fixture in place,
-// `go run -tags minikraft_cluster ./cmd/minikraft-bench` fills the table's three-node column;
-// once it is settled, drop the tag (and delete cluster3_off.go).
+// The three-node RF 3 column, on the root package's StartCluster.
 //
 // The cluster runs in-process in a child (this binary re-executed as cluster3-server), so its
 // RSS is the three nodes' together and nothing else's, and its startup figure runs from exec to

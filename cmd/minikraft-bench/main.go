@@ -20,9 +20,7 @@
 // records from the start, produce latency at a fixed rate, read+write syscalls of the server per
 // produce and per fetch request (/proc/<pid>/io), and peak RSS (VmHWM) at the end.
 //
-// The three-node RF 3 column needs the root package's StartCluster, which is being written;
-// build with -tags minikraft_cluster once it exists (see cluster3.go). Until then the column
-// says so instead of showing numbers.
+// The three-node RF 3 column runs the root package's StartCluster in a child process.
 package main
 
 import (

@@ -99,9 +99,6 @@ func (r *results) markdown(o options, now time.Time) string {
 		p(" **Other work was running on the machine: these figures are noisier than a quiet machine's.**")
 	}
 	tags := ""
-	if haveCluster {
-		tags = "-tags minikraft_cluster "
-	}
 	p("\n\n```sh\ngo run %s./cmd/minikraft-bench -duration %v -repeat %d -sizes %s\n```\n\n", tags, o.duration, o.repeat, sizesFlag(o.sizes))
 
 	p("| figure (median of %d) | minikraft | kfake | minikraft / kfake | minikraft, share of limit | kfake, share of limit | %s |\n", o.repeat, nameCluster3)
