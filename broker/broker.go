@@ -50,7 +50,8 @@ type Broker struct {
 	dataDir string
 	lock    *os.File
 
-	meta   *raftmeta.Node
+	meta   Metadata       // the metadata this node serves from: its Raft node, or an observer
+	raft   *raftmeta.Node // nil on a broker-only node
 	cmux   *raftmeta.Mux
 	ctrl   *controller.Controller
 	groups *group.Coordinator
@@ -70,6 +71,7 @@ type Broker struct {
 
 	incarnation [16]byte    // this process's registration identity
 	registered  atomic.Bool // the controller has accepted our registration
+	lastVoter   int         // broker-only: the voter that answered the last metadata fetch
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,12 +106,6 @@ func New(cfg Config) (_ *Broker, err error) {
 			b.Close()
 		}
 	}()
-	if !slices.Contains(bc.ProcessRoles, "controller") {
-		// hashicorp/raft pushes the log to non-voters, so a broker-only node would need a
-		// listener Kafka's broker-only nodes do not have; until that is designed, refuse
-		// clearly rather than wait forever for the metadata.
-		return nil, errors.New("broker: process.roles=broker (a broker-only node) is not supported yet; use broker,controller")
-	}
 	if len(bc.LogDirs) == 0 {
 		return nil, errors.New("broker: no log.dirs configured")
 	}
@@ -126,7 +122,9 @@ func New(cfg Config) (_ *Broker, err error) {
 	if err := b.startMeta(); err != nil {
 		return nil, err
 	}
-	b.ctrl = controller.New(b.meta, b.log)
+	if b.raft != nil {
+		b.ctrl = controller.New(b.raft, b.log)
+	}
 	b.offsets.b = b
 	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
 
@@ -202,11 +200,28 @@ func (b *Broker) ListenerAddr(name string) (net.Addr, bool) {
 func (b *Broker) NodeID() int32 { return b.cfg.Broker.NodeID }
 
 // Meta is the node's metadata quorum member (for tests and tools).
-func (b *Broker) Meta() *raftmeta.Node { return b.meta }
+func (b *Broker) Meta() Metadata { return b.meta }
 
-// startMeta starts the Raft node on the controller listener.
+// Metadata is the read side of the cluster metadata a broker serves from: a *raftmeta.Node on
+// a controller, a *raftmeta.Observer on a broker-only node.
+type Metadata interface {
+	State() *raftmeta.State
+	Changed() <-chan struct{}
+	IsLeader() bool
+	Leader() (id int32, addr string, ok bool)
+	WaitForLeader(ctx context.Context) error
+	WaitForIndex(ctx context.Context, idx uint64) error
+	Close() error
+}
+
+// startMeta starts the Raft node on the controller listener, or, on a broker-only node, an
+// observer that pulls the metadata from the controllers.
 func (b *Broker) startMeta() error {
 	bc := &b.cfg.Broker
+	if !slices.Contains(bc.ProcessRoles, "controller") {
+		b.meta = raftmeta.NewObserver(b.fetchMetadata, b.log.With("component", "metadata"))
+		return nil
+	}
 	var ctrlLn net.Listener
 	for _, name := range bc.ControllerListenerNames {
 		if ln, ok := b.listeners[name]; ok {
@@ -262,7 +277,7 @@ func (b *Broker) startMeta() error {
 	if err != nil {
 		return fmt.Errorf("broker: metadata quorum: %w", err)
 	}
-	b.meta = m
+	b.meta, b.raft = m, m
 	ctrlCalls := b.cmux.Listener(raftmeta.TagControl)
 	b.wg.Add(1)
 	go func() {

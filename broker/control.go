@@ -41,6 +41,7 @@ const (
 	opShutdownBroker   = "shutdown_broker"
 	opAlterPartition   = "alter_partition"
 	opElectLeader      = "elect_leader"
+	opFetchMetadata    = "fetch_metadata"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -232,14 +233,21 @@ func (b *Broker) serveControlCall(ctx context.Context, req controlRequest) contr
 }
 
 func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, error) {
-	if !b.meta.IsLeader() {
-		return nil, raftmeta.ErrNotLeader
-	}
 	decode := func(v any) error {
 		if err := json.Unmarshal(req.Body, v); err != nil {
 			return fmt.Errorf("%w: control call %s: %v", kerr.InvalidRequest, req.Op, err)
 		}
 		return nil
+	}
+	if req.Op == opFetchMetadata { // any voter serves the metadata
+		var in fetchMetadataCall
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		return b.serveFetchMetadata(ctx, in)
+	}
+	if b.ctrl == nil || !b.meta.IsLeader() {
+		return nil, raftmeta.ErrNotLeader
 	}
 	switch req.Op {
 	case opCreateTopic:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // procCluster is a cluster of minikraft processes on loopback.
@@ -125,5 +126,42 @@ func TestKillAnyNodeMetadataContinues(t *testing.T) {
 			out := kcat(t, nil, "-b", victim.addr, "-L", "-t", name)
 			return strings.Contains(out, `topic "`+name+`" with 1 partitions`)
 		})
+	}
+}
+
+// TestBrokerOnlyNode: a fourth process with process.roles=broker follows the metadata of the
+// three controllers without being a Raft voter, registers, leads and replicates partitions.
+func TestBrokerOnlyNode(t *testing.T) {
+	c := startCluster(t, 3)
+	var voters string
+	for i, a := range c.nodes[0].args {
+		if a == "--voters" {
+			voters = c.nodes[0].args[i+1]
+		}
+	}
+	port := freePort(t)
+	b := &node{t: t, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", port), args: append([]string{
+		"--node-id", "3", "--process-roles", "broker", "--voters", voters,
+		"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+		"--data-dir", filepath.Join(t.TempDir(), "broker-only"),
+	}, clusterTimeouts...)}
+	b.start()
+	t.Cleanup(b.stop)
+	c.nodes = append(c.nodes, b)
+	c.waitBrokers(t, 4)
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, b.addr))
+	if r, err := adm.CreateTopic(ctx, 4, 4, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "four"); err != nil || r.Err != nil {
+		t.Fatalf("create through the broker-only node: %v %v", err, r.Err)
+	}
+	prod := newClient(t, b.addr, kgo.DefaultProduceTopic("four"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := 0; i < 100; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := kcat(t, nil, "-b", c.nodes[0].addr, "-L", "-t", "four")
+	if !strings.Contains(out, "4 brokers") || !strings.Contains(out, "leader 3") {
+		t.Fatalf("the broker-only node is not serving:\n%s", out)
 	}
 }
