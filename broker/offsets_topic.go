@@ -132,18 +132,22 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	return p.WaitForAck(ctx, info.LastOffset)
 }
 
-// Replay reads a partition from its start to its high watermark.
+// Replay reads a partition from its start to its log end offset, as Kafka's
+// GroupMetadataManager loads (FetchLogEnd): a new leader's high watermark lags the records the
+// old leader had already acknowledged (a follower learns the high watermark one fetch later),
+// and a leader never truncates its own log.
 func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Record) error) error {
 	p, _, err := s.b.leaderPartition(offsetsTopic, part)
 	if err != nil {
 		return err
 	}
-	off, hw := p.LogStartOffset(), p.HighWatermark()
-	for off < hw {
+	off, end := p.LogStartOffset(), p.LogEndOffset()
+	for off < end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rr, err := p.Read(off, 1<<20, -1, -1)
+		// Read as a replica: up to the log end offset, not the high watermark.
+		rr, err := p.Read(off, 1<<20, s.b.cfg.Broker.NodeID, -1)
 		if err != nil {
 			return err
 		}

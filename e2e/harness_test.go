@@ -56,18 +56,29 @@ type node struct {
 // connections cannot take it between the pick and the node's bind.
 func freePort(t testing.TB) int {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 1000 {
 		p := 20000 + rand.IntN(12000)
+		if portsGiven[p] {
+			continue // handed out already, maybe not bound yet
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		portsGiven[p] = true
 		return p
 	}
 	t.Fatal("no free port in 20000-32000")
 	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // startSingle runs a one-node cluster on free loopback ports with its data in a temp dir.
 func startSingle(t testing.TB, extra ...string) *node {

@@ -143,7 +143,8 @@ func (c Config) withDefaults() Config {
 
 // PartitionFor returns the __consumer_offsets partition of a group: Kafka's
 // Utils.abs(groupId.hashCode) % numPartitions, where hashCode is Java's String.hashCode over UTF-16
-// code units and Utils.abs is x & 0x7fffffff.
+// code units and Utils.abs is Math.abs except that Integer.MIN_VALUE gives 0 (not x & 0x7fffffff,
+// which is Utils.toPositive, the producer partitioner's: they differ for every negative hash).
 func PartitionFor(groupID string, numPartitions int) int32 {
 	if numPartitions <= 0 {
 		return 0
@@ -158,7 +159,14 @@ func PartitionFor(groupID string, numPartitions int) int32 {
 		}
 		h = 31*h + int32(r)
 	}
-	return int32(int64(h&0x7fffffff) % int64(numPartitions))
+	abs := int64(h)
+	switch {
+	case h == math.MinInt32:
+		abs = 0
+	case h < 0:
+		abs = -abs
+	}
+	return int32(abs % int64(numPartitions))
 }
 
 // utf16Len is Java's String.length(), which Kafka compares with offset.metadata.max.bytes.

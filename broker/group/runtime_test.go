@@ -14,8 +14,8 @@ import (
 func TestPartitionFor(t *testing.T) {
 	// Expected values from Java's String.hashCode (Utils.abs(hash) % 50).
 	for id, want := range map[string]int32{
-		"hello": 22, "polygenelubricants": 0, "my-group": 36, "console-consumer-83723": 24,
-		"grüße": 23, "g🎉x": 34, "": 0,
+		"hello": 22, "polygenelubricants": 0, "my-group": 12, "console-consumer-83723": 24,
+		"grüße": 23, "g🎉x": 34, "": 0, "echo-messages-to-stdout": 30, // negative hashes: 12, 30
 	} {
 		if got := PartitionFor(id, 50); got != want {
 			t.Errorf("PartitionFor(%q) = %d, want %d", id, got, want)

@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// fetchCommitted returns a group's committed offsets as "topic/partition=offset@epoch:metadata"
+// lines, sorted.
+func fetchCommitted(ctx context.Context, adm *kadm.Client, group string) ([]string, error) {
+	fo, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = fo.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	fo.Each(func(r kadm.OffsetResponse) {
+		out = append(out, fmt.Sprintf("%s/%d=%d@%d:%s", r.Topic, r.Partition, r.At, r.LeaderEpoch, r.Metadata))
+	})
+	slices.Sort(out)
+	return out, nil
+}
+
+// consumeGroupUntil runs a franz-go group member that consumes until it has want records,
+// commits them and leaves; it returns the values read.
+func consumeGroupUntil(t testing.TB, addrs []string, group, topic string, want int) []string {
+	t.Helper()
+	ctx := testContext(t)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.DisableAutoCommit()}, memberOpts(group, topic)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %v, want %d records: %v", got, want, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	return got
+}
+
+// TestGroupOffsetsSurviveKill9: a consumer group commits what it read and a simple group
+// commits an offset with metadata; the node is killed with SIGKILL and restarted; both groups'
+// offsets (with leader epochs and metadata) are as before, the consumer group is Empty with its
+// protocol type, and a new member of it reads only what was produced after the commit.
+func TestGroupOffsetsSurviveKill9(t *testing.T) {
+	n := startSingle(t, groupConfig...)
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, n.addr))
+	createTopic(t, adm, "durable", 2, 1)
+	prod := manualProducer(t, n.addr)
+	produceTo(t, prod, "durable", 0, "b0", "b1", "b2", "b3", "b4", "b5")
+	produceTo(t, prod, "durable", 1, "b6", "b7", "b8", "b9")
+	if got := consumeGroupUntil(t, []string{n.addr}, "durable-g", "durable", 10); len(got) != 10 {
+		t.Fatalf("consumed %v", got)
+	}
+	simple := kadm.Offsets{}
+	simple.Add(kadm.Offset{Topic: "durable", Partition: 0, At: 3, LeaderEpoch: -1, Metadata: "checkpoint 3"})
+	if err := adm.CommitAllOffsets(ctx, "durable-simple", simple); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]string{}
+	for _, g := range []string{"durable-g", "durable-simple"} {
+		off, err := fetchCommitted(ctx, adm, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[g] = off
+	}
+	// franz-go commits its member id as the metadata.
+	if got := before["durable-g"]; len(got) != 2 || !strings.HasPrefix(got[0], "durable/0=6@0:kgo-") ||
+		!strings.HasPrefix(got[1], "durable/1=4@0:kgo-") {
+		t.Fatalf("durable-g committed %v, want offsets 6 and 4 in epoch 0", got)
+	}
+
+	n.kill()
+	n.restart()
+	start := time.Now()
+	adm = kadm.NewClient(newClient(t, n.addr))
+	for _, g := range []string{"durable-g", "durable-simple"} {
+		var got []string
+		eventually(t, 20*time.Second, g+"'s offsets after kill -9 and restart", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			off, err := fetchCommitted(ctx, adm, g)
+			got = off
+			return err == nil && len(off) > 0
+		})
+		if !slices.Equal(got, before[g]) {
+			t.Errorf("%s after kill -9: %v, before: %v", g, got, before[g])
+		}
+	}
+	t.Logf("offsets back %v after the restart", time.Since(start).Round(time.Millisecond))
+	dg, err := adm.DescribeGroups(ctx, "durable-g")
+	if g := dg["durable-g"]; err != nil || g.State != "Empty" || g.ProtocolType != "consumer" {
+		t.Errorf("durable-g after restart: %v %+v", err, g)
+	}
+	produceTo(t, prod, "durable", 0, "after0")
+	produceTo(t, prod, "durable", 1, "after1")
+	got := consumeGroupUntil(t, []string{n.addr}, "durable-g", "durable", 2)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"after0", "after1"}) {
+		t.Errorf("a new member after the restart read %v, want only [after0 after1]", got)
+	}
+}
+
+// TestGroupLiveMemberAcrossKill9: a member stays connected while its node is killed with
+// SIGKILL and restarted. The group comes back from __consumer_offsets Stable with the member in
+// it, so the member goes on where it committed: it reads only the new records and its next
+// commit is accepted.
+func TestGroupLiveMemberAcrossKill9(t *testing.T) {
+	n := startSingle(t, groupConfig...)
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, n.addr))
+	createTopic(t, adm, "live", 2, 1)
+	prod := manualProducer(t, n.addr)
+	produceTo(t, prod, "live", 0, "before-0")
+	produceTo(t, prod, "live", 1, "before-1")
+	const group = "live-g"
+	cl := newClient(t, n.addr, append([]kgo.Opt{kgo.DisableAutoCommit(), kgo.Balancers(kgo.RangeBalancer())},
+		memberOpts(group, "live")...)...)
+	pollN(t, cl, 2)
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, gen := cl.GroupMetadata()
+
+	n.kill()
+	n.restart()
+	produceTo(t, prod, "live", 0, "after-0")
+	produceTo(t, prod, "live", 1, "after-1")
+	var got []string
+	for _, r := range pollN(t, cl, 2) {
+		got = append(got, string(r.Value))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"after-0", "after-1"}) {
+		t.Errorf("the member read %v after the restart, want [after-0 after-1]", got)
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit after the restart: %v", err)
+	}
+	id2, gen2 := cl.GroupMetadata()
+	t.Logf("member %s generation %d before the kill, %s generation %d after", id, gen, id2, gen2)
+	off, err := fetchCommitted(ctx, adm, group)
+	if err != nil || len(off) != 2 {
+		t.Errorf("committed after the restart: %v %v", off, err)
+	}
+	for p, o := range off {
+		// The restart bumps the partitions' leader epochs.
+		if !strings.HasPrefix(o, fmt.Sprintf("live/%d=2@", p)) || !strings.HasSuffix(o, ":"+id2) {
+			t.Errorf("committed after the restart: %v, want offset 2 committed by %s", off, id2)
+		}
+	}
+	dg, err := adm.DescribeGroups(ctx, group)
+	if g := dg[group]; err != nil || g.State != "Stable" || len(g.Members) != 1 || g.Members[0].MemberID != id2 {
+		t.Errorf("%s after the restart: %v %+v", group, err, g)
+	}
+}
+
+// offsetsPartition is Kafka's __consumer_offsets partition of a group (50 partitions):
+// abs(Java's String.hashCode) mod 50.
+func offsetsPartition(group string) int32 {
+	var h int32
+	for _, c := range utf16.Encode([]rune(group)) {
+		h = 31*h + int32(c)
+	}
+	switch {
+	case h == math.MinInt32: // Kafka's Utils.abs
+		h = 0
+	case h < 0:
+		h = -h
+	}
+	return h % 50
+}
+
+// pollN polls cl until it has n records.
+func pollN(t testing.TB, cl *kgo.Client, n int) []*kgo.Record {
+	t.Helper()
+	ctx := testContext(t)
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("polled %d of %d records: %v", len(got), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	return got
+}
+
+// TestGroupOffsetsSurviveCoordinatorFailover: on three processes __consumer_offsets has
+// replication factor 3. A consumer group with a live member and a simple group, both in the same
+// __consumer_offsets partition, commit; the last commits are acknowledged right before that node
+// is killed with SIGKILL. The groups' new coordinator, elected from the ISR, serves the last
+// acknowledged offsets, knows the member, and the member goes on consuming and committing.
+func TestGroupOffsetsSurviveCoordinatorFailover(t *testing.T) {
+	c := startCluster(t, 3, groupConfig...)
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, c.nodes[0].addr, kgo.SeedBrokers(c.addrs()...)))
+	createTopic(t, adm, "fo", 3, 3)
+	prod := manualProducer(t, c.addrs()...)
+	produceRound := func(round int) {
+		for p := range int32(3) {
+			produceTo(t, prod, "fo", p, fmt.Sprint("r", round, "-p", p))
+		}
+	}
+	produceRound(0)
+	produceRound(1)
+
+	const group = "failover-g"
+	member, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs()...), kgo.DisableAutoCommit(),
+		kgo.Balancers(kgo.RangeBalancer())}, memberOpts(group, "fo")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(member.Close)
+	pollN(t, member, 6)
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	memberID, _ := member.GroupMetadata()
+	fc := adm.FindGroupCoordinators(ctx, group)[group]
+	if fc.Err != nil {
+		t.Fatal(fc.Err)
+	}
+	killed := fc.NodeID
+	// __consumer_offsets, created by the first FindCoordinator, is replicated on all three.
+	td, err := adm.ListTopicsWithInternal(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(td["__consumer_offsets"].Partitions) != 50 {
+		t.Fatalf("__consumer_offsets: %+v", td["__consumer_offsets"])
+	}
+	for _, p := range td["__consumer_offsets"].Partitions {
+		if len(p.Replicas) != 3 {
+			t.Fatalf("__consumer_offsets/%d has replicas %v, want 3", p.Partition, p.Replicas)
+		}
+	}
+	// A simple group (offsets only) in the same __consumer_offsets partition.
+	var simple string
+	for i := 0; simple == ""; i++ {
+		if name := fmt.Sprint("failover-simple-", i); offsetsPartition(name) == offsetsPartition(group) {
+			simple = name
+		}
+	}
+
+	// The last commits, each acknowledged, then the kill.
+	produceRound(2)
+	pollN(t, member, 3)
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := kadm.Offsets{}
+	last.Add(kadm.Offset{Topic: "fo", Partition: 0, At: 2, LeaderEpoch: -1, Metadata: "last before the kill"})
+	if err := adm.CommitAllOffsets(ctx, simple, last); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[killed].kill()
+	start := time.Now()
+	want := map[string][]string{
+		group:  {"fo/0=3@0:" + memberID, "fo/1=3@0:" + memberID, "fo/2=3@0:" + memberID},
+		simple: {"fo/0=2@-1:last before the kill"},
+	}
+	var others []string
+	for i, nd := range c.nodes {
+		if int32(i) != killed {
+			others = append(others, nd.addr)
+		}
+	}
+	// FindCoordinator is never cached by franz-go; a sharded admin request (OffsetFetch) that
+	// found the old coordinator keeps dialling it (franz-go v1.22 drops cached coordinators on
+	// dial errors only for unsharded requests), so the offsets are fetched with a client made
+	// once a live node is named.
+	adm2 := kadm.NewClient(newClient(t, others[0], kgo.SeedBrokers(others...)))
+	var newCoord int32
+	eventually(t, 30*time.Second, "FindCoordinator to name a live node", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		fc := adm2.FindGroupCoordinators(ctx, group)[group]
+		newCoord = fc.NodeID
+		return fc.Err == nil && fc.NodeID != killed
+	})
+	failover := time.Since(start)
+	adm3 := kadm.NewClient(newClient(t, others[0], kgo.SeedBrokers(others...)))
+	eventually(t, 30*time.Second, "the new coordinator to serve the group's offsets", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		off, err := fetchCommitted(ctx, adm3, group)
+		return err == nil && len(off) > 0
+	})
+	for _, g := range []string{group, simple} {
+		if got, err := fetchCommitted(ctx, adm3, g); err != nil || !slices.Equal(got, want[g]) {
+			t.Errorf("%s after the failover: %v %v, want %v", g, got, err, want[g])
+		}
+	}
+	t.Logf("node %d (coordinator) killed; node %d named coordinator after %v, serves the offsets after %v", killed, newCoord,
+		failover.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	// The member goes on: it reads what comes next and commits it to the new coordinator.
+	produceRound(3)
+	pollN(t, member, 3)
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit after the failover: %v", err)
+	}
+	id, _ := member.GroupMetadata()
+	off, err := fetchCommitted(ctx, adm3, group)
+	if err != nil || len(off) != 3 {
+		t.Errorf("after the member's commit to the new coordinator: %v %v", off, err)
+	}
+	for p, o := range off {
+		// The leader epoch is 1 where the killed node led the partition.
+		if !strings.HasPrefix(o, fmt.Sprintf("fo/%d=4@", p)) || !strings.HasSuffix(o, ":"+id) {
+			t.Errorf("after the member's commit to the new coordinator: %v, want offset 4 committed by %s", off, id)
+		}
+	}
+	dg, err := adm3.DescribeGroups(ctx, group)
+	if g := dg[group]; err != nil || g.State != "Stable" || len(g.Members) != 1 || g.Members[0].MemberID != id {
+		t.Errorf("%s at the new coordinator: %v %+v", group, err, g)
+	}
+	t.Logf("member id %s before the failover, %s after", memberID, id)
+}
