@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,15 @@ func TestSeedSnippetsAgainstDefaultNode(t *testing.T) {
 		t.Fatalf("consumer printed %q, want b'my message from python'\nnode log:\n%s", got, n.output())
 	}
 	fmt.Println("seed consumer printed:", strings.TrimSpace(out))
+
+	// The lesson's group consumer, verbatim but for the port, loops forever: run it as a child
+	// and stop it once it has printed the message.
+	cons := startPython(t, strings.Replace(seedGroupConsumer, "localhost:9094", "localhost:9092", 1))
+	eventually(t, 40*time.Second, "the seed group consumer to print the message", func() bool {
+		if cons.exited() {
+			t.Fatalf("the group consumer exited: %s", cons.errors())
+		}
+		return slices.Contains(cons.output(), "b'my message from python'")
+	})
+	cons.kill()
 }
