@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,37 +28,157 @@ const (
 
 	// firstChunk is the most a frame buffer starts with, whatever size the frame claims.
 	firstChunk = 32 << 10
+	// maxGrowth bounds a frame buffer to this many times the bytes received so far. With 16, a
+	// 6 MB Produce request grows 32 KiB → 6 MB/16 → 6 MB, a 100 MiB one 32 KiB → 100 MiB/256 →
+	// 100 MiB/16 → 100 MiB; a claim of 100 MiB backed by 10 bytes still costs 32 KiB.
+	maxGrowth = 16
 )
 
 // readFrame reads one size-prefixed frame and returns its payload. A size below zero or above limit
-// is ErrFrameSize. The buffer starts at min(size, firstChunk) and doubles only once it is full, so
-// the memory held is at most about twice what the peer actually sent.
+// is ErrFrameSize. The buffer starts at min(size, firstChunk) and, each time it is full, grows to
+// at most maxGrowth × the bytes received, straight to the size once that is allowed: the memory
+// held stays within a constant factor of what the peer actually sent, whatever it claimed, while a
+// large frame that does arrive costs one or two small copies and at most about 1.07× its size (plus
+// firstChunk) in allocations, not the 2-3× of doubling.
 func readFrame(r io.Reader, limit int32) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	fr := frameReader{r: r}
+	frame, _, err := fr.next(limit)
+	return frame, err
+}
+
+// frameReader reads the frames of one connection. With a pool, a frame whose API key recycle
+// reports true is read into a buffer from the pool: one already there if it has one big enough
+// (reusing memory that exists is no allocation, so the growth rule does not apply), else one
+// that can go to the pool later, allocated by the growth rule with its size class's capacity.
+type frameReader struct {
+	r       io.Reader
+	pool    *framePool       // nil: no frame is pooled
+	recycle func(int16) bool // with pool: whether frames of this API key are
+	scratch [4]byte
+}
+
+// next reads one frame, as readFrame. pooled reports whether the frame's buffer should go back to
+// the pool once nothing refers to it.
+func (fr *frameReader) next(limit int32) (frame []byte, pooled bool, err error) {
+	r, hdr := fr.r, fr.scratch[:4]
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: size prefix: %w", ErrTruncated, err)
+			return nil, false, fmt.Errorf("%w: size prefix: %w", ErrTruncated, err)
 		}
-		return nil, err // io.EOF between frames is a clean close
+		return nil, false, err // io.EOF between frames is a clean close
 	}
-	size := int32(binary.BigEndian.Uint32(hdr[:]))
+	size := int32(binary.BigEndian.Uint32(hdr))
 	if size < 0 || size > limit {
-		return nil, fmt.Errorf("%w: %d (limit %d)", ErrFrameSize, size, limit)
+		return nil, false, fmt.Errorf("%w: %d (limit %d)", ErrFrameSize, size, limit)
 	}
+	pool := fr.pool
 	n := int(size)
-	buf := make([]byte, min(n, firstChunk))
 	got := 0
+	var buf []byte
+	if pool != nil && pool.fits(n) {
+		// Read the API key first, to learn whether this frame may be recycled.
+		key := fr.scratch[:2]
+		m, err := io.ReadFull(r, key)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, m, n, err)
+		}
+		pooled = fr.recycle(int16(binary.BigEndian.Uint16(key)))
+		if pooled {
+			if b := pool.get(n); b != nil {
+				copy(b, key)
+				if m, err := io.ReadFull(r, b[2:]); err != nil {
+					pool.put(b)
+					return nil, false, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, 2+m, n, err)
+				}
+				return b, true, nil
+			}
+		}
+		buf = make([]byte, firstChunk)
+		got = copy(buf, key)
+	} else {
+		buf = make([]byte, min(n, firstChunk))
+	}
 	for {
 		m, err := io.ReadFull(r, buf[got:])
 		got += m
 		if err != nil {
-			return nil, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, got, n, err)
+			return nil, false, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, got, n, err)
 		}
 		if got == n {
-			return buf, nil
+			return buf, pooled, nil
 		}
-		buf = append(buf, make([]byte, min(n, 2*got)-got)...)
+		// Grow to n if the growth rule allows it, else to n/16, or n/256, …: the largest that it
+		// allows, so the steps to n are as few as they can be and the buffers left behind add up
+		// to about n/15 at most.
+		t := n
+		for (t+maxGrowth-1)/maxGrowth > got {
+			t = (t + maxGrowth - 1) / maxGrowth
+		}
+		var next []byte
+		if t == n && pooled {
+			next = pool.alloc(n)
+		} else {
+			next = make([]byte, t)
+		}
+		copy(next, buf)
+		buf = next
 	}
+}
+
+// framePool keeps the buffers of recycled request frames for later frames, by size class: four
+// classes per power of two (64, 80, 96, 112, 128, 160 KiB, …) from minPooledFrame to
+// maxPooledFrame, so a pooled buffer is at most 25% bigger than its frame. sync.Pool lets the
+// garbage collector take back buffers that sit unused for a while, so an idle server does not keep
+// its peak.
+type framePool struct {
+	classes [poolClasses]sync.Pool // of *[]byte; class c holds capacity classSize(c)
+}
+
+const (
+	minPooledFrame = 2 * firstChunk // smaller frames are cheap to allocate
+	poolClasses    = 41             // up to 64 MiB
+	maxPooledFrame = minPooledFrame << ((poolClasses - 1) / 4)
+)
+
+// classSize is the capacity of class c's buffers.
+func classSize(c int) int { return (4 + c%4) * (minPooledFrame / 4) << (c / 4) }
+
+func (p *framePool) fits(n int) bool { return n > firstChunk && n <= maxPooledFrame }
+
+// class returns the smallest class whose buffers hold n bytes; fits(n) must hold.
+func (p *framePool) class(n int) int {
+	c := 0
+	for classSize(c) < n {
+		c++
+	}
+	return c
+}
+
+// get returns a pooled buffer of length n, or nil if the pool has none of n's class.
+func (p *framePool) get(n int) []byte {
+	bp, _ := p.classes[p.class(n)].Get().(*[]byte)
+	if bp == nil {
+		return nil
+	}
+	return (*bp)[:n]
+}
+
+// alloc returns a new buffer of length n with its class's capacity, so that it can be pooled.
+func (p *framePool) alloc(n int) []byte {
+	return make([]byte, n, classSize(p.class(n)))
+}
+
+// put gives a buffer from get or alloc back to the pool.
+func (p *framePool) put(b []byte) {
+	if !p.fits(cap(b)) {
+		return
+	}
+	c := p.class(cap(b))
+	if classSize(c) != cap(b) {
+		return // not one of ours
+	}
+	b = b[:cap(b)]
+	p.classes[c].Put(&b)
 }
 
 // ParseRequest decodes one frame payload (the bytes after the size prefix): the request header and
@@ -114,23 +235,40 @@ func parse(frame []byte, mux *Mux) (*Request, HandlerFunc, error) {
 // set to version first. The header is the correlation id, plus an empty tagged-field section when
 // the response is flexible, except for ApiVersions, whose response header is always v0.
 func appendResponse(dst []byte, key, version int16, corr int32, resp kmsg.Response) ([]byte, error) {
+	dst, _, err := encodeResponse(dst, nil, key, version, corr, resp, math.MaxInt)
+	return dst, err
+}
+
+// encodeResponse is appendResponse, except that the record sets of a Fetch response of at least
+// minSplice bytes are left out of dst and appended to sp instead, to be written from their own
+// slices (see appendFetchResponse); the frame's size counts them. On error dst and sp are returned
+// as they came.
+func encodeResponse(dst []byte, sp []splice, key, version int16, corr int32, resp kmsg.Response, minSplice int) ([]byte, []splice, error) {
 	if resp.Key() != key {
-		return dst, fmt.Errorf("wire: %s request answered with a %s response", kmsg.NameForKey(key), kmsg.NameForKey(resp.Key()))
+		return dst, sp, fmt.Errorf("wire: %s request answered with a %s response", kmsg.NameForKey(key), kmsg.NameForKey(resp.Key()))
 	}
 	resp.SetVersion(version)
-	start := len(dst)
+	start, spStart := len(dst), len(sp)
 	dst = append(dst, 0, 0, 0, 0) // size, filled in below
 	dst = kbin.AppendInt32(dst, corr)
 	if resp.IsFlexible() && key != apiVersionsKey {
 		dst = append(dst, 0) // no header tags
 	}
-	dst = resp.AppendTo(dst)
+	if f, ok := resp.(*kmsg.FetchResponse); ok && version <= fetchEncodeMaxVersion {
+		dst, sp = appendFetchResponse(dst, sp, f, minSplice)
+	} else {
+		dst = resp.AppendTo(dst)
+	}
 	size := len(dst) - start - 4
+	for _, s := range sp[spStart:] {
+		size += len(s.data)
+	}
 	if size > math.MaxInt32 {
-		return dst[:start], fmt.Errorf("wire: %s response of %d bytes is too large", kmsg.NameForKey(key), size)
+		clear(sp[spStart:])
+		return dst[:start], sp[:spStart], fmt.Errorf("wire: %s response of %d bytes is too large", kmsg.NameForKey(key), size)
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(size))
-	return dst, nil
+	return dst, sp, nil
 }
 
 // unsupportedVersionsResponse is Kafka's answer to an ApiVersions request of a version it does not

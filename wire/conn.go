@@ -16,10 +16,13 @@ import (
 )
 
 const (
-	readBufSize  = 32 << 10
+	readBufSize = 32 << 10
+	// writeBufSize is how many bytes of responses may gather before they are written even though
+	// more responses are queued.
 	writeBufSize = 32 << 10
 	// maxKeptEncodeBuf bounds the encode buffer a connection keeps between responses, so one large
-	// Fetch response does not pin its memory for the connection's lifetime.
+	// response does not pin its memory for the connection's lifetime. (A Fetch response's record
+	// sets never enter it.)
 	maxKeptEncodeBuf = 1 << 20
 )
 
@@ -28,6 +31,7 @@ type pending struct {
 	key, version int16
 	corr         int32
 	fut          Future
+	frame        []byte // the request's frame, to recycle once the Future has been called; or nil
 }
 
 // conn is one client connection: a reader goroutine (serve) and a writer goroutine (writeLoop)
@@ -98,10 +102,10 @@ func (c *conn) serve() {
 
 // readLoop reads, parses and handles requests in order until an error, which it returns.
 func (c *conn) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, readBufSize)
+	fr := &frameReader{r: bufio.NewReaderSize(c.nc, readBufSize), pool: &c.s.frames, recycle: c.s.mux.recycles}
 	limit := c.s.cfg.MaxFirstRequestBytes
 	for {
-		frame, err := readFrame(br, limit)
+		frame, pooled, err := fr.next(limit)
 		if err != nil {
 			return err
 		}
@@ -125,7 +129,11 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		if !c.enqueue(pending{key: req.Key, version: req.Version, corr: req.CorrelationID, fut: fut}) {
+		p := pending{key: req.Key, version: req.Version, corr: req.CorrelationID, fut: fut}
+		if pooled {
+			p.frame = frame
+		}
+		if !c.enqueue(p) {
 			return c.ctx.Err()
 		}
 	}
@@ -151,7 +159,8 @@ func (c *conn) enqueue(p pending) bool {
 	case c.queue <- p:
 		return true
 	case <-c.ctx.Done():
-		_, _ = c.respond(nil, p)
+		_, _ = c.respond(p)
+		c.recycle(p)
 		return false
 	}
 }
@@ -160,33 +169,74 @@ func (c *conn) enqueue(p pending) bool {
 // further response is queued. After a failure it keeps draining (calling) Futures without writing,
 // until the reader closes the queue.
 func (c *conn) writeLoop() {
-	out := &outBuf{bw: bufio.NewWriterSize(c.nc, writeBufSize)}
+	out := &outBuf{w: c.nc}
 	defer out.timers.Wait()
-	var buf []byte
 	failed := false
 	for p := range c.queue {
 		stop := out.flushLater()
-		b, err := c.respond(buf[:0], p)
+		resp, err := c.respond(p)
 		stop()
 		if failed || c.ctx.Err() != nil {
 			failed = true
 			continue // the connection is going away: its responses are dropped, as Kafka drops them
 		}
 		if err == nil {
-			err = out.write(b, len(c.queue) == 0)
+			err = c.write(out, p, resp, len(c.queue) == 0)
 		}
 		if err != nil {
 			c.log.Debug("wire: closing connection", "api", kmsg.NameForKey(p.key), "err", err)
 			failed = true
 			c.shutdown()
-			continue
 		}
-		if cap(b) <= maxKeptEncodeBuf {
-			buf = b
-		} else {
-			buf = nil
-		}
+		c.recycle(p)
 	}
+	out.release()
+}
+
+// recycle returns p's frame to the server's pool, if it is one to recycle. p's Future must have
+// been called, and its response encoded, since the Mux's promise (RecycleFrames) covers only what
+// comes after.
+func (c *conn) recycle(p pending) {
+	if p.frame != nil {
+		c.s.frames.put(p.frame)
+	}
+}
+
+// respond calls p's Future. It returns a nil response when there is nothing to send: a nil
+// response, or a connection that is ending. A panic in the Future is logged and returned as an
+// error.
+func (c *conn) respond(p pending) (resp kmsg.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("wire: response future panicked; closing connection", "api", kmsg.NameForKey(p.key),
+				"version", p.version, "panic", v, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("wire: %s response panicked: %v", kmsg.NameForKey(p.key), v)
+		}
+	}()
+	if p.fut == nil {
+		return nil, nil
+	}
+	resp, err = p.fut()
+	if err != nil {
+		return nil, fmt.Errorf("wire: %s future: %w", kmsg.NameForKey(p.key), err)
+	}
+	if c.ctx.Err() != nil {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// write encodes resp (if any) into out, which writes what it holds if flush is set or enough has
+// gathered. A panic while encoding is logged and returned as an error.
+func (c *conn) write(out *outBuf, p pending, resp kmsg.Response, flush bool) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("wire: encoding a response panicked; closing connection", "api", kmsg.NameForKey(p.key),
+				"version", p.version, "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("wire: %s response panicked: %v", kmsg.NameForKey(p.key), v)
+		}
+	}()
+	return out.write(p, resp, flush)
 }
 
 // flushDelay is how long responses may stay buffered while the writer waits on the next Future.
@@ -195,32 +245,98 @@ func (c *conn) writeLoop() {
 // before it, so a timer flushes them.
 const flushDelay = 100 * time.Microsecond
 
-// outBuf is the connection's buffered writer, shared by the writer goroutine and its flush timer.
+// outBuf holds the connection's encoded responses until they are written, shared by the writer
+// goroutine and its flush timer. Small responses gather in buf and leave together in one write,
+// as through a bufio.Writer. The record sets of a large Fetch response are not copied into buf:
+// they stay in the buffers the log read them into, as splices, and a flush sends buf's pieces and
+// those slices with one writev.
 type outBuf struct {
-	mu     sync.Mutex
-	bw     *bufio.Writer
-	err    error          // first write or flush error; the connection is done after it
-	timers sync.WaitGroup // flush timers armed or running
+	mu      sync.Mutex
+	w       io.Writer
+	buf     []byte   // encoded frames, less their splices
+	splices []splice // record sets that belong in buf, by offset, in order
+	spliced int      // bytes in splices
+	vec     net.Buffers
+	err     error          // first write error; the connection is done after it
+	timers  sync.WaitGroup // flush timers armed or running
 }
 
-// write buffers one response frame (if any), flushing if asked.
-func (o *outBuf) write(frame []byte, flush bool) error {
+// write encodes resp (if not nil) after what out holds, then writes everything if flush is set or
+// writeBufSize bytes have gathered. A panic while encoding leaves out as it was.
+func (o *outBuf) write(p pending, resp kmsg.Response, flush bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err == nil && len(frame) > 0 {
-		_, o.err = o.bw.Write(frame)
+	if o.err != nil {
+		return o.err
 	}
-	if o.err == nil && flush && o.bw.Buffered() > 0 {
-		o.err = o.bw.Flush()
+	if resp != nil {
+		n, ns := len(o.buf), len(o.splices)
+		ok := false
+		defer func() {
+			if !ok { // panicked: drop the partial frame, keep the ones before it
+				clear(o.splices[ns:])
+				o.buf, o.splices = o.buf[:n], o.splices[:ns]
+			}
+		}()
+		var err error
+		o.buf, o.splices, err = encodeResponse(o.buf, o.splices, p.key, p.version, p.corr, resp, spliceMin)
+		ok = true
+		if err != nil {
+			return err
+		}
+		for _, s := range o.splices[ns:] {
+			o.spliced += len(s.data)
+		}
+	}
+	if n := len(o.buf) + o.spliced; n > 0 && (flush || n >= writeBufSize) {
+		o.err = o.flushLocked()
 	}
 	return o.err
+}
+
+// flushLocked writes everything out holds, with a single write or writev, and empties it.
+func (o *outBuf) flushLocked() error {
+	var err error
+	if len(o.splices) == 0 {
+		_, err = o.w.Write(o.buf)
+	} else {
+		vec, prev := o.vec[:0], 0
+		for _, s := range o.splices {
+			if s.at > prev {
+				vec = append(vec, o.buf[prev:s.at])
+			}
+			vec = append(vec, s.data)
+			prev = s.at
+		}
+		if prev < len(o.buf) {
+			vec = append(vec, o.buf[prev:])
+		}
+		o.vec = vec
+		_, err = vec.WriteTo(o.w) // consumes its copy of vec, not o.vec
+		clear(o.vec)              // no references to written record sets
+		clear(o.splices)
+	}
+	o.splices, o.spliced = o.splices[:0], 0
+	if cap(o.buf) <= maxKeptEncodeBuf {
+		o.buf = o.buf[:0]
+	} else {
+		o.buf = nil
+	}
+	return err
+}
+
+// release drops out's buffers once the writer is done, with any responses never written.
+func (o *outBuf) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf, o.splices, o.spliced, o.vec = nil, nil, 0, nil
 }
 
 // flushLater arms a timer that flushes buffered responses after flushDelay, unless the returned
 // stop is called first. With nothing buffered it arms nothing.
 func (o *outBuf) flushLater() (stop func()) {
 	o.mu.Lock()
-	buffered := o.err == nil && o.bw.Buffered() > 0
+	buffered := o.err == nil && len(o.buf)+o.spliced > 0
 	o.mu.Unlock()
 	if !buffered {
 		return func() {}
@@ -228,35 +344,15 @@ func (o *outBuf) flushLater() (stop func()) {
 	o.timers.Add(1)
 	t := time.AfterFunc(flushDelay, func() {
 		defer o.timers.Done()
-		_ = o.write(nil, true)
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.err == nil && len(o.buf)+o.spliced > 0 {
+			o.err = o.flushLocked()
+		}
 	})
 	return func() {
 		if t.Stop() {
 			o.timers.Done()
 		}
 	}
-}
-
-// respond calls p's Future and appends the encoded response frame to dst. It returns dst unchanged
-// when there is nothing to send: a nil response, or a connection that is ending. A panic in the
-// Future or in encoding is logged and returned as an error.
-func (c *conn) respond(dst []byte, p pending) (out []byte, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			c.log.Error("wire: response future panicked; closing connection", "api", kmsg.NameForKey(p.key),
-				"version", p.version, "panic", v, "stack", string(debug.Stack()))
-			out, err = dst, fmt.Errorf("wire: %s response panicked: %v", kmsg.NameForKey(p.key), v)
-		}
-	}()
-	if p.fut == nil {
-		return dst, nil
-	}
-	resp, err := p.fut()
-	if err != nil {
-		return dst, fmt.Errorf("wire: %s future: %w", kmsg.NameForKey(p.key), err)
-	}
-	if resp == nil || c.ctx.Err() != nil {
-		return dst, nil
-	}
-	return appendResponse(dst, p.key, p.version, p.corr, resp)
 }

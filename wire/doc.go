@@ -11,9 +11,14 @@
 //     ServerConfig.MaxRequestBytes, closes the connection; before the first request of a
 //     connection has been parsed the cap is the much smaller MaxFirstRequestBytes, so a peer that
 //     has not yet spoken Kafka cannot make us buffer 100 MiB. The claimed size is never allocated
-//     up front: the buffer starts small and doubles only as bytes actually arrive, so a header
-//     claiming 100 MiB followed by five bytes costs a few KiB (Kafka's CVE-2022-34917 came from
-//     trusting claimed sizes).
+//     up front: the buffer starts at 32 KiB and, each time it fills, grows to at most 16 times
+//     the bytes received so far (or the claimed size, if smaller), so a header claiming 100 MiB
+//     followed by five bytes costs 32 KiB (Kafka's CVE-2022-34917 came from trusting claimed
+//     sizes), while a 6 MB Produce request that does arrive costs 32 KiB + 6 MB/16 + 6 MB. For
+//     an API key the Mux lets recycle its frames (Mux.RecycleFrames: its handlers keep no
+//     reference into the request's bytes once their Future has returned), the frame is read
+//     into a buffer that an earlier request of such a key left in a server-wide pool, and its
+//     own buffer goes back to the pool once its response has been written.
 //  2. ParseRequest: the request header (v0 only for ControlledShutdown v0; v1, or v2 with tagged
 //     fields when the request version is flexible) and the body, decoded with kmsg.
 //  3. Call the key's HandlerFunc, then queue the Future it returned.
@@ -21,11 +26,19 @@
 // The writer takes Futures off the queue in order, calls each (blocking until its response is
 // ready), and writes the response with its header: the correlation id, plus an empty tagged-field
 // byte when the response version is flexible, except ApiVersions, whose response header is always
-// v0 so a client that does not yet know our versions can always read it. Writes go through a
-// bufio.Writer that is flushed whenever the queue is momentarily empty, so a burst of pipelined
-// responses leaves in few syscalls; and, so that no response waits in the buffer behind a later
-// Future that blocks (a long-poll Fetch), also when the next Future has not answered within
-// 100µs. A Future that yields a nil response writes nothing (Produce with acks=0).
+// v0 so a client that does not yet know our versions can always read it. Responses are encoded
+// into a per-connection buffer that is written whenever the queue is momentarily empty or 32 KiB
+// have gathered, so a burst of pipelined responses leaves in few syscalls; and, so that no
+// response waits in the buffer behind a later Future that blocks (a long-poll Fetch), also when
+// the next Future has not answered within 100µs. A Future that yields a nil response writes
+// nothing (Produce with acks=0).
+//
+// A Fetch response's record sets are not copied into that buffer: wire encodes Fetch responses
+// itself (fetch.go; the same bytes as kmsg's AppendTo, checked against it), leaving each record
+// set of 8 KiB or more where the handler put it, and writes the encoded pieces and those slices
+// with one writev. The writer may therefore still be reading a response's RecordBatches after
+// its Future has returned: they must not be modified or reused afterwards (the log reads into a
+// fresh buffer for each Fetch, so nothing does).
 //
 // # Why handlers run one at a time, and Futures in parallel
 //

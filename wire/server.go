@@ -45,9 +45,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // Server serves Kafka connections with the handlers of a Mux. One Server may serve several
 // listeners (each with its own listener name) and individual connections.
 type Server struct {
-	mux *Mux
-	cfg ServerConfig
-	log *slog.Logger
+	mux    *Mux
+	cfg    ServerConfig
+	log    *slog.Logger
+	frames framePool // buffers of recycled request frames, shared by all connections
 
 	ctx    context.Context // canceled by Close; parent of every connection's context
 	cancel context.CancelFunc
