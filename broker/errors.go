@@ -46,6 +46,8 @@ func errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, log.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, log.ErrStorage):
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, log.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, log.ErrBatchTooLarge):

@@ -23,6 +23,7 @@ func (b *Broker) run() {
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "broker") {
 		b.goBackground(b.heartbeatLoop)
 		b.goBackground(b.isrLoop)
+		b.goBackground(b.retentionLoop)
 	}
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "controller") {
 		b.goBackground(b.controllerLoop)

@@ -140,7 +140,7 @@ func (b *Broker) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*p
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: b.log.With("topic", t.Name, "partition", id)})
+	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: b.log.With("topic", t.Name, "partition", id), Codecs: recordCodecs{}})
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func logConfig(tc config.Topic) log.Config {
 	c.MaxMessageBytes = tc.MaxMessageBytes
 	c.MessageTimestampType = tc.MessageTimestampType
 	c.FileDeleteDelayMs = tc.FileDeleteDelayMs
-	return c
+	return withRetention(c, tc)
 }
 
 // topicConfig resolves a topic's effective configuration: topic override, then this broker's

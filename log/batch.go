@@ -255,50 +255,84 @@ type recordError string
 
 func (e recordError) Error() string { return string(e) }
 
-// parseRecordBody checks one record body (after its length) the way Kafka's
+// parseRecordBody checks one record body (after its length); see parseRecord.
+func parseRecordBody(b []byte) (tsDelta int64, offDelta int32, err error) {
+	r, err := parseRecord(b)
+	return r.tsDelta, r.offDelta, err
+}
+
+// recordFields are the parsed fields of one record body.
+type recordFields struct {
+	tsDelta    int64
+	offDelta   int32
+	rest       int    // position of the key length: key, value and headers follow
+	key, value []byte // nil when null
+	keyNull    bool
+	valueNull  bool // a tombstone
+}
+
+// parseRecord checks one record body (after its length) the way Kafka's
 // DefaultRecord.readFrom does: a negative key or value length means null, a
 // negative header count or header key length is invalid, and the fields
 // must consume the body exactly.
-func parseRecordBody(b []byte) (tsDelta int64, offDelta int32, err error) {
+func parseRecord(b []byte) (r recordFields, err error) {
 	if len(b) < 1 {
-		return 0, 0, recordError("empty body")
+		return r, recordError("empty body")
 	}
 	pos := 1 // attributes, unused in v2
 	var k int
-	if tsDelta, k = varint64(b[pos:]); k <= 0 {
-		return 0, 0, recordError("bad timestamp delta")
+	if r.tsDelta, k = varint64(b[pos:]); k <= 0 {
+		return r, recordError("bad timestamp delta")
 	}
 	pos += k
-	if offDelta, k = varint32(b[pos:]); k <= 0 {
-		return 0, 0, recordError("bad offset delta")
+	if r.offDelta, k = varint32(b[pos:]); k <= 0 {
+		return r, recordError("bad offset delta")
 	}
 	pos += k
-	for range 2 { // key, value
-		if pos, err = skipBytes(b, pos, true); err != nil {
-			return 0, 0, err
-		}
+	r.rest = pos
+	if r.key, r.keyNull, pos, err = readBytes(b, pos); err != nil {
+		return r, err
+	}
+	if r.value, r.valueNull, pos, err = readBytes(b, pos); err != nil {
+		return r, err
 	}
 	nh, k := varint32(b[pos:])
 	if k <= 0 || nh < 0 {
-		return 0, 0, recordError("bad header count")
+		return r, recordError("bad header count")
 	}
 	pos += k
 	// Every header takes at least two bytes, which bounds the loop by the input.
 	if int(nh) > (len(b)-pos)/2 {
-		return 0, 0, recordError("header count exceeds record size")
+		return r, recordError("header count exceeds record size")
 	}
 	for range nh {
 		if pos, err = skipBytes(b, pos, false); err != nil { // key: never null
-			return 0, 0, err
+			return r, err
 		}
 		if pos, err = skipBytes(b, pos, true); err != nil {
-			return 0, 0, err
+			return r, err
 		}
 	}
 	if pos != len(b) {
-		return 0, 0, recordError("record size does not match its fields")
+		return r, recordError("record size does not match its fields")
 	}
-	return tsDelta, offDelta, nil
+	return r, nil
+}
+
+// readBytes reads a nullable varint-length-prefixed byte string at b[pos:].
+func readBytes(b []byte, pos int) (v []byte, null bool, next int, err error) {
+	n, k := varint32(b[pos:])
+	if k <= 0 {
+		return nil, false, 0, recordError("bad length varint")
+	}
+	pos += k
+	if n < 0 {
+		return nil, true, pos, nil
+	}
+	if int(n) > len(b)-pos {
+		return nil, false, 0, recordError("length exceeds record")
+	}
+	return b[pos : pos+int(n)], false, pos + int(n), nil
 }
 
 // skipBytes skips a varint-length-prefixed byte string at b[pos:].

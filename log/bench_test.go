@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -31,6 +32,23 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendSmall appends 1 KB batches (an index entry every few).
+func BenchmarkAppendSmall(b *testing.B) {
+	l, err := Open(b.TempDir(), DefaultConfig(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	batch := valueBatch(10, 100, 1_700_000_000_000)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(batch, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkRead(b *testing.B) {
 	l, err := Open(b.TempDir(), DefaultConfig(), Options{})
 	if err != nil {
@@ -45,7 +63,7 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	end := l.EndOffset()
-	for _, maxBytes := range []int{1 << 20, 64 << 10} {
+	for _, maxBytes := range []int{1 << 20, 64 << 10, 4 << 10} {
 		b.Run(sizeName(maxBytes), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			b.SetBytes(int64(maxBytes))
@@ -73,7 +91,7 @@ func BenchmarkValidateBatches(b *testing.B) {
 
 func sizeName(n int) string {
 	if n >= 1<<20 {
-		return "1MiB"
+		return fmt.Sprintf("%dMiB", n>>20)
 	}
-	return "64KiB"
+	return fmt.Sprintf("%dKiB", n>>10)
 }

@@ -1,6 +1,6 @@
 // Package log is one partition's log on disk: Kafka's segmented log of
 // RecordBatch v2 batches, with sparse offset and time indexes, a leader-epoch
-// cache, and recovery of a torn tail.
+// cache, recovery of a torn tail, delete retention and compaction.
 //
 // # On disk
 //
@@ -23,61 +23,128 @@
 //   - leader-epoch-checkpoint: Kafka's text checkpoint: "0", the entry count,
 //     then one "epoch startOffset" line per entry.
 //   - log-start-offset: the same format with one entry, the log start offset
-//     set by DeleteRecords (SetStartOffset) or truncation below it.
+//     set by DeleteRecords (SetStartOffset), retention, or truncation below it.
 //   - recovery-point: the same format, the offset below which every segment
 //     is known to be synced (Kafka keeps it per log directory).
+//   - cleaner-offset-checkpoint: the same format, the compactor's first
+//     dirty offset (per log directory in Kafka).
 //   - clean-shutdown: written by Close, removed by Open.
+//   - Transient: <segment file>.deleted (waiting for file.delete.delay.ms),
+//     <segment file>.cleaned (a compacted segment being written) and
+//     <segment file>.swap (a complete compacted segment being swapped in).
 //
 // Checkpoints are replaced atomically (temporary file, fsync, rename,
-// directory fsync). Index files are exact-size, not preallocated; the whole
-// index is also kept in memory, which makes a lookup a binary search with no
-// I/O (2 MiB per full 1 GiB segment at the default interval).
+// directory fsync). The indexes live in memory, whole, which makes a lookup
+// a binary search with no I/O (2 MiB per full 1 GiB segment at the default
+// interval); their files are exact-size copies written when a segment is
+// rolled, flushed or closed, never on the append path (recovery rebuilds
+// the index of any segment that was not synced).
 //
 // # Writing and reading
 //
 // Append (leader) assigns offsets from the log end offset; AppendReplicated
-// (follower) takes batches that already carry offsets. A new segment is
-// rolled when the active one would exceed segment.bytes, when it is older
-// than segment.ms (measured as in Kafka from its first batch's max timestamp
-// to the incoming batch's, else from its creation), when an index would
-// exceed segment.index.bytes, or when a relative offset would overflow
-// int32. As in Kafka the rolled segment is synced in the background, after
-// which the recovery point advances to the new segment's base; Flush syncs
-// everything and moves it to the log end.
+// (follower) takes batches that already carry offsets, starting at or
+// after the log end (a compacted leader's offsets have gaps). An append is
+// one positional write. A new segment is rolled when the active one would
+// exceed segment.bytes, when it is older than segment.ms less a random
+// segment.jitter.ms draw (measured as in Kafka from its first batch's max
+// timestamp to the incoming batch's, else from its creation), when an index
+// would exceed segment.index.bytes, or when a relative offset would
+// overflow int32. As in Kafka the rolled segment is synced in the
+// background, after which the recovery point advances to the new segment's
+// base; Flush syncs everything and moves it to the log end. flush.messages
+// flushes from Append; flush.ms from FlushIfDue, which the broker calls
+// periodically. Page-cache durability is the default, as in Kafka.
 //
 // One writer at a time (the partition serialises appends; the Log also
 // locks). A reader takes a read lock; an append writes the file beyond the
 // published end without it and takes the write lock only to publish the new
 // end and index entries, so a reader never sees a partial batch. Read
-// locates the batch holding the requested offset with the index and a short
-// header walk, then preads straight into the result buffer and trims it to
-// whole batches.
+// usually costs one pread per segment: it reads from the index entry below
+// the wanted offset (the wanted batch starts at most the next entry's
+// position later), skips to the batch in memory and returns the rest of
+// the buffer; every batch's CRC is checked on the way, so corrupt stored
+// data is reported (ErrStorage) and never served.
+//
+// File handles are bounded: each segment's .log file is opened through a
+// FileCache (by default one process-wide cache of DefaultMaxOpenFiles)
+// when a read, append, flush or clean needs it, and the least recently
+// used idle files are closed while more are open. A file in use is never
+// closed under its user. Index files are opened only to be written.
+//
+// # Retention
+//
+// DeleteOldSegments is Kafka's deleteOldSegments: segments wholly below the
+// log start offset always; with cleanup.policy delete, the oldest segments
+// while the log minus the segment stays at least retention.bytes, and the
+// segments whose largest timestamp is older than retention.ms (the stored
+// max timestamp is the append time for LogAppendTime batches, so one rule
+// serves both timestamp types). Only a prefix goes, and never past the high
+// watermark. As in Kafka the active segment goes too when it qualifies (an
+// empty one is rolled first, so the end offset stays). The start offset is
+// checkpointed, the files renamed to .deleted and removed after
+// file.delete.delay.ms (reads hold the read lock while they touch a file and
+// the rename happens under the write lock, so the delay only mirrors
+// Kafka).
+//
+// # Compaction
+//
+// Clean is Kafka's log cleaner for one log: it maps every key in the dirty
+// section (from the cleaner checkpoint to the active segment, the high
+// watermark or min.compaction.lag.ms, whichever comes first) to its last
+// offset, then rewrites the sealed segments below the mapped end, grouped
+// to fit segment.bytes, keeping each key's latest record. It runs when the
+// dirty ratio exceeds min.cleanable.dirty.ratio or a dirty record is older
+// than max.compaction.lag.ms. Offsets never change: a rewritten batch keeps
+// its base and last offset and producer fields; a batch emptied entirely
+// goes, unless it is its producer's last (kept as an empty header so the
+// idempotent producer's sequence survives) or the cleaned range's last.
+// A tombstone first kept gets a delete horizon (KIP-534: now +
+// delete.retention.ms in the first timestamp, attribute bit 6) and goes in
+// the first clean after it. A group is written to .cleaned, synced, renamed
+// to .swap (the commit point), and swapped in under the write lock; the
+// copying itself runs beside appends, and a truncation or Close meanwhile
+// aborts it. Append refuses records without a key on a compacted topic.
 //
 // # Recovery
 //
-// Open without the clean-shutdown marker re-reads every segment from the
-// recovery point on (at least the last) batch by batch (framing, monotonic
-// offsets, CRC32C), truncates at the first bad batch (a torn write,
-// trailing garbage, a flipped bit), drops any segment after a cut one, and
-// rebuilds their indexes. Segments below the recovery point were synced, so
-// they are trusted; every segment's indexes are still sanity-checked and
-// the tail after the last index entry walked, and a missing or inconsistent
+// Open first finishes interrupted file operations: .deleted and .cleaned
+// files are removed, and a .log.swap completes its swap (segments within
+// its offset range are deleted, it takes the segment name). Then, without
+// the clean-shutdown marker, every segment from the recovery point on (at
+// least the last) is re-read batch by batch (framing, monotonic offsets,
+// CRC32C), truncated at the first bad batch (a torn write, trailing
+// garbage, a flipped bit), any segment after a cut one dropped, and their
+// indexes rebuilt. Segments below the recovery point were synced, so they
+// are trusted; every segment's indexes are still sanity-checked and the
+// tail after the last index entry walked, and a missing or inconsistent
 // index (or a tail that does not end on a batch boundary) is rebuilt by the
-// same re-read, clean marker or not. Segments wholly below the checkpointed
-// start offset (a crash during SetStartOffset) are deleted, and the epoch
-// cache is cut back to the recovered end. With the marker, batch CRCs are
-// not re-checked (as in Kafka).
+// same re-read, clean marker or not. Segments wholly below the
+// checkpointed start offset are deleted, and the epoch cache is cut back to
+// the recovered end. With the marker, batch CRCs are not re-checked (as in
+// Kafka); Read checks them.
+//
+// # Failures
+//
+// A failed write (a full disk, an I/O error) returns ErrStorage, Kafka's
+// KAFKA_STORAGE_ERROR: what part of the batch landed is cut, and the log
+// refuses writes until reopened (Kafka takes the log directory offline);
+// Err reports the cause. Corrupt stored data found by a read is ErrStorage
+// too. MemFS is an in-memory FS that models what fsync and directory fsync
+// promise and can crash (dropping, or tearing, whatever was not synced), for
+// deterministic crash tests.
 //
 // # Faithful to Kafka, and approximated
 //
 // Faithful: the RecordBatch v2 format and its validation (the LogValidator
 // and DefaultRecord.readFrom rules for a client batch: count and offset
 // range, no control batches, a sequence with a producer id, record framing
-// to the exact batch end), the index and checkpoint
-// formats and the rule for when index entries are written, the roll rules,
-// the leader-epoch cache (assign, truncation from either end, KIP-101
-// EndOffsetForEpoch), truncation to a point below the first segment
-// restarting the log there, start-offset deletion of whole segments.
+// to the exact batch end), the index and checkpoint formats and the rule
+// for when index entries are written, the roll rules, the leader-epoch
+// cache (assign, truncation from either end, KIP-101 EndOffsetForEpoch),
+// truncation to a point below the first segment restarting the log there,
+// retention's three rules and their high-watermark bound, the cleaner's
+// dirty range, ratio, record and batch retention rules and swap protocol.
 //
 // Approximated or different:
 //
@@ -91,13 +158,19 @@
 //   - Truncate cuts at batch boundaries: a batch straddling the target goes
 //     whole, so the end offset may land below the target (Kafka sets the end
 //     offset to the target, which followers only ever pick at boundaries).
-//   - Segment files are deleted immediately (file.delete.delay.ms is
-//     accepted but unused): readers hold the read lock while they touch a
-//     file, so no read can race a deletion.
-//   - Empty batches (possible in Kafka after compaction) are rejected on the
-//     produce path; there is no compaction. Retention is not here yet; the
-//     segment list is ordered so age- or size-based deletion of whole
-//     segments from the front can be added.
-//   - The clean-shutdown marker and the start-offset checkpoint are per
-//     partition, not per log directory as in Kafka.
+//   - Empty batches (possible after compaction) are rejected on the produce
+//     path and accepted from a leader.
+//   - The cleaner: keys are mapped by a 128-bit hash (Kafka: MD5), at most
+//     1<<20 keys per pass (Kafka: log.cleaner.dedupe.buffer.size); there are
+//     no transactions, so control batches are kept as they are; a producer's
+//     last batch is kept for every producer id in the log (Kafka: unexpired
+//     producers only); batches in a codec the log cannot read (Options.Codecs
+//     is nil) are kept whole and their keys left unmapped, and a batch it can
+//     decompress but not compress again is rewritten uncompressed. As in
+//     Kafka, tombstones go only in a clean after their horizon, which needs
+//     new dirty data.
+//   - Read verifies CRCs (Kafka leaves that to the consumer).
+//   - The clean-shutdown marker and the start-offset, recovery-point and
+//     cleaner checkpoints are per partition, not per log directory as in
+//     Kafka.
 package log

@@ -15,22 +15,49 @@ import (
 // recovery-point-offset-checkpoint).
 const recoveryPointFile = "recovery-point"
 
-// Flush makes everything appended so far durable and moves the recovery
-// point to the log end.
+// Flush makes everything appended so far durable (the indexes included)
+// and moves the recovery point to the log end.
 func (l *Log) Flush() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
+	return l.flushLocked()
+}
+
+// FlushIfDue flushes when flush.ms has passed since the last flush and
+// something was appended since (Kafka's log flusher; the broker calls it
+// periodically).
+func (l *Log) FlushIfDue() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed || l.unflushed == 0 || l.now().UnixMilli()-l.lastFlush < l.cfg.FlushMs {
+		return nil
+	}
+	return l.flushLocked()
+}
+
+// flushLocked is Flush; the caller holds wmu.
+func (l *Log) flushLocked() error {
+	if err := l.writable(); err != nil {
+		return err
+	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for _, s := range l.segments {
-		if err := s.sync(); err != nil {
-			return fmt.Errorf("log: sync segment %d: %w", s.base, err)
+		if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
+		}
+		if err := s.sync(l.fs, l.dir); err != nil {
+			return l.fail(fmt.Errorf("sync segment %d: %w", s.base, err))
 		}
 	}
-	return l.setRecoveryPointLocked(l.endOffset)
+	l.unflushed, l.lastFlush = 0, l.now().UnixMilli()
+	if err := l.setRecoveryPointLocked(l.endOffset); err != nil {
+		return l.fail(err)
+	}
+	return nil
 }
 
 // flushInactive runs in the background after a roll: it syncs the inactive
@@ -51,12 +78,12 @@ func (l *Log) flushInactive() {
 		return
 	}
 	for _, s := range inactive {
-		if err := s.sync(); err != nil {
+		if err := s.sync(l.fs, l.dir); err != nil {
 			if l.hasSegment(s) {
 				l.logger.Warn("log: background flush failed", "dir", l.dir, "segment", s.base, "err", err)
 				return
 			}
-			// Deleted meanwhile (SetStartOffset): nothing to make durable.
+			// Deleted meanwhile (retention, cleaning): nothing to make durable.
 		}
 	}
 	if err := l.setRecoveryPointLocked(target); err != nil {

@@ -48,6 +48,17 @@ func (x offsetIndex) lowerPos(rel int64) int64 {
 	return int64(x[i].pos)
 }
 
+// upperPos returns a file position at or after the start of the batch
+// holding relative offset rel: the position of the first indexed batch
+// ending at or after rel, or size when there is none.
+func (x offsetIndex) upperPos(rel, size int64) int64 {
+	i := sort.Search(len(x), func(i int) bool { return int64(x[i].rel) >= rel })
+	if i == len(x) {
+		return size
+	}
+	return int64(x[i].pos)
+}
+
 func (x offsetIndex) encode(dst []byte) []byte {
 	for _, e := range x {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(e.rel))

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,8 +18,9 @@ var (
 	ErrInvalidRecord    = errors.New("log: invalid record") // e.g. count mismatch, empty batch
 	ErrClosed           = errors.New("log: closed")
 
-	// ErrUnexpectedOffset: a replicated append does not start at the log end
-	// offset, or its offsets do not increase (Kafka's UnexpectedAppendOffsetException).
+	// ErrUnexpectedOffset: a replicated append does not start at or after
+	// the log end offset, or its offsets do not increase (Kafka's
+	// UnexpectedAppendOffsetException).
 	ErrUnexpectedOffset = errors.New("log: unexpected append offset")
 	// ErrInvalidEpoch: a negative leader epoch or start offset given to AssignEpoch.
 	ErrInvalidEpoch = errors.New("log: invalid leader epoch entry")
@@ -27,14 +28,26 @@ var (
 	ErrCorruptCheckpoint = errors.New("log: corrupt checkpoint file")
 	// ErrInvalidConfig: Config.Validate failed.
 	ErrInvalidConfig = errors.New("log: invalid config")
+	// ErrStorage: the file system failed (a full disk, an I/O error) or
+	// stored data proved corrupt when read: Kafka's KAFKA_STORAGE_ERROR.
+	// After a failed write the log refuses further writes (Err reports
+	// why) until it is reopened, as Kafka takes the log directory offline;
+	// reads of what was written before go on.
+	ErrStorage = errors.New("log: storage error")
 )
 
 // Options are the log's collaborators; the zero value uses the OS, discards
-// logs and reads the wall clock.
+// logs, reads the wall clock and shares one process-wide file cache.
 type Options struct {
 	FS     FS
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Files bounds the open segment files; nil shares a cache of
+	// DefaultMaxOpenFiles among every log opened without one.
+	Files *FileCache
+	// Codecs lets the cleaner read and rewrite compressed batches (gzip is
+	// built in). Nil keeps other compressed batches whole when compacting.
+	Codecs Codecs
 }
 
 // AppendResult describes an append.
@@ -49,21 +62,35 @@ type AppendResult struct {
 // keeps the Log safe on its own). Reads take mu's read lock only, and an
 // append holds mu's write lock just long enough to publish what it has
 // already written, so reads run concurrently with the file write.
+// Retention and cleaning of one log are serialised by cleanMu, taken before
+// wmu; the cleaner copies segments without wmu and takes it only to swap
+// the result in.
 type Log struct {
 	dir    string
 	fs     FS
+	files  *FileCache
+	codecs Codecs
 	logger *slog.Logger
 	now    func() time.Time
 
-	wmu     sync.Mutex // serialises writers; guards cfg, closed, scratch
-	cfg     Config
-	scratch []byte // index entries being written
+	cleanMu    sync.Mutex  // serialises DeleteOldSegments and Clean
+	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
+	abortClean atomic.Bool // set by Close and Delete: a running clean gives up
+
+	wmu       sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
+	cfg       Config
+	failed    error  // the sticky storage error, nil while healthy
+	unflushed int64  // records appended since the last flush (flush.messages)
+	lastFlush int64  // unix ms of the last flush or open (flush.ms)
+	scratch   []byte // index entries being written
 
 	// flushMu serialises the syncs that advance the recovery point with
-	// the truncations that lower it. Lock order: wmu, flushMu, mu.
+	// the truncations that lower it. Lock order: cleanMu, wmu, flushMu, mu.
 	flushMu       sync.Mutex
 	recoveryPoint int64          // guarded by flushMu: offsets below it are durable
 	flushes       sync.WaitGroup // background flushes started by roll
+
+	deleter deleter // segment files renamed to .deleted, removed later
 
 	mu          sync.RWMutex // guards the published state below
 	closed      bool         // written under both locks
@@ -71,6 +98,7 @@ type Log struct {
 	startOffset int64
 	endOffset   int64
 	epochs      epochCache
+	gen         uint64 // bumped when a truncation cuts or removes sealed segments
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -83,6 +111,44 @@ func (l *Log) SetConfig(cfg Config) {
 	l.wmu.Lock()
 	l.cfg = cfg
 	l.wmu.Unlock()
+}
+
+// Config returns the log's current configuration.
+func (l *Log) Config() Config {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.cfg
+}
+
+// Err returns the storage error that stopped writes to this log, or nil.
+func (l *Log) Err() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.failed
+}
+
+// fail records a storage error: the log takes no more writes. The caller
+// holds wmu.
+func (l *Log) fail(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	if !errors.Is(err, ErrStorage) {
+		err = fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	if l.failed == nil {
+		l.failed = err
+		l.logger.Error("log: storage error; refusing writes until reopened", "dir", l.dir, "err", err)
+	}
+	return err
+}
+
+// writable reports why the log cannot be written. The caller holds wmu.
+func (l *Log) writable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.failed
 }
 
 // StartOffset is the log start offset: the first offset a read may ask for.
@@ -125,12 +191,13 @@ func (l *Log) segmentIndex(offset int64) int {
 // batch's base offset (assigned from the log end offset) and partition
 // leader epoch, and with LogAppendTime also the timestamp type and max
 // timestamp (recomputing the CRC); b is then written as is, without a copy.
-// A negative epoch leaves the epoch cache alone.
+// A negative epoch leaves the epoch cache alone. A compacted topic refuses
+// records without a key (ErrInvalidRecord), as Kafka does.
 func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return AppendResult{}, ErrClosed
+	if err := l.writable(); err != nil {
+		return AppendResult{}, err
 	}
 	if len(b) == 0 {
 		return AppendResult{}, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
@@ -146,6 +213,11 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 		batch := b[pos : pos+size]
+		if l.cfg.Compact {
+			if err := checkKeys(l.codecs, h, batch); err != nil {
+				return AppendResult{}, err
+			}
+		}
 		setBaseOffset(batch, next)
 		setLeaderEpoch(batch, epoch)
 		ts := h.MaxTimestamp
@@ -170,13 +242,15 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 
 // AppendReplicated appends batches that already carry their offsets (the
 // follower path). Each batch's framing and CRC are checked; the first must
-// start at the log end offset and offsets must increase. Leader epochs
-// found in the batches are added to the epoch cache, as Kafka does.
+// start at or after the log end offset (a compacted leader's log has gaps)
+// and offsets must increase. Leader epochs found in the batches are added
+// to the epoch cache, as Kafka does. Empty batches (kept by compaction for
+// their producer state) are accepted.
 func (l *Log) AppendReplicated(b []byte) (AppendResult, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return AppendResult{}, ErrClosed
+	if err := l.writable(); err != nil {
+		return AppendResult{}, err
 	}
 	if len(b) == 0 {
 		return AppendResult{}, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
@@ -193,7 +267,7 @@ func (l *Log) AppendReplicated(b []byte) (AppendResult, error) {
 		if err := checkCRC(h, b[pos:pos+size]); err != nil {
 			return AppendResult{}, err
 		}
-		if h.BaseOffset != next && (pos == 0 || h.BaseOffset < next) {
+		if h.BaseOffset < next {
 			return AppendResult{}, fmt.Errorf("%w: batch at offset %d, expected %d", ErrUnexpectedOffset, h.BaseOffset, next)
 		}
 		if res.BaseOffset < 0 {
@@ -215,24 +289,33 @@ func (l *Log) AppendReplicated(b []byte) (AppendResult, error) {
 }
 
 // appendLocked writes framed batches b holding offsets res.BaseOffset ..
-// res.LastOffset to the active segment (rolling first if needed), updates
-// the indexes, then publishes. The caller holds wmu.
+// res.LastOffset to the active segment (rolling first if needed) in one
+// write, updates the in-memory indexes, then publishes. The index files are
+// written when the segment is sealed or flushed. The caller holds wmu.
 func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) error {
 	if err := l.maybeRoll(int64(len(b)), res.MaxTimestamp, res.LastOffset); err != nil {
-		return err
+		return l.fail(err)
 	}
 	s := l.active()
 	pos := s.size
-	if _, err := s.logFile.WriteAt(b, pos); err != nil {
-		_ = s.logFile.Truncate(pos)
-		return fmt.Errorf("log: append to segment %d: %w", s.base, err)
+	f, err := s.open()
+	if err != nil {
+		return l.fail(err)
+	}
+	_, err = f.WriteAt(b, pos)
+	if err != nil {
+		// Drop what part of the write landed; the log stops taking writes either way.
+		_ = f.Truncate(pos)
+	}
+	s.file.release()
+	if err != nil {
+		return l.fail(fmt.Errorf("append to segment %d: %w", s.base, err))
 	}
 	s.dirty.Store(true)
 
 	// Index the new batches on copies; readers see the originals until publish.
 	ix := s.ix
 	oidx, tidx := s.oidx, s.tidx
-	nOff, nTime := len(oidx), len(tidx)
 	lastTime := s.lastTime()
 	for p := 0; p < len(b); {
 		h := decodeHeader(b[p:]) // framed above
@@ -249,12 +332,6 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		}
 		p += h.Size()
 	}
-	if err := s.writeIndexes(oidx, tidx, nOff, nTime, &l.scratch); err != nil {
-		_ = s.logFile.Truncate(pos)
-		_ = s.idxFile.Truncate(int64(nOff) * offsetEntrySize)
-		_ = s.timeFile.Truncate(int64(nTime) * timeEntrySize)
-		return fmt.Errorf("log: index segment %d: %w", s.base, err)
-	}
 
 	l.mu.Lock()
 	s.size = pos + int64(len(b))
@@ -267,144 +344,71 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 	}
 	l.mu.Unlock()
 	if changed {
-		return l.writeEpochsLocked()
+		if err := l.writeEpochsLocked(); err != nil {
+			return l.fail(err)
+		}
+	}
+	l.unflushed += res.LastOffset - res.BaseOffset + 1
+	if l.unflushed >= l.cfg.FlushMessages {
+		return l.flushLocked()
 	}
 	return nil
 }
 
-// Read returns whole batches starting with the one holding offset: at most
-// maxBytes in total, except that the first batch is returned whole however
-// large (Kafka's "at least one batch" rule), and only batches whose base
-// offset is below maxOffset (the caller passes the high watermark). Reads
-// continue across segment boundaries until maxBytes is used. offset ==
-// LogEndOffset (or >= maxOffset) returns nothing; offset below the log start
-// offset or above the log end offset is ErrOffsetOutOfRange. The result is
-// read from the files straight into a fresh buffer owned by the caller.
-func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
-	if offset < l.startOffset || offset > l.endOffset {
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.startOffset, l.endOffset)
-	}
-	maxOffset = min(maxOffset, l.endOffset)
-	if offset >= maxOffset {
-		return nil, nil
-	}
-	r := getReader(nil, 0)
-	defer putReader(r)
-	var out []byte
-	for si := l.segmentIndex(offset); si < len(l.segments); si++ {
-		s := l.segments[si]
-		if s.base >= maxOffset {
-			break
-		}
-		r.reset(s.logFile, s.size)
-		pos, h, found, err := s.locate(r, offset)
-		if err != nil {
-			return nil, fmt.Errorf("read segment %d: %w", s.base, err)
-		}
-		if !found {
-			continue
-		}
-		if h.BaseOffset >= maxOffset {
-			break
-		}
-		want := int64(maxBytes - len(out))
-		if out == nil {
-			want = max(want, int64(h.Size()))
-			out = make([]byte, 0, min(want, l.bytesFrom(si, pos)))
-		}
-		if want <= 0 {
-			break
-		}
-		want = min(want, s.size-pos)
-		start := len(out)
-		out = slices.Grow(out, int(want))[:start+int(want)] // sized above; Grow is a guard
-		if err := readFull(s.logFile, out[start:], pos); err != nil {
-			return nil, fmt.Errorf("log: read segment %d: %w", s.base, err)
-		}
-		n, err := wholeBatches(out[start:], maxOffset)
-		if err != nil {
-			return nil, fmt.Errorf("read segment %d: %w", s.base, err)
-		}
-		out = out[:start+n]
-		if int64(n) < s.size-pos {
-			break // maxBytes or maxOffset reached inside this segment
-		}
-		offset = s.next
-	}
-	return out, nil
-}
-
-// bytesFrom counts the published bytes from position pos of segment si to
-// the log end.
-func (l *Log) bytesFrom(si int, pos int64) int64 {
-	n := l.segments[si].size - pos
-	for _, s := range l.segments[si+1:] {
-		n += s.size
-	}
-	return n
-}
-
-// wholeBatches returns the length of the prefix of b made of whole batches
-// with base offsets below maxOffset.
-func wholeBatches(b []byte, maxOffset int64) (int, error) {
-	p := 0
-	for len(b)-p >= BatchHeaderSize {
-		h := decodeHeader(b[p:])
-		if h.Length < minBatchLength || h.Magic != 2 {
-			return 0, fmt.Errorf("%w: bad header at read position %d", ErrCorruptBatch, p)
-		}
-		if h.BaseOffset >= maxOffset || h.Size() > len(b)-p {
-			break
-		}
-		p += h.Size()
-	}
-	return p, nil
-}
-
 // Close flushes, closes the files and writes the clean-shutdown marker, so
-// the next Open trusts the files instead of re-checking the tail. Closing a
-// closed log is a no-op.
+// the next Open trusts the files instead of re-checking the tail. A running
+// clean is abandoned and segment files awaiting deletion are removed now.
+// A log that failed with a storage error closes without the marker, so the
+// next Open re-checks it. Closing a closed log is a no-op.
 func (l *Log) Close() error {
+	l.abortClean.Store(true)
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
 		return nil
 	}
 	l.flushes.Wait()
-	err := l.closeLocked()
-	if err == nil {
+	err := l.closeLocked(l.failed == nil)
+	l.deleter.finish(l.fs)
+	if err == nil && l.failed == nil {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
 		l.flushMu.Unlock()
-	}
-	if err == nil {
-		err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
+		if err == nil {
+			err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
+		}
 	}
 	return err
 }
 
-// closeLocked seals the active segment, syncs and closes every segment.
-func (l *Log) closeLocked() error {
+// closeLocked seals the active segment and closes every segment, first
+// writing the indexes and syncing when persist is set. The caller holds wmu.
+func (l *Log) closeLocked(persist bool) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.closed = true
+	s := l.active()
+	l.sealLocked(s)
+	l.mu.Unlock()
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
 			first = err
 		}
 	}
-	s := l.active()
-	keep(l.sealLocked(s))
-	// Drop anything a failed write left past the valid end.
-	keep(s.logFile.Truncate(s.size))
+	if f, err := s.open(); err == nil {
+		// Drop anything a failed write left past the valid end.
+		if fi, err := f.Stat(); err == nil && fi.Size() > s.size {
+			keep(f.Truncate(s.size))
+		}
+		s.file.release()
+	}
 	for _, s := range l.segments {
-		keep(s.sync())
+		if persist {
+			keep(s.persistIndexes(l.fs, l.dir, &l.scratch))
+			keep(s.sync(l.fs, l.dir))
+		}
 		keep(s.close())
 	}
 	return first
@@ -412,11 +416,15 @@ func (l *Log) closeLocked() error {
 
 // Delete closes the log and removes its directory (topic deletion).
 func (l *Log) Delete() error {
+	l.abortClean.Store(true)
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.flushes.Wait()
 	if !l.closed {
-		_ = l.closeLocked()
+		_ = l.closeLocked(false)
 	}
+	l.deleter.cancel()
 	return l.fs.RemoveAll(l.dir)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -488,7 +489,9 @@ func TestAppendReplicated(t *testing.T) {
 	if err != nil || res.BaseOffset != 0 || res.LastOffset != 11 {
 		t.Fatalf("first part: %+v %v", res, err)
 	}
-	_, err = f.AppendReplicated(data[split+hs[4].Size():]) // skips a batch
+	_, err = f.AppendReplicated(data[:hs[0].Size()]) // below the log end
+	wantErr(t, err, ErrUnexpectedOffset)
+	_, err = f.AppendReplicated(append(slices.Clone(data[split:split+hs[4].Size()]), data[split:split+hs[4].Size()]...)) // goes back
 	wantErr(t, err, ErrUnexpectedOffset)
 	if _, err := f.AppendReplicated(data[split:]); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,9 +40,12 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, cfg: cfg}
+	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
 	if l.fs == nil {
 		l.fs = OSFS
+	}
+	if l.files == nil {
+		l.files = sharedFileCache()
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -56,6 +60,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		}
 		return nil, err
 	}
+	l.lastFlush = l.now().UnixMilli()
 	return l, nil
 }
 
@@ -66,6 +71,9 @@ func (l *Log) open() error {
 	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("log: list %s: %w", l.dir, err)
+	}
+	if names, err = l.finishFileOperations(names); err != nil {
+		return err
 	}
 	present := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -103,12 +111,12 @@ func (l *Log) open() error {
 	if l.recoveryPoint, err = readRecoveryPoint(l.fs, l.dir); err != nil {
 		return err
 	}
+	if l.cleanPoint, err = readCleanPoint(l.fs, l.dir); err != nil {
+		return err
+	}
 
 	for i, base := range bases {
-		s, err := openSegmentFiles(l.fs, l.dir, base, false)
-		if err != nil {
-			return fmt.Errorf("log: open segment %d: %w", base, err)
-		}
+		s := newSegment(l.files, l.fs, l.dir, base, false)
 		s.created = l.now()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
@@ -172,6 +180,80 @@ func (l *Log) finishOpen(startCP int64) error {
 	return nil
 }
 
+// finishFileOperations completes or undoes what a crash interrupted, as
+// Kafka's LogLoader does: .deleted and .cleaned segment files are removed,
+// so is an index's .swap file (the index is rebuilt), and a
+// <base>.log.swap completes its swap: the segments with a base in [base,
+// its next offset) are deleted and it becomes <base>.log. It returns the
+// directory listing afterwards.
+func (l *Log) finishFileOperations(names []string) ([]string, error) {
+	changed := false
+	var swaps []int64
+	for _, n := range names {
+		for _, suffix := range []string{deletedSuffix, cleanedSuffix, swapSuffix} {
+			base, ext, ok := parseSegmentName(strings.TrimSuffix(n, suffix))
+			if !ok || !strings.HasSuffix(n, suffix) {
+				continue
+			}
+			if suffix == swapSuffix && ext == extLog {
+				swaps = append(swaps, base)
+				continue
+			}
+			l.removeQuietly(n)
+			changed = true
+		}
+	}
+	for _, base := range swaps {
+		name := segmentName(l.dir, base, extLog)
+		next, err := swapEnd(l.fs, name+swapSuffix, base)
+		if err != nil {
+			return nil, fmt.Errorf("log: finish the swap of segment %d: %w", base, err)
+		}
+		l.logger.Warn("log: completing an interrupted segment swap", "dir", l.dir, "segment", base, "next", next)
+		for _, n := range names {
+			if b, _, ok := parseSegmentName(n); ok && b >= base && b < max(next, base+1) {
+				l.removeQuietly(n)
+			}
+		}
+		if err := l.fs.Rename(name+swapSuffix, name); err != nil {
+			return nil, fmt.Errorf("log: finish the swap of segment %d: %w", base, err)
+		}
+		changed = true
+	}
+	if !changed {
+		return names, nil
+	}
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return nil, fmt.Errorf("log: sync %s: %w", l.dir, err)
+	}
+	return l.fs.ReadDir(l.dir)
+}
+
+// swapEnd is the offset after the last batch of a complete swap file.
+func swapEnd(fsys FS, name string, base int64) (int64, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	r := &chunkReader{chunk: scanChunk}
+	r.reset(f, fi.Size())
+	next := base
+	for pos := int64(0); pos < fi.Size(); {
+		h, err := r.header(pos)
+		if err != nil {
+			break // recovery deals with the rest
+		}
+		next = h.LastOffset() + 1
+		pos += int64(h.Size())
+	}
+	return next, nil
+}
+
 // dropSegmentsFrom deletes l.segments[i:] and the not yet opened segments
 // with the given bases (from which those already opened are skipped).
 func (l *Log) dropSegmentsFrom(i int, bases []int64) error {
@@ -207,7 +289,7 @@ func ourTempFile(name string) bool {
 	switch strings.TrimSuffix(name, ".tmp") {
 	case name:
 		return false
-	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile:
+	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile, cleanPointFile:
 		return true
 	}
 	return false
@@ -217,7 +299,7 @@ func segmentBaseName(base int64) string { return fmt.Sprintf("%020d", base) }
 
 // parseSegmentName recognises "%020d" + one of the segment extensions.
 func parseSegmentName(name string) (base int64, ext string, ok bool) {
-	for _, e := range []string{extLog, extIndex, extTimeIndex} {
+	for _, e := range segmentExts {
 		if stem, found := strings.CutSuffix(name, e); found && len(stem) == 20 {
 			b, err := strconv.ParseInt(stem, 10, 64)
 			if err == nil && b >= 0 {
@@ -232,17 +314,22 @@ func parseSegmentName(name string) (base int64, ext string, ok bool) {
 // full re-read (an unflushed segment after an unclean shutdown); a missing
 // or bad index forces one too. cut reports that the re-read truncated corrupt data.
 func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut bool, err error) {
-	fi, err := s.logFile.Stat()
+	f, err := s.file.acquire()
+	if err != nil {
+		return false, fmt.Errorf("log: open segment %d: %w", s.base, err)
+	}
+	defer s.file.release()
+	fi, err := f.Stat()
 	if err != nil {
 		return false, fmt.Errorf("log: stat segment %d: %w", s.base, err)
 	}
 	size := fi.Size()
 	if recoverAll || missingIndex {
-		return l.recoverSegment(s, size, last)
+		return l.recoverSegment(s, f, size, last)
 	}
-	if reason := l.loadIndexes(s, size); reason != nil {
+	if reason := l.loadIndexes(s, f, size); reason != nil {
 		l.logger.Warn("log: rebuilding index", "dir", l.dir, "segment", s.base, "reason", reason)
-		return l.recoverSegment(s, size, last)
+		return l.recoverSegment(s, f, size, last)
 	}
 	return false, nil
 }
@@ -250,7 +337,7 @@ func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut 
 // loadIndexes reads and checks both index files against the log and walks
 // the log after the last offset-index entry. A non-nil result is the reason
 // the segment must be re-read.
-func (l *Log) loadIndexes(s *segment, size int64) error {
+func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 	maxBatches := size/BatchHeaderSize + 1
 	ob, err := readFile(l.fs, segmentName(l.dir, s.base, extIndex), maxBatches*offsetEntrySize)
 	if err != nil {
@@ -269,7 +356,7 @@ func (l *Log) loadIndexes(s *segment, size int64) error {
 		return err
 	}
 	r := &chunkReader{chunk: scanChunk}
-	r.reset(s.logFile, size)
+	r.reset(f, size)
 	tail, err := s.scanTail(r, oidx)
 	if err != nil {
 		return err
@@ -278,6 +365,7 @@ func (l *Log) loadIndexes(s *segment, size int64) error {
 		return errors.New("time index points past the log")
 	}
 	s.size, s.next, s.oidx, s.tidx = size, tail.next, oidx, tidx
+	s.oidxDisk, s.tidxDisk = len(oidx), len(tidx)
 	s.ix = tail.indexer(tidx)
 	if size > 0 {
 		h, err := r.header(0)
@@ -348,9 +436,9 @@ func (t tailState) indexer(tidx timeIndex) indexer {
 // recoverSegment re-reads a whole segment, checking each batch's framing,
 // offsets and CRC, cuts the file after the last good batch, and rebuilds
 // both indexes with the rule appends use. An inactive segment is sealed.
-func (l *Log) recoverSegment(s *segment, fileSize int64, last bool) (cut bool, err error) {
+func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut bool, err error) {
 	r := &chunkReader{chunk: recoveryChunk}
-	r.reset(s.logFile, fileSize)
+	r.reset(f, fileSize)
 	ix := indexer{maxTs: -1, maxTsRel: -1}
 	var oidx offsetIndex
 	var tidx timeIndex
@@ -392,7 +480,7 @@ func (l *Log) recoverSegment(s *segment, fileSize int64, last bool) (cut bool, e
 	if pos < fileSize {
 		l.logger.Warn("log: truncating corrupt or torn tail", "dir", l.dir, "segment", s.base,
 			"position", pos, "bytes", fileSize-pos, "reason", reason)
-		if err := s.logFile.Truncate(pos); err != nil {
+		if err := f.Truncate(pos); err != nil {
 			return false, fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 		}
 		cut = true
@@ -401,10 +489,12 @@ func (l *Log) recoverSegment(s *segment, fileSize int64, last bool) (cut bool, e
 	if !last && ix.maxTs > lastTime {
 		s.tidx = append(s.tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
 	}
-	if err := s.rewriteIndexes(); err != nil {
+	s.oidxDisk, s.tidxDisk = -1, -1
+	s.dirty.Store(true) // what was read may still be only in the page cache
+	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
 		return false, fmt.Errorf("log: rebuild index of segment %d: %w", s.base, err)
 	}
-	if err := s.sync(); err != nil {
+	if err := s.sync(l.fs, l.dir); err != nil {
 		return false, fmt.Errorf("log: sync segment %d: %w", s.base, err)
 	}
 	return cut, nil

@@ -1,14 +1,18 @@
 package log
 
-import "fmt"
+import (
+	"fmt"
+	"math/rand/v2"
+)
 
 // maybeRoll starts a new active segment if appending size bytes holding
 // offsets up to lastOffset with max timestamp maxTs would break one of
 // Kafka's roll rules (LogSegment.shouldRoll): the segment would exceed
-// SegmentBytes, it is older than SegmentMs (measured from its first batch's
-// timestamp, else from its creation), an index is full, or a relative offset
-// would overflow int32. An empty segment takes anything, so a batch larger
-// than SegmentBytes gets a segment of its own. The caller holds wmu.
+// SegmentBytes, it is older than SegmentMs less its segment.jitter.ms draw
+// (measured from its first batch's timestamp, else from its creation), an
+// index is full, or a relative offset would overflow int32. An empty
+// segment takes anything, so a batch larger than SegmentBytes gets a
+// segment of its own. The caller holds wmu.
 func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	s := l.active()
 	if s.size == 0 {
@@ -22,7 +26,7 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	}
 	switch {
 	case s.size+size > l.cfg.SegmentBytes,
-		age > l.cfg.SegmentMs,
+		age > l.cfg.SegmentMs-s.jitterMs,
 		len(s.oidx) >= l.cfg.SegmentIndexBytes/offsetEntrySize,
 		len(s.tidx) >= l.cfg.SegmentIndexBytes/timeEntrySize,
 		!s.fits(lastOffset):
@@ -31,20 +35,22 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	return nil
 }
 
-// roll seals the active segment and creates a new one at the log end
-// offset. Like Kafka it syncs the old segment in the background, then
-// advances the recovery point past it; until then a crash makes recovery
-// re-check it. The caller holds wmu.
+// roll seals the active segment, writes its indexes and creates a new one
+// at the log end offset. Like Kafka it syncs the old segment in the
+// background, then advances the recovery point past it; until then a crash
+// makes recovery re-check it. The caller holds wmu.
 func (l *Log) roll() error {
 	old := l.active()
-	l.mu.Lock()
-	err := l.sealLocked(old)
-	l.mu.Unlock()
+	ns, err := l.createSegment(l.endOffset)
 	if err != nil {
-		return fmt.Errorf("log: seal segment %d: %w", old.base, err)
-	}
-	if err := l.addSegment(l.endOffset); err != nil {
 		return err
+	}
+	l.mu.Lock()
+	l.sealLocked(old)
+	l.segments = append(l.segments, ns)
+	l.mu.Unlock()
+	if err := old.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+		return fmt.Errorf("log: write the indexes of segment %d: %w", old.base, err)
 	}
 	l.flushes.Add(1)
 	go func() {
@@ -54,24 +60,17 @@ func (l *Log) roll() error {
 	return nil
 }
 
-// addSegment creates an empty segment at base and makes it the active one.
-// The caller holds wmu.
-func (l *Log) addSegment(base int64) error {
-	s, err := l.createSegment(base)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.segments = append(l.segments, s)
-	l.mu.Unlock()
-	return nil
-}
-
-// createSegment creates the (empty) files of a segment at base, durably.
+// createSegment creates the (empty) .log file of a segment at base,
+// durably. Its index files are written when it is sealed or flushed.
 func (l *Log) createSegment(base int64) (*segment, error) {
-	s, err := openSegmentFiles(l.fs, l.dir, base, true)
+	s := newSegment(l.files, l.fs, l.dir, base, true)
+	_, err := s.file.acquire()
 	if err == nil {
+		s.file.release()
 		s.created = l.now()
+		if j := min(l.cfg.SegmentJitterMs, l.cfg.SegmentMs); j > 0 {
+			s.jitterMs = rand.Int64N(j)
+		}
 		if err = syncDir(l.fs, l.dir); err != nil {
 			s.close()
 		}
@@ -86,12 +85,9 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 // when the sparse entries missed it (Kafka does this when a segment becomes
 // inactive or is closed), so an inactive segment's largest timestamp is
 // always its last time-index entry. The caller holds wmu and mu.
-func (l *Log) sealLocked(s *segment) error {
-	if s.ix.maxTs < 0 || s.ix.maxTs <= s.lastTime() || s.timeFile == nil {
-		return nil
+func (l *Log) sealLocked(s *segment) {
+	if s.ix.maxTs < 0 || s.ix.maxTs <= s.lastTime() {
+		return
 	}
-	n := len(s.tidx)
 	s.tidx = append(s.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
-	s.dirty.Store(true)
-	return s.writeIndexes(s.oidx, s.tidx, len(s.oidx), n, &l.scratch)
 }

@@ -47,19 +47,34 @@ func (l *Log) collectHeaders(from int64, dst []BatchHeader) ([]BatchHeader, erro
 	defer putReader(r)
 	for si := l.segmentIndex(from); si < len(l.segments) && len(dst) < cap(dst); si++ {
 		s := l.segments[si]
-		r.reset(s.logFile, s.size)
-		pos, _, found, err := s.locate(r, from)
+		var err error
+		if dst, err = collectSegment(s, r, from, dst); err != nil {
+			return nil, err
+		}
+	}
+	return dst, nil
+}
+
+// collectSegment appends the headers of s's batches ending at or after from,
+// up to cap(dst).
+func collectSegment(s *segment, r *chunkReader, from int64, dst []BatchHeader) ([]BatchHeader, error) {
+	f, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	defer s.file.release()
+	r.reset(f, s.size)
+	pos, _, found, err := s.locate(r, from)
+	if err != nil {
+		return nil, fmt.Errorf("%w: scan segment %d: %w", ErrStorage, s.base, err)
+	}
+	for found && pos < s.size && len(dst) < cap(dst) {
+		h, err := r.header(pos)
 		if err != nil {
-			return nil, fmt.Errorf("scan segment %d: %w", s.base, err)
+			return nil, fmt.Errorf("%w: scan segment %d: %w", ErrStorage, s.base, err)
 		}
-		for found && pos < s.size && len(dst) < cap(dst) {
-			h, err := r.header(pos)
-			if err != nil {
-				return nil, fmt.Errorf("scan segment %d: %w", s.base, err)
-			}
-			dst = append(dst, h)
-			pos += int64(h.Size())
-		}
+		dst = append(dst, h)
+		pos += int64(h.Size())
 	}
 	return dst, nil
 }

@@ -21,30 +21,38 @@ import (
 // under its read lock. Bytes at or beyond size are the writer's: an append
 // writes them first and publishes them after, so a concurrent Read never
 // sees a half-written batch.
+//
+// The .log file is reached through the log's FileCache, which opens it on
+// demand and closes it when idle, the active segment's included. The
+// indexes live in memory and are written to their files when the segment
+// is sealed, flushed or closed, not on every append: recovery rebuilds
+// them for any segment that was not synced.
 type segment struct {
-	base     int64
-	logFile  File
-	idxFile  File
-	timeFile File
+	base int64
+	file *cachedFile
 
 	// published
 	size int64       // bytes of whole, valid batches
 	next int64       // offset after the last batch (base if empty)
-	oidx offsetIndex // in-memory copy of the .index file
-	tidx timeIndex   // in-memory copy of the .timeindex file
+	oidx offsetIndex // the offset index (the .index file is a possibly shorter copy)
+	tidx timeIndex   // the time index
 	ix   indexer     // running index state; ix.maxTs is the segment's max timestamp
 
 	// writer-only (Log.wmu)
-	rollTs  int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
-	created time.Time // when this process created or opened the segment
+	rollTs   int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
+	created  time.Time // when this process created or opened the segment
+	jitterMs int64     // segment.jitter.ms draw for this segment
+	oidxDisk int       // entries in the .index file; -1: the file is to be (re)created
+	tidxDisk int       // entries in the .timeindex file; -1: the file is to be (re)created
+	idxCut   bool      // the index files hold entries beyond the in-memory ones
 
 	// shared with the background flusher
-	dirty  atomic.Bool // written since the last sync
-	closed atomic.Bool
+	dirty    atomic.Bool // .log written since the last sync
+	idxDirty atomic.Bool // index files written since the last sync
 }
 
 func segmentName(dir string, base int64, ext string) string {
-	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, ext))
+	return filepath.Join(dir, segmentBaseName(base)+ext)
 }
 
 const (
@@ -53,52 +61,43 @@ const (
 	extTimeIndex = ".timeindex"
 )
 
-// openSegmentFiles opens (creating if needed) a segment's three files;
-// trunc empties them, for a brand-new segment.
-func openSegmentFiles(fsys FS, dir string, base int64, trunc bool) (*segment, error) {
-	flag := os.O_RDWR | os.O_CREATE
-	if trunc {
-		flag |= os.O_TRUNC
+var segmentExts = []string{extLog, extIndex, extTimeIndex}
+
+func newSegment(files *FileCache, fsys FS, dir string, base int64, create bool) *segment {
+	return &segment{
+		base:     base,
+		next:     base,
+		rollTs:   -1,
+		ix:       indexer{maxTs: -1, maxTsRel: -1},
+		file:     files.file(fsys, segmentName(dir, base, extLog), create),
+		oidxDisk: -1,
+		tidxDisk: -1,
 	}
-	s := &segment{base: base, next: base, rollTs: -1, ix: indexer{maxTs: -1, maxTsRel: -1}}
-	var err error
-	if s.logFile, err = fsys.OpenFile(segmentName(dir, base, extLog), flag, 0o644); err != nil {
-		return nil, err
-	}
-	if s.idxFile, err = fsys.OpenFile(segmentName(dir, base, extIndex), flag, 0o644); err != nil {
-		s.close()
-		return nil, err
-	}
-	if s.timeFile, err = fsys.OpenFile(segmentName(dir, base, extTimeIndex), flag, 0o644); err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
 }
 
-// close closes the files once. The File fields stay set, so a background
-// flush racing with it gets an error from Sync rather than a data race.
+// open returns the .log file, which the caller releases with
+// s.file.release().
+func (s *segment) open() (File, error) {
+	f, err := s.file.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("%w: open segment %d: %w", ErrStorage, s.base, err)
+	}
+	return f, nil
+}
+
+// close closes the segment's file for good.
 func (s *segment) close() error {
-	if s.closed.Swap(true) {
+	if s.file == nil {
 		return nil
 	}
-	var first error
-	for _, f := range []File{s.logFile, s.idxFile, s.timeFile} {
-		if f == nil {
-			continue
-		}
-		if err := f.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return s.file.close()
 }
 
 // remove closes the segment and deletes its files, the log file first so a
 // crash part-way leaves only orphan indexes, which Open deletes.
 func (s *segment) remove(fsys FS, dir string) error {
 	err := s.close()
-	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+	for _, ext := range segmentExts {
 		if rerr := fsys.Remove(segmentName(dir, s.base, ext)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr
 		}
@@ -107,19 +106,112 @@ func (s *segment) remove(fsys FS, dir string) error {
 }
 
 // sync makes the segment's writes durable. It may run in the background
-// flusher while the writer appends: a write that lands after the flag is
+// flusher while the writer appends: a write that lands after a flag is
 // cleared sets it again, so it is never forgotten.
-func (s *segment) sync() error {
-	if !s.dirty.Swap(false) {
-		return nil
-	}
-	for _, f := range []File{s.logFile, s.idxFile, s.timeFile} {
-		if err := f.Sync(); err != nil {
+func (s *segment) sync(fsys FS, dir string) error {
+	if s.dirty.Swap(false) {
+		f, err := s.file.acquire()
+		if err == nil {
+			err = f.Sync()
+			s.file.release()
+		}
+		if err != nil {
 			s.dirty.Store(true)
 			return err
 		}
 	}
+	if s.idxDirty.Swap(false) {
+		for _, ext := range []string{extIndex, extTimeIndex} {
+			if err := syncFile(fsys, segmentName(dir, s.base, ext)); err != nil {
+				s.idxDirty.Store(true)
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// syncFile fsyncs a file by name (fsync acts on the file, not the handle).
+func syncFile(fsys FS, name string) error {
+	f, err := fsys.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// persistIndexes brings both index files up to date with the in-memory
+// indexes, writing only the entries they lack (or the whole file when it
+// is to be recreated). The caller holds wmu.
+func (s *segment) persistIndexes(fsys FS, dir string, scratch *[]byte) error {
+	if s.oidxDisk == len(s.oidx) && s.tidxDisk == len(s.tidx) && !s.idxCut {
+		return nil
+	}
+	*scratch = s.oidx.encode((*scratch)[:0])
+	if err := persistIndex(fsys, segmentName(dir, s.base, extIndex), *scratch, offsetEntrySize, &s.oidxDisk, s.idxCut); err != nil {
+		return err
+	}
+	*scratch = s.tidx.encode((*scratch)[:0])
+	if err := persistIndex(fsys, segmentName(dir, s.base, extTimeIndex), *scratch, timeEntrySize, &s.tidxDisk, s.idxCut); err != nil {
+		return err
+	}
+	s.idxCut = false
+	s.idxDirty.Store(true)
+	return nil
+}
+
+// persistIndex writes the encoded index all (entries of size bytes) to
+// name, of which *disk entries are already there (-1: recreate the file);
+// cut truncates entries beyond all first.
+func persistIndex(fsys FS, name string, all []byte, size int, disk *int, cut bool) error {
+	n := len(all) / size
+	flags := os.O_RDWR | os.O_CREATE
+	if *disk < 0 {
+		flags |= os.O_TRUNC
+	}
+	if *disk == n && !cut {
+		return nil
+	}
+	f, err := fsys.OpenFile(name, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	from := max(*disk, 0)
+	if cut {
+		err = f.Truncate(int64(len(all)))
+		from = min(from, n)
+	}
+	if err == nil && from < n {
+		_, err = f.WriteAt(all[from*size:], int64(from*size))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		*disk = -1 // unknown: rewrite it whole next time
+		return err
+	}
+	*disk = n
+	return nil
+}
+
+// modTime is the .log file's modification time (the segment's age when it
+// holds no timestamps, as Kafka's LogSegment.largestTimestamp falls back to).
+func (s *segment) modTime() (time.Time, error) {
+	f, err := s.file.acquire()
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer s.file.release()
+	fi, err := f.Stat()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
 }
 
 // lastTime is the timestamp of the last time-index entry, -1 if none.
@@ -142,47 +234,6 @@ func (s *segment) maxTimestampOffset() int64 {
 // fits reports whether relative offsets up to last fit the int32 index
 // entries of this segment.
 func (s *segment) fits(last int64) bool { return last-s.base <= math.MaxInt32 }
-
-// writeIndexes persists index entries appended past the file lengths nOff
-// and nTime (entries already in the files are not rewritten), encoding
-// them in *scratch, which it may grow.
-func (s *segment) writeIndexes(oidx offsetIndex, tidx timeIndex, nOff, nTime int, scratch *[]byte) error {
-	if len(oidx) > nOff {
-		*scratch = oidx[nOff:].encode((*scratch)[:0])
-		if _, err := s.idxFile.WriteAt(*scratch, int64(nOff)*offsetEntrySize); err != nil {
-			return err
-		}
-	}
-	if len(tidx) > nTime {
-		*scratch = tidx[nTime:].encode((*scratch)[:0])
-		if _, err := s.timeFile.WriteAt(*scratch, int64(nTime)*timeEntrySize); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rewriteIndexes replaces both index files with the in-memory indexes.
-func (s *segment) rewriteIndexes() error {
-	if err := s.idxFile.Truncate(0); err != nil {
-		return err
-	}
-	if err := s.timeFile.Truncate(0); err != nil {
-		return err
-	}
-	s.dirty.Store(true)
-	if b := s.oidx.encode(nil); len(b) > 0 {
-		if _, err := s.idxFile.WriteAt(b, 0); err != nil {
-			return err
-		}
-	}
-	if b := s.tidx.encode(nil); len(b) > 0 {
-		if _, err := s.timeFile.WriteAt(b, 0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // chunkReader reads a file through a buffer, a chunk at a time, so a scan
 // over many small batch headers costs one pread per chunk. It never reads
@@ -233,11 +284,17 @@ func (r *chunkReader) header(pos int64) (BatchHeader, error) {
 	if err != nil {
 		return BatchHeader{}, fmt.Errorf("%w: header at position %d: %w", ErrCorruptBatch, pos, err)
 	}
+	return checkStoredHeader(b, pos, r.end)
+}
+
+// checkStoredHeader parses the header in b (of the batch at file position
+// pos in a segment of end bytes) and checks its framing.
+func checkStoredHeader(b []byte, pos, end int64) (BatchHeader, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
 		return h, fmt.Errorf("at position %d: %w", pos, err)
 	}
-	if pos+int64(h.Size()) > r.end {
+	if pos+int64(h.Size()) > end {
 		return h, fmt.Errorf("%w: batch at position %d overruns the segment", ErrCorruptBatch, pos)
 	}
 	if h.LastOffsetDelta < 0 {
@@ -268,9 +325,13 @@ func putReader(r *chunkReader) {
 // starting from the index's lower bound and scanning headers. found is false
 // when every batch of the segment ends before offset.
 func (s *segment) locate(r *chunkReader, offset int64) (pos int64, h BatchHeader, found bool, err error) {
-	pos = s.oidx.lowerPos(offset - s.base)
+	return s.locateFrom(r, s.oidx.lowerPos(offset-s.base), offset)
+}
+
+func (s *segment) locateFrom(r *chunkReader, pos, offset int64) (int64, BatchHeader, bool, error) {
 	for pos < s.size {
-		if h, err = r.header(pos); err != nil {
+		h, err := r.header(pos)
+		if err != nil {
 			return 0, h, false, err
 		}
 		if h.LastOffset() >= offset {

@@ -23,31 +23,49 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 		if s.ix.maxTs < ts || s.next <= l.startOffset {
 			continue
 		}
-		r.reset(s.logFile, s.size)
-		from := s.base
-		if i := s.tidx.floor(ts); i >= 0 {
-			from = s.base + int64(s.tidx[i].rel)
+		off, t, found, err := l.offsetForTimestampIn(s, r, ts)
+		if err != nil {
+			l.logger.Warn("log: timestamp lookup stopped", "dir", l.dir, "segment", s.base, "err", err)
+			return -1, -1, false
 		}
-		from = max(from, l.startOffset)
-		pos := int64(0)
-		if i := s.oidx.floor(from - s.base); i >= 0 {
-			pos = int64(s.oidx[i].pos)
-		}
-		for pos < s.size {
-			h, err := r.header(pos)
-			if err != nil {
-				l.logger.Warn("log: timestamp lookup stopped", "dir", l.dir, "segment", s.base, "err", err)
-				return -1, -1, false
-			}
-			if h.LastOffset() >= l.startOffset && h.MaxTimestamp >= ts {
-				if off, t, found := recordForTimestamp(r, pos, h, ts, l.startOffset); found {
-					return off, t, true
-				}
-			}
-			pos += int64(h.Size())
+		if found {
+			return off, t, true
 		}
 	}
 	return -1, -1, false
+}
+
+// offsetForTimestampIn is OffsetForTimestamp within segment s. The caller
+// holds mu.
+func (l *Log) offsetForTimestampIn(s *segment, r *chunkReader, ts int64) (int64, int64, bool, error) {
+	f, err := s.open()
+	if err != nil {
+		return -1, -1, false, err
+	}
+	defer s.file.release()
+	r.reset(f, s.size)
+	from := s.base
+	if i := s.tidx.floor(ts); i >= 0 {
+		from = s.base + int64(s.tidx[i].rel)
+	}
+	from = max(from, l.startOffset)
+	pos := int64(0)
+	if i := s.oidx.floor(from - s.base); i >= 0 {
+		pos = int64(s.oidx[i].pos)
+	}
+	for pos < s.size {
+		h, err := r.header(pos)
+		if err != nil {
+			return -1, -1, false, err
+		}
+		if h.LastOffset() >= l.startOffset && h.MaxTimestamp >= ts && h.NumRecords > 0 {
+			if off, t, found := recordForTimestamp(r, pos, h, ts, l.startOffset); found {
+				return off, t, true, nil
+			}
+		}
+		pos += int64(h.Size())
+	}
+	return -1, -1, false, nil
 }
 
 // recordForTimestamp finds the first record of the batch at pos with offset
@@ -62,8 +80,8 @@ func recordForTimestamp(r *chunkReader, pos int64, h BatchHeader, ts, minOffset 
 		return -1, -1, false
 	}
 	off, t, found := int64(-1), int64(-1), false
-	_ = walkRecords(b[BatchHeaderSize:], h.NumRecords, func(od int32, td int64) bool {
-		o, rt := h.BaseOffset+int64(od), h.FirstTimestamp+td
+	_ = forEachRecord(b[BatchHeaderSize:], h.NumRecords, func(_ []byte, rf recordFields) bool {
+		o, rt := h.BaseOffset+int64(rf.offDelta), h.FirstTimestamp+rf.tsDelta
 		if o >= minOffset && rt >= ts {
 			off, t, found = o, rt, true
 			return false

@@ -15,8 +15,8 @@ func (l *Log) Truncate(endOffset int64) error {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return ErrClosed
+	if err := l.writable(); err != nil {
+		return err
 	}
 	if endOffset >= l.endOffset {
 		return nil
@@ -42,7 +42,9 @@ func (l *Log) Truncate(endOffset int64) error {
 	doomed := append([]*segment(nil), l.segments[si+1:]...)
 	l.segments = l.segments[:si+1]
 	err = l.truncateSegmentLocked(s, endOffset)
+	l.gen++
 	l.endOffset = s.next
+	l.cleanPoint = min(l.cleanPoint, l.endOffset)
 	startMoved := l.startOffset > l.endOffset
 	if startMoved {
 		l.startOffset = l.endOffset
@@ -57,15 +59,17 @@ func (l *Log) Truncate(endOffset int64) error {
 		}
 	}
 	if err != nil {
-		return err
+		return l.fail(err)
 	}
 	if startMoved {
 		if err := writeStartCheckpoint(l.fs, l.dir, l.endOffset); err != nil {
-			return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+			return l.fail(fmt.Errorf("log: write %s: %w", startCheckpointFile, err))
 		}
 	}
 	if epochsChanged {
-		return l.writeEpochsLocked()
+		if err := l.writeEpochsLocked(); err != nil {
+			return l.fail(err)
+		}
 	}
 	return nil
 }
@@ -75,7 +79,12 @@ func (l *Log) Truncate(endOffset int64) error {
 // segments cannot change.
 func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 	s := l.segments[l.segmentIndex(endOffset)]
-	r := getReader(s.logFile, s.size)
+	f, err := s.open()
+	if err != nil {
+		return 0, err
+	}
+	defer s.file.release()
+	r := getReader(f, s.size)
 	defer putReader(r)
 	_, h, found, err := s.locate(r, endOffset)
 	if err != nil {
@@ -91,7 +100,12 @@ func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 // after offset and rebuilds its in-memory state from what remains. The
 // caller holds wmu and mu.
 func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
-	r := getReader(s.logFile, s.size)
+	f, err := s.open()
+	if err != nil {
+		return err
+	}
+	defer s.file.release()
+	r := getReader(f, s.size)
 	defer putReader(r)
 	pos, _, found, err := s.locate(r, offset)
 	if err != nil {
@@ -100,7 +114,7 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	if !found {
 		return nil
 	}
-	if err := s.logFile.Truncate(pos); err != nil {
+	if err := f.Truncate(pos); err != nil {
 		return fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 	}
 	s.dirty.Store(true)
@@ -111,7 +125,7 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	for keepOff > 0 && int64(s.oidx[keepOff-1].pos) >= pos {
 		keepOff--
 	}
-	r.reset(s.logFile, pos)
+	r.reset(f, pos)
 	tail, err := s.scanTail(r, s.oidx[:keepOff])
 	if err != nil {
 		return fmt.Errorf("truncate segment %d: %w", s.base, err)
@@ -126,10 +140,11 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	if s.size == 0 {
 		s.rollTs, s.created = -1, l.now()
 	}
-	if err := s.idxFile.Truncate(int64(keepOff) * offsetEntrySize); err != nil {
-		return err
+	if keepOff < s.oidxDisk || keepTime < s.tidxDisk {
+		s.idxCut = true
+		s.oidxDisk, s.tidxDisk = min(s.oidxDisk, keepOff), min(s.tidxDisk, keepTime)
 	}
-	return s.timeFile.Truncate(int64(keepTime) * timeEntrySize)
+	return s.persistIndexes(l.fs, l.dir, &l.scratch)
 }
 
 // SetStartOffset advances the log start offset (DeleteRecords), persisting it
@@ -140,8 +155,8 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 func (l *Log) SetStartOffset(offset int64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return ErrClosed
+	if err := l.writable(); err != nil {
+		return err
 	}
 	if offset > l.endOffset {
 		return fmt.Errorf("%w: start offset %d beyond log end %d", ErrOffsetOutOfRange, offset, l.endOffset)
@@ -150,23 +165,27 @@ func (l *Log) SetStartOffset(offset int64) error {
 		return nil
 	}
 	if err := writeStartCheckpoint(l.fs, l.dir, offset); err != nil {
-		return fmt.Errorf("log: write %s: %w", startCheckpointFile, err)
+		return l.fail(fmt.Errorf("log: write %s: %w", startCheckpointFile, err))
 	}
 	l.mu.Lock()
 	l.startOffset = offset
 	epochsChanged := l.epochs.truncateFromStart(offset)
 	l.mu.Unlock()
 	if err := l.deleteSegmentsBelowLocked(offset); err != nil {
-		return err
+		return l.fail(err)
 	}
 	if epochsChanged {
-		return l.writeEpochsLocked()
+		if err := l.writeEpochsLocked(); err != nil {
+			return l.fail(err)
+		}
 	}
 	return nil
 }
 
 // deleteSegmentsBelowLocked removes segments holding only offsets below
-// start, rolling first when that includes the active one. The caller holds wmu.
+// start, rolling first when that includes the active one. Their files are
+// renamed to .deleted and removed after file.delete.delay.ms. The caller
+// holds wmu.
 func (l *Log) deleteSegmentsBelowLocked(start int64) error {
 	if a := l.active(); a.size > 0 && a.next <= start {
 		if err := l.roll(); err != nil {
@@ -181,12 +200,7 @@ func (l *Log) deleteSegmentsBelowLocked(start int64) error {
 	doomed := append([]*segment(nil), l.segments[:n]...)
 	l.segments = append(l.segments[:0:0], l.segments[n:]...)
 	l.mu.Unlock()
-	for _, s := range doomed {
-		if err := s.remove(l.fs, l.dir); err != nil {
-			return fmt.Errorf("log: remove segment %d: %w", s.base, err)
-		}
-	}
-	return nil
+	return l.deleteLater(doomed)
 }
 
 // TruncateFullyAndStartAt empties the log and restarts it at offset, which
@@ -199,10 +213,13 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return ErrClosed
+	if err := l.writable(); err != nil {
+		return err
 	}
-	return l.truncateFullyLocked(offset)
+	if err := l.truncateFullyLocked(offset); err != nil {
+		return l.fail(err)
+	}
+	return nil
 }
 
 func (l *Log) truncateFullyLocked(offset int64) error {
@@ -241,6 +258,8 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.segments = []*segment{s}
 	l.startOffset, l.endOffset = offset, offset
 	l.epochs = epochCache{}
+	l.gen++
+	l.cleanPoint = offset
 	l.mu.Unlock()
 	return l.writeEpochsLocked()
 }

@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/log"
+)
+
+// The log manager's background duties for every local replica, leader or follower (Kafka's
+// LogManager scheduler and LogCleaner threads):
+//   - every log.retention.check.interval.ms, delete segments past retention.ms, retention.bytes
+//     or the log start offset (log.DeleteOldSegments, bounded by the replica's high watermark),
+//     and flush logs whose flush.ms has passed;
+//   - every log.cleaner.backoff.ms, compact the logs whose cleanup.policy has compact
+//     (log.Clean), unless log.cleaner.enable is false.
+//
+// Each replica applies its own retention and cleaning, as in Kafka.
+
+// retentionLoop runs retention and, in a goroutine of its own, the log cleaner, until the broker
+// stops.
+func (b *Broker) retentionLoop() {
+	if b.cleanerEnabled() {
+		b.goBackground(b.cleanerLoop)
+	}
+	interval := b.cfg.Broker.LogRetentionCheckInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-b.ctx.Done():
+			return
+		}
+		b.enforceRetention()
+	}
+}
+
+// cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
+func (b *Broker) cleanerLoop() {
+	tick := time.NewTicker(b.propMs("log.cleaner.backoff.ms", 15*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-b.ctx.Done():
+			return
+		}
+		b.cleanLogs()
+	}
+}
+
+// enforceRetention applies retention and flush.ms to every local replica once.
+func (b *Broker) enforceRetention() {
+	b.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
+		l := lp.Log()
+		n, err := l.DeleteOldSegments(lp.HighWatermark())
+		switch {
+		case err != nil && !errors.Is(err, log.ErrClosed):
+			b.log.Error("log retention failed", "topic", topic, "partition", id, "err", err)
+		case n > 0:
+			b.log.Info("deleted log segments", "topic", topic, "partition", id, "segments", n, "log_start_offset", l.StartOffset())
+		}
+		if err := l.FlushIfDue(); err != nil && !errors.Is(err, log.ErrClosed) {
+			b.log.Error("log flush failed", "topic", topic, "partition", id, "err", err)
+		}
+	})
+}
+
+// cleanLogs compacts every local replica of a compacted topic that needs it.
+func (b *Broker) cleanLogs() {
+	b.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
+		if !tc.Compact() || b.ctx.Err() != nil {
+			return
+		}
+		st, err := lp.Log().Clean(lp.HighWatermark())
+		switch {
+		case err != nil && !errors.Is(err, log.ErrClosed):
+			b.log.Error("log cleaning failed", "topic", topic, "partition", id, "err", err)
+		case st.Cleaned:
+			b.log.Debug("cleaned log", "topic", topic, "partition", id, "records_removed", st.RecordsRemoved,
+				"bytes_read", st.BytesRead, "bytes_written", st.BytesWritten, "dirty_ratio", st.DirtyRatio)
+		}
+	})
+}
+
+// eachLog calls fn for every local replica with its topic's current configuration, first making
+// sure the log acts on the topic's retention and cleaning settings.
+func (b *Broker) eachLog(fn func(topic string, id int32, lp *localPartition, tc config.Topic)) {
+	for topic, parts := range b.parts.all() {
+		for id := range parts {
+			if b.ctx.Err() != nil {
+				return
+			}
+			lp, tc, ok := b.parts.get(topic, id)
+			if !ok {
+				continue // removed meanwhile
+			}
+			l := lp.Log()
+			if cur := l.Config(); withRetention(cur, tc) != cur {
+				l.SetConfig(withRetention(cur, tc))
+			}
+			fn(topic, id, lp, tc)
+		}
+	}
+}
+
+// withRetention adds a topic's retention, cleaning and flush settings to its log configuration.
+// logConfig (metadata_apply.go) should end with it, so config changes reach logs at once;
+// eachLog applies it too before every pass.
+func withRetention(c log.Config, tc config.Topic) log.Config {
+	c.Delete, c.Compact = tc.Delete(), tc.Compact()
+	c.RetentionMs, c.RetentionBytes = tc.RetentionMs, tc.RetentionBytes
+	c.DeleteRetentionMs = tc.DeleteRetentionMs
+	c.MinCleanableDirtyRatio = tc.MinCleanableDirtyRatio
+	c.MinCompactionLagMs, c.MaxCompactionLagMs = tc.MinCompactionLagMs, tc.MaxCompactionLagMs
+	c.SegmentJitterMs = tc.SegmentJitterMs
+	c.FlushMessages, c.FlushMs = tc.FlushMessages, tc.FlushMs
+	return c
+}
+
+// cleanerEnabled is log.cleaner.enable (default true).
+func (b *Broker) cleanerEnabled() bool {
+	v, ok := b.cfg.Broker.Props["log.cleaner.enable"]
+	if !ok {
+		return true
+	}
+	on, err := strconv.ParseBool(v)
+	return err != nil || on
+}
+
+// propMs reads a millisecond broker property the config package validated but does not type.
+func (b *Broker) propMs(name string, def time.Duration) time.Duration {
+	if v, ok := b.cfg.Broker.Props[name]; ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return def
+}
+
+// recordCodecs gives the log cleaner the codecs the log package leaves out (it is standard
+// library only and does gzip itself): snappy (raw, or with the xerial framing Java producers
+// write; written xerial-framed), lz4 frames and zstd. Pass it as log.Options.Codecs.
+type recordCodecs struct{}
+
+// Codec ids, as in the batch attributes (gzip, 1, is the log's own).
+const (
+	codecSnappy = 2
+	codecLz4    = 3
+	codecZstd   = 4
+)
+
+// maxDecompressed bounds what one batch may decompress to.
+const maxDecompressed = 64 << 20
+
+var errCodec = errors.New("broker: unknown compression codec")
+
+var (
+	zstdOnce sync.Once
+	zstdDec  *zstd.Decoder
+	zstdEnc  *zstd.Encoder
+	zstdErr  error
+)
+
+func zstdCodec() (*zstd.Decoder, *zstd.Encoder, error) {
+	zstdOnce.Do(func() {
+		zstdDec, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
+		if zstdErr == nil {
+			zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		}
+	})
+	return zstdDec, zstdEnc, zstdErr
+}
+
+// xerialHeader starts snappy data framed by the Java client's SnappyOutputStream: magic,
+// version 1, compatible version 1; then blocks, each a big-endian length and raw snappy.
+var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1}
+
+const xerialBlock = 32 << 10
+
+func (recordCodecs) Decompress(codec int, src []byte) ([]byte, error) {
+	switch codec {
+	case codecLz4:
+		out, err := io.ReadAll(io.LimitReader(lz4.NewReader(bytes.NewReader(src)), maxDecompressed+1))
+		if err == nil && len(out) > maxDecompressed {
+			err = fmt.Errorf("broker: batch decompresses to more than %d bytes", maxDecompressed)
+		}
+		return out, err
+	case codecSnappy:
+		if len(src) >= len(xerialHeader) && bytes.Equal(src[:8], xerialHeader[:8]) {
+			return xerialDecode(src[len(xerialHeader):])
+		}
+		return snappyBlock(nil, src)
+	case codecZstd:
+		dec, _, err := zstdCodec()
+		if err != nil {
+			return nil, err
+		}
+		return dec.DecodeAll(src, nil)
+	}
+	return nil, errCodec
+}
+
+func (recordCodecs) Compress(codec int, dst, src []byte) ([]byte, error) {
+	switch codec {
+	case codecSnappy:
+		dst = append(dst, xerialHeader...)
+		for len(src) > 0 {
+			n := min(len(src), xerialBlock)
+			block := s2.EncodeSnappy(nil, src[:n])
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(block)))
+			dst = append(dst, block...)
+			src = src[n:]
+		}
+		return dst, nil
+	case codecLz4:
+		buf := bytes.NewBuffer(dst)
+		w := lz4.NewWriter(buf)
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case codecZstd:
+		_, enc, err := zstdCodec()
+		if err != nil {
+			return nil, err
+		}
+		return enc.EncodeAll(src, dst), nil
+	}
+	return nil, errCodec
+}
+
+func snappyBlock(dst, src []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(src)
+	if err != nil {
+		return nil, err
+	}
+	if len(dst)+n > maxDecompressed {
+		return nil, fmt.Errorf("broker: batch decompresses to more than %d bytes", maxDecompressed)
+	}
+	block, err := s2.Decode(nil, src)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, block...), nil
+}
+
+func xerialDecode(src []byte) ([]byte, error) {
+	var out []byte
+	for len(src) > 0 {
+		if len(src) < 4 {
+			return nil, errors.New("broker: malformed xerial snappy framing")
+		}
+		n := int(binary.BigEndian.Uint32(src))
+		src = src[4:]
+		if n < 0 || n > len(src) {
+			return nil, errors.New("broker: malformed xerial snappy framing")
+		}
+		var err error
+		if out, err = snappyBlock(out, src[:n]); err != nil {
+			return nil, err
+		}
+		src = src[n:]
+	}
+	return out, nil
+}

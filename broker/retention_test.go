@@ -1,0 +1,224 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/log"
+)
+
+// retentionBroker is a Broker with only what the retention loop uses.
+func retentionBroker(t *testing.T) *Broker {
+	t.Helper()
+	b := &Broker{log: slog.New(slog.DiscardHandler), dataDir: t.TempDir()}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.parts.init()
+	t.Cleanup(func() {
+		b.cancel()
+		b.wg.Wait()
+		if err := b.parts.closeAll(); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+// addLeader opens a single-replica partition led by this node. Its log gets logConfig's
+// settings, which (until logConfig applies withRetention) leave retention at the defaults:
+// eachLog must bring the topic's settings in.
+func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPartition {
+	t.Helper()
+	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: recordCodecs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := partition.New(l, partition.Config{Topic: topic, NodeID: 1, MinInsyncReplicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BecomeLeader(0, 0, []int32{1}, []int32{1}); err != nil {
+		t.Fatal(err)
+	}
+	lp := &localPartition{Partition: p}
+	b.parts.mu.Lock()
+	b.parts.topics[topic] = &localTopic{cfg: tc, parts: map[int32]*localPartition{0: lp}}
+	b.parts.mu.Unlock()
+	return lp
+}
+
+func produce(t *testing.T, p *partition.Partition, recs []kv, ts int64) {
+	t.Helper()
+	batch := encodeBatch(recs, ts)
+	hdrs, err := log.ValidateBatches(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AppendAsLeader(batch, hdrs, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRetentionPass(t *testing.T) {
+	b := retentionBroker(t)
+	tc := config.DefaultTopic()
+	tc.SegmentBytes = 4096
+	tc.RetentionMs = 3000
+	lp := addLeader(t, b, "events", tc)
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	for i := range 200 {
+		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 100)}}, old)
+	}
+	fresh := time.Now().UnixMilli()
+	for range 20 {
+		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: []byte("new")}}, fresh)
+	}
+	end := lp.LogEndOffset()
+	if hw := lp.HighWatermark(); hw != end {
+		t.Fatalf("high watermark %d, want %d", hw, end)
+	}
+	b.enforceRetention()
+	start := lp.LogStartOffset()
+	if start < 150 || start > 200 || lp.LogEndOffset() != end {
+		t.Fatalf("log [%d, %d) after retention, want the hour-old records gone, the end at %d", start, lp.LogEndOffset(), end)
+	}
+	if got := lp.Log().Config().RetentionMs; got != 3000 {
+		t.Fatalf("log retention.ms %d, want the topic's 3000", got)
+	}
+	rr, err := lp.Read(start, 1<<20, -1, -1)
+	if err != nil || len(rr.Records) == 0 {
+		t.Fatalf("read from the new start: %v", err)
+	}
+}
+
+func TestCleanerPass(t *testing.T) {
+	b := retentionBroker(t)
+	tc := config.DefaultTopic()
+	tc.CleanupPolicy = []string{"compact"}
+	tc.SegmentBytes = 2048
+	tc.MinCleanableDirtyRatio = 0.01
+	lp := addLeader(t, b, "__consumer_offsets", tc)
+	var batchSize int
+	for round := range 50 {
+		var recs []kv
+		for k := range 5 {
+			recs = append(recs, kv{Key: []byte(fmt.Sprint("group-", k)), Value: []byte(fmt.Sprint("commit-", round))})
+		}
+		batchSize = len(encodeBatch(recs, 0))
+		produce(t, lp.Partition, recs, time.Now().UnixMilli())
+	}
+	before := lp.Log().Size()
+	b.cleanLogs()
+	if after := lp.Log().Size(); after >= before/2 {
+		t.Fatalf("size %d after cleaning, was %d", after, before)
+	}
+	// The sealed segments keep one record per key; the active segment is not cleaned.
+	maxRecords := 5 + 5*(int(tc.SegmentBytes)/batchSize+1)
+	n := 0
+	seen := map[string]string{}
+	for off := lp.LogStartOffset(); off < lp.HighWatermark(); {
+		rr, err := lp.Read(off, 1<<20, -1, -1)
+		if err != nil || len(rr.Records) == 0 {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if err := decodeBatches(rr.Records, func(o int64, r kv) error {
+			n++
+			seen[string(r.Key)] = string(r.Value)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		end, err := lastBatchEnd(rr.Records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = end
+	}
+	for k, v := range seen {
+		if v != "commit-49" {
+			t.Fatalf("key %s ends at %s", k, v)
+		}
+	}
+	if len(seen) != 5 || n > maxRecords {
+		t.Fatalf("%d records of %d keys after cleaning, want at most %d", n, len(seen), maxRecords)
+	}
+}
+
+func TestRetentionLoopStops(t *testing.T) {
+	b := retentionBroker(t)
+	b.cfg.Broker.LogRetentionCheckInterval = time.Millisecond
+	b.cfg.Broker.Props = map[string]string{"log.cleaner.backoff.ms": "1"}
+	tc := config.DefaultTopic()
+	tc.RetentionBytes = 0
+	tc.SegmentBytes = 1024
+	lp := addLeader(t, b, "t", tc)
+	for range 50 {
+		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: make([]byte, 100)}}, time.Now().UnixMilli())
+	}
+	done := make(chan struct{})
+	b.goBackground(func() { b.retentionLoop(); close(done) })
+	deadline := time.Now().Add(10 * time.Second)
+	for lp.LogStartOffset() != lp.LogEndOffset() {
+		if time.Now().After(deadline) {
+			t.Fatal("retention.bytes=0 never emptied the log")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.cancel()
+	<-done
+}
+
+// TestRecordCodecs checks the cleaner's codecs against franz-go's, both ways.
+func TestRecordCodecs(t *testing.T) {
+	src := bytes.Repeat([]byte("minikraft compacts records; "), 5000) // several xerial blocks
+	for _, c := range []struct {
+		id    int
+		codec kgo.CompressionCodec
+	}{{codecSnappy, kgo.SnappyCompression()}, {codecLz4, kgo.Lz4Compression()}, {codecZstd, kgo.ZstdCompression()}} {
+		comp, err := kgo.DefaultCompressor(c.codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, _ := comp.Compress(new(bytes.Buffer), src)
+		got, err := recordCodecs{}.Decompress(c.id, theirs)
+		if err != nil || !bytes.Equal(got, src) {
+			t.Fatalf("codec %d: decompressing franz-go's: %v", c.id, err)
+		}
+		ours, err := recordCodecs{}.Compress(c.id, []byte("prefix"), src)
+		if err != nil || !bytes.HasPrefix(ours, []byte("prefix")) {
+			t.Fatalf("codec %d: %v", c.id, err)
+		}
+		got, err = kgo.DefaultDecompressor().Decompress(ours[len("prefix"):], kgo.CompressionCodecType(c.id))
+		if err != nil || !bytes.Equal(got, src) {
+			t.Fatalf("codec %d: franz-go decompressing ours: %v", c.id, err)
+		}
+	}
+	if _, err := (recordCodecs{}).Decompress(9, nil); err == nil {
+		t.Fatal("unknown codec accepted")
+	}
+}
+
+func TestWithRetention(t *testing.T) {
+	tc := config.DefaultTopic()
+	c := withRetention(log.DefaultConfig(), tc)
+	if !c.Delete || c.Compact || c.RetentionMs != 7*24*3600*1000 || c.RetentionBytes != -1 || c.MinCleanableDirtyRatio != 0.5 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tc.CleanupPolicy = []string{"compact", "delete"}
+	tc.DeleteRetentionMs, tc.MinCompactionLagMs, tc.SegmentJitterMs = 5, 6, 7
+	c = withRetention(c, tc)
+	if !c.Delete || !c.Compact || c.DeleteRetentionMs != 5 || c.MinCompactionLagMs != 6 || c.SegmentJitterMs != 7 {
+		t.Fatalf("%+v", c)
+	}
+}

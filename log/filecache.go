@@ -1,0 +1,168 @@
+package log
+
+import (
+	"fmt"
+	"os"
+	"sync"
+)
+
+// DefaultMaxOpenFiles is the capacity of the file cache shared by logs
+// opened without Options.Files.
+const DefaultMaxOpenFiles = 1000
+
+var (
+	defaultFilesOnce sync.Once
+	defaultFiles     *FileCache
+)
+
+func sharedFileCache() *FileCache {
+	defaultFilesOnce.Do(func() { defaultFiles = NewFileCache(DefaultMaxOpenFiles) })
+	return defaultFiles
+}
+
+// FileCache bounds the segment files a process keeps open, so thousands of
+// partitions do not exhaust file descriptors: a sealed segment's file is
+// opened when a read, flush or clean needs it and closed again once it has
+// been the least recently used idle file while more than the capacity are
+// open. Files in use are never closed under their user (each use holds a
+// reference), so the capacity is a target that in-flight reads may exceed
+// briefly. Every log's active segment holds a reference for as long as it
+// is active, so it counts against the capacity but is never evicted.
+//
+// Index files are not kept open at all: they live in memory and are
+// written with a short-lived handle (see segment.persistIndexes).
+type FileCache struct {
+	mu   sync.Mutex
+	max  int
+	open int
+	idle cachedFile // sentinel of the idle list: files with refs == 0 and an open file; idle.next is the least recently used
+}
+
+// NewFileCache returns a cache that aims to keep at most n files open (at
+// least 1).
+func NewFileCache(n int) *FileCache {
+	c := &FileCache{max: max(n, 1)}
+	c.idle.prev, c.idle.next = &c.idle, &c.idle
+	return c
+}
+
+// Open reports how many files the cache holds open.
+func (c *FileCache) Open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
+}
+
+// cachedFile is one segment's .log file as seen through the cache. Its name
+// is fixed: a renamed segment (retention, cleaning) is dropped from the log
+// before the rename, and a handle already open keeps working after it.
+type cachedFile struct {
+	cache *FileCache
+	fs    FS
+	name  string
+
+	// guarded by cache.mu
+	f          File
+	refs       int
+	prev, next *cachedFile // in cache.idle when refs == 0 and f != nil
+	gone       bool        // closed for good: close when the last reference goes
+	flags      int         // for the first open (O_CREATE|O_TRUNC for a new segment)
+}
+
+func (c *FileCache) pushIdle(cf *cachedFile) {
+	cf.prev, cf.next = c.idle.prev, &c.idle
+	c.idle.prev.next = cf
+	c.idle.prev = cf
+}
+
+func (cf *cachedFile) unlinkIdle() {
+	if cf.next != nil {
+		cf.prev.next, cf.next.prev = cf.next, cf.prev
+		cf.prev, cf.next = nil, nil
+	}
+}
+
+func (c *FileCache) file(fsys FS, name string, create bool) *cachedFile {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE | os.O_TRUNC
+	}
+	return &cachedFile{cache: c, fs: fsys, name: name, flags: flags}
+}
+
+// acquire returns the open file, opening it if needed, and holds a
+// reference until release.
+func (cf *cachedFile) acquire() (File, error) {
+	c := cf.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cf.gone {
+		return nil, fmt.Errorf("%w: segment file %s", ErrClosed, cf.name)
+	}
+	if cf.f == nil {
+		f, err := cf.fs.OpenFile(cf.name, cf.flags, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		cf.flags = os.O_RDWR
+		cf.f = f
+		c.open++
+	} else {
+		cf.unlinkIdle()
+	}
+	cf.refs++
+	c.evictLocked()
+	return cf.f, nil
+}
+
+// release drops a reference taken by acquire.
+func (cf *cachedFile) release() {
+	c := cf.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cf.refs--
+	if cf.refs > 0 {
+		return
+	}
+	if cf.gone {
+		cf.closeLocked()
+		return
+	}
+	c.pushIdle(cf)
+	c.evictLocked()
+}
+
+// close closes the file for good (the segment is closed or deleted); a
+// file still in use is closed by its last release. Later acquires fail.
+func (cf *cachedFile) close() error {
+	c := cf.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cf.gone {
+		return nil
+	}
+	cf.gone = true
+	if cf.refs > 0 {
+		return nil
+	}
+	return cf.closeLocked()
+}
+
+func (cf *cachedFile) closeLocked() error {
+	c := cf.cache
+	cf.unlinkIdle()
+	if cf.f == nil {
+		return nil
+	}
+	err := cf.f.Close()
+	cf.f = nil
+	c.open--
+	return err
+}
+
+// evictLocked closes least recently used idle files while over capacity.
+func (c *FileCache) evictLocked() {
+	for c.open > c.max && c.idle.next != &c.idle {
+		_ = c.idle.next.closeLocked() // nothing is lost by a failed close
+	}
+}

@@ -1,0 +1,232 @@
+package log
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Codecs decompresses and compresses record payloads for the codecs the
+// standard library lacks (2 snappy, 3 lz4, 4 zstd; the log handles gzip, 1,
+// itself). The broker supplies one through Options.Codecs; without it the
+// cleaner keeps batches in those codecs whole, and compacted topics cannot
+// check the keys inside them on append.
+type Codecs interface {
+	// Decompress returns the records compressed in src with codec.
+	Decompress(codec int, src []byte) ([]byte, error)
+	// Compress appends src compressed with codec to dst.
+	Compress(codec int, dst, src []byte) ([]byte, error)
+}
+
+var errNoCodec = errors.New("log: no codec for this compression")
+
+// maxDecompressed bounds what one batch may decompress to.
+const maxDecompressed = 64 << 20
+
+func decompress(c Codecs, codec int, src []byte) ([]byte, error) {
+	switch {
+	case codec == 0:
+		return src, nil
+	case codec == 1:
+		zr, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return nil, err
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, maxDecompressed+1))
+		if err == nil && len(out) > maxDecompressed {
+			err = errors.New("log: batch decompresses beyond the limit")
+		}
+		return out, err
+	case c != nil:
+		return c.Decompress(codec, src)
+	}
+	return nil, errNoCodec
+}
+
+func compress(c Codecs, codec int, dst, src []byte) ([]byte, error) {
+	switch {
+	case codec == 0:
+		return append(dst, src...), nil
+	case codec == 1:
+		buf := bytes.NewBuffer(dst)
+		zw := gzip.NewWriter(buf)
+		if _, err := zw.Write(src); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case c != nil:
+		return c.Compress(codec, dst, src)
+	}
+	return nil, errNoCodec
+}
+
+// forEachRecord parses n records that must fill recs exactly and calls fn
+// with each record's bytes (its length prefix excluded) and fields; fn
+// returning false stops early. Unlike walkRecords it accepts any
+// increasing offset deltas: compaction leaves gaps.
+func forEachRecord(recs []byte, n int32, fn func(body []byte, r recordFields) bool) error {
+	if int64(n) > int64(len(recs))/minRecordSize {
+		return fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrCorruptBatch, n, len(recs))
+	}
+	pos := 0
+	for i := int32(0); i < n; i++ {
+		length, k := varint32(recs[pos:])
+		if k <= 0 || length < minRecordSize-1 || int(length) > len(recs)-pos-k {
+			return fmt.Errorf("%w: record %d: bad length", ErrCorruptBatch, i)
+		}
+		pos += k
+		body := recs[pos : pos+int(length)]
+		pos += int(length)
+		r, err := parseRecord(body)
+		if err != nil {
+			return fmt.Errorf("%w: record %d: %s", ErrCorruptBatch, i, err.Error())
+		}
+		if !fn(body, r) {
+			return nil
+		}
+	}
+	if pos != len(recs) {
+		return fmt.Errorf("%w: %d bytes after the last record", ErrCorruptBatch, len(recs)-pos)
+	}
+	return nil
+}
+
+// batchRecords returns the (decompressed) records of a whole batch.
+func batchRecords(c Codecs, h BatchHeader, batch []byte) ([]byte, error) {
+	recs, err := decompress(c, h.Compression(), batch[BatchHeaderSize:])
+	if err != nil {
+		return nil, fmt.Errorf("decompress codec %d: %w", h.Compression(), err)
+	}
+	return recs, nil
+}
+
+// checkKeys rejects batches with a record without a key, as Kafka's
+// LogValidator does for a compacted topic. A batch in a codec the log
+// cannot decompress is let through.
+func checkKeys(c Codecs, h BatchHeader, batch []byte) error {
+	recs, err := batchRecords(c, h, batch)
+	if errors.Is(err, errNoCodec) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrCorruptBatch, err.Error())
+	}
+	var missing bool
+	err = forEachRecord(recs, h.NumRecords, func(_ []byte, r recordFields) bool {
+		missing = r.keyNull
+		return !missing
+	})
+	if err != nil {
+		return err
+	}
+	if missing {
+		return fmt.Errorf("%w: Compacted topic cannot accept message without key in topic partition", ErrInvalidRecord)
+	}
+	return nil
+}
+
+// attrDeleteHorizon marks a batch whose first timestamp is the time after
+// which its tombstones may be removed (KIP-534).
+const attrDeleteHorizon = 0x40
+
+func deleteHorizon(h BatchHeader) (int64, bool) {
+	if h.Attributes&attrDeleteHorizon == 0 {
+		return 0, false
+	}
+	return h.FirstTimestamp, true
+}
+
+// keptRecord is a record the cleaner keeps: its body and its timestamp.
+type keptRecord struct {
+	body []byte
+	r    recordFields
+	ts   int64
+}
+
+// buildBatch writes a batch with h's offsets, producer fields and leader
+// epoch holding the kept records (Kafka's buildRetainedRecordsInto): the
+// last offset delta is kept so the producer's last sequence survives, the
+// first timestamp is the delete horizon when set (else the first kept
+// record's), record timestamp deltas are re-based on it, and the records
+// are compressed with codec (0: none). It appends to dst.
+func buildBatch(dst []byte, c Codecs, h BatchHeader, kept []keptRecord, horizon int64, hasHorizon bool, codec int, scratch *[]byte) ([]byte, error) {
+	first := kept[0].ts
+	if hasHorizon {
+		first = horizon
+	}
+	maxTs := int64(-1)
+	recs := (*scratch)[:0]
+	for _, k := range kept {
+		maxTs = max(maxTs, k.ts)
+		var head [1 + 2*binary.MaxVarintLen64]byte
+		head[0] = k.body[0] // attributes
+		n := 1 + binary.PutVarint(head[1:], k.ts-first)
+		n += binary.PutVarint(head[n:], int64(k.r.offDelta))
+		tail := k.body[k.r.rest:]
+		recs = binary.AppendVarint(recs, int64(n+len(tail)))
+		recs = append(recs, head[:n]...)
+		recs = append(recs, tail...)
+	}
+	*scratch = recs
+	if h.TimestampType() == 1 {
+		maxTs = h.MaxTimestamp
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
+	var err error
+	if dst, err = compress(c, codec, dst, recs); err != nil {
+		return nil, err
+	}
+	b := dst[start:]
+	be := binary.BigEndian
+	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
+	attrs |= uint16(codec)
+	if hasHorizon {
+		attrs |= attrDeleteHorizon
+	}
+	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
+	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	b[offMagic] = 2
+	be.PutUint16(b[offAttributes:], attrs)
+	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[offFirstTimestamp:], uint64(first))
+	be.PutUint64(b[offMaxTimestamp:], uint64(maxTs))
+	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(b[offNumRecords:], uint32(len(kept)))
+	be.PutUint32(b[offCRC:], batchCRC(b))
+	return dst, nil
+}
+
+// appendEmptyBatch appends the header of h with no records (Kafka's
+// DefaultRecordBatch.writeEmptyHeader): what compaction keeps of a batch
+// whose records all went but whose offsets and producer state must stay.
+func appendEmptyBatch(dst []byte, h BatchHeader) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
+	b := dst[start:]
+	be := binary.BigEndian
+	attrs := uint16(h.Attributes) & (attrTimestampType | attrTransactional | attrControl)
+	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(b[offLength:], uint32(minBatchLength))
+	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	b[offMagic] = 2
+	be.PutUint16(b[offAttributes:], attrs)
+	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[offFirstTimestamp:], ^uint64(0)) // -1: no timestamp
+	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(b[offNumRecords:], 0)
+	be.PutUint32(b[offCRC:], batchCRC(b))
+	return dst
+}
