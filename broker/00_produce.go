@@ -66,14 +66,17 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 	if req.Acks == 0 {
 		return wire.Done(nil, nil)
 	}
-	if len(pending) == 0 {
-		return wire.Done(resp, nil)
+	if allAcked(pending, req.Version) {
+		return wire.Done(resp, nil) // nothing to wait for: no timer, no future
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	return func() (kmsg.Response, error) {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		for _, pa := range pending {
+			if pa.p == nil {
+				continue // settled before the wait
+			}
 			if err := pa.p.WaitForAck(wctx, pa.last); err != nil {
 				pa.resp.ErrorCode = errorCode(err)
 				if req.Version >= 8 {
@@ -83,6 +86,29 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 		}
 		return resp, nil
 	}
+}
+
+// allAcked settles the partitions whose acks=all outcome is already known (the common
+// single-replica case: the high watermark moved with the append), so that the response needs no
+// wait and no timer when all are. It reports whether every one was settled.
+func allAcked(pending []pendingAck, version int16) bool {
+	all := true
+	for i := range pending {
+		pa := &pending[i]
+		done, err := pa.p.Acked(pa.last)
+		if !done {
+			all = false
+			continue
+		}
+		if err != nil {
+			pa.resp.ErrorCode = errorCode(err)
+			if version >= 8 {
+				pa.resp.ErrorMessage = errorMessage(err)
+			}
+		}
+		pa.p = nil // settled
+	}
+	return all
 }
 
 // produceOne appends one partition's records. It returns the partition and the last offset to

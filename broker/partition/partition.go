@@ -285,33 +285,43 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 // ISR shrinks below min.insync.replicas, leadership moves, or ctx ends.
 func (p *Partition) WaitForAck(ctx context.Context, lastOffset int64) error {
 	for {
-		p.mu.Lock()
-		switch {
-		case p.closed:
-			p.mu.Unlock()
-			return ErrClosed
-		case p.hw > lastOffset:
-			short := p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas
-			p.mu.Unlock()
-			if short {
-				return ErrNotEnoughReplicasAfterAppend
-			}
-			return nil
-		case p.leader != p.cfg.NodeID:
-			p.mu.Unlock()
-			return ErrNotLeader
-		case p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas:
-			p.mu.Unlock()
-			return ErrNotEnoughReplicasAfterAppend
+		done, ch, err := p.ackState(lastOffset)
+		if done {
+			return err
 		}
-		ch := p.changed
-		p.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ErrTimeout
 		}
 	}
+}
+
+// Acked is WaitForAck without the wait: done reports whether the outcome is known now.
+func (p *Partition) Acked(lastOffset int64) (done bool, err error) {
+	done, _, err = p.ackState(lastOffset)
+	return done, err
+}
+
+// ackState decides an acks=all wait: done with its outcome, or not yet, with the channel that
+// signals the next change. Kafka's checkEnoughReplicasReachOffset.
+func (p *Partition) ackState(lastOffset int64) (done bool, changed <-chan struct{}, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return true, nil, ErrClosed
+	case p.hw > lastOffset:
+		if p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas {
+			return true, nil, ErrNotEnoughReplicasAfterAppend
+		}
+		return true, nil, nil
+	case p.leader != p.cfg.NodeID:
+		return true, nil, ErrNotLeader
+	case p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas:
+		return true, nil, ErrNotEnoughReplicasAfterAppend
+	}
+	return false, p.changed, nil
 }
 
 // ReadResult is what a fetch of one partition returns.
