@@ -361,15 +361,10 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 // A log that failed with a storage error closes without the marker, so the
 // next Open re-checks it. Closing a closed log is a no-op.
 func (l *Log) Close() error {
-	l.abortClean.Store(true)
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
+	defer l.quiesce()()
 	if l.closed {
 		return nil
 	}
-	l.flushes.Wait()
 	err := l.closeLocked(l.failed == nil)
 	l.deleter.finish(l.fs)
 	if err == nil && l.failed == nil {
@@ -414,14 +409,23 @@ func (l *Log) closeLocked(persist bool) error {
 	return first
 }
 
-// Delete closes the log and removes its directory (topic deletion).
-func (l *Log) Delete() error {
+// quiesce stops every other user of the files before Close or Delete: it abandons a running
+// clean, takes the cleaner's and the writers' locks and waits for background flushes. The
+// returned function releases the locks.
+func (l *Log) quiesce() (release func()) {
 	l.abortClean.Store(true)
 	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
 	l.flushes.Wait()
+	return func() {
+		l.wmu.Unlock()
+		l.cleanMu.Unlock()
+	}
+}
+
+// Delete closes the log and removes its directory (topic deletion).
+func (l *Log) Delete() error {
+	defer l.quiesce()()
 	if !l.closed {
 		_ = l.closeLocked(false)
 	}
