@@ -79,8 +79,11 @@ type Broker struct {
 
 	serveOnce sync.Once
 	failOnce  sync.Once
-	failed    chan struct{} // closed by fatal
-	failErr   error
+	// joined is set once a leader of this node's own cluster was seen (peerOfAnotherCluster).
+	joined         atomic.Bool
+	mismatchLogged sync.Map      // peer address → logged once
+	failed         chan struct{} // closed by fatal
+	failErr        error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -261,10 +264,7 @@ func (b *Broker) startMeta() error {
 			ctx, cancel := context.WithTimeout(b.ctx, timeout)
 			defer cancel()
 			c, err := raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
-			var mismatch *raftmeta.ClusterIDMismatchError
-			if errors.As(err, &mismatch) {
-				b.fatal(err) // a voter of another cluster: this node cannot join its quorum
-			}
+			b.peerOfAnotherCluster(err)
 			return c, err
 		},
 		HeartbeatTimeout:   rt.Heartbeat,
@@ -285,6 +285,27 @@ func (b *Broker) startMeta() error {
 		b.serveControl(ctrlCalls)
 	}()
 	return nil
+}
+
+// peerOfAnotherCluster reports whether err is a peer's refusal because it belongs to another
+// cluster. A node that has not yet found a leader of its own cluster cannot join its quorum and
+// stops (fatal); a node that has, keeps serving and logs the misconfigured peer once: it is the
+// peer that is wrong, and the majority must not stop because one voter was started with another
+// cluster id (Kafka answers INCONSISTENT_CLUSTER_ID and goes on, too).
+func (b *Broker) peerOfAnotherCluster(err error) bool {
+	var mismatch *raftmeta.ClusterIDMismatchError
+	if !errors.As(err, &mismatch) {
+		return false
+	}
+	if !b.joined.Load() {
+		b.fatal(err)
+		return true
+	}
+	if _, seen := b.mismatchLogged.LoadOrStore(mismatch.Addr, true); !seen {
+		b.log.Error("a peer belongs to another cluster; it is left out until it is restarted with ours",
+			"peer", mismatch.Addr, "their_cluster", mismatch.Theirs, "our_cluster", mismatch.Ours)
+	}
+	return true
 }
 
 // fatal records an error the node cannot run with (its cluster id is not its peers') and stops

@@ -122,9 +122,7 @@ func (b *Broker) control(ctx context.Context, op string, in, out any) error {
 			}
 			resp, err = b.callRemote(ctx, addr, controlRequest{Op: op, Body: body})
 			if err != nil {
-				var mismatch *raftmeta.ClusterIDMismatchError
-				if errors.As(err, &mismatch) {
-					b.fatal(err)
+				if b.peerOfAnotherCluster(err) && !b.joined.Load() {
 					return err
 				}
 				lastErr = err

@@ -47,6 +47,7 @@ func (b *Broker) waitForMetadata() bool {
 		}
 		return false
 	}
+	b.joined.Store(true)
 	return true
 }
 

@@ -43,9 +43,7 @@ func (b *Broker) fetchMetadata(ctx context.Context, after uint64) (raftmeta.Fetc
 		cctx, cancel := context.WithTimeout(ctx, fetchMetadataWait+5*time.Second)
 		resp, err := b.callRemote(cctx, addr, controlRequest{Op: opFetchMetadata, Body: body})
 		cancel()
-		var mismatch *raftmeta.ClusterIDMismatchError
-		if errors.As(err, &mismatch) {
-			b.fatal(err)
+		if b.peerOfAnotherCluster(err) && !b.joined.Load() {
 			return raftmeta.Fetched{}, err
 		}
 		if err == nil && resp.Code != 0 {

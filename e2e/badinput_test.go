@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // runExpectFailure runs minikraft with args and expects it to exit non-zero within the timeout,
@@ -88,4 +90,18 @@ func TestPeerOfAnotherCluster(t *testing.T) {
 		}
 	}
 	runExpectFailure(t, 30*time.Second, "belongs to cluster", args...)
+	// The two nodes of the right cluster must not stop because a peer was misconfigured: they
+	// keep their quorum and still create topics.
+	for _, n := range c.nodes[:2] {
+		if !n.running() {
+			t.Fatalf("node at %s stopped because of a peer of another cluster:\n%s", n.addr, n.output())
+		}
+	}
+	adm := kadm.NewClient(newClient(t, c.nodes[0].addr))
+	eventually(t, 15*time.Second, "topic creation on the two remaining nodes", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, 1, 2, nil, "still-serving")
+		return err == nil && (r.Err == nil || strings.Contains(r.Err.Error(), "TOPIC_ALREADY_EXISTS"))
+	})
 }

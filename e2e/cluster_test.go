@@ -96,9 +96,15 @@ func TestThreeProcessesAgree(t *testing.T) {
 	if r, err := adm.CreateTopic(ctx, 3, 3, nil, "agreed"); err != nil || r.Err != nil {
 		t.Fatalf("create through node 1: %v %v", err, r.Err)
 	}
+	// CreateTopics answers once the controller has committed the topic; like Kafka's brokers,
+	// the other nodes learn it from the metadata log a moment later, so each is given a while.
 	for _, n := range c.nodes {
-		out := kcat(t, nil, "-b", n.addr, "-L", "-t", "agreed")
-		if !strings.Contains(out, "3 brokers") || !strings.Contains(out, `topic "agreed" with 3 partitions`) {
+		var out string
+		ok := eventuallyOK(10*time.Second, func() bool {
+			out = kcat(t, nil, "-b", n.addr, "-L", "-t", "agreed")
+			return strings.Contains(out, "3 brokers") && strings.Contains(out, `topic "agreed" with 3 partitions`)
+		})
+		if !ok {
 			t.Fatalf("kcat -L at %s:\n%s", n.addr, out)
 		}
 	}
