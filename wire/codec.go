@@ -241,8 +241,8 @@ func appendResponse(dst []byte, key, version int16, corr int32, resp kmsg.Respon
 
 // encodeResponse is appendResponse, except that the record sets of a Fetch response of at least
 // minSplice bytes are left out of dst and appended to sp instead, to be written from their own
-// slices (see appendFetchResponse); the frame's size counts them. On error dst and sp are returned
-// as they came.
+// slices or Records (see appendFetchResponse, FetchResponse); the frame's size counts them. On
+// error dst and sp are returned as they came, and the caller releases resp.
 func encodeResponse(dst []byte, sp []splice, key, version int16, corr int32, resp kmsg.Response, minSplice int) ([]byte, []splice, error) {
 	if resp.Key() != key {
 		return dst, sp, fmt.Errorf("wire: %s request answered with a %s response", kmsg.NameForKey(key), kmsg.NameForKey(resp.Key()))
@@ -254,14 +254,31 @@ func encodeResponse(dst []byte, sp []splice, key, version int16, corr int32, res
 	if resp.IsFlexible() && key != apiVersionsKey {
 		dst = append(dst, 0) // no header tags
 	}
-	if f, ok := resp.(*kmsg.FetchResponse); ok && version <= fetchEncodeMaxVersion {
-		dst, sp = appendFetchResponse(dst, sp, f, minSplice)
-	} else {
+	switch f := resp.(type) {
+	case *FetchResponse:
+		if version > fetchEncodeMaxVersion {
+			minSplice = math.MaxInt // kmsg encodes it: every record set must be bytes
+		}
+		if err := f.inline(minSplice); err != nil {
+			return dst[:start], sp, err
+		}
+		if version > fetchEncodeMaxVersion {
+			dst = f.FetchResponse.AppendTo(dst)
+		} else {
+			dst, sp = appendFetchResponseRecords(dst, sp, f.FetchResponse, f, minSplice)
+		}
+	case *kmsg.FetchResponse:
+		if version <= fetchEncodeMaxVersion {
+			dst, sp = appendFetchResponse(dst, sp, f, minSplice)
+		} else {
+			dst = resp.AppendTo(dst)
+		}
+	default:
 		dst = resp.AppendTo(dst)
 	}
 	size := len(dst) - start - 4
 	for _, s := range sp[spStart:] {
-		size += len(s.data)
+		size += s.size()
 	}
 	if size > math.MaxInt32 {
 		clear(sp[spStart:])

@@ -178,6 +178,9 @@ func (c *conn) writeLoop() {
 		stop()
 		if failed || c.ctx.Err() != nil {
 			failed = true
+			if resp != nil {
+				releaseResponse(resp)
+			}
 			continue // the connection is going away: its responses are dropped, as Kafka drops them
 		}
 		if err == nil {
@@ -218,9 +221,15 @@ func (c *conn) respond(p pending) (resp kmsg.Response, err error) {
 	}
 	resp, err = p.fut()
 	if err != nil {
+		if resp != nil {
+			releaseResponse(resp)
+		}
 		return nil, fmt.Errorf("wire: %s future: %w", kmsg.NameForKey(p.key), err)
 	}
 	if c.ctx.Err() != nil {
+		if resp != nil {
+			releaseResponse(resp)
+		}
 		return nil, nil
 	}
 	return resp, nil
@@ -267,6 +276,9 @@ func (o *outBuf) write(p pending, resp kmsg.Response, flush bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil {
+		if resp != nil {
+			releaseResponse(resp)
+		}
 		return o.err
 	}
 	if resp != nil {
@@ -274,6 +286,7 @@ func (o *outBuf) write(p pending, resp kmsg.Response, flush bool) error {
 		ok := false
 		defer func() {
 			if !ok { // panicked: drop the partial frame, keep the ones before it
+				releaseResponse(resp)
 				clear(o.splices[ns:])
 				o.buf, o.splices = o.buf[:n], o.splices[:ns]
 			}
@@ -282,10 +295,11 @@ func (o *outBuf) write(p pending, resp kmsg.Response, flush bool) error {
 		o.buf, o.splices, err = encodeResponse(o.buf, o.splices, p.key, p.version, p.corr, resp, spliceMin)
 		ok = true
 		if err != nil {
+			releaseResponse(resp)
 			return err
 		}
 		for _, s := range o.splices[ns:] {
-			o.spliced += len(s.data)
+			o.spliced += s.size()
 		}
 	}
 	if n := len(o.buf) + o.spliced; n > 0 && (flush || n >= writeBufSize) {
@@ -294,26 +308,41 @@ func (o *outBuf) write(p pending, resp kmsg.Response, flush bool) error {
 	return o.err
 }
 
-// flushLocked writes everything out holds, with a single write or writev, and empties it.
+// flushLocked writes everything out holds, with a single write or writev (and, for each Records,
+// its own WriteTo: sendfile for file ranges), and empties it. Every Records is released, written
+// or not.
 func (o *outBuf) flushLocked() error {
 	var err error
 	if len(o.splices) == 0 {
 		_, err = o.w.Write(o.buf)
 	} else {
 		vec, prev := o.vec[:0], 0
-		for _, s := range o.splices {
+		for i, s := range o.splices {
 			if s.at > prev {
 				vec = append(vec, o.buf[prev:s.at])
 			}
-			vec = append(vec, s.data)
 			prev = s.at
+			if s.rec == nil {
+				vec = append(vec, s.data)
+				continue
+			}
+			// Send what precedes the Records, then let it write itself.
+			if err = o.writeVec(vec); err == nil {
+				err = writeRecords(o.w, s.rec)
+			}
+			vec = vec[:0]
+			if err != nil {
+				o.releaseSplices(i)
+				break
+			}
+			s.rec.Release()
 		}
-		if prev < len(o.buf) {
+		if err == nil && prev < len(o.buf) {
 			vec = append(vec, o.buf[prev:])
 		}
-		o.vec = vec
-		_, err = vec.WriteTo(o.w) // consumes its copy of vec, not o.vec
-		clear(o.vec)              // no references to written record sets
+		if err == nil {
+			err = o.writeVec(vec)
+		}
 		clear(o.splices)
 	}
 	o.splices, o.spliced = o.splices[:0], 0
@@ -325,10 +354,44 @@ func (o *outBuf) flushLocked() error {
 	return err
 }
 
+// writeVec writes vec's pieces with one write or writev, keeping no references to them after.
+func (o *outBuf) writeVec(vec net.Buffers) error {
+	var err error
+	switch len(vec) {
+	case 0:
+	case 1:
+		_, err = o.w.Write(vec[0])
+	default:
+		o.vec = vec
+		_, err = vec.WriteTo(o.w) // consumes its copy of vec, not o.vec
+	}
+	clear(vec)
+	return err
+}
+
+// writeRecords writes rec, which must write exactly rec.Len() bytes: a short one breaks the frame.
+func writeRecords(w io.Writer, rec Records) error {
+	n, err := rec.WriteTo(w)
+	if err == nil && n != int64(rec.Len()) {
+		err = fmt.Errorf("%w: %d of %d", errRecordsShort, n, rec.Len())
+	}
+	return err
+}
+
+// releaseSplices releases the Records of splices from index i on.
+func (o *outBuf) releaseSplices(i int) {
+	for _, s := range o.splices[i:] {
+		if s.rec != nil {
+			s.rec.Release()
+		}
+	}
+}
+
 // release drops out's buffers once the writer is done, with any responses never written.
 func (o *outBuf) release() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.releaseSplices(0)
 	o.buf, o.splices, o.spliced, o.vec = nil, nil, 0, nil
 }
 

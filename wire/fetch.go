@@ -24,10 +24,20 @@ const fetchEncodeMaxVersion = 18
 // is cheaper than another piece in the writev.
 const spliceMin = 8 << 10
 
-// splice is a byte slice that belongs at offset at of the encoded bytes but was left out of them.
+// splice is a record set that belongs at offset at of the encoded bytes but was left out of them:
+// a byte slice (data), or a Records written by itself (rec).
 type splice struct {
 	at   int
 	data []byte
+	rec  Records
+}
+
+// size is the number of bytes the splice stands for.
+func (s splice) size() int {
+	if s.rec != nil {
+		return s.rec.Len()
+	}
+	return len(s.data)
 }
 
 // appendFetchResponse appends v's body to dst, as v.AppendTo(dst) would, except that each
@@ -35,6 +45,13 @@ type splice struct {
 // splice for its bytes, at the offset in dst where they belong, is appended to sp. v.Version must
 // be at most fetchEncodeMaxVersion.
 func appendFetchResponse(dst []byte, sp []splice, v *kmsg.FetchResponse, minSplice int) ([]byte, []splice) {
+	return appendFetchResponseRecords(dst, sp, v, nil, minSplice)
+}
+
+// appendFetchResponseRecords is appendFetchResponse for a response whose record sets may be
+// Records (rs, when not nil, wraps v): each Records becomes a splice whatever its size (the caller
+// has inlined the small ones, see FetchResponse.inline).
+func appendFetchResponseRecords(dst []byte, sp []splice, v *kmsg.FetchResponse, rs *FetchResponse, minSplice int) ([]byte, []splice) {
 	version := v.Version
 	flexible := version >= 12
 	if version >= 1 {
@@ -83,7 +100,12 @@ func appendFetchResponse(dst []byte, sp []splice, v *kmsg.FetchResponse, minSpli
 			if version >= 11 {
 				dst = kbin.AppendInt32(dst, p.PreferredReadReplica)
 			}
-			dst, sp = appendRecords(dst, sp, p.RecordBatches, flexible, minSplice)
+			if rec := rs.at(i, j); rec != nil {
+				dst = appendRecordsLen(dst, rec.Len(), flexible)
+				sp = append(sp, splice{at: len(dst), rec: rec})
+			} else {
+				dst, sp = appendRecords(dst, sp, p.RecordBatches, flexible, minSplice)
+			}
 			if flexible {
 				dst = appendPartitionTags(dst, p)
 			}
@@ -125,15 +147,20 @@ func appendRecords(dst []byte, sp []splice, recs []byte, flexible bool, minSplic
 		return append(dst, 0), sp
 	case recs == nil:
 		return kbin.AppendInt32(dst, -1), sp
-	case flexible:
-		dst = kbin.AppendUvarint(dst, 1+uint32(len(recs)))
-	default:
-		dst = kbin.AppendInt32(dst, int32(len(recs)))
 	}
+	dst = appendRecordsLen(dst, len(recs), flexible)
 	if len(recs) >= minSplice && len(recs) > 0 {
 		return dst, append(sp, splice{at: len(dst), data: recs})
 	}
 	return append(dst, recs...), sp
+}
+
+// appendRecordsLen appends the length prefix of a (non-null) record set of n bytes.
+func appendRecordsLen(dst []byte, n int, flexible bool) []byte {
+	if flexible {
+		return kbin.AppendUvarint(dst, 1+uint32(n))
+	}
+	return kbin.AppendInt32(dst, int32(n))
 }
 
 // appendPartitionTags appends a flexible partition's tag section: DivergingEpoch (tag 0),
