@@ -44,7 +44,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	}
 }
 
-func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *wire.FetchResponse {
 	var deadline <-chan time.Time
 	if req.MaxWaitMillis > 0 {
 		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -52,7 +52,7 @@ func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 		deadline = t.C
 	}
 	resp, size, parts := b.fetchOnce(req)
-	if fetchDone(req, resp, size) {
+	if fetchDone(req, resp.FetchResponse, size) {
 		return resp
 	}
 	// Register before re-reading, so data that arrives between a read and the wait still wakes
@@ -62,13 +62,15 @@ func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 		defer p.Register(wake)()
 	}
 	for {
+		resp.Release() // a response not sent gives its file references back
 		resp, size, _ = b.fetchOnce(req)
-		if fetchDone(req, resp, size) {
+		if fetchDone(req, resp.FetchResponse, size) {
 			return resp
 		}
 		select {
 		case <-wake:
 		case <-deadline:
+			resp.Release()
 			resp, _, _ = b.fetchOnce(req)
 			return resp
 		case <-ctx.Done():
@@ -113,9 +115,10 @@ func hasPartitionError(resp *kmsg.FetchResponse) bool {
 }
 
 // fetchOnce reads every requested partition once, without waiting. It returns the response, the
-// number of record bytes in it and the partitions that could produce more data (to wait on).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition.Partition) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// number of record bytes in it and the partitions that could produce more data (to wait on). The
+// records stay in the log's files (wire.Records) until the response is written or released.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*wire.FetchResponse, int, []*partition.Partition) {
+	resp := &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 50 << 20 // fetch.max.bytes default for old requests that carry none
@@ -125,7 +128,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 		gotData bool
 		parts   []*partition.Partition
 	)
-	for _, rt := range req.Topics {
+	for ti, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name := rt.Topic
@@ -163,18 +166,16 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			rr, err := p.Read(rp.FetchOffset, limit, req.ReplicaID, rp.CurrentLeaderEpoch)
+			rr, err := p.ReadRecords(rp.FetchOffset, limit, req.ReplicaID, rp.CurrentLeaderEpoch)
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
+			} else if n := rr.Records.Len(); n > 0 {
+				resp.SetRecords(ti, len(st.Partitions), rr.Records)
+				total += n
+				gotData = true
 			} else {
-				if rr.Records != nil {
-					sp.RecordBatches = rr.Records
-				}
-				total += len(rr.Records)
-				if len(rr.Records) > 0 {
-					gotData = true
-				}
+				rr.Records.Release()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

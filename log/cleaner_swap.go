@@ -18,6 +18,8 @@ type cleanedSegment struct {
 	pos  int64    // bytes written to f
 	buf  []byte   // output not yet written
 	last int64    // time-index bookkeeping: the last entry's timestamp
+	oidx offsetIndex
+	tidx timeIndex
 }
 
 // cleanGroup rewrites one group of segments into one (Kafka's
@@ -25,7 +27,7 @@ type cleanedSegment struct {
 func (c *cleanRun) cleanGroup(g []cleanSeg) error {
 	l := c.l
 	base := g[0].base
-	out := &cleanedSegment{seg: newSegment(l.files, l.fs, l.dir, base, false), last: -1}
+	out := &cleanedSegment{seg: newSegment(l.files, l.icache, l.fs, l.dir, base, false), last: -1}
 	f, err := l.fs.OpenFile(segmentName(l.dir, base, extLog+cleanedSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%w: create cleaned segment %d: %w", ErrStorage, base, err)
@@ -92,10 +94,10 @@ func (out *cleanedSegment) index(cfg Config, at int) error {
 	}
 	oe, te, addOff, addTime := s.ix.add(h, s.base, pos, cfg.IndexIntervalBytes, out.last)
 	if addOff {
-		s.oidx = append(s.oidx, oe)
+		out.oidx = append(out.oidx, oe)
 	}
 	if addTime {
-		s.tidx = append(s.tidx, te)
+		out.tidx = append(out.tidx, te)
 		out.last = te.ts
 	}
 	s.size = pos + int64(h.Size())
@@ -180,22 +182,26 @@ func (c *cleanRun) filter(dst []byte, h BatchHeader, b []byte) ([]byte, error) {
 func (c *cleanRun) finishCleaned(out *cleanedSegment) error {
 	l := c.l
 	s := out.seg
-	if s.ix.maxTs >= 0 && s.ix.maxTs > s.lastTime() {
-		s.tidx = append(s.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
+	if s.ix.maxTs >= 0 && s.ix.maxTs > out.last {
+		out.tidx = append(out.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
 	}
+	s.setIndexes(out.oidx, out.tidx)
 	if err := out.f.Sync(); err != nil {
 		return fmt.Errorf("%w: sync cleaned segment %d: %w", ErrStorage, s.base, err)
 	}
 	for _, ix := range []struct {
 		ext  string
 		data []byte
-	}{{extIndex, s.oidx.encode(nil)}, {extTimeIndex, s.tidx.encode(nil)}} {
+	}{{extIndex, out.oidx.encode(nil)}, {extTimeIndex, out.tidx.encode(nil)}} {
 		if err := writeSynced(l.fs, segmentName(l.dir, s.base, ix.ext+cleanedSuffix), ix.data); err != nil {
 			return fmt.Errorf("%w: write cleaned index of segment %d: %w", ErrStorage, s.base, err)
 		}
 	}
-	s.oidxDisk, s.tidxDisk = len(s.oidx), len(s.tidx)
+	s.oidxDisk, s.tidxDisk = s.nOff, s.nTime
 	s.created = l.now()
+	// Every byte was CRC-checked when read (eachBatch) or has a CRC just
+	// computed (buildBatch).
+	s.verified.Store(s.size)
 	for _, ext := range []string{extIndex, extTimeIndex, extLog} {
 		name := segmentName(l.dir, s.base, ext)
 		if err := l.fs.Rename(name+cleanedSuffix, name+swapSuffix); err != nil {
@@ -245,6 +251,7 @@ func (c *cleanRun) swap(g []cleanSeg, ns *segment) error {
 	}
 	l.segments = slices.Concat(l.segments[:i], []*segment{ns}, l.segments[i+len(g):])
 	l.mu.Unlock()
+	l.retire(ns)
 	if err := syncDir(l.fs, l.dir); err != nil {
 		return l.fail(fmt.Errorf("sync %s: %w", l.dir, err))
 	}

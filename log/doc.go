@@ -35,10 +35,18 @@
 //
 // Checkpoints are replaced atomically (temporary file, fsync, rename,
 // directory fsync). The indexes live in memory, whole, which makes a lookup
-// a binary search with no I/O (2 MiB per full 1 GiB segment at the default
-// interval); their files are exact-size copies written when a segment is
-// rolled, flushed or closed, never on the append path (recovery rebuilds
-// the index of any segment that was not synced).
+// a binary search with no I/O; their files are exact-size copies written
+// when a segment is rolled, flushed or closed, never on the append path
+// (recovery rebuilds the index of any segment that was not synced). In
+// memory they take 1.3 to 6 MiB per GiB of log at the default interval
+// (an offset entry for every 4 KiB or every batch, whichever is larger,
+// and usually a time entry with it), so the active segment keeps its own,
+// but sealed segments' share an IndexCache with a byte budget (by default
+// one process-wide cache of DefaultIndexCacheBytes): beyond it the least
+// recently used are dropped, as are those idle for DefaultIndexCacheIdle,
+// and reloaded from their files on the next lookup, checked against the
+// counts and checksums they had (a file that changed meanwhile is rebuilt
+// from the log and written again at the next flush or close).
 //
 // # Writing and reading
 //
@@ -66,11 +74,34 @@
 // the buffer; every batch's CRC is checked on the way, so corrupt stored
 // data is reported (ErrStorage) and never served.
 //
+// ReadRecords returns the same bytes without copying them, for the fetch
+// path: a Records whose parts are ranges of segment files, which WriteTo
+// sends with sendfile(2) (Linux, a socket and an OSFS file; else a pread
+// through a pooled buffer), or bytes in memory. A file range is used only
+// for bytes this process has verified: every segment keeps a verified
+// prefix (bytes whose CRCs were checked here: by recovery, or by a copying
+// read from the segment's start or contiguous with the prefix) and knows
+// which of its bytes it appended itself (checked before they were
+// written); the rest is read into memory and checked as Read does, which
+// verifies it for the next fetch. After a clean shutdown nothing is
+// verified until read. Bit rot in bytes already verified is not detected
+// on this path: as in Kafka, which sends file bytes unchecked, the client
+// checks CRCs. Finding the range's end reads batch headers only (the
+// offset index and the segment end bound most of it). A Records holds a
+// reference on its files until Release, so the cache, retention, cleaning,
+// truncation and Close never close a file under it, and a deleted segment
+// stays readable through it; a truncation copies the ranges it would cut
+// into memory first. Because the kernel keeps pages sendfile handed to a
+// socket until the peer acknowledges them, a truncation that would zero
+// and rewrite in place a page-cache folio sendfile sent from replaces the
+// folio instead (see cutFile).
+//
 // File handles are bounded: each segment's .log file is opened through a
 // FileCache (by default one process-wide cache of DefaultMaxOpenFiles)
 // when a read, append, flush or clean needs it, and the least recently
-// used idle files are closed while more are open. A file in use is never
-// closed under its user. Index files are opened only to be written.
+// used idle files are closed while more are open. A file in use (by a
+// read, or by an outstanding Records) is never closed under its user.
+// Index files are opened only to be written.
 //
 // # Retention
 //
@@ -83,9 +114,9 @@
 // watermark. As in Kafka the active segment goes too when it qualifies (an
 // empty one is rolled first, so the end offset stays). The start offset is
 // checkpointed, the files renamed to .deleted and removed after
-// file.delete.delay.ms (reads hold the read lock while they touch a file and
-// the rename happens under the write lock, so the delay only mirrors
-// Kafka).
+// file.delete.delay.ms (Read holds the read lock while it touches a file,
+// the rename happens under the write lock, and an outstanding Records keeps
+// its file open, so the delay only mirrors Kafka).
 //
 // # Compaction
 //
@@ -169,7 +200,8 @@
 //     decompress but not compress again is rewritten uncompressed. As in
 //     Kafka, tombstones go only in a clean after their horizon, which needs
 //     new dirty data.
-//   - Read verifies CRCs (Kafka leaves that to the consumer).
+//   - Read verifies CRCs (Kafka leaves that to the consumer); ReadRecords
+//     sends from the file only bytes verified in this process.
 //   - The clean-shutdown marker and the start-offset, recovery-point and
 //     cleaner checkpoints are per partition, not per log directory as in
 //     Kafka.

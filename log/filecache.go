@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxOpenFiles is the capacity of the file cache shared by logs
@@ -24,10 +25,10 @@ func sharedFileCache() *FileCache {
 // partitions do not exhaust file descriptors: a sealed segment's file is
 // opened when a read, flush or clean needs it and closed again once it has
 // been the least recently used idle file while more than the capacity are
-// open. Files in use are never closed under their user (each use holds a
-// reference), so the capacity is a target that in-flight reads may exceed
-// briefly. Every log's active segment holds a reference for as long as it
-// is active, so it counts against the capacity but is never evicted.
+// open. Files in use are never closed under their user (each use, and each
+// file range of an outstanding Records, holds a reference), so the
+// capacity is a target that in-flight reads and fetches may exceed
+// briefly. The active segment is opened like any other, per append.
 //
 // Index files are not kept open at all: they live in memory and are
 // written with a short-lived handle (see segment.persistIndexes).
@@ -36,6 +37,13 @@ type FileCache struct {
 	max  int
 	open int
 	idle cachedFile // sentinel of the idle list: files with refs == 0 and an open file; idle.next is the least recently used
+
+	// The file ranges of outstanding Records (a few per fetch in flight),
+	// so that a truncation of a file, by whichever Log has it open now,
+	// finds by name those it would cut and copies them into memory first
+	// (see preservePinned).
+	pinMu sync.Mutex
+	pins  map[*filePin]struct{}
 }
 
 // NewFileCache returns a cache that aims to keep at most n files open (at
@@ -67,6 +75,19 @@ type cachedFile struct {
 	prev, next *cachedFile // in cache.idle when refs == 0 and f != nil
 	gone       bool        // closed for good: close when the last reference goes
 	flags      int         // for the first open (O_CREATE|O_TRUNC for a new segment)
+
+	// sentEnd is the furthest file position sendfile has sent from (see
+	// cutFile).
+	sentEnd atomic.Int64
+}
+
+func (cf *cachedFile) noteSent(end int64) {
+	for {
+		v := cf.sentEnd.Load()
+		if end <= v || cf.sentEnd.CompareAndSwap(v, end) {
+			return
+		}
+	}
 }
 
 func (c *FileCache) pushIdle(cf *cachedFile) {

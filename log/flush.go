@@ -45,12 +45,15 @@ func (l *Log) flushLocked() error {
 	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	for _, s := range l.segments {
+	for i, s := range l.segments {
 		if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
 			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
 		}
 		if err := s.sync(l.fs, l.dir); err != nil {
 			return l.fail(fmt.Errorf("sync segment %d: %w", s.base, err))
+		}
+		if i < len(l.segments)-1 {
+			l.retire(s) // sealed: a no-op unless an earlier write of its indexes failed
 		}
 	}
 	l.unflushed, l.lastFlush = 0, l.now().UnixMilli()

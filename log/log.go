@@ -45,6 +45,9 @@ type Options struct {
 	// Files bounds the open segment files; nil shares a cache of
 	// DefaultMaxOpenFiles among every log opened without one.
 	Files *FileCache
+	// Indexes bounds the memory of sealed segments' indexes; nil shares a
+	// cache of DefaultIndexCacheBytes among every log opened without one.
+	Indexes *IndexCache
 	// Codecs lets the cleaner read and rewrite compressed batches (gzip is
 	// built in). Nil keeps other compressed batches whole when compacting.
 	Codecs Codecs
@@ -69,9 +72,12 @@ type Log struct {
 	dir    string
 	fs     FS
 	files  *FileCache
+	icache *IndexCache
 	codecs Codecs
 	logger *slog.Logger
 	now    func() time.Time
+
+	indexInterval atomic.Int64 // cfg.IndexIntervalBytes, for rebuilding an index without wmu
 
 	cleanMu    sync.Mutex  // serialises DeleteOldSegments and Clean
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
@@ -110,6 +116,7 @@ func (l *Log) SetConfig(cfg Config) {
 	}
 	l.wmu.Lock()
 	l.cfg = cfg
+	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
 	l.wmu.Unlock()
 }
 
@@ -315,7 +322,8 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 
 	// Index the new batches on copies; readers see the originals until publish.
 	ix := s.ix
-	oidx, tidx := s.oidx, s.tidx
+	x := s.mustIndexes() // the active segment's stay in memory
+	oidx, tidx := x.oidx, x.tidx
 	lastTime := s.lastTime()
 	for p := 0; p < len(b); {
 		h := decodeHeader(b[p:]) // framed above
@@ -335,8 +343,12 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 
 	l.mu.Lock()
 	s.size = pos + int64(len(b))
+	s.appended(pos, s.size)
 	s.next = res.LastOffset + 1
-	s.ix, s.oidx, s.tidx = ix, oidx, tidx
+	s.ix = ix
+	if len(oidx) != len(x.oidx) || len(tidx) != len(x.tidx) {
+		s.setIndexes(oidx, tidx)
+	}
 	l.endOffset = res.LastOffset + 1
 	changed := false
 	for _, e := range newEpochs {

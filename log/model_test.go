@@ -24,16 +24,34 @@ type modelBatch struct {
 // and compares every answer with a plain slice of batches.
 func TestModel(t *testing.T) {
 	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 250) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 250, nil) })
 	}
 }
 
-func runModel(t *testing.T, seed uint64, ops int) {
+// TestModelSmallIndexCache is TestModel with index caches too small to
+// hold more than a segment or two, so sealed segments' indexes are
+// dropped and reloaded all the time.
+func TestModelSmallIndexCache(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			runModel(t, seed, 250, NewIndexCache(int64(seed%3)*300, 0))
+		})
+	}
+}
+
+func runModel(t *testing.T, seed uint64, ops int, indexes *IndexCache) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	dir := t.TempDir()
 	cfg := testConfig()
 	cfg.SegmentBytes = int64(600 + rng.IntN(1500))
 	cfg.IndexIntervalBytes = rng.IntN(300)
+	openLog := func(t *testing.T, dir string, cfg Config) *Log {
+		t.Helper()
+		l, err := Open(dir, cfg, Options{Indexes: indexes})
+		must(t, err)
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
 	l := openLog(t, dir, cfg)
 	var model []modelBatch
 	start, end := int64(0), int64(0)

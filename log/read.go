@@ -29,7 +29,8 @@ const readGap = 64 << 10
 // index entry below offset and skips the bytes before the wanted batch in
 // memory. Every batch's CRC is checked; a corrupt batch is never returned
 // (the batches before it are, and a read starting at it fails with
-// ErrStorage).
+// ErrStorage). Checked batches that start inside a segment's verified
+// prefix extend it, for ReadRecords.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -53,7 +54,8 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) 
 		}
 		var done bool
 		var err error
-		out, skip, done, err = l.readSegment(si, out, skip, offset, maxBytes, maxOffset)
+		q := segmentRead{si: si, offset: offset, maxBytes: maxBytes, maxOffset: maxOffset, search: out == nil}
+		out, skip, done, err = l.readSegment(q, out, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -68,14 +70,30 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) 
 	return out[skip:], nil
 }
 
-// readSegment appends to out the batches of segment si that Read wants.
+// segmentRead is one segment's share of a read: Read's arguments, where in
+// the segment to start, and what the read holds outside out already.
+type segmentRead struct {
+	si        int
+	offset    int64
+	maxBytes  int
+	maxOffset int64
+	// search: offset may lie inside the segment, so find its batch from the
+	// index; else start at the batch boundary from.
+	search bool
+	from   int64
+	taken  int64 // result bytes gathered elsewhere (ReadRecords' file parts)
+}
+
+// readSegment appends to out the batches of segment q.si that Read wants.
 // out[skip:] is what earlier segments contributed (out is nil before the
-// first). done reports that Read has all it wants. The caller holds mu.
-func (l *Log) readSegment(si int, out []byte, skip int, offset int64, maxBytes int, maxOffset int64) (_ []byte, _ int, done bool, err error) {
-	s := l.segments[si]
-	search := out == nil                        // offset may lie inside this segment
-	want := int64(maxBytes - (len(out) - skip)) // bytes still wanted
-	empty := len(out) == skip                   // the next batch goes whole whatever maxBytes says
+// first). done reports that Read has all it wants. The CRC-checked range
+// extends the segment's verified prefix when it starts inside it. The
+// caller holds mu.
+func (l *Log) readSegment(q segmentRead, out []byte, skip int) (_ []byte, _ int, done bool, err error) {
+	s := l.segments[q.si]
+	offset, maxOffset := q.offset, q.maxOffset
+	want := int64(q.maxBytes) - q.taken - int64(len(out)-skip) // bytes still wanted
+	empty := q.taken == 0 && len(out) == skip                  // the next batch goes whole whatever maxBytes says
 	if !empty && want <= 0 {
 		return out, skip, true, nil
 	}
@@ -87,10 +105,14 @@ func (l *Log) readSegment(si int, out []byte, skip int, offset int64, maxBytes i
 
 	// Read from the index entry below offset, covering the lead up to the
 	// wanted batch (it starts at or before the next entry) and then want.
-	var pos, lead int64
-	if search {
-		pos = s.oidx.lowerPos(offset - s.base)
-		upper := s.oidx.upperPos(offset-s.base, s.size)
+	pos, lead := q.from, int64(0)
+	if q.search {
+		x, err := l.indexes(s)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		pos = x.oidx.lowerPos(offset - s.base)
+		upper := x.oidx.upperPos(offset-s.base, s.size)
 		if upper-pos > readPeek {
 			// Most likely one large batch ends before the wanted one:
 			// skip it by its header rather than read it.
@@ -120,7 +142,7 @@ func (l *Log) readSegment(si int, out []byte, skip int, offset int64, maxBytes i
 	budget := lead + max(want, BatchHeaderSize)
 	n := min(s.size-pos, budget)
 	if out == nil {
-		out = make([]byte, 0, min(budget, s.size-pos+l.bytesAfter(si)))
+		out = make([]byte, 0, min(budget, s.size-pos+l.bytesAfter(q.si)))
 	}
 	start := len(out)
 	out = slices.Grow(out, int(n))[:start+int(n)]
@@ -161,8 +183,9 @@ func (l *Log) readSegment(si int, out []byte, skip int, offset int64, maxBytes i
 	from := start + p
 	end := from + int(min(want, int64(len(out)-from)))
 	k, err := checkedBatches(out[from:end], maxOffset, pos+int64(p))
+	s.extendVerified(pos+int64(p), pos+int64(p)+int64(k))
 	if err != nil {
-		if from+k == skip {
+		if q.taken == 0 && from+k == skip { // nothing precedes the corrupt batch
 			return nil, 0, false, l.corrupt(s, err)
 		}
 		_ = l.corrupt(s, err) // report it; serve what precedes it

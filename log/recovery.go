@@ -40,12 +40,16 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
+	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
+	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
 	if l.fs == nil {
 		l.fs = OSFS
 	}
 	if l.files == nil {
 		l.files = sharedFileCache()
+	}
+	if l.icache == nil {
+		l.icache = sharedIndexCache()
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -116,7 +120,7 @@ func (l *Log) open() error {
 	}
 
 	for i, base := range bases {
-		s := newSegment(l.files, l.fs, l.dir, base, false)
+		s := newSegment(l.files, l.icache, l.fs, l.dir, base, false)
 		s.created = l.now()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
@@ -135,6 +139,11 @@ func (l *Log) open() error {
 		if err != nil {
 			return err
 		}
+		if i > 0 {
+			// Sealed: its indexes may leave memory, so opening a log
+			// holds no more of them than the cache allows.
+			l.retire(l.segments[len(l.segments)-2])
+		}
 		if cut && !last {
 			l.logger.Warn("log: corrupt segment before the tail; dropping the segments after it", "dir", l.dir, "segment", base)
 			if err := l.dropSegmentsFrom(len(l.segments), bases[i+1:]); err != nil {
@@ -144,6 +153,12 @@ func (l *Log) open() error {
 		}
 	}
 	if err := l.finishOpen(startCP); err != nil {
+		return err
+	}
+	for _, s := range l.segments[:len(l.segments)-1] {
+		l.retire(s)
+	}
+	if _, err := l.activate(l.active()); err != nil {
 		return err
 	}
 	// Everything is durable now: synced by Close, by recovery, or before
@@ -364,7 +379,8 @@ func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 	if n := len(tidx); n > 0 && s.base+int64(tidx[n-1].rel) >= tail.next {
 		return errors.New("time index points past the log")
 	}
-	s.size, s.next, s.oidx, s.tidx = size, tail.next, oidx, tidx
+	s.size, s.next = size, tail.next
+	s.setIndexes(oidx, tidx)
 	s.oidxDisk, s.tidxDisk = len(oidx), len(tidx)
 	s.ix = tail.indexer(tidx)
 	if size > 0 {
@@ -480,15 +496,18 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 	if pos < fileSize {
 		l.logger.Warn("log: truncating corrupt or torn tail", "dir", l.dir, "segment", s.base,
 			"position", pos, "bytes", fileSize-pos, "reason", reason)
+		s.preservePinned(pos) // Records an earlier Log on this directory left
 		if err := f.Truncate(pos); err != nil {
 			return false, fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 		}
 		cut = true
 	}
-	s.size, s.next, s.oidx, s.tidx, s.ix, s.rollTs = pos, next, oidx, tidx, ix, rollTs
+	s.size, s.next, s.ix, s.rollTs = pos, next, ix, rollTs
+	s.verified.Store(pos) // every batch kept passed its CRC check just now
 	if !last && ix.maxTs > lastTime {
-		s.tidx = append(s.tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
+		tidx = append(tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
 	}
+	s.setIndexes(oidx, tidx)
 	s.oidxDisk, s.tidxDisk = -1, -1
 	s.dirty.Store(true) // what was read may still be only in the page cache
 	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {

@@ -151,10 +151,12 @@ func (l *Log) deleteWhileLocked(highWatermark int64, pred func(s, next *segment)
 }
 
 // deleteLater closes segments already taken out of the log, renames their
-// files to .deleted and removes them after file.delete.delay.ms. No read
+// files to .deleted and removes them after file.delete.delay.ms. No Read
 // can be using them (they left the segment list under mu's write lock,
-// which every read holds while it touches a file), so the delay only
-// mirrors Kafka, whose readers hold no lock. The caller holds wmu.
+// which every Read holds while it touches a file), and an outstanding
+// Records holds its own reference on an open file, which survives the
+// rename and the removal, so the delay only mirrors Kafka, whose readers
+// hold no lock. The caller holds wmu.
 func (l *Log) deleteLater(segs []*segment) error {
 	names, err := l.renameForDeletion(segs)
 	l.scheduleDeletion(names)

@@ -27,8 +27,8 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	switch {
 	case s.size+size > l.cfg.SegmentBytes,
 		age > l.cfg.SegmentMs-s.jitterMs,
-		len(s.oidx) >= l.cfg.SegmentIndexBytes/offsetEntrySize,
-		len(s.tidx) >= l.cfg.SegmentIndexBytes/timeEntrySize,
+		s.nOff >= l.cfg.SegmentIndexBytes/offsetEntrySize,
+		s.nTime >= l.cfg.SegmentIndexBytes/timeEntrySize,
 		!s.fits(lastOffset):
 		return l.roll()
 	}
@@ -52,6 +52,7 @@ func (l *Log) roll() error {
 	if err := old.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
 		return fmt.Errorf("log: write the indexes of segment %d: %w", old.base, err)
 	}
+	l.retire(old)
 	l.flushes.Add(1)
 	go func() {
 		defer l.flushes.Done()
@@ -63,7 +64,7 @@ func (l *Log) roll() error {
 // createSegment creates the (empty) .log file of a segment at base,
 // durably. Its index files are written when it is sealed or flushed.
 func (l *Log) createSegment(base int64) (*segment, error) {
-	s := newSegment(l.files, l.fs, l.dir, base, true)
+	s := newSegment(l.files, l.icache, l.fs, l.dir, base, true)
 	_, err := s.file.acquire()
 	if err == nil {
 		s.file.release()
@@ -89,5 +90,6 @@ func (l *Log) sealLocked(s *segment) {
 	if s.ix.maxTs < 0 || s.ix.maxTs <= s.lastTime() {
 		return
 	}
-	s.tidx = append(s.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
+	x := s.mustIndexes()
+	s.setIndexes(x.oidx, append(x.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel}))
 }

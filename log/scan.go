@@ -48,7 +48,7 @@ func (l *Log) collectHeaders(from int64, dst []BatchHeader) ([]BatchHeader, erro
 	for si := l.segmentIndex(from); si < len(l.segments) && len(dst) < cap(dst); si++ {
 		s := l.segments[si]
 		var err error
-		if dst, err = collectSegment(s, r, from, dst); err != nil {
+		if dst, err = l.collectSegment(s, r, from, dst); err != nil {
 			return nil, err
 		}
 	}
@@ -57,14 +57,18 @@ func (l *Log) collectHeaders(from int64, dst []BatchHeader) ([]BatchHeader, erro
 
 // collectSegment appends the headers of s's batches ending at or after from,
 // up to cap(dst).
-func collectSegment(s *segment, r *chunkReader, from int64, dst []BatchHeader) ([]BatchHeader, error) {
+func (l *Log) collectSegment(s *segment, r *chunkReader, from int64, dst []BatchHeader) ([]BatchHeader, error) {
+	x, err := l.indexes(s)
+	if err != nil {
+		return nil, err
+	}
 	f, err := s.open()
 	if err != nil {
 		return nil, err
 	}
 	defer s.file.release()
 	r.reset(f, s.size)
-	pos, _, found, err := s.locate(r, from)
+	pos, _, found, err := s.locate(r, x.oidx, from)
 	if err != nil {
 		return nil, fmt.Errorf("%w: scan segment %d: %w", ErrStorage, s.base, err)
 	}

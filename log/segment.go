@@ -26,22 +26,32 @@ import (
 // demand and closes it when idle, the active segment's included. The
 // indexes live in memory and are written to their files when the segment
 // is sealed, flushed or closed, not on every append: recovery rebuilds
-// them for any segment that was not synced.
+// them for any segment that was not synced. A sealed segment's may be
+// dropped from memory and reloaded from the files (see IndexCache).
 type segment struct {
 	base int64
 	file *cachedFile
 
 	// published
-	size int64       // bytes of whole, valid batches
-	next int64       // offset after the last batch (base if empty)
-	oidx offsetIndex // the offset index (the .index file is a possibly shorter copy)
-	tidx timeIndex   // the time index
-	ix   indexer     // running index state; ix.maxTs is the segment's max timestamp
+	size int64   // bytes of whole, valid batches
+	next int64   // offset after the last batch (base if empty)
+	ix   indexer // running index state; ix.maxTs is the segment's max timestamp
+
+	// The offset and time indexes (the files are possibly shorter copies);
+	// nil while dropped. Read them with Log.indexes. A writer replaces them
+	// under mu's write lock (setIndexes); a reload sets them under idxMu.
+	idx      atomic.Pointer[segIndexes]
+	idxMu    sync.Mutex
+	idxState idxState // guarded by idxMu
+	idxEntry idxEntry
+	icache   *IndexCache
 
 	// writer-only (Log.wmu)
 	rollTs   int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
 	created  time.Time // when this process created or opened the segment
 	jitterMs int64     // segment.jitter.ms draw for this segment
+	nOff     int       // entries in the offset index, in memory or not
+	nTime    int       // entries in the time index
 	oidxDisk int       // entries in the .index file; -1: the file is to be (re)created
 	tidxDisk int       // entries in the .timeindex file; -1: the file is to be (re)created
 	idxCut   bool      // the index files hold entries beyond the in-memory ones
@@ -49,6 +59,17 @@ type segment struct {
 	// shared with the background flusher
 	dirty    atomic.Bool // .log written since the last sync
 	idxDirty atomic.Bool // index files written since the last sync
+
+	// What ReadRecords may send without reading it: bytes below verified
+	// (a batch boundary) had their CRCs checked in this process, by
+	// recovery or a copying read, or were appended by it; so were the bytes
+	// from appendedFrom (published; math.MaxInt64 when none) to size, what
+	// this process appended to a segment it opened with unverified bytes.
+	// Readers raise verified under mu's read lock (so it is atomic); the
+	// writer sets both under the write lock. Bit rot after verification is
+	// not caught (see ReadRecords).
+	verified     atomic.Int64
+	appendedFrom int64
 }
 
 func segmentName(dir string, base int64, ext string) string {
@@ -63,15 +84,77 @@ const (
 
 var segmentExts = []string{extLog, extIndex, extTimeIndex}
 
-func newSegment(files *FileCache, fsys FS, dir string, base int64, create bool) *segment {
-	return &segment{
+func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base int64, create bool) *segment {
+	s := &segment{
 		base:     base,
 		next:     base,
 		rollTs:   -1,
 		ix:       indexer{maxTs: -1, maxTsRel: -1},
 		file:     files.file(fsys, segmentName(dir, base, extLog), create),
+		icache:   indexes,
 		oidxDisk: -1,
 		tidxDisk: -1,
+
+		appendedFrom: math.MaxInt64,
+	}
+	s.idxEntry.seg = s
+	s.idx.Store(&segIndexes{})
+	return s
+}
+
+// verifiedEnd reports whether the batch boundary start lies in bytes
+// verified in this process, and if so where they end. The caller holds mu.
+func (s *segment) verifiedEnd(start int64) (end int64, ok bool) {
+	v := s.verified.Load()
+	switch {
+	case start < v && v < s.appendedFrom:
+		return v, true
+	case start < v || start >= s.appendedFrom:
+		return s.size, true
+	}
+	return 0, false
+}
+
+// extendVerified records that the batches in [from, to) passed their CRC
+// check: the verified prefix grows when the range starts inside it, and
+// covers the whole segment once it reaches what this process appended.
+// The caller holds mu (a read lock suffices).
+func (s *segment) extendVerified(from, to int64) {
+	for {
+		v := s.verified.Load()
+		if from > v || to <= v {
+			break
+		}
+		if s.verified.CompareAndSwap(v, to) {
+			break
+		}
+	}
+	for {
+		v := s.verified.Load()
+		if v < s.appendedFrom || v >= s.size || s.verified.CompareAndSwap(v, s.size) {
+			return
+		}
+	}
+}
+
+// appended records that this process wrote the batches in [pos, end),
+// which passed their CRC checks before the write (Append's callers run
+// ValidateBatches; AppendReplicated checks each CRC). The caller holds
+// mu's write lock.
+func (s *segment) appended(pos, end int64) {
+	if s.verified.Load() >= pos {
+		s.verified.Store(end)
+	} else if s.appendedFrom > pos {
+		s.appendedFrom = pos
+	}
+}
+
+// cutVerified follows a truncation of the segment to size bytes. The
+// caller holds mu's write lock.
+func (s *segment) cutVerified(size int64) {
+	s.verified.Store(min(s.verified.Load(), size))
+	if s.appendedFrom >= size {
+		s.appendedFrom = math.MaxInt64
 	}
 }
 
@@ -85,8 +168,12 @@ func (s *segment) open() (File, error) {
 	return f, nil
 }
 
-// close closes the segment's file for good.
+// close closes the segment's file for good and gives its indexes' memory
+// back.
 func (s *segment) close() error {
+	if s.icache != nil {
+		s.icache.remove(&s.idxEntry)
+	}
 	if s.file == nil {
 		return nil
 	}
@@ -148,14 +235,16 @@ func syncFile(fsys FS, name string) error {
 // indexes, writing only the entries they lack (or the whole file when it
 // is to be recreated). The caller holds wmu.
 func (s *segment) persistIndexes(fsys FS, dir string, scratch *[]byte) error {
-	if s.oidxDisk == len(s.oidx) && s.tidxDisk == len(s.tidx) && !s.idxCut {
+	s.rewriteIfRebuilt()
+	if s.oidxDisk == s.nOff && s.tidxDisk == s.nTime && !s.idxCut {
 		return nil
 	}
-	*scratch = s.oidx.encode((*scratch)[:0])
+	x := s.idx.Load() // not droppable while its files are behind
+	*scratch = x.oidx.encode((*scratch)[:0])
 	if err := persistIndex(fsys, segmentName(dir, s.base, extIndex), *scratch, offsetEntrySize, &s.oidxDisk, s.idxCut); err != nil {
 		return err
 	}
-	*scratch = s.tidx.encode((*scratch)[:0])
+	*scratch = x.tidx.encode((*scratch)[:0])
 	if err := persistIndex(fsys, segmentName(dir, s.base, extTimeIndex), *scratch, timeEntrySize, &s.tidxDisk, s.idxCut); err != nil {
 		return err
 	}
@@ -214,12 +303,14 @@ func (s *segment) modTime() (time.Time, error) {
 	return fi.ModTime(), nil
 }
 
-// lastTime is the timestamp of the last time-index entry, -1 if none.
+// lastTime is the timestamp of the last time-index entry, -1 if none, of
+// a segment whose indexes cannot have been dropped (see mustIndexes).
 func (s *segment) lastTime() int64 {
-	if len(s.tidx) == 0 {
+	tidx := s.mustIndexes().tidx
+	if len(tidx) == 0 {
 		return -1
 	}
-	return s.tidx[len(s.tidx)-1].ts
+	return tidx[len(tidx)-1].ts
 }
 
 // maxTimestampOffset is the absolute last offset of the batch carrying the
@@ -322,10 +413,10 @@ func putReader(r *chunkReader) {
 }
 
 // locate finds the first published batch whose last offset is >= offset,
-// starting from the index's lower bound and scanning headers. found is false
-// when every batch of the segment ends before offset.
-func (s *segment) locate(r *chunkReader, offset int64) (pos int64, h BatchHeader, found bool, err error) {
-	return s.locateFrom(r, s.oidx.lowerPos(offset-s.base), offset)
+// starting from the offset index's lower bound and scanning headers. found
+// is false when every batch of the segment ends before offset.
+func (s *segment) locate(r *chunkReader, oidx offsetIndex, offset int64) (pos int64, h BatchHeader, found bool, err error) {
+	return s.locateFrom(r, oidx.lowerPos(offset-s.base), offset)
 }
 
 func (s *segment) locateFrom(r *chunkReader, pos, offset int64) (int64, BatchHeader, bool, error) {

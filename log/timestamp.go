@@ -38,6 +38,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 // offsetForTimestampIn is OffsetForTimestamp within segment s. The caller
 // holds mu.
 func (l *Log) offsetForTimestampIn(s *segment, r *chunkReader, ts int64) (int64, int64, bool, error) {
+	x, err := l.indexes(s)
+	if err != nil {
+		return -1, -1, false, err
+	}
 	f, err := s.open()
 	if err != nil {
 		return -1, -1, false, err
@@ -45,13 +49,13 @@ func (l *Log) offsetForTimestampIn(s *segment, r *chunkReader, ts int64) (int64,
 	defer s.file.release()
 	r.reset(f, s.size)
 	from := s.base
-	if i := s.tidx.floor(ts); i >= 0 {
-		from = s.base + int64(s.tidx[i].rel)
+	if i := x.tidx.floor(ts); i >= 0 {
+		from = s.base + int64(x.tidx[i].rel)
 	}
 	from = max(from, l.startOffset)
 	pos := int64(0)
-	if i := s.oidx.floor(from - s.base); i >= 0 {
-		pos = int64(s.oidx[i].pos)
+	if i := x.oidx.floor(from - s.base); i >= 0 {
+		pos = int64(x.oidx[i].pos)
 	}
 	for pos < s.size {
 		h, err := r.header(pos)

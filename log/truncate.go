@@ -1,6 +1,9 @@
 package log
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Truncate removes every batch holding an offset >= endOffset (follower
 // truncation). Truncation is at batch boundaries: a batch straddling
@@ -79,6 +82,10 @@ func (l *Log) Truncate(endOffset int64) error {
 // segments cannot change.
 func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 	s := l.segments[l.segmentIndex(endOffset)]
+	x, err := l.indexes(s)
+	if err != nil {
+		return 0, err
+	}
 	f, err := s.open()
 	if err != nil {
 		return 0, err
@@ -86,7 +93,7 @@ func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 	defer s.file.release()
 	r := getReader(f, s.size)
 	defer putReader(r)
-	_, h, found, err := s.locate(r, endOffset)
+	_, h, found, err := s.locate(r, x.oidx, endOffset)
 	if err != nil {
 		return 0, fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
@@ -97,9 +104,13 @@ func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 }
 
 // truncateSegmentLocked cuts segment s before the first batch ending at or
-// after offset and rebuilds its in-memory state from what remains. The
-// caller holds wmu and mu.
+// after offset and rebuilds its in-memory state from what remains. s
+// becomes the active segment. The caller holds wmu and mu.
 func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
+	x, err := l.activate(s)
+	if err != nil {
+		return err
+	}
 	f, err := s.open()
 	if err != nil {
 		return err
@@ -107,36 +118,41 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	defer s.file.release()
 	r := getReader(f, s.size)
 	defer putReader(r)
-	pos, _, found, err := s.locate(r, offset)
+	pos, _, found, err := s.locate(r, x.oidx, offset)
 	if err != nil {
 		return fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
 	if !found {
 		return nil
 	}
-	if err := f.Truncate(pos); err != nil {
+	// Outstanding Records keep the bytes they were given, not what a later
+	// append writes over the cut.
+	s.preservePinned(pos)
+	if err := cutFile(f, pos, s.file.sentEnd.Load()); err != nil {
 		return fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 	}
 	s.dirty.Store(true)
 	s.size = pos
+	s.cutVerified(pos)
 	// Drop index entries for removed batches: an offset entry belongs to the
 	// batch at its position, a time entry to the batch ending at its offset.
-	keepOff := len(s.oidx)
-	for keepOff > 0 && int64(s.oidx[keepOff-1].pos) >= pos {
+	keepOff := len(x.oidx)
+	for keepOff > 0 && int64(x.oidx[keepOff-1].pos) >= pos {
 		keepOff--
 	}
 	r.reset(f, pos)
-	tail, err := s.scanTail(r, s.oidx[:keepOff])
+	tail, err := s.scanTail(r, x.oidx[:keepOff])
 	if err != nil {
 		return fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
-	keepTime := len(s.tidx)
-	for keepTime > 0 && s.base+int64(s.tidx[keepTime-1].rel) >= tail.next {
+	keepTime := len(x.tidx)
+	for keepTime > 0 && s.base+int64(x.tidx[keepTime-1].rel) >= tail.next {
 		keepTime--
 	}
-	s.oidx, s.tidx = s.oidx[:keepOff], s.tidx[:keepTime]
+	// Clipped: appends must not write over entries of the old slices.
+	s.setIndexes(slices.Clip(x.oidx[:keepOff]), slices.Clip(x.tidx[:keepTime]))
 	s.next = tail.next
-	s.ix = tail.indexer(s.tidx)
+	s.ix = tail.indexer(x.tidx[:keepTime])
 	if s.size == 0 {
 		s.rollTs, s.created = -1, l.now()
 	}
@@ -262,4 +278,36 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.cleanPoint = offset
 	l.mu.Unlock()
 	return l.writeEpochsLocked()
+}
+
+// folioAlign bounds the size, and so the alignment, of a page-cache folio:
+// Linux may cache file data in folios larger than a page, up to a PMD
+// (2 MiB on x86-64, and on arm64 with 4 KiB pages).
+const folioAlign = 2 << 20
+
+// cutFile truncates f to pos bytes. sendfile(2) hands page-cache pages to
+// the socket by reference, and the socket keeps them until the peer
+// acknowledges the bytes, after the Records that sent them is released.
+// Truncating in place zeroes the rest of the folio holding pos, and the
+// next append writes into it: bytes already "sent" could change on the
+// wire. So when sendfile has sent anything from that folio on (sentEnd),
+// cutFile truncates to the folio boundary below pos, which takes the whole
+// folio out of the page cache (the socket keeps the old one), and writes
+// the bytes up to pos back into a new one. A process killed between the
+// two loses those bytes: the unclean open cuts the segment there (the
+// recovery point is already below it) and the follower fetches them again.
+func cutFile(f File, pos, sentEnd int64) error {
+	a := pos &^ (folioAlign - 1)
+	if sentEnd <= a || a == pos {
+		return f.Truncate(pos)
+	}
+	head := make([]byte, pos-a)
+	if err := readFull(f, head, a); err != nil {
+		return err
+	}
+	if err := f.Truncate(a); err != nil {
+		return err
+	}
+	_, err := f.WriteAt(head, a)
+	return err
 }

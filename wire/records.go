@@ -44,6 +44,18 @@ func (r *FetchResponse) Release() {
 	}
 }
 
+// SetRecords makes rec the record set of Topics[i].Partitions[j] (which may not exist yet: the
+// response can be filled as it is built).
+func (r *FetchResponse) SetRecords(i, j int, rec Records) {
+	for len(r.Records) <= i {
+		r.Records = append(r.Records, nil)
+	}
+	for len(r.Records[i]) <= j {
+		r.Records[i] = append(r.Records[i], nil)
+	}
+	r.Records[i][j] = rec
+}
+
 // at returns the Records of Topics[i].Partitions[j], or nil.
 func (r *FetchResponse) at(i, j int) Records {
 	if r == nil || i >= len(r.Records) || j >= len(r.Records[i]) {

@@ -1,0 +1,369 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The budget and idle time of the index cache shared by logs opened
+// without Options.Indexes: the budget holds the indexes of about 5 GiB of
+// log at the default index.interval.bytes.
+const (
+	DefaultIndexCacheBytes = 32 << 20
+	DefaultIndexCacheIdle  = 10 * time.Minute
+)
+
+var (
+	defaultIndexesOnce sync.Once
+	defaultIndexes     *IndexCache
+)
+
+func sharedIndexCache() *IndexCache {
+	defaultIndexesOnce.Do(func() { defaultIndexes = NewIndexCache(DefaultIndexCacheBytes, DefaultIndexCacheIdle) })
+	return defaultIndexes
+}
+
+// IndexCache bounds the memory that sealed segments' offset and time
+// indexes take, so it does not grow with the data retained: a sealed
+// segment whose index files are current may drop its in-memory indexes,
+// and reloads them from the files on its next lookup. When the indexes in
+// memory exceed the budget, the least recently used go (a CLOCK sweep, so
+// a lookup takes no lock), and so do those not looked up for an idle
+// period or two. Each log's active segment keeps its indexes in memory,
+// outside the budget. A reload is checked against the entry counts
+// and checksums the indexes had when they were dropped; a file that fails
+// the check (or is missing) is rebuilt from the log, and the segment keeps
+// the rebuilt indexes in memory until the log writes them out again.
+type IndexCache struct {
+	mu    sync.Mutex
+	max   int64
+	idle  time.Duration
+	used  int64
+	n     int      // segments in the ring
+	ring  idxEntry // sentinel of the circular list of segments with droppable indexes in memory
+	hand  *idxEntry
+	timer *time.Timer // the idle sweep, pending while the ring is not empty
+}
+
+// NewIndexCache returns a cache that aims to keep at most n bytes of
+// sealed segments' indexes in memory, and drops those not looked up for
+// between idle and twice idle (0: only the budget counts).
+func NewIndexCache(n int64, idle time.Duration) *IndexCache {
+	c := &IndexCache{max: max(n, 0), idle: idle}
+	c.ring.prev, c.ring.next = &c.ring, &c.ring
+	c.hand = &c.ring
+	return c
+}
+
+// Bytes reports the memory the cache's indexes take.
+func (c *IndexCache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// idxEntry is a segment's place in its IndexCache.
+type idxEntry struct {
+	seg        *segment
+	prev, next *idxEntry // guarded by the cache's mu; nil when not in the ring
+	bytes      int64     // guarded by the cache's mu
+	used       atomic.Bool
+}
+
+// segIndexes are a segment's two sparse indexes, immutable once published:
+// a writer replaces the pointer, readers keep the one they loaded.
+type segIndexes struct {
+	oidx offsetIndex
+	tidx timeIndex
+}
+
+// memory is what the indexes take, with a little for the bookkeeping.
+func (x *segIndexes) memory() int64 {
+	return int64(cap(x.oidx))*offsetEntrySize + int64(cap(x.tidx))*16 + 128
+}
+
+// idxState is what a segment knows of its indexes beyond the pointer.
+// Guarded by segment.idxMu.
+type idxState struct {
+	droppable  bool // sealed, its files current: idx may be dropped
+	nOff       int  // the counts and checksums of the files, to check a reload
+	nTime      int
+	sumOff     uint32
+	sumTime    uint32
+	needsWrite bool // the files proved wrong and the indexes were rebuilt
+}
+
+func (c *IndexCache) add(e *idxEntry, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.next != nil {
+		return
+	}
+	e.prev, e.next = c.ring.prev, &c.ring
+	c.ring.prev.next = e
+	c.ring.prev = e
+	e.bytes = bytes
+	e.used.Store(true)
+	c.used += bytes
+	c.n++
+	c.evictLocked()
+	if c.idle > 0 && c.timer == nil {
+		c.timer = time.AfterFunc(c.idle, c.sweepIdle)
+	}
+}
+
+// sweepIdle drops the indexes of segments not looked up since the last
+// sweep (or since they were added), and clears the mark of the others.
+func (c *IndexCache) sweepIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timer = nil
+	for e := c.ring.next; e != &c.ring; {
+		next := e.next
+		if !e.used.Swap(false) {
+			c.dropLocked(e)
+		}
+		e = next
+	}
+	if c.n > 0 {
+		c.timer = time.AfterFunc(c.idle, c.sweepIdle)
+	}
+}
+
+func (c *IndexCache) remove(e *idxEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unlinkLocked(e)
+}
+
+func (c *IndexCache) unlinkLocked(e *idxEntry) {
+	if e.next == nil {
+		return
+	}
+	if c.hand == e {
+		c.hand = e.next
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	c.used -= e.bytes
+	c.n--
+	e.bytes = 0
+}
+
+// evictLocked drops indexes while over budget: the clock hand passes over
+// segments used since its last visit (clearing the mark) and drops the
+// first that was not. A segment busy loading or changing state is skipped,
+// so two turns of the clock bound the work.
+func (c *IndexCache) evictLocked() {
+	for steps := 2*c.n + 2; c.used > c.max && c.n > 0 && steps > 0; steps-- {
+		if c.hand == &c.ring {
+			c.hand = c.ring.next
+		}
+		e := c.hand
+		c.hand = e.next
+		if e.used.Swap(false) {
+			continue
+		}
+		c.dropLocked(e)
+	}
+}
+
+// dropLocked drops a segment's indexes and takes it out of the ring,
+// unless it is busy loading or changing state (it stays for a later
+// sweep).
+func (c *IndexCache) dropLocked(e *idxEntry) {
+	s := e.seg
+	if !s.idxMu.TryLock() {
+		return
+	}
+	if s.idxState.droppable {
+		s.idx.Store(nil)
+	}
+	s.idxMu.Unlock()
+	c.unlinkLocked(e)
+}
+
+// indexes returns s's indexes, reloading them if they were dropped. The
+// caller holds mu (a read lock suffices) or wmu.
+func (l *Log) indexes(s *segment) (*segIndexes, error) {
+	if x := s.idx.Load(); x != nil {
+		if !s.idxEntry.used.Load() {
+			s.idxEntry.used.Store(true)
+		}
+		return x, nil
+	}
+	return l.reloadIndexes(s)
+}
+
+func (l *Log) reloadIndexes(s *segment) (*segIndexes, error) {
+	s.idxMu.Lock()
+	x := s.idx.Load()
+	if x != nil {
+		s.idxMu.Unlock()
+		return x, nil
+	}
+	x, err := s.readIndexFiles()
+	if err != nil {
+		l.logger.Warn("log: rebuilding an index that does not match what was written", "dir", l.dir, "segment", s.base, "reason", err)
+		if x, err = l.rebuildIndexes(s); err != nil {
+			s.idxMu.Unlock()
+			return nil, l.corrupt(s, err)
+		}
+		// Kept in memory until the writer writes the files again.
+		s.idxState.droppable, s.idxState.needsWrite = false, true
+	}
+	s.idx.Store(x)
+	droppable := s.idxState.droppable
+	s.idxMu.Unlock()
+	if droppable {
+		s.icache.add(&s.idxEntry, x.memory())
+	}
+	return x, nil
+}
+
+// readIndexFiles reads both index files and checks them against what they
+// held when the segment's indexes were dropped. The caller holds idxMu.
+func (s *segment) readIndexFiles() (*segIndexes, error) {
+	st := &s.idxState
+	stem := strings.TrimSuffix(s.file.name, extLog)
+	ob, err := readFile(s.file.fs, stem+extIndex, int64(st.nOff)*offsetEntrySize)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := readFile(s.file.fs, stem+extTimeIndex, int64(st.nTime)*timeEntrySize)
+	if err != nil {
+		return nil, err
+	}
+	if len(ob) != st.nOff*offsetEntrySize || len(tb) != st.nTime*timeEntrySize ||
+		crc32.Checksum(ob, castagnoli) != st.sumOff || crc32.Checksum(tb, castagnoli) != st.sumTime {
+		return nil, errors.New("index files changed")
+	}
+	x := &segIndexes{}
+	if x.oidx, err = decodeOffsetIndex(ob, s.size); err != nil {
+		return nil, err
+	}
+	if x.tidx, err = decodeTimeIndex(tb); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// rebuildIndexes rebuilds a sealed segment's indexes from its batch headers
+// with the rule appends use. The caller holds mu (a read lock suffices) or
+// wmu, and s.idxMu.
+func (l *Log) rebuildIndexes(s *segment) (*segIndexes, error) {
+	f, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	defer s.file.release()
+	r := getReader(f, s.size)
+	defer putReader(r)
+	interval := int(l.indexInterval.Load())
+	ix := indexer{maxTs: -1, maxTsRel: -1}
+	x := &segIndexes{}
+	lastTime := int64(-1)
+	for pos := int64(0); pos < s.size; {
+		h, err := r.header(pos)
+		if err != nil {
+			return nil, err
+		}
+		oe, te, addOff, addTime := ix.add(h, s.base, pos, interval, lastTime)
+		if addOff {
+			x.oidx = append(x.oidx, oe)
+		}
+		if addTime {
+			x.tidx = append(x.tidx, te)
+			lastTime = te.ts
+		}
+		pos += int64(h.Size())
+	}
+	if ix.maxTs > lastTime { // sealed: the final entry
+		x.tidx = append(x.tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
+	}
+	return x, nil
+}
+
+// retire lets the cache drop a sealed segment's indexes once its index
+// files hold exactly them (else it waits for the next write of the files).
+// The caller holds wmu.
+func (l *Log) retire(s *segment) {
+	if s.oidxDisk != s.nOff || s.tidxDisk != s.nTime || s.idxCut {
+		return
+	}
+	s.idxMu.Lock()
+	x := s.idx.Load()
+	st := &s.idxState
+	if st.droppable || st.needsWrite || x == nil {
+		s.idxMu.Unlock()
+		return
+	}
+	// An exact-size copy: what appends grew may have twice the room.
+	x = &segIndexes{oidx: append(offsetIndex(nil), x.oidx...), tidx: append(timeIndex(nil), x.tidx...)}
+	s.idx.Store(x)
+	l.scratch = x.oidx.encode(l.scratch[:0])
+	st.sumOff = crc32.Checksum(l.scratch, castagnoli)
+	l.scratch = x.tidx.encode(l.scratch[:0])
+	st.sumTime = crc32.Checksum(l.scratch, castagnoli)
+	st.nOff, st.nTime = len(x.oidx), len(x.tidx)
+	st.droppable = true
+	s.idxMu.Unlock()
+	s.icache.add(&s.idxEntry, x.memory())
+}
+
+// activate keeps a segment's indexes in memory for good: it is becoming
+// the active segment (a truncation made it the last), whose indexes
+// appends change. The caller holds wmu.
+func (l *Log) activate(s *segment) (*segIndexes, error) {
+	x, err := l.indexes(s)
+	if err != nil {
+		return nil, err
+	}
+	s.idxMu.Lock()
+	s.idxState.droppable = false
+	if cur := s.idx.Load(); cur != nil {
+		x = cur
+	} else {
+		s.idx.Store(x) // dropped between the load and now
+	}
+	s.idxMu.Unlock()
+	s.icache.remove(&s.idxEntry)
+	return x, nil
+}
+
+// rewriteIfRebuilt makes the writer write a segment's index files whole
+// when a reload had to rebuild its indexes. The caller holds wmu.
+func (s *segment) rewriteIfRebuilt() {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if !s.idxState.needsWrite {
+		return
+	}
+	s.idxState.needsWrite = false
+	x := s.idx.Load() // never dropped while needsWrite
+	s.nOff, s.nTime = len(x.oidx), len(x.tidx)
+	s.oidxDisk, s.tidxDisk = -1, -1
+}
+
+// setIndexes publishes new indexes of a segment that is not droppable (the
+// active one, or one not yet in the log). The caller holds wmu, and mu's
+// write lock if the segment is published.
+func (s *segment) setIndexes(oidx offsetIndex, tidx timeIndex) {
+	s.idx.Store(&segIndexes{oidx: oidx, tidx: tidx})
+	s.nOff, s.nTime = len(oidx), len(tidx)
+}
+
+// mustIndexes returns the indexes of a segment that cannot have dropped
+// them: the active one, or one not yet in the log.
+func (s *segment) mustIndexes() *segIndexes {
+	x := s.idx.Load()
+	if x == nil {
+		panic(fmt.Sprintf("log: segment %d has no indexes in memory", s.base))
+	}
+	return x
+}
