@@ -81,6 +81,7 @@ type Broker struct {
 	failOnce  sync.Once
 	// joined is set once a leader of this node's own cluster was seen (peerOfAnotherCluster).
 	joined         atomic.Bool
+	stopping       atomic.Bool   // controlled shutdown under way: no more heartbeats
 	mismatchLogged sync.Map      // peer address → logged once
 	failed         chan struct{} // closed by fatal
 	failErr        error

@@ -98,7 +98,7 @@ func (b *Broker) heartbeatLoop() {
 		interval = 2 * time.Second
 	}
 	registered := false
-	for b.ctx.Err() == nil {
+	for b.ctx.Err() == nil && !b.stopping.Load() {
 		ctx, cancel := context.WithTimeout(b.ctx, max(2*interval, 5*time.Second))
 		var err error
 		if !registered {
@@ -182,6 +182,9 @@ func (b *Broker) controlledShutdown() {
 	if b.meta == nil || !b.registered.Load() || len(b.meta.State().Brokers) < 2 {
 		return
 	}
+	// No more heartbeats: one after the fence would unfence this broker (the controller also
+	// ignores one that crosses the shutdown request).
+	b.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
 	defer cancel()
 	if err := b.control(ctx, opShutdownBroker, b.cfg.Broker.NodeID, nil); err != nil {

@@ -30,6 +30,12 @@ func (b *Broker) groupConfig() group.Config {
 			t := b.meta.State().Topics[topic]
 			return t != nil && p >= 0 && int(p) < len(t.Partitions)
 		},
+		// FindCoordinator answers from the newest metadata; the coordinator learns of the same
+		// election only once applyMetadata has promoted the replicas.
+		Leads: func(p int32) bool {
+			t := b.meta.State().Topics[offsetsTopic]
+			return t != nil && p >= 0 && int(p) < len(t.Partitions) && t.Partitions[p].Leader == bc.NodeID
+		},
 		Logger: b.log.With("component", "group"),
 	}
 }

@@ -27,9 +27,12 @@ type Controller struct {
 	meta *raftmeta.Node
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards rnd and lastSeen
+	mu       sync.Mutex // guards rnd, lastSeen and stopping
 	rnd      *mrand.Rand
 	lastSeen map[int32]time.Time // broker heartbeats; see liveness.go
+	// stopping holds the incarnation of each broker in controlled shutdown: its heartbeats no
+	// longer unfence it (see ShutdownBroker).
+	stopping map[int32][16]byte
 }
 
 // New returns a controller proposing through meta.
@@ -44,6 +47,7 @@ func New(meta *raftmeta.Node, logger *slog.Logger) *Controller {
 		log:      logger,
 		rnd:      mrand.New(mrand.NewChaCha8(seed)),
 		lastSeen: make(map[int32]time.Time),
+		stopping: make(map[int32][16]byte),
 	}
 }
 

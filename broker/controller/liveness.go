@@ -36,6 +36,9 @@ func (c *Controller) RegisterBroker(ctx context.Context, br raftmeta.Broker, now
 	if err != nil {
 		return 0, err
 	}
+	c.mu.Lock()
+	delete(c.stopping, br.ID) // a new registration is a running broker again
+	c.mu.Unlock()
 	c.touch(br.ID, now)
 	if err := c.electLeaderless(ctx, br.ID); err != nil {
 		return 0, err
@@ -56,6 +59,12 @@ func (c *Controller) Heartbeat(ctx context.Context, id int32, incarnation [16]by
 	if !br.Fenced {
 		return nil
 	}
+	c.mu.Lock()
+	inc, stopping := c.stopping[id]
+	c.mu.Unlock()
+	if stopping && inc == incarnation {
+		return nil // a heartbeat that crossed its controlled shutdown: it stays fenced
+	}
 	if _, err := c.meta.Propose(ctx, raftmeta.SetBrokerFenced{ID: id, Fenced: false}); err != nil {
 		return err
 	}
@@ -63,12 +72,17 @@ func (c *Controller) Heartbeat(ctx context.Context, id int32, incarnation [16]by
 	return c.electLeaderless(ctx, id)
 }
 
-// ShutdownBroker is a broker's controlled shutdown: it is fenced at once, so its partitions get
-// new leaders before it stops serving rather than a session timeout later.
+// ShutdownBroker is a broker's controlled shutdown: its partitions get new leaders before it
+// stops serving rather than a session timeout later, and then it is fenced. Heartbeats of this
+// incarnation no longer unfence it (one may cross the shutdown), until it registers again.
 func (c *Controller) ShutdownBroker(ctx context.Context, id int32) error {
-	if c.meta.State().Brokers[id] == nil {
+	br := c.meta.State().Brokers[id]
+	if br == nil {
 		return fmt.Errorf("%w: broker %d", ErrUnknownBroker, id)
 	}
+	c.mu.Lock()
+	c.stopping[id] = br.Incarnation
+	c.mu.Unlock()
 	return c.fence(ctx, id, "controlled shutdown")
 }
 
@@ -106,7 +120,14 @@ func (c *Controller) touch(id int32, now time.Time) {
 	c.mu.Unlock()
 }
 
+// fence moves leadership and ISR membership off broker id, then marks it fenced, then moves off
+// anything that named it meanwhile. Leaderships move first so that no metadata names a leader
+// that Metadata responses no longer list (clients such as kafka-go give up on such a partition);
+// Kafka writes both in one batch of records.
 func (c *Controller) fence(ctx context.Context, id int32, why string) error {
+	if err := c.moveOffBroker(ctx, id); err != nil {
+		return err
+	}
 	if _, err := c.meta.Propose(ctx, raftmeta.SetBrokerFenced{ID: id, Fenced: true}); err != nil {
 		return err
 	}

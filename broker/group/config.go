@@ -48,6 +48,14 @@ type Config struct {
 	// accepts every partition.
 	TopicExists func(topic string, partition int32) bool
 
+	// Leads reports whether the broker's metadata names it the leader of __consumer_offsets
+	// partition p. The metadata moves before the broker gets to call Elected (it first opens and
+	// promotes its replicas), and FindCoordinator already sends clients here from that metadata:
+	// in between, a request for a group of p is COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers
+	// from the moment it learns of the election, not NOT_COORDINATOR, which would contradict the
+	// FindCoordinator answer of the same broker. nil = only Elected partitions are led.
+	Leads func(partition int32) bool
+
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// AfterFunc arms a timer, like time.AfterFunc; stop cancels it. nil = time.AfterFunc. Tests

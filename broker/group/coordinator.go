@@ -358,7 +358,8 @@ func (c *Coordinator) startDescribeGroups(ctx context.Context, req *kmsg.Describ
 
 // ListGroups handles ListGroups v0-v5: every group of the partitions this coordinator leads,
 // filtered by state (v4+, Kafka's exact state names) and type (v5+; all groups are "classic").
-// While a partition loads, the groups known so far come with COORDINATOR_LOAD_IN_PROGRESS.
+// While a partition loads (or its election is pending, see Config.Leads), the groups known so far
+// come with COORDINATOR_LOAD_IN_PROGRESS.
 func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	r := kmsg.NewPtrListGroupsResponse()
 	r.Version = req.Version
@@ -371,6 +372,12 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 	for _, ps := range c.parts {
 		if ps.loading {
 			r.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		}
+	}
+	for p := range int32(c.cfg.NumPartitions) {
+		if c.electionPendingLocked(p) {
+			r.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			break
 		}
 	}
 	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {

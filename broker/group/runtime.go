@@ -93,7 +93,8 @@ func (c *Coordinator) expireAll() {
 // `partition`. It replays the partition and loads its groups, answering their requests with
 // COORDINATOR_LOAD_IN_PROGRESS meanwhile, and returns when they are loaded (call it in a goroutine
 // to keep serving). If the replay fails (or ctx ends, or the partition is resigned meanwhile) the
-// partition stays unowned: its groups get NOT_COORDINATOR, and the broker may call Elected again.
+// partition stays unowned: its groups get NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+// Config.Leads still says this broker leads it), and the broker may call Elected again.
 // Electing a partition already led or loading does nothing.
 func (c *Coordinator) Elected(ctx context.Context, partition int32) {
 	c.mu.Lock()
@@ -202,14 +203,23 @@ func (c *Coordinator) routeLocked(groupID string, allowEmptyID bool) (*actor, *p
 	if c.closed {
 		return nil, nil, kerr.CoordinatorNotAvailable.Code
 	}
-	ps := c.parts[PartitionFor(groupID, c.cfg.NumPartitions)]
+	p := PartitionFor(groupID, c.cfg.NumPartitions)
+	ps := c.parts[p]
 	switch {
+	case ps == nil && c.electionPendingLocked(p):
+		return nil, nil, kerr.CoordinatorLoadInProgress.Code
 	case ps == nil:
 		return nil, nil, kerr.NotCoordinator.Code
 	case ps.loading:
 		return nil, nil, kerr.CoordinatorLoadInProgress.Code
 	}
 	return c.groups[groupID], ps, 0
+}
+
+// electionPendingLocked reports whether the metadata says this broker leads partition p but
+// Elected has not been called for it yet (see Config.Leads). It must be called with c.mu held.
+func (c *Coordinator) electionPendingLocked(p int32) bool {
+	return c.parts[p] == nil && c.cfg.Leads != nil && c.cfg.Leads(p)
 }
 
 // call is one request to one group.

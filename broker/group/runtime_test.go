@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,6 +284,61 @@ func TestCoordinatorLoading(t *testing.T) {
 	<-elected
 	if f := r.fetch(7, "g", "t", 0); f.ErrorCode != 0 || f.Topics[0].Partitions[0].Offset != 5 {
 		t.Fatalf("fetch after reload: %+v", f)
+	}
+}
+
+// TestCoordinatorElectionPending: between the metadata naming this broker the leader of a
+// __consumer_offsets partition (Config.Leads) and the broker calling Elected, the partition's
+// groups are COORDINATOR_LOAD_IN_PROGRESS, not NOT_COORDINATOR: FindCoordinator on the same
+// broker already points clients here (kafka-go's reader logged "Not Coordinator For Group" from
+// the broker it had just been sent to, right after a restart).
+func TestCoordinatorElectionPending(t *testing.T) {
+	var leads atomic.Bool
+	r := newRig(t, func(c *Config) { c.Leads = func(p int32) bool { return p == 0 && leads.Load() } })
+	defer r.c.Close()
+	if code := r.commit("g", "", -1, "t", 0, 5); code != 0 {
+		t.Fatalf("commit %d", code)
+	}
+	r.c.Resigned(0)
+	join := func() int16 { return r.c.JoinGroup(r.ctx, joinReq("", withVersion(3))).ErrorCode }
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID = "g", "m"
+	sy := kmsg.NewPtrSyncGroupRequest()
+	sy.Group, sy.MemberID = "g", "m"
+
+	// Not the leader: NOT_COORDINATOR, as before.
+	if f := r.fetch(7, "g", "t", 0); f.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("fetch while another broker leads: %+v", f)
+	}
+	if code := join(); code != kerr.NotCoordinator.Code {
+		t.Fatalf("join while another broker leads: %d", code)
+	}
+
+	// The leader by the metadata, not yet Elected: loading, as Kafka answers.
+	leads.Store(true)
+	if f := r.fetch(7, "g", "t", 0); f.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("fetch with the election pending: %+v", f)
+	}
+	if code := join(); code != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("join with the election pending: %d", code)
+	}
+	if code := r.c.Heartbeat(r.ctx, hb).ErrorCode; code != 0 {
+		t.Fatalf("heartbeat with the election pending: %d", code)
+	}
+	if code := r.c.SyncGroup(r.ctx, sy).ErrorCode; code != kerr.RebalanceInProgress.Code {
+		t.Fatalf("sync with the election pending: %d", code)
+	}
+	if l := r.listGroups(); l.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("list with the election pending: %+v", l)
+	}
+
+	// Elected: the group is back with its offsets.
+	r.c.Elected(context.Background(), 0)
+	if f := r.fetch(7, "g", "t", 0); f.ErrorCode != 0 || f.Topics[0].Partitions[0].Offset != 5 {
+		t.Fatalf("fetch after the election: %+v", f)
+	}
+	if l := r.listGroups(); l.ErrorCode != 0 {
+		t.Fatalf("list after the election: %+v", l)
 	}
 }
 
