@@ -12,9 +12,19 @@ package broker
 // high watermark passes the batch or TimeoutMillis runs out (REQUEST_TIMED_OUT). Appends happen
 // while the request is handled, in connection order, so an idempotent producer's pipelined batches
 // arrive in sequence; only the wait for replication runs in the response future.
+//
+// Request frames are recycled (wire.Mux.RecycleFrames): a large Produce request is read into the
+// memory of an earlier one instead of a fresh buffer the size of the request, which the garbage
+// collector would then have to clear and take back. That is sound because nothing on the produce
+// path keeps a reference into a request's record bytes once its Future has returned: the log
+// writes them to the segment file during Append and keeps nothing of them in memory (its index
+// entries and the producer state are copies of header fields), errors and their messages hold no
+// slices of them, and the Future touches only the response. Keep it that way: anything that would
+// hold on to Records (an in-memory tail cache, a request hook) must copy them.
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,7 +35,10 @@ import (
 	"github.com/minikraft/minikraft/wire"
 )
 
-func init() { register(0, 3, 9, (*Broker).handleProduce) }
+func init() {
+	register(0, 3, 9, (*Broker).handleProduce)
+	recycleFrames(0) // see the doc comment above
+}
 
 // pendingAck is a partition response waiting for the ISR.
 type pendingAck struct {
@@ -38,7 +51,11 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 	req := r.Msg.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
-	var pending []pendingAck
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	// The partitions that wait for acks=all. Usually every one settles at once (allAcked), so
+	// the slice lives on the stack while it fits, and only a real wait copies the rest out.
+	var pendingBuf [16]pendingAck
+	pending := pendingBuf[:0]
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -70,13 +87,11 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 		return wire.Done(resp, nil) // nothing to wait for: no timer, no future
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	waits := slices.DeleteFunc(slices.Clone(pending), func(pa pendingAck) bool { return pa.p == nil })
 	return func() (kmsg.Response, error) {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		for _, pa := range pending {
-			if pa.p == nil {
-				continue // settled before the wait
-			}
+		for _, pa := range waits {
 			if err := pa.p.WaitForAck(wctx, pa.last); err != nil {
 				pa.resp.ErrorCode = errorCode(err)
 				if req.Version >= 8 {

@@ -22,6 +22,13 @@ func register(key, minV, maxV int16, fn handlerFunc) {
 	apis = append(apis, apiEntry{key, minV, maxV, fn})
 }
 
+// recycled are the API keys whose request frames connections may reuse: their handlers keep no
+// reference into a request's bytes once its Future has returned (wire.Mux.RecycleFrames).
+var recycled []int16
+
+// recycleFrames declares that key's handler keeps that promise.
+func recycleFrames(key int16) { recycled = append(recycled, key) }
+
 // newMux binds every registered API to b.
 func (b *Broker) newMux() *wire.Mux {
 	m := wire.NewMux()
@@ -30,6 +37,9 @@ func (b *Broker) newMux() *wire.Mux {
 		m.Handle(e.key, e.min, e.max, func(ctx context.Context, r *wire.Request) wire.Future {
 			return fn(b, ctx, r)
 		})
+	}
+	for _, key := range recycled {
+		m.RecycleFrames(key)
 	}
 	return m
 }

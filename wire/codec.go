@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -127,17 +128,31 @@ func (fr *frameReader) next(limit int32) (frame []byte, pooled bool, err error) 
 
 // framePool keeps the buffers of recycled request frames for later frames, by size class: four
 // classes per power of two (64, 80, 96, 112, 128, 160 KiB, …) from minPooledFrame to
-// maxPooledFrame, so a pooled buffer is at most 25% bigger than its frame. sync.Pool lets the
-// garbage collector take back buffers that sit unused for a while, so an idle server does not keep
-// its peak.
+// maxPooledFrame, so a pooled buffer is at most 25% bigger than its class's frames. A frame may
+// take a buffer of up to poolSlack classes above its own (at most about twice its size), so that
+// frames of varied sizes share buffers instead of each class keeping its own.
+//
+// The pool is bounded: it keeps at most poolBudget bytes of buffers (a buffer given back beyond
+// that is left to the garbage collector), and it empties itself when no frame took a buffer for
+// poolIdle, so an idle server does not keep its peak. Reuse matters for large Produce requests:
+// a fresh buffer the size of each request costs the allocation, its zeroing and the collector's
+// work of taking it back.
 type framePool struct {
-	classes [poolClasses]sync.Pool // of *[]byte; class c holds capacity classSize(c)
+	mu    sync.Mutex
+	free  [poolClasses][][]byte // class c holds buffers of capacity classSize(c)
+	bytes int                   // capacity of the buffers in free
+	used  bool                  // a buffer was taken since the idle timer was armed
+	idle  *time.Timer           // armed while free holds buffers
+	shut  bool                  // closed: keeps nothing
 }
 
 const (
 	minPooledFrame = 2 * firstChunk // smaller frames are cheap to allocate
 	poolClasses    = 41             // up to 64 MiB
 	maxPooledFrame = minPooledFrame << ((poolClasses - 1) / 4)
+	poolSlack      = 4        // classes above a frame's own that may serve it
+	poolBudget     = 16 << 20 // bytes of buffers the pool keeps at most
+	poolIdle       = 10 * time.Second
 )
 
 // classSize is the capacity of class c's buffers.
@@ -154,13 +169,23 @@ func (p *framePool) class(n int) int {
 	return c
 }
 
-// get returns a pooled buffer of length n, or nil if the pool has none of n's class.
+// get returns a pooled buffer of length n, or nil if the pool has none of n's class or the
+// poolSlack classes above it.
 func (p *framePool) get(n int) []byte {
-	bp, _ := p.classes[p.class(n)].Get().(*[]byte)
-	if bp == nil {
-		return nil
+	c := p.class(n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d := c; d < min(c+1+poolSlack, poolClasses); d++ {
+		if k := len(p.free[d]); k > 0 {
+			b := p.free[d][k-1]
+			p.free[d][k-1] = nil
+			p.free[d] = p.free[d][:k-1]
+			p.bytes -= cap(b)
+			p.used = true
+			return b[:n]
+		}
 	}
-	return (*bp)[:n]
+	return nil
 }
 
 // alloc returns a new buffer of length n with its class's capacity, so that it can be pooled.
@@ -168,7 +193,7 @@ func (p *framePool) alloc(n int) []byte {
 	return make([]byte, n, classSize(p.class(n)))
 }
 
-// put gives a buffer from get or alloc back to the pool.
+// put gives a buffer from get or alloc back to the pool, which keeps it if it is within budget.
 func (p *framePool) put(b []byte) {
 	if !p.fits(cap(b)) {
 		return
@@ -177,8 +202,52 @@ func (p *framePool) put(b []byte) {
 	if classSize(c) != cap(b) {
 		return // not one of ours
 	}
-	b = b[:cap(b)]
-	p.classes[c].Put(&b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shut || p.bytes+cap(b) > poolBudget {
+		return
+	}
+	p.free[c] = append(p.free[c], b[:cap(b)])
+	p.bytes += cap(b)
+	if p.idle == nil {
+		p.used = false
+		p.idle = time.AfterFunc(poolIdle, p.trim)
+	}
+}
+
+// trim empties the pool if no buffer was taken since the timer was armed, else re-arms it.
+func (p *framePool) trim() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		return
+	}
+	if p.used && !p.shut {
+		p.used = false
+		p.idle.Reset(poolIdle)
+		return
+	}
+	p.dropLocked()
+}
+
+// close empties the pool for good and stops its timer.
+func (p *framePool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shut = true
+	p.dropLocked()
+}
+
+func (p *framePool) dropLocked() {
+	if p.idle != nil {
+		p.idle.Stop()
+		p.idle = nil
+	}
+	for c := range p.free {
+		clear(p.free[c])
+		p.free[c] = nil
+	}
+	p.bytes = 0
 }
 
 // ParseRequest decodes one frame payload (the bytes after the size prefix): the request header and

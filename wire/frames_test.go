@@ -188,7 +188,9 @@ func TestRecycledFrameClaimsBounded(t *testing.T) {
 	if err != nil || !pooled || !bytes.Equal(again, payload) {
 		t.Fatalf("second frame: pooled %v, err %v, equal %v", pooled, err, bytes.Equal(again, payload))
 	}
-	// Not asserting that again reuses frame's memory: sync.Pool may drop anything.
+	if &again[0] != &frame[0] {
+		t.Fatal("the second frame of the class did not reuse the first one's buffer")
+	}
 
 	// A key that is not recycled is never pooled.
 	frame, pooled, err = (&frameReader{r: bytes.NewReader(src), pool: &pool, recycle: func(int16) bool { return false }}).next(DefaultMaxRequestBytes)
@@ -225,6 +227,53 @@ func TestFramePoolClasses(t *testing.T) {
 	p.put(make([]byte, maxPooledFrame<<1)) // too big: dropped, no panic
 	if b := p.get(100 << 10); b != nil {
 		t.Fatalf("got a %d-byte buffer from an empty pool", cap(b))
+	}
+}
+
+// TestFramePoolBounded: the pool keeps at most poolBudget bytes, serves a frame from its class or
+// up to poolSlack classes above, and empties itself once no buffer was taken for a whole idle
+// period.
+func TestFramePoolBounded(t *testing.T) {
+	var p framePool
+	defer p.close()
+	n := 1 << 20
+	for range 2 * poolBudget / n {
+		p.put(p.alloc(n))
+		if p.bytes > poolBudget {
+			t.Fatalf("pool holds %d bytes, budget %d", p.bytes, poolBudget)
+		}
+	}
+	if p.bytes < poolBudget-2*n {
+		t.Fatalf("pool holds only %d bytes of a %d budget", p.bytes, poolBudget)
+	}
+	p.close()
+	p = framePool{}
+	defer p.close()
+
+	c := p.class(n)
+	p.put(make([]byte, classSize(c+poolSlack)))
+	if b := p.get(classSize(c + poolSlack + 1)); b != nil {
+		t.Fatal("a frame got a buffer smaller than itself")
+	}
+	if b := p.get(n); b == nil || len(b) != n || cap(b) != classSize(c+poolSlack) {
+		t.Fatalf("a frame of class %d did not get the pooled buffer %d classes above", c, poolSlack)
+	}
+	p.put(make([]byte, classSize(c+poolSlack+1)))
+	if b := p.get(n); b != nil {
+		t.Fatalf("a frame of class %d got a buffer %d classes above", c, poolSlack+1)
+	}
+
+	// Idle trimming: taken since armed → kept; not taken for a whole period → dropped.
+	p.put(p.alloc(n))
+	_ = p.get(n)
+	p.put(p.alloc(n))
+	p.trim()
+	if p.bytes == 0 {
+		t.Fatal("trim dropped buffers that were in use")
+	}
+	p.trim()
+	if p.bytes != 0 || p.idle != nil {
+		t.Fatalf("an idle pool kept %d bytes", p.bytes)
 	}
 }
 

@@ -165,6 +165,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.wg.Wait()
+	s.frames.close() // after the connections: none gives a buffer back any more
 	return errors.Join(errs...)
 }
 

@@ -67,8 +67,11 @@ type Partition struct {
 	hw         int64
 	followers  map[int32]*replica
 	producers  producers
-	changed    chan struct{}                 // closed and replaced whenever hw, role or isr change
-	watchers   map[*chan<- struct{}]struct{} // one-shot notifications for long polls
+	// changed is closed at the next change of the high watermark, role, ISR or log end, then
+	// dropped; it is made only when an acks=all wait asks for it (ackState), so that appends
+	// nobody waits on allocate nothing.
+	changed  chan struct{}
+	watchers map[*chan<- struct{}]struct{} // one-shot notifications for long polls
 }
 
 // New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
@@ -88,7 +91,6 @@ func New(l *log.Log, cfg Config) (*Partition, error) {
 		leaderEpoch: -1,
 		hw:          l.StartOffset(),
 		producers:   newProducers(),
-		changed:     make(chan struct{}),
 		watchers:    make(map[*chan<- struct{}]struct{}),
 		followers:   make(map[int32]*replica),
 	}
@@ -231,30 +233,21 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if p.leader != p.cfg.NodeID {
 		return AppendInfo{}, ErrNotLeader
 	}
-	if requiredAcks == -1 && p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas {
+	if requiredAcks == -1 && p.liveISRNowLocked() < p.cfg.MinInsyncReplicas {
 		return AppendInfo{}, ErrNotEnoughReplicas
 	}
-	staged := p.producers.overlay()
-	for _, h := range hdrs {
-		dup, err := staged.check(h)
-		if err != nil {
-			return AppendInfo{}, err
-		}
-		if dup != nil {
-			if len(hdrs) != 1 {
-				// Clients send one batch per partition; a duplicate inside a multi-batch payload
-				// cannot be answered with one offset range.
-				return AppendInfo{}, ErrOutOfOrderSequence
-			}
-			return AppendInfo{
-				BaseOffset:     dup.firstOffset,
-				LastOffset:     dup.lastOffset,
-				LogAppendTime:  dup.logAppendTime,
-				LogStartOffset: p.log.StartOffset(),
-				Duplicate:      true,
-			}, nil
-		}
-		staged.record(h) // the next batch of the payload is checked against this one
+	dup, err := p.checkSequencesLocked(hdrs)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	if dup != nil {
+		return AppendInfo{
+			BaseOffset:     dup.firstOffset,
+			LastOffset:     dup.lastOffset,
+			LogAppendTime:  dup.logAppendTime,
+			LogStartOffset: p.log.StartOffset(),
+			Duplicate:      true,
+		}, nil
 	}
 	res, err := p.log.Append(b, p.leaderEpoch)
 	if err != nil {
@@ -279,6 +272,30 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 		LogAppendTime:  res.LogAppendTime,
 		LogStartOffset: p.log.StartOffset(),
 	}, nil
+}
+
+// checkSequencesLocked checks a payload's batches against the idempotent producers' state,
+// each batch as if the ones before it in the payload were appended. It returns the duplicate's
+// metadata when the payload is a retried batch that was appended before.
+func (p *Partition) checkSequencesLocked(hdrs []log.BatchHeader) (*batchMeta, error) {
+	if len(hdrs) == 1 {
+		// What clients send: one batch per partition. Nothing is staged before it, so it is
+		// checked against the state itself (check does not write), without an overlay.
+		return p.producers.check(hdrs[0])
+	}
+	staged := p.producers.overlay()
+	for _, h := range hdrs {
+		dup, err := staged.check(h)
+		if err != nil {
+			return nil, err
+		}
+		if dup != nil {
+			// A duplicate inside a multi-batch payload cannot be answered with one offset range.
+			return nil, ErrOutOfOrderSequence
+		}
+		staged.record(h) // the next batch of the payload is checked against this one
+	}
+	return nil, nil
 }
 
 // WaitForAck blocks until lastOffset is below the high watermark (every ISR member has it), the
@@ -312,14 +329,17 @@ func (p *Partition) ackState(lastOffset int64) (done bool, changed <-chan struct
 	case p.closed:
 		return true, nil, ErrClosed
 	case p.hw > lastOffset:
-		if p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas {
+		if p.liveISRNowLocked() < p.cfg.MinInsyncReplicas {
 			return true, nil, ErrNotEnoughReplicasAfterAppend
 		}
 		return true, nil, nil
 	case p.leader != p.cfg.NodeID:
 		return true, nil, ErrNotLeader
-	case p.liveISRLocked(p.cfg.Now()) < p.cfg.MinInsyncReplicas:
+	case p.liveISRNowLocked() < p.cfg.MinInsyncReplicas:
 		return true, nil, ErrNotEnoughReplicasAfterAppend
+	}
+	if p.changed == nil {
+		p.changed = make(chan struct{})
 	}
 	return false, p.changed, nil
 }
@@ -441,9 +461,12 @@ func (p *Partition) maybeAdvanceHWLocked() bool {
 	return false
 }
 
+// notifyLocked wakes the acks=all waits (WaitForAck) and the registered long polls.
 func (p *Partition) notifyLocked() {
-	close(p.changed)
-	p.changed = make(chan struct{})
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil // the next wait makes a new one
+	}
 	for w := range p.watchers {
 		select {
 		case *w <- struct{}{}:

@@ -67,6 +67,15 @@ func (p *Partition) liveISRLocked(now time.Time) int {
 	return n
 }
 
+// liveISRNowLocked is liveISRLocked at the current time. A leader that is its own whole ISR
+// (replication factor 1) needs no clock for that, and the produce path asks twice per append.
+func (p *Partition) liveISRNowLocked() int {
+	if len(p.isr) == 1 && p.isr[0] == p.cfg.NodeID {
+		return 1
+	}
+	return p.liveISRLocked(p.cfg.Now())
+}
+
 // ISRChange is an ISR change the leader wants the controller to commit.
 type ISRChange struct {
 	Leader         int32
