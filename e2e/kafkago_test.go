@@ -467,10 +467,9 @@ func TestKafkaGoSingleNode(t *testing.T) {
 // min.insync.replicas=2; before the last batch the node that coordinates the group is stopped.
 //
 // kafka-go's Writer does not retry a partition whose leader is missing from the Metadata
-// brokers ("topic partition has no leader"). Kafka never answers so, but minikraft's controlled
-// shutdown fences the broker before it moves the broker's leaderships away, one Raft entry per
-// partition, and the stopping broker's next heartbeat unfences it again; a write that refreshes
-// its metadata in between fails here (seen on a 2-core machine under CPU load).
+// brokers ("topic partition has no leader"). This test caught minikraft's controlled shutdown
+// fencing the broker before moving its leaderships away (and the stopping broker's heartbeat
+// unfencing it again); leaderships now move first (broker/controller/liveness.go).
 func TestKafkaGoCluster(t *testing.T) {
 	c := startCluster(t, 3, groupConfig...)
 	logOutputOnFailure(t, c.nodes...)
