@@ -34,15 +34,9 @@ const readGap = 64 << 10
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
-	if offset < l.startOffset || offset > l.endOffset {
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.startOffset, l.endOffset)
-	}
-	maxOffset = min(maxOffset, l.endOffset)
-	if offset >= maxOffset {
-		return nil, nil
+	maxOffset, empty, err := l.readRangeLocked(offset, maxOffset)
+	if empty || err != nil {
+		return nil, err
 	}
 	maxBytes = max(maxBytes, 0)
 	var out []byte
@@ -82,6 +76,21 @@ type segmentRead struct {
 	search bool
 	from   int64
 	taken  int64 // result bytes gathered elsewhere (ReadRecords' file parts)
+}
+
+// readRangeLocked checks a read from offset for Read and ReadRecords: the
+// log must be open and offset within [start, end] (else ErrOffsetOutOfRange).
+// It returns maxOffset capped at the log end, and empty when nothing lies
+// between offset and it. The caller holds mu for reading.
+func (l *Log) readRangeLocked(offset, maxOffset int64) (_ int64, empty bool, _ error) {
+	if l.closed {
+		return 0, true, ErrClosed
+	}
+	if offset < l.startOffset || offset > l.endOffset {
+		return 0, true, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.startOffset, l.endOffset)
+	}
+	maxOffset = min(maxOffset, l.endOffset)
+	return maxOffset, offset >= maxOffset, nil
 }
 
 // readSegment appends to out the batches of segment q.si that Read wants.

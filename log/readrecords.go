@@ -1,7 +1,6 @@
 package log
 
 import (
-	"fmt"
 	"runtime"
 	"sort"
 )
@@ -28,15 +27,9 @@ import (
 func (l *Log) ReadRecords(offset int64, maxBytes int, maxOffset int64) (*Records, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
-	if offset < l.startOffset || offset > l.endOffset {
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.startOffset, l.endOffset)
-	}
-	maxOffset = min(maxOffset, l.endOffset)
-	if offset >= maxOffset {
-		return nil, nil
+	maxOffset, empty, err := l.readRangeLocked(offset, maxOffset)
+	if empty || err != nil {
+		return nil, err
 	}
 	b := &recordsBuilder{l: l, maxBytes: max(maxBytes, 0), maxOffset: maxOffset}
 	defer b.putReader()

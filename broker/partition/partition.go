@@ -369,36 +369,17 @@ func (p *Partition) UpdateFollower(replicaID int32, offset int64) {
 // a follower reads up to the log end offset. currentLeaderEpoch (-1 when the client did not send
 // one) is checked against ours so clients with stale metadata refresh (KIP-320).
 func (p *Partition) Read(offset int64, maxBytes int, replicaID, currentLeaderEpoch int32) (ReadResult, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ReadResult{}, ErrClosed
-	}
-	if err := p.checkEpochLocked(currentLeaderEpoch); err != nil {
-		p.mu.Unlock()
+	hw, limit, err := p.readBounds(replicaID, currentLeaderEpoch)
+	if err != nil {
 		return ReadResult{}, err
 	}
-	if p.leader != p.cfg.NodeID {
-		p.mu.Unlock()
-		return ReadResult{}, ErrNotLeader
-	}
-	hw := p.hw
-	limit := hw
-	if replicaID >= 0 {
-		limit = p.log.EndOffset()
-	}
-	p.mu.Unlock()
-
 	recs, err := p.log.Read(offset, maxBytes, limit)
+	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset(), LastStableOffset: hw}
 	if err != nil {
-		return ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset(), LastStableOffset: hw}, err
+		return res, err
 	}
-	return ReadResult{
-		Records:          recs,
-		HighWatermark:    hw,
-		LogStartOffset:   p.log.StartOffset(),
-		LastStableOffset: hw,
-	}, nil
+	res.Records = recs
+	return res, nil
 }
 
 func (p *Partition) checkEpochLocked(epoch int32) error {
