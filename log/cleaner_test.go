@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -497,25 +498,13 @@ func TestCompactionConcurrent(t *testing.T) {
 	cfg := compactConfig()
 	cfg.SegmentBytes = 4096
 	l := openLog(t, t.TempDir(), cfg)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			b, err := l.Read(l.StartOffset(), 64<<10, l.EndOffset())
-			if err != nil {
-				t.Error(err)
-				return
-			}
+	stop := concurrentReaders(t, 1, 0, func(int, *rand.Rand) error {
+		b, err := l.Read(l.StartOffset(), 64<<10, l.EndOffset())
+		if err == nil {
 			batches(t, b)
 		}
-	}()
+		return err
+	})
 	for i := range 2000 {
 		mustAppend(t, l, kvBatch(int64(i), [2]string{fmt.Sprint(i % 13), fmt.Sprint(i)}), 0)
 		if i%100 == 0 {
@@ -524,8 +513,7 @@ func TestCompactionConcurrent(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	forceRoll(t, l)
 	mustClean(t, l, l.EndOffset())
 	if got := records(t, nil, readAll(t, l)); len(got) != 13 {

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -205,5 +207,46 @@ func crash(t testing.TB, l *Log, dir string) {
 	}
 	if err := os.Remove(filepath.Join(dir, cleanShutdownFile)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// errRetry, returned by a concurrentReaders read, means "the log moved under this read; go on".
+var errRetry = errors.New("retry")
+
+// concurrentReaders runs n goroutines, each calling read (with its index and a random source
+// seeded by it and seed) in a loop, while the test mutates the log. stop ends them and fails the
+// test with the first error a read returned (other than errRetry).
+func concurrentReaders(t *testing.T, n int, seed uint64, read func(g int, rng *rand.Rand) error) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), seed))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := read(g, rng); err != nil && !errors.Is(err, errRetry) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	return func() {
+		t.Helper()
+		close(done)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
 	}
 }

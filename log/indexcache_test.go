@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 )
@@ -281,50 +280,32 @@ func TestIndexCacheConcurrentReaders(t *testing.T) {
 		l, _ := indexedLog(t, OSFS, t.TempDir(), c)
 		logs = append(logs, l)
 	}
-	stop := make(chan struct{})
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(g), 5))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l := logs[rng.IntN(len(logs))]
-				start, end := l.StartOffset(), l.EndOffset()
-				off := start + rng.Int64N(end-start+1)
-				var b []byte
-				var err error
-				switch g % 3 {
-				case 0:
-					b, err = l.Read(off, rng.IntN(3000), end)
-				case 1:
-					var r *Records
-					if r, err = l.ReadRecords(off, rng.IntN(3000), end); err == nil {
-						b, err = r.Bytes()
-						r.Release()
-					}
-				default:
-					l.OffsetForTimestamp(int64(1000 + rng.IntN(500)))
-				}
-				if errors.Is(err, ErrOffsetOutOfRange) {
-					continue
-				}
-				if err == nil {
-					err = checkBatches(b, off)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+	stop := concurrentReaders(t, 8, 5, func(g int, rng *rand.Rand) error {
+		l := logs[rng.IntN(len(logs))]
+		start, end := l.StartOffset(), l.EndOffset()
+		off := start + rng.Int64N(end-start+1)
+		var b []byte
+		var err error
+		switch g % 3 {
+		case 0:
+			b, err = l.Read(off, rng.IntN(3000), end)
+		case 1:
+			var r *Records
+			if r, err = l.ReadRecords(off, rng.IntN(3000), end); err == nil {
+				b, err = r.Bytes()
+				r.Release()
 			}
-		}()
-	}
+		default:
+			l.OffsetForTimestamp(int64(1000 + rng.IntN(500)))
+		}
+		if errors.Is(err, ErrOffsetOutOfRange) {
+			return errRetry
+		}
+		if err == nil {
+			err = checkBatches(b, off)
+		}
+		return err
+	})
 	rng := rand.New(rand.NewPCG(1, 1))
 	for i := range 600 {
 		l := logs[rng.IntN(len(logs))]
@@ -338,13 +319,7 @@ func TestIndexCacheConcurrentReaders(t *testing.T) {
 			must(t, l.SetStartOffset(l.StartOffset()+rng.Int64N((l.EndOffset()-l.StartOffset())/5+1)))
 		}
 	}
-	close(stop)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+	stop()
 	if n := c.Bytes(); n > 3000 {
 		t.Fatalf("%d bytes cached, budget 3000", n)
 	}

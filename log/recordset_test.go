@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -604,43 +603,24 @@ func TestReadRecordsConcurrent(t *testing.T) {
 			cfg.FileDeleteDelayMs = 0
 			l := openWith(t, fsys, dir, cfg, files)
 			fillLog(t, l, 50)
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			errs := make(chan error, 8)
-			for g := range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					rng := rand.New(rand.NewPCG(uint64(g), 3))
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						start, end := l.StartOffset(), l.EndOffset()
-						off := start + rng.Int64N(end-start+1)
-						r, err := l.ReadRecords(off, rng.IntN(5000), end)
-						if errors.Is(err, ErrOffsetOutOfRange) {
-							continue // moved meanwhile
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-						var buf bytes.Buffer
-						_, err = r.WriteTo(&buf)
-						r.Release()
-						if err == nil {
-							err = checkBatches(buf.Bytes(), off)
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
+			stop := concurrentReaders(t, 4, 3, func(_ int, rng *rand.Rand) error {
+				start, end := l.StartOffset(), l.EndOffset()
+				off := start + rng.Int64N(end-start+1)
+				r, err := l.ReadRecords(off, rng.IntN(5000), end)
+				if errors.Is(err, ErrOffsetOutOfRange) {
+					return errRetry // moved meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				_, err = r.WriteTo(&buf)
+				r.Release()
+				if err == nil {
+					err = checkBatches(buf.Bytes(), off)
+				}
+				return err
+			})
 			rng := rand.New(rand.NewPCG(9, 9))
 			for i := range 300 {
 				switch k := rng.IntN(20); {
@@ -660,13 +640,7 @@ func TestReadRecordsConcurrent(t *testing.T) {
 					l.SetConfig(cfg)
 				}
 			}
-			close(stop)
-			wg.Wait()
-			select {
-			case err := <-errs:
-				t.Fatal(err)
-			default:
-			}
+			stop()
 			closeAndCount(t, l, files, 0)
 		})
 	}
