@@ -500,9 +500,14 @@ func saramaAdmin(t testing.TB, addrs []string, topic string, rf int16, minISR st
 
 	// DescribeConfigs, its replacement, with a name filter, synonyms and documentation: an
 	// override's first synonym is itself, then the broker-level default it overrides.
-	res, err := sadm.DescribeConfigs([]*sarama.ConfigResource{{
-		Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas", "retention.ms"},
-	}}, sarama.DescribeConfigsOptions{IncludeSynonyms: true, IncludeDocumentation: true})
+	// It may reach another broker than DescribeConfig did, which may not have the topic yet.
+	var res []*sarama.ConfigResourceResult
+	eventually(t, 10*time.Second, "DescribeConfigs of "+topic, func() bool {
+		res, err = sadm.DescribeConfigs([]*sarama.ConfigResource{{
+			Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas", "retention.ms"},
+		}}, sarama.DescribeConfigsOptions{IncludeSynonyms: true, IncludeDocumentation: true})
+		return err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrUnknownTopicOrPartition
+	})
 	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError || len(res[0].Configs) != 2 {
 		t.Fatalf("DescribeConfigs: %v %+v", err, res)
 	}
