@@ -185,7 +185,7 @@ func (c *cleanRun) finishCleaned(out *cleanedSegment) error {
 	if s.ix.maxTs >= 0 && s.ix.maxTs > out.last {
 		out.tidx = append(out.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
 	}
-	s.setIndexes(out.oidx, out.tidx)
+	s.setIndexes(&segIndexes{oidx: out.oidx, tidx: out.tidx})
 	if err := out.f.Sync(); err != nil {
 		return fmt.Errorf("%w: sync cleaned segment %d: %w", ErrStorage, s.base, err)
 	}

@@ -34,19 +34,29 @@
 //     <segment file>.swap (a complete compacted segment being swapped in).
 //
 // Checkpoints are replaced atomically (temporary file, fsync, rename,
-// directory fsync). The indexes live in memory, whole, which makes a lookup
-// a binary search with no I/O; their files are exact-size copies written
-// when a segment is rolled, flushed or closed, never on the append path
-// (recovery rebuilds the index of any segment that was not synced). In
-// memory they take 1.3 to 6 MiB per GiB of log at the default interval
-// (an offset entry for every 4 KiB or every batch, whichever is larger,
-// and usually a time entry with it), so the active segment keeps its own,
-// but sealed segments' share an IndexCache with a byte budget (by default
-// one process-wide cache of DefaultIndexCacheBytes): beyond it the least
-// recently used are dropped, as are those idle for DefaultIndexCacheIdle,
-// and reloaded from their files on the next lookup, checked against the
-// counts and checksums they had (a file that changed meanwhile is rebuilt
-// from the log and written again at the next flush or close).
+// directory fsync). The indexes live in memory, which makes a lookup a
+// binary search with no I/O; their files are exact-size copies written
+// when a segment is rolled, flushed or closed (recovery rebuilds the index
+// of any segment that was not synced). In memory they would take 1.3 to
+// 6 MiB per GiB of log at the default interval (an offset entry for every
+// 4 KiB or every batch, whichever is larger, and usually a time entry with
+// it), so neither kind of segment keeps them all:
+//
+//   - The active segment keeps a tail of each index in memory: when it
+//     holds 2×DefaultSpillBlock entries, the oldest block is written to
+//     the file and dropped, leaving its first entry as a summary; a lookup
+//     that lands in a dropped block reads that block (a few KiB, checked)
+//     back, and the last two blocks read stay cached. Lookups near the log
+//     end, a tailing consumer's or a producer's, stay in memory. So the
+//     active segment's indexes take under 40 KiB whatever its size, and a
+//     long steady write does not grow the heap (see spill.go).
+//   - Sealed segments' share an IndexCache with a byte budget (by default
+//     one process-wide cache of DefaultIndexCacheBytes): beyond it the
+//     least recently used are dropped, as are those idle for
+//     DefaultIndexCacheIdle, and reloaded whole from their files on the
+//     next lookup, checked against the counts and checksums they had (a
+//     file that changed meanwhile is rebuilt from the log and written
+//     again at the next flush or close).
 //
 // # Writing and reading
 //
@@ -101,7 +111,8 @@
 // when a read, append, flush or clean needs it, and the least recently
 // used idle files are closed while more are open. A file in use (by a
 // read, or by an outstanding Records) is never closed under its user.
-// Index files are opened only to be written.
+// Index files are opened only to be written, or to read back a block the
+// active segment dropped from memory.
 //
 // # Retention
 //

@@ -31,7 +31,8 @@ func sharedFileCache() *FileCache {
 // briefly. The active segment is opened like any other, per append.
 //
 // Index files are not kept open at all: they live in memory and are
-// written with a short-lived handle (see segment.persistIndexes).
+// written, and the active segment's dropped blocks read back, with a
+// short-lived handle (see segment.persistIndexes and spill.go).
 type FileCache struct {
 	mu   sync.Mutex
 	max  int

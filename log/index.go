@@ -3,7 +3,6 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
 )
 
 // Sizes of the on-disk index entries (Kafka's OffsetIndex and TimeIndex).
@@ -28,36 +27,9 @@ type timeEntry struct {
 	rel int32
 }
 
-// offsetIndex is a segment's sparse offset index, kept in memory in full;
-// the file is its durable copy, appended in step.
+// offsetIndex is (a run of) a segment's sparse offset index; lookups go
+// through a view of the whole (see spill.go).
 type offsetIndex []offsetEntry
-
-// floor returns the last entry with rel <= target, or -1.
-func (x offsetIndex) floor(rel int64) int {
-	return sort.Search(len(x), func(i int) bool { return int64(x[i].rel) > rel }) - 1
-}
-
-// lowerPos returns a file position at or before the batch holding relative
-// offset rel: the entry of the last indexed batch ending before rel (that
-// batch cannot hold rel, but starting there is cheap and always safe), or 0.
-func (x offsetIndex) lowerPos(rel int64) int64 {
-	i := sort.Search(len(x), func(i int) bool { return int64(x[i].rel) >= rel }) - 1
-	if i < 0 {
-		return 0
-	}
-	return int64(x[i].pos)
-}
-
-// upperPos returns a file position at or after the start of the batch
-// holding relative offset rel: the position of the first indexed batch
-// ending at or after rel, or size when there is none.
-func (x offsetIndex) upperPos(rel, size int64) int64 {
-	i := sort.Search(len(x), func(i int) bool { return int64(x[i].rel) >= rel })
-	if i == len(x) {
-		return size
-	}
-	return int64(x[i].pos)
-}
 
 func (x offsetIndex) encode(dst []byte) []byte {
 	for _, e := range x {
@@ -93,11 +65,6 @@ func decodeOffsetIndex(b []byte, logSize int64) (offsetIndex, error) {
 
 // timeIndex is a segment's sparse time index.
 type timeIndex []timeEntry
-
-// floor returns the last entry with ts <= target, or -1.
-func (x timeIndex) floor(ts int64) int {
-	return sort.Search(len(x), func(i int) bool { return x[i].ts > ts }) - 1
-}
 
 func (x timeIndex) encode(dst []byte) []byte {
 	for _, e := range x {

@@ -1,9 +1,11 @@
 package log
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,8 +36,8 @@ func sharedIndexCache() *IndexCache {
 // and reloads them from the files on its next lookup. When the indexes in
 // memory exceed the budget, the least recently used go (a CLOCK sweep, so
 // a lookup takes no lock), and so do those not looked up for an idle
-// period or two. Each log's active segment keeps its indexes in memory,
-// outside the budget. A reload is checked against the entry counts
+// period or two. Each log's active segment keeps its indexes' tails in
+// memory, outside the budget (see spill.go). A reload is checked against the entry counts
 // and checksums the indexes had when they were dropped; a file that fails
 // the check (or is missing) is rebuilt from the log, and the segment keeps
 // the rebuilt indexes in memory until the log writes them out again.
@@ -78,13 +80,29 @@ type idxEntry struct {
 // segIndexes are a segment's two sparse indexes, immutable once published:
 // a writer replaces the pointer, readers keep the one they loaded.
 type segIndexes struct {
-	oidx offsetIndex
-	tidx timeIndex
+	oidx offsetIndex // the entries after sp.nOff
+	tidx timeIndex   // the entries after sp.nTime
+	sp   *spill      // the leading entries only in the files; nil if none
 }
 
 // memory is what the indexes take, with a little for the bookkeeping.
 func (x *segIndexes) memory() int64 {
-	return int64(cap(x.oidx))*offsetEntrySize + int64(cap(x.tidx))*16 + 128
+	n := int64(cap(x.oidx))*offsetEntrySize + int64(cap(x.tidx))*16 + 128
+	if x.sp != nil {
+		// and up to two cached blocks of each
+		n += int64(cap(x.sp.osum))*offsetEntrySize + int64(cap(x.sp.tsum))*16 + 64 +
+			2*int64(x.sp.block)*(offsetEntrySize+timeEntrySize)
+	}
+	return n
+}
+
+// counts are the entries of each index, in memory or not.
+func (x *segIndexes) counts() (nOff, nTime int) {
+	nOff, nTime = len(x.oidx), len(x.tidx)
+	if x.sp != nil {
+		nOff, nTime = nOff+x.sp.nOff, nTime+x.sp.nTime
+	}
+	return nOff, nTime
 }
 
 // idxState is what a segment knows of its indexes beyond the pointer.
@@ -303,17 +321,70 @@ func (l *Log) retire(s *segment) {
 		s.idxMu.Unlock()
 		return
 	}
-	// An exact-size copy: what appends grew may have twice the room.
-	x = &segIndexes{oidx: append(offsetIndex(nil), x.oidx...), tidx: append(timeIndex(nil), x.tidx...)}
+	var err error
+	if x.sp == nil {
+		// An exact-size copy: what appends grew may have twice the room.
+		x = &segIndexes{oidx: slices.Clone(x.oidx), tidx: slices.Clone(x.tidx)}
+		l.scratch = x.oidx.encode(l.scratch[:0])
+		st.sumOff = crc32.Checksum(l.scratch, castagnoli)
+		l.scratch = x.tidx.encode(l.scratch[:0])
+		st.sumTime = crc32.Checksum(l.scratch, castagnoli)
+	} else {
+		// Partly only in the files: check them against what is in memory.
+		st.sumOff, st.sumTime, err = s.fileSums(x)
+	}
+	if err != nil {
+		// Kept as it is (lookups read the files as before); the files
+		// are checked again when the log is next opened.
+		s.idxMu.Unlock()
+		l.logger.Warn("log: index files do not match the index", "dir", l.dir, "segment", s.base, "err", err)
+		return
+	}
 	s.idx.Store(x)
-	l.scratch = x.oidx.encode(l.scratch[:0])
-	st.sumOff = crc32.Checksum(l.scratch, castagnoli)
-	l.scratch = x.tidx.encode(l.scratch[:0])
-	st.sumTime = crc32.Checksum(l.scratch, castagnoli)
-	st.nOff, st.nTime = len(x.oidx), len(x.tidx)
+	st.nOff, st.nTime = x.counts()
 	st.droppable = true
 	s.idxMu.Unlock()
 	s.icache.add(&s.idxEntry, x.memory())
+}
+
+// fileSums checksums the index files of a segment whose indexes are
+// partly only there, checking that they hold x's entries: the summary's
+// at the start of each dropped block, and the tail in memory at the end.
+// The caller holds wmu and idxMu.
+func (s *segment) fileSums(x *segIndexes) (sumOff, sumTime uint32, err error) {
+	stem := strings.TrimSuffix(s.file.name, extLog)
+	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
+	if err == nil {
+		err = checkFile(ob, x.sp.nOff, x.oidx.encode(nil), x.sp.block, x.sp.osum.encode(nil), offsetEntrySize)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s%s: %w", stem, extIndex, err)
+	}
+	tb, err := readFile(s.file.fs, stem+extTimeIndex, int64(x.sp.nTime+len(x.tidx))*timeEntrySize)
+	if err == nil {
+		err = checkFile(tb, x.sp.nTime, x.tidx.encode(nil), x.sp.block, x.sp.tsum.encode(nil), timeEntrySize)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s%s: %w", stem, extTimeIndex, err)
+	}
+	return crc32.Checksum(ob, castagnoli), crc32.Checksum(tb, castagnoli), nil
+}
+
+// checkFile checks an index file's contents b: from entries (of size
+// bytes), the first of each block as in sum, then tail.
+func checkFile(b []byte, from int, tail []byte, block int, sum []byte, size int) error {
+	if len(b) != from*size+len(tail) {
+		return fmt.Errorf("%d bytes, want %d", len(b), from*size+len(tail))
+	}
+	if !bytes.Equal(b[from*size:], tail) {
+		return errors.New("differs from the entries in memory")
+	}
+	for i := 0; i*size < len(sum); i++ {
+		if !bytes.Equal(b[i*block*size:][:size], sum[i*size:][:size]) {
+			return fmt.Errorf("block %d differs from the summary", i)
+		}
+	}
+	return nil
 }
 
 // activate keeps a segment's indexes in memory for good: it is becoming
@@ -345,17 +416,16 @@ func (s *segment) rewriteIfRebuilt() {
 		return
 	}
 	s.idxState.needsWrite = false
-	x := s.idx.Load() // never dropped while needsWrite
-	s.nOff, s.nTime = len(x.oidx), len(x.tidx)
+	s.nOff, s.nTime = s.idx.Load().counts() // never dropped while needsWrite
 	s.oidxDisk, s.tidxDisk = -1, -1
 }
 
 // setIndexes publishes new indexes of a segment that is not droppable (the
 // active one, or one not yet in the log). The caller holds wmu, and mu's
 // write lock if the segment is published.
-func (s *segment) setIndexes(oidx offsetIndex, tidx timeIndex) {
-	s.idx.Store(&segIndexes{oidx: oidx, tidx: tidx})
-	s.nOff, s.nTime = len(oidx), len(tidx)
+func (s *segment) setIndexes(x *segIndexes) {
+	s.idx.Store(x)
+	s.nOff, s.nTime = x.counts()
 }
 
 // mustIndexes returns the indexes of a segment that cannot have dropped

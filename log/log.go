@@ -51,6 +51,9 @@ type Options struct {
 	// Codecs lets the cleaner read and rewrite compressed batches (gzip is
 	// built in). Nil keeps other compressed batches whole when compacting.
 	Codecs Codecs
+
+	// spillBlock overrides DefaultSpillBlock (tests use small blocks).
+	spillBlock int
 }
 
 // AppendResult describes an append.
@@ -83,12 +86,13 @@ type Log struct {
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
 	abortClean atomic.Bool // set by Close and Delete: a running clean gives up
 
-	wmu       sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
-	cfg       Config
-	failed    error  // the sticky storage error, nil while healthy
-	unflushed int64  // records appended since the last flush (flush.messages)
-	lastFlush int64  // unix ms of the last flush or open (flush.ms)
-	scratch   []byte // index entries being written
+	wmu        sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
+	cfg        Config
+	failed     error  // the sticky storage error, nil while healthy
+	unflushed  int64  // records appended since the last flush (flush.messages)
+	lastFlush  int64  // unix ms of the last flush or open (flush.ms)
+	scratch    []byte // index entries being written
+	spillBlock int    // see DefaultSpillBlock
 
 	// flushMu serialises the syncs that advance the recovery point with
 	// the truncations that lower it. Lock order: cleanMu, wmu, flushMu, mu.
@@ -340,14 +344,21 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		}
 		p += h.Size()
 	}
+	nx := x
+	if len(oidx) != len(x.oidx) || len(tidx) != len(x.tidx) {
+		nx = &segIndexes{oidx: oidx, tidx: tidx, sp: x.sp}
+		if nx, err = s.spillIfLarge(l.fs, l.dir, nx, l.spillBlock, &l.scratch); err != nil {
+			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
+		}
+	}
 
 	l.mu.Lock()
 	s.size = pos + int64(len(b))
 	s.appended(pos, s.size)
 	s.next = res.LastOffset + 1
 	s.ix = ix
-	if len(oidx) != len(x.oidx) || len(tidx) != len(x.tidx) {
-		s.setIndexes(oidx, tidx)
+	if nx != x {
+		s.setIndexes(nx)
 	}
 	l.endOffset = res.LastOffset + 1
 	changed := false

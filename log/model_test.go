@@ -24,7 +24,7 @@ type modelBatch struct {
 // and compares every answer with a plain slice of batches.
 func TestModel(t *testing.T) {
 	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 250, nil) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 250, Options{}, 1) })
 	}
 }
 
@@ -34,20 +34,32 @@ func TestModel(t *testing.T) {
 func TestModelSmallIndexCache(t *testing.T) {
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			runModel(t, seed, 250, NewIndexCache(int64(seed%3)*300, 0))
+			runModel(t, seed, 250, Options{Indexes: NewIndexCache(int64(seed%3)*300, 0)}, 1)
 		})
 	}
 }
 
-func runModel(t *testing.T, seed uint64, ops int, indexes *IndexCache) {
+// TestModelSpill is TestModel with segments ten times larger and the
+// active segment's indexes spilling to their files a block of one to
+// three entries at a time, so lookups, truncations, rolls and reopens meet
+// indexes that are mostly only in the files.
+func TestModelSpill(t *testing.T) {
+	for seed := range uint64(9) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			runModel(t, seed, 300, Options{spillBlock: 1 + int(seed%3)}, 10)
+		})
+	}
+}
+
+func runModel(t *testing.T, seed uint64, ops int, opts Options, segScale int64) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	dir := t.TempDir()
 	cfg := testConfig()
-	cfg.SegmentBytes = int64(600 + rng.IntN(1500))
+	cfg.SegmentBytes = int64(600+rng.IntN(1500)) * segScale
 	cfg.IndexIntervalBytes = rng.IntN(300)
 	openLog := func(t *testing.T, dir string, cfg Config) *Log {
 		t.Helper()
-		l, err := Open(dir, cfg, Options{Indexes: indexes})
+		l, err := Open(dir, cfg, opts)
 		must(t, err)
 		t.Cleanup(func() { l.Close() })
 		return l

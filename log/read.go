@@ -120,8 +120,10 @@ func (l *Log) readSegment(q segmentRead, out []byte, skip int) (_ []byte, _ int,
 		if err != nil {
 			return nil, 0, false, err
 		}
-		pos = x.oidx.lowerPos(offset - s.base)
-		upper := x.oidx.upperPos(offset-s.base, s.size)
+		var upper int64
+		if pos, upper, err = s.bounds(x, offset-s.base); err != nil {
+			return nil, 0, false, err
+		}
 		if upper-pos > readPeek {
 			// Most likely one large batch ends before the wanted one:
 			// skip it by its header rather than read it.

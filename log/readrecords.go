@@ -2,7 +2,6 @@ package log
 
 import (
 	"runtime"
-	"sort"
 )
 
 // ReadRecords is Read without copying: same arguments, same result bytes,
@@ -89,7 +88,10 @@ func (b *recordsBuilder) segment(si int, offset int64, search bool) (done bool, 
 	var start int64
 	if search {
 		rel := offset - s.base
-		lo, up := x.oidx.lowerPos(rel), x.oidx.upperPos(rel, s.size)
+		lo, up, err := s.bounds(x, rel)
+		if err != nil {
+			return false, err
+		}
 		if _, ok := s.verifiedEnd(lo); !ok && up < s.appendedFrom {
 			// The wanted batch starts in unverified bytes: Read's single
 			// pread finds and reads it.
@@ -119,7 +121,7 @@ func (b *recordsBuilder) segment(si int, offset int64, search bool) (done bool, 
 	if err != nil {
 		return false, err
 	}
-	end, done := b.walk(s, x.oidx, b.reader(f, s.size), start, z, want, empty)
+	end, done := b.walk(s, x, b.reader(f, s.size), start, z, want, empty)
 	s.file.release()
 	if end > start {
 		if err := b.addFile(s, start, end-start); err != nil {
@@ -138,7 +140,7 @@ func (b *recordsBuilder) segment(si int, offset int64, search bool) (done bool, 
 // budget left, empty that nothing is in the result yet (the first batch
 // then goes whole). done reports that Read would stop at end; otherwise
 // the segment ended, or the bytes at end are for readSegment to judge.
-func (b *recordsBuilder) walk(s *segment, oidx offsetIndex, r *chunkReader, start, z, want int64, empty bool) (end int64, done bool) {
+func (b *recordsBuilder) walk(s *segment, x *segIndexes, r *chunkReader, start, z, want int64, empty bool) (end int64, done bool) {
 	pos, limit := start, start+want
 	if empty {
 		h, ok := zoneHeader(r, pos)
@@ -151,7 +153,7 @@ func (b *recordsBuilder) walk(s *segment, oidx offsetIndex, r *chunkReader, star
 		pos += int64(h.Size())
 		limit = max(limit, pos)
 	}
-	pos = max(pos, s.boundaryWithin(oidx, pos, min(limit, z), b.maxOffset))
+	pos = max(pos, s.boundaryWithin(x, pos, min(limit, z), b.maxOffset))
 	for pos < s.size {
 		if limit-pos < BatchHeaderSize {
 			return pos, true // not even a header fits
@@ -188,19 +190,21 @@ func zoneHeader(r *chunkReader, pos int64) (BatchHeader, bool) {
 }
 
 // boundaryWithin returns the furthest batch boundary in (pos, limit] known,
-// without reading the file, to follow only batches with base offsets below
-// maxOffset, or pos when there is none. Such a boundary is the segment's
-// end when its last offset is below maxOffset, or an offset-index entry
-// for a batch whose last offset is at most maxOffset: the batches before it
-// end before its base offset.
-func (s *segment) boundaryWithin(x offsetIndex, pos, limit, maxOffset int64) int64 {
+// without reading the segment, to follow only batches with base offsets
+// below maxOffset, or pos when there is none. Such a boundary is the
+// segment's end when its last offset is below maxOffset, or an
+// offset-index entry for a batch whose last offset is at most maxOffset:
+// the batches before it end before its base offset. An index block that
+// cannot be read gives pos (the walk reads the headers instead).
+func (s *segment) boundaryWithin(x *segIndexes, pos, limit, maxOffset int64) int64 {
 	if s.size <= limit && s.next <= maxOffset {
 		return s.size
 	}
-	i := sort.Search(len(x), func(i int) bool { return int64(x[i].pos) > limit })
-	j := sort.Search(len(x), func(i int) bool { return s.base+int64(x[i].rel) > maxOffset })
-	if k := min(i, j) - 1; k >= 0 && int64(x[k].pos) > pos {
-		return int64(x[k].pos)
+	h, err := s.offsets(x).search(func(e offsetEntry) bool {
+		return int64(e.pos) > limit || s.base+int64(e.rel) > maxOffset
+	})
+	if err == nil && h.hasPrev && int64(h.prev.pos) > pos {
+		return int64(h.prev.pos)
 	}
 	return pos
 }

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
 	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
+	l.spillBlock = cmp.Or(opts.spillBlock, DefaultSpillBlock)
 	if l.fs == nil {
 		l.fs = OSFS
 	}
@@ -159,6 +161,9 @@ func (l *Log) open() error {
 		l.retire(s)
 	}
 	if _, err := l.activate(l.active()); err != nil {
+		return err
+	}
+	if err := l.spillActive(); err != nil {
 		return err
 	}
 	// Everything is durable now: synced by Close, by recovery, or before
@@ -380,7 +385,7 @@ func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 		return errors.New("time index points past the log")
 	}
 	s.size, s.next = size, tail.next
-	s.setIndexes(oidx, tidx)
+	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
 	s.oidxDisk, s.tidxDisk = len(oidx), len(tidx)
 	s.ix = tail.indexer(tidx)
 	if size > 0 {
@@ -507,7 +512,7 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 	if !last && ix.maxTs > lastTime {
 		tidx = append(tidx, timeEntry{ts: ix.maxTs, rel: ix.maxTsRel})
 	}
-	s.setIndexes(oidx, tidx)
+	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
 	s.oidxDisk, s.tidxDisk = -1, -1
 	s.dirty.Store(true) // what was read may still be only in the page cache
 	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {

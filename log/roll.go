@@ -90,6 +90,7 @@ func (l *Log) sealLocked(s *segment) {
 	if s.ix.maxTs < 0 || s.ix.maxTs <= s.lastTime() {
 		return
 	}
-	x := s.mustIndexes()
-	s.setIndexes(x.oidx, append(x.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel}))
+	x := *s.mustIndexes()
+	x.tidx = append(x.tidx, timeEntry{ts: s.ix.maxTs, rel: s.ix.maxTsRel})
+	s.setIndexes(&x)
 }

@@ -68,7 +68,7 @@ func (l *Log) collectSegment(s *segment, r *chunkReader, from int64, dst []Batch
 	}
 	defer s.file.release()
 	r.reset(f, s.size)
-	pos, _, found, err := s.locate(r, x.oidx, from)
+	pos, _, found, err := s.locate(r, x, from)
 	if err != nil {
 		return nil, fmt.Errorf("%w: scan segment %d: %w", ErrStorage, s.base, err)
 	}

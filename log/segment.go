@@ -25,9 +25,10 @@ import (
 // The .log file is reached through the log's FileCache, which opens it on
 // demand and closes it when idle, the active segment's included. The
 // indexes live in memory and are written to their files when the segment
-// is sealed, flushed or closed, not on every append: recovery rebuilds
-// them for any segment that was not synced. A sealed segment's may be
-// dropped from memory and reloaded from the files (see IndexCache).
+// is sealed, flushed or closed, and a block at a time when the active
+// segment's spill (see spill.go): recovery rebuilds them for any segment
+// that was not synced. A sealed segment's may be dropped from memory and
+// reloaded from the files (see IndexCache).
 type segment struct {
 	base int64
 	file *cachedFile
@@ -237,15 +238,29 @@ func syncFile(fsys FS, name string) error {
 func (s *segment) persistIndexes(fsys FS, dir string, scratch *[]byte) error {
 	s.rewriteIfRebuilt()
 	if s.oidxDisk == s.nOff && s.tidxDisk == s.nTime && !s.idxCut {
+		return nil // perhaps dropped: the files hold them
+	}
+	return s.persistIndexesOf(fsys, dir, s.idx.Load(), scratch) // not droppable while its files are behind
+}
+
+// persistIndexesOf is persistIndexes for x, the segment's indexes or the
+// ones about to be published. Entries only in the files (x.sp) are there
+// already.
+func (s *segment) persistIndexesOf(fsys FS, dir string, x *segIndexes, scratch *[]byte) error {
+	nOff, nTime := x.counts()
+	if s.oidxDisk == nOff && s.tidxDisk == nTime && !s.idxCut {
 		return nil
 	}
-	x := s.idx.Load() // not droppable while its files are behind
+	var oFrom, tFrom int
+	if x.sp != nil {
+		oFrom, tFrom = x.sp.nOff, x.sp.nTime
+	}
 	*scratch = x.oidx.encode((*scratch)[:0])
-	if err := persistIndex(fsys, segmentName(dir, s.base, extIndex), *scratch, offsetEntrySize, &s.oidxDisk, s.idxCut); err != nil {
+	if err := persistIndex(fsys, segmentName(dir, s.base, extIndex), *scratch, oFrom, offsetEntrySize, &s.oidxDisk, s.idxCut); err != nil {
 		return err
 	}
 	*scratch = x.tidx.encode((*scratch)[:0])
-	if err := persistIndex(fsys, segmentName(dir, s.base, extTimeIndex), *scratch, timeEntrySize, &s.tidxDisk, s.idxCut); err != nil {
+	if err := persistIndex(fsys, segmentName(dir, s.base, extTimeIndex), *scratch, tFrom, timeEntrySize, &s.tidxDisk, s.idxCut); err != nil {
 		return err
 	}
 	s.idxCut = false
@@ -253,11 +268,12 @@ func (s *segment) persistIndexes(fsys FS, dir string, scratch *[]byte) error {
 	return nil
 }
 
-// persistIndex writes the encoded index all (entries of size bytes) to
-// name, of which *disk entries are already there (-1: recreate the file);
-// cut truncates entries beyond all first.
-func persistIndex(fsys FS, name string, all []byte, size int, disk *int, cut bool) error {
-	n := len(all) / size
+// persistIndex writes the encoded entries mem (of size bytes each), which
+// follow the first from entries of the index, to the file name, of which
+// *disk entries are already there (-1: recreate the file; only when from
+// is 0); cut truncates entries beyond the index first.
+func persistIndex(fsys FS, name string, mem []byte, from, size int, disk *int, cut bool) error {
+	n := from + len(mem)/size
 	flags := os.O_RDWR | os.O_CREATE
 	if *disk < 0 {
 		flags |= os.O_TRUNC
@@ -269,19 +285,24 @@ func persistIndex(fsys FS, name string, all []byte, size int, disk *int, cut boo
 	if err != nil {
 		return err
 	}
-	from := max(*disk, 0)
+	w := max(*disk, from) // the first entry to write
 	if cut {
-		err = f.Truncate(int64(len(all)))
-		from = min(from, n)
+		err = f.Truncate(int64(n * size))
+		w = min(w, n)
 	}
-	if err == nil && from < n {
-		_, err = f.WriteAt(all[from*size:], int64(from*size))
+	if err == nil && w < n {
+		_, err = f.WriteAt(mem[(w-from)*size:], int64(w*size))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		*disk = -1 // unknown: rewrite it whole next time
+		// Unknown: rewrite what is in memory next time, the whole file if
+		// it is all in memory.
+		*disk = -1
+		if from > 0 {
+			*disk = from
+		}
 		return err
 	}
 	*disk = n
@@ -306,11 +327,10 @@ func (s *segment) modTime() (time.Time, error) {
 // lastTime is the timestamp of the last time-index entry, -1 if none, of
 // a segment whose indexes cannot have been dropped (see mustIndexes).
 func (s *segment) lastTime() int64 {
-	tidx := s.mustIndexes().tidx
-	if len(tidx) == 0 {
-		return -1
+	if e, ok := s.mustIndexes().lastTimeEntry(); ok {
+		return e.ts
 	}
-	return tidx[len(tidx)-1].ts
+	return -1
 }
 
 // maxTimestampOffset is the absolute last offset of the batch carrying the
@@ -415,8 +435,12 @@ func putReader(r *chunkReader) {
 // locate finds the first published batch whose last offset is >= offset,
 // starting from the offset index's lower bound and scanning headers. found
 // is false when every batch of the segment ends before offset.
-func (s *segment) locate(r *chunkReader, oidx offsetIndex, offset int64) (pos int64, h BatchHeader, found bool, err error) {
-	return s.locateFrom(r, oidx.lowerPos(offset-s.base), offset)
+func (s *segment) locate(r *chunkReader, x *segIndexes, offset int64) (pos int64, h BatchHeader, found bool, err error) {
+	lo, err := s.lowerPos(x, offset-s.base)
+	if err != nil {
+		return 0, BatchHeader{}, false, err
+	}
+	return s.locateFrom(r, lo, offset)
 }
 
 func (s *segment) locateFrom(r *chunkReader, pos, offset int64) (int64, BatchHeader, bool, error) {

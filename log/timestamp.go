@@ -49,13 +49,21 @@ func (l *Log) offsetForTimestampIn(s *segment, r *chunkReader, ts int64) (int64,
 	defer s.file.release()
 	r.reset(f, s.size)
 	from := s.base
-	if i := x.tidx.floor(ts); i >= 0 {
-		from = s.base + int64(x.tidx[i].rel)
+	te, ok, err := s.timeFloor(x, ts)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	if ok {
+		from = s.base + int64(te.rel)
 	}
 	from = max(from, l.startOffset)
 	pos := int64(0)
-	if i := x.oidx.floor(from - s.base); i >= 0 {
-		pos = int64(x.oidx[i].pos)
+	oe, ok, err := s.offsetFloor(x, from-s.base)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	if ok {
+		pos = int64(oe.pos)
 	}
 	for pos < s.size {
 		h, err := r.header(pos)

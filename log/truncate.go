@@ -93,7 +93,7 @@ func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 	defer s.file.release()
 	r := getReader(f, s.size)
 	defer putReader(r)
-	_, h, found, err := s.locate(r, x.oidx, endOffset)
+	_, h, found, err := s.locate(r, x, endOffset)
 	if err != nil {
 		return 0, fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
@@ -111,6 +111,10 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	if err != nil {
 		return err
 	}
+	// The entries after the cut go: all of them in memory for that.
+	if x, err = s.materialize(x); err != nil {
+		return err
+	}
 	f, err := s.open()
 	if err != nil {
 		return err
@@ -118,7 +122,7 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 	defer s.file.release()
 	r := getReader(f, s.size)
 	defer putReader(r)
-	pos, _, found, err := s.locate(r, x.oidx, offset)
+	pos, _, found, err := s.locate(r, x, offset)
 	if err != nil {
 		return fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
@@ -150,7 +154,7 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 		keepTime--
 	}
 	// Clipped: appends must not write over entries of the old slices.
-	s.setIndexes(slices.Clip(x.oidx[:keepOff]), slices.Clip(x.tidx[:keepTime]))
+	s.setIndexes(&segIndexes{oidx: slices.Clip(x.oidx[:keepOff]), tidx: slices.Clip(x.tidx[:keepTime])})
 	s.next = tail.next
 	s.ix = tail.indexer(x.tidx[:keepTime])
 	if s.size == 0 {
@@ -160,7 +164,10 @@ func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
 		s.idxCut = true
 		s.oidxDisk, s.tidxDisk = min(s.oidxDisk, keepOff), min(s.tidxDisk, keepTime)
 	}
-	return s.persistIndexes(l.fs, l.dir, &l.scratch)
+	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+		return err
+	}
+	return l.spillActiveLocked()
 }
 
 // SetStartOffset advances the log start offset (DeleteRecords), persisting it
