@@ -48,7 +48,7 @@
 //     that lands in a dropped block reads that block (a few KiB, checked)
 //     back, and the last two blocks read stay cached. Lookups near the log
 //     end, a tailing consumer's or a producer's, stay in memory. So the
-//     active segment's indexes take under 40 KiB whatever its size, and a
+//     active segment's indexes take under 64 KiB whatever its size, and a
 //     long steady write does not grow the heap (see spill.go).
 //   - Sealed segments' share an IndexCache with a byte budget (by default
 //     one process-wide cache of DefaultIndexCacheBytes): beyond it the

@@ -334,10 +334,17 @@ func (l *Log) retire(s *segment) {
 		st.sumOff, st.sumTime, err = s.fileSums(x)
 	}
 	if err != nil {
-		// Kept as it is (lookups read the files as before); the files
-		// are checked again when the log is next opened.
+		// Rebuilt from the log and kept in memory until the writer writes
+		// the files again, as a reload that finds them wrong does.
+		l.logger.Warn("log: rebuilding an index whose files do not match it", "dir", l.dir, "segment", s.base, "reason", err)
+		if x, err = l.rebuildIndexes(s); err == nil {
+			s.idx.Store(x)
+			st.needsWrite = true
+		}
 		s.idxMu.Unlock()
-		l.logger.Warn("log: index files do not match the index", "dir", l.dir, "segment", s.base, "err", err)
+		if err != nil {
+			l.logger.Warn("log: cannot rebuild the index", "dir", l.dir, "segment", s.base, "err", err)
+		}
 		return
 	}
 	s.idx.Store(x)
@@ -348,14 +355,17 @@ func (l *Log) retire(s *segment) {
 }
 
 // fileSums checksums the index files of a segment whose indexes are
-// partly only there, checking that they hold x's entries: the summary's
-// at the start of each dropped block, and the tail in memory at the end.
+// partly only there, checking that they hold x's entries (the summary's at
+// the start of each dropped block, the tail in memory at the end) in order.
 // The caller holds wmu and idxMu.
 func (s *segment) fileSums(x *segIndexes) (sumOff, sumTime uint32, err error) {
 	stem := strings.TrimSuffix(s.file.name, extLog)
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
 	if err == nil {
 		err = checkFile(ob, x.sp.nOff, x.oidx.encode(nil), x.sp.block, x.sp.osum.encode(nil), offsetEntrySize)
+	}
+	if err == nil {
+		err = checkOrder(ob, &offsetCodec)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s%s: %w", stem, extIndex, err)
@@ -364,10 +374,23 @@ func (s *segment) fileSums(x *segIndexes) (sumOff, sumTime uint32, err error) {
 	if err == nil {
 		err = checkFile(tb, x.sp.nTime, x.tidx.encode(nil), x.sp.block, x.sp.tsum.encode(nil), timeEntrySize)
 	}
+	if err == nil {
+		err = checkOrder(tb, &timeCodec)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s%s: %w", stem, extTimeIndex, err)
 	}
 	return crc32.Checksum(ob, castagnoli), crc32.Checksum(tb, castagnoli), nil
+}
+
+// checkOrder checks that the encoded entries in b are in index order.
+func checkOrder[E any](b []byte, c *codec[E]) error {
+	for i := c.size; i+c.size <= len(b); i += c.size {
+		if prev, e := c.decode(b[i-c.size:]), c.decode(b[i:]); !c.before(prev, e) {
+			return fmt.Errorf("entries %d and %d out of order", i/c.size-1, i/c.size)
+		}
+	}
+	return nil
 }
 
 // checkFile checks an index file's contents b: from entries (of size

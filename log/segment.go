@@ -273,6 +273,10 @@ func (s *segment) persistIndexesOf(fsys FS, dir string, x *segIndexes, scratch *
 // *disk entries are already there (-1: recreate the file; only when from
 // is 0); cut truncates entries beyond the index first.
 func persistIndex(fsys FS, name string, mem []byte, from, size int, disk *int, cut bool) error {
+	if from > 0 && *disk < from {
+		// The entries before mem are not in memory to write.
+		return fmt.Errorf("%s holds %d entries; the first %d are only in the file", name, *disk, from)
+	}
 	n := from + len(mem)/size
 	flags := os.O_RDWR | os.O_CREATE
 	if *disk < 0 {

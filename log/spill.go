@@ -277,6 +277,10 @@ func (s *segment) spillIfLarge(fsys FS, dir string, x *segIndexes, block int, sc
 	if block <= 0 || (len(x.oidx) < 2*block && len(x.tidx) < 2*block) {
 		return x, nil
 	}
+	// A segment whose files proved wrong (rebuilt on reload, then made
+	// active by a truncation) has them rewritten whole first; its indexes
+	// are all in memory until this spill.
+	s.rewriteIfRebuilt()
 	if err := s.persistIndexesOf(fsys, dir, x, scratch); err != nil {
 		return nil, err
 	}

@@ -194,26 +194,43 @@ func TestSpillConcurrentReads(t *testing.T) {
 	stop()
 }
 
-// TestSpillCorruptIndexBlock changes an entry of a block that is only in
-// the index file: a lookup that needs the block fails with ErrStorage
-// rather than serve from a wrong position.
-func TestSpillCorruptIndexBlock(t *testing.T) {
-	dir := t.TempDir()
+// spilledLog opens a log in dir indexing every batch, spilling blocks of
+// 8 entries, and appends n one-record batches with timestamps 0, 1, ...
+func spilledLog(t *testing.T, dir string, n int) (*Log, []AppendResult) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.IndexIntervalBytes = 0
 	l, err := Open(dir, cfg, Options{spillBlock: 8})
 	must(t, err)
 	t.Cleanup(func() { l.Close() })
 	var res []AppendResult
-	for i := range 200 {
+	for i := range n {
 		res = append(res, mustAppend(t, l, valueBatch(1, 10, int64(i)), 0))
 	}
+	return l, res
+}
+
+// breakIndexEntry makes entry 3 of segment 0's offset index (in dropped
+// block 0) point far beyond entry 4, and returns the file as it was.
+func breakIndexEntry(t *testing.T, dir string) (good []byte) {
+	t.Helper()
 	name := filepath.Join(dir, segmentBaseName(0)+extIndex)
-	b, err := os.ReadFile(name)
+	good, err := os.ReadFile(name)
 	must(t, err)
-	b[3*offsetEntrySize+4] = 0x7f // block 0's fourth entry now points far beyond the fifth
-	must(t, os.WriteFile(name, b, 0o644))
-	_, err = l.Read(res[4].BaseOffset, 1, l.EndOffset())
+	bad := append([]byte(nil), good...)
+	bad[3*offsetEntrySize+4] = 0x7f
+	must(t, os.WriteFile(name, bad, 0o644))
+	return good
+}
+
+// TestSpillCorruptIndexBlock changes an entry of a block that is only in
+// the index file: a lookup that needs the block fails with ErrStorage
+// rather than serve from a wrong position.
+func TestSpillCorruptIndexBlock(t *testing.T) {
+	dir := t.TempDir()
+	l, res := spilledLog(t, dir, 200)
+	breakIndexEntry(t, dir)
+	_, err := l.Read(res[4].BaseOffset, 1, l.EndOffset())
 	if !errors.Is(err, ErrStorage) {
 		t.Fatalf("Read over a changed index block: %v, want ErrStorage", err)
 	}
@@ -221,5 +238,48 @@ func TestSpillCorruptIndexBlock(t *testing.T) {
 	last := res[len(res)-1]
 	if _, err := l.Read(last.BaseOffset, 1, l.EndOffset()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSpillRollWithChangedIndexFile rolls an active segment whose index
+// file changed under it: the sealed segment's indexes are rebuilt from the
+// log (lookups keep working), and the next flush writes the files again.
+func TestSpillRollWithChangedIndexFile(t *testing.T) {
+	dir := t.TempDir()
+	l, res := spilledLog(t, dir, 100)
+	good := breakIndexEntry(t, dir)
+	l.wmu.Lock()
+	err := l.roll()
+	l.wmu.Unlock()
+	must(t, err)
+	res = append(res, mustAppend(t, l, valueBatch(1, 10, 100), 0))
+	checkLookups(t, l, res)
+	must(t, l.Flush())
+	now, err := os.ReadFile(filepath.Join(dir, segmentBaseName(0)+extIndex))
+	must(t, err)
+	if string(now[:len(good)]) != string(good) {
+		t.Fatal("the flush did not write the rebuilt index")
+	}
+	must(t, l.Close())
+	cfg := DefaultConfig()
+	cfg.IndexIntervalBytes = 0
+	l2, err := Open(dir, cfg, Options{spillBlock: 8})
+	must(t, err)
+	t.Cleanup(func() { l2.Close() })
+	checkLookups(t, l2, res)
+}
+
+// TestPersistIndexRefusesAGap: entries only in the file cannot be written
+// again, so a file that lacks some of them is an error, not a hole.
+func TestPersistIndexRefusesAGap(t *testing.T) {
+	fsys := NewMemFS()
+	disk := -1
+	mem := offsetIndex{{rel: 9, pos: 90}}.encode(nil)
+	if err := persistIndex(fsys, "/x.index", mem, 4, offsetEntrySize, &disk, false); err == nil {
+		t.Fatal("persistIndex wrote entries 4.. to a file to be recreated")
+	}
+	disk = 2
+	if err := persistIndex(fsys, "/x.index", mem, 4, offsetEntrySize, &disk, false); err == nil {
+		t.Fatal("persistIndex wrote entries 4.. to a file of 2")
 	}
 }

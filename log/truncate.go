@@ -35,6 +35,16 @@ func (l *Log) Truncate(endOffset int64) error {
 	if err != nil {
 		return err
 	}
+	// The cut segment's index entries after the cut go: read any that are
+	// only in the index files now, before anything changes.
+	cutSeg := l.segments[l.segmentIndex(endOffset)]
+	x, err := l.indexes(cutSeg)
+	if err != nil {
+		return err
+	}
+	if x, err = cutSeg.materialize(x); err != nil {
+		return err
+	}
 	if err := l.setRecoveryPointLocked(min(l.recoveryPoint, newEnd)); err != nil {
 		return err
 	}
@@ -44,7 +54,7 @@ func (l *Log) Truncate(endOffset int64) error {
 	s := l.segments[si]
 	doomed := append([]*segment(nil), l.segments[si+1:]...)
 	l.segments = l.segments[:si+1]
-	err = l.truncateSegmentLocked(s, endOffset)
+	err = l.truncateSegmentLocked(s, x, endOffset)
 	l.gen++
 	l.endOffset = s.next
 	l.cleanPoint = min(l.cleanPoint, l.endOffset)
@@ -104,15 +114,11 @@ func (l *Log) truncationPoint(endOffset int64) (int64, error) {
 }
 
 // truncateSegmentLocked cuts segment s before the first batch ending at or
-// after offset and rebuilds its in-memory state from what remains. s
-// becomes the active segment. The caller holds wmu and mu.
-func (l *Log) truncateSegmentLocked(s *segment, offset int64) error {
-	x, err := l.activate(s)
-	if err != nil {
-		return err
-	}
-	// The entries after the cut go: all of them in memory for that.
-	if x, err = s.materialize(x); err != nil {
+// after offset and rebuilds its in-memory state from what remains; x is
+// s's indexes, all in memory (see materialize). s becomes the active
+// segment. The caller holds wmu and mu.
+func (l *Log) truncateSegmentLocked(s *segment, x *segIndexes, offset int64) error {
+	if _, err := l.activate(s); err != nil {
 		return err
 	}
 	f, err := s.open()
