@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
@@ -175,6 +176,40 @@ func TestFranzAdmin(t *testing.T) {
 	}
 	if len(m.Brokers) != 1 || m.Controller != 0 || m.Cluster == "" {
 		t.Fatalf("metadata: %+v", m)
+	}
+
+	checkACLsDisabled(ctx, t, newClient(t, n.addr))
+}
+
+// checkACLsDisabled checks the ACL APIs answer as Kafka's do without an authorizer (Kafka's
+// default): SECURITY_DISABLED, for the request or for each creation and filter.
+func checkACLsDisabled(ctx context.Context, t *testing.T, cl *kgo.Client) {
+	t.Helper()
+	dreq := kmsg.NewPtrDescribeACLsRequest()
+	dreq.ResourceType, dreq.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	dreq.Operation, dreq.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	dresp, err := dreq.RequestWith(ctx, cl)
+	if err != nil || dresp.ErrorCode != kerr.SecurityDisabled.Code || dresp.ErrorMessage == nil ||
+		*dresp.ErrorMessage != "No Authorizer is configured on the broker" {
+		t.Fatalf("DescribeAcls: %v %+v, want SECURITY_DISABLED", err, dresp)
+	}
+	creq := kmsg.NewPtrCreateACLsRequest()
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "messages", kmsg.ACLResourcePatternTypeLiteral
+	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	creq.Creations = append(creq.Creations, c, c)
+	cresp, err := creq.RequestWith(ctx, cl)
+	if err != nil || len(cresp.Results) != 2 || cresp.Results[1].ErrorCode != kerr.SecurityDisabled.Code {
+		t.Fatalf("CreateAcls: %v %+v, want SECURITY_DISABLED for both", err, cresp)
+	}
+	xreq := kmsg.NewPtrDeleteACLsRequest()
+	f := kmsg.NewDeleteACLsRequestFilter()
+	f.ResourceType, f.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	xreq.Filters = append(xreq.Filters, f)
+	xresp, err := xreq.RequestWith(ctx, cl)
+	if err != nil || len(xresp.Results) != 1 || xresp.Results[0].ErrorCode != kerr.SecurityDisabled.Code {
+		t.Fatalf("DeleteAcls: %v %+v, want SECURITY_DISABLED", err, xresp)
 	}
 }
 
