@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -103,6 +104,7 @@ func Default() Broker {
 // the result is checked with Validate. Unknown properties do not fail: they come back, sorted, for
 // the caller to log once ("supplied but isn't a known config").
 func FromProperties(props map[string]string) (b Broker, unknown []string, err error) {
+	props = populateSynonyms(props)
 	b.Props = make(map[string]string, len(props))
 	vals := map[string]string{} // canonical values of the known properties that are set
 	for _, name := range sortedKeys(props) {
@@ -133,6 +135,26 @@ func FromProperties(props map[string]string) (b Broker, unknown []string, err er
 	return b, unknown, nil
 }
 
+// populateSynonyms is Kafka's KafkaConfig.populateSynonyms: node.id and broker.id name one
+// property, so the one given is copied to the other before anything reads them. Besides the id
+// itself, that is what DescribeConfigs shows: with only node.id set (the KRaft way, and what
+// --node-id sets) Kafka describes broker.id with the same value as STATIC_BROKER_CONFIG, not as
+// its default -1.
+func populateSynonyms(props map[string]string) map[string]string {
+	node, hasNode := props["node.id"]
+	id, hasID := props["broker.id"]
+	if hasNode == hasID {
+		return props
+	}
+	out := maps.Clone(props)
+	if hasNode {
+		out["broker.id"] = node
+	} else {
+		out["node.id"] = id
+	}
+	return out
+}
+
 // reader reads canonical property values, falling back on the defaults.
 type reader struct{ vals map[string]string }
 
@@ -156,12 +178,8 @@ func (r *reader) num(name string) int64 {
 func (r *reader) ms(name string) time.Duration { return time.Duration(r.num(name)) * time.Millisecond }
 
 func (b *Broker) fill(r *reader) error {
-	if id, ok := r.vals["broker.id"]; ok {
-		if node, set := r.vals["node.id"]; !set {
-			r.vals["node.id"] = id
-		} else if node != id {
-			return brokerErr("node.id", "you must set `node.id` to the same value as `broker.id` (node.id=%s, broker.id=%s)", node, id)
-		}
+	if id, ok := r.vals["broker.id"]; ok && r.vals["node.id"] != id {
+		return brokerErr("node.id", "you must set `node.id` to the same value as `broker.id` (node.id=%s, broker.id=%s)", r.vals["node.id"], id)
 	}
 	b.NodeID = int32(r.num("node.id"))
 	roles, err := parseRoles(r.str("process.roles"))

@@ -58,7 +58,8 @@ func TestSeedComposeNode(t *testing.T) {
 	if b.ClusterID != "abcdefghijklmnopqrstuv" {
 		t.Errorf("cluster id %q", b.ClusterID)
 	}
-	if _, ok := b.Props[ClusterIDProp]; ok || len(b.Props) != len(seedKafka0)-1 {
+	// Props: the given properties less the cluster id, plus broker.id copied from node.id.
+	if _, ok := b.Props[ClusterIDProp]; ok || len(b.Props) != len(seedKafka0) || b.Props["broker.id"] != "0" {
 		t.Errorf("Props %v", b.Props)
 	}
 	if !reflect.DeepEqual(b.LogDirs, []string{"/bitnami/kafka/data"}) {
@@ -203,6 +204,28 @@ func TestFromPropertiesDerived(t *testing.T) {
 			}
 			tc.check(t, b)
 		})
+	}
+}
+
+// TestNodeIDBrokerIDSynonyms: whichever of node.id and broker.id is given, DescribeConfigs shows
+// both with its value as STATIC_BROKER_CONFIG (Kafka's KafkaConfig.populateSynonyms), not the
+// other one's default; the caller's map is left alone.
+func TestNodeIDBrokerIDSynonyms(t *testing.T) {
+	for _, given := range []string{"node.id", "broker.id"} {
+		props := map[string]string{given: "3"}
+		b, _, err := FromProperties(props)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.NodeID != 3 || len(props) != 1 {
+			t.Errorf("%s=3: node %d, props %v", given, b.NodeID, props)
+		}
+		entries := ResolveBroker(nil, nil, b.Props)
+		for _, name := range []string{"node.id", "broker.id"} {
+			if e := find(t, entries, name); val(e.Value) != "3" || e.Source != SourceStaticBroker {
+				t.Errorf("%s=3: %s = %s (%v), want 3 (STATIC_BROKER_CONFIG)", given, name, val(e.Value), e.Source)
+			}
+		}
 	}
 }
 
