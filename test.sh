@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the real Kafka clients the end-to-end tests drive
-# (kcat, kafka-python 2.0.2 for /usr/bin/python3) when they are missing, then runs every test.
+# (kcat, kafka-python 2.0.2 and confluent-kafka-python for /usr/bin/python3) when they are missing,
+# then runs every test.
 # Extra arguments go to `go test` (e.g. ./test.sh -run Seed ./e2e/).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -8,6 +9,7 @@ cd "$(dirname "$0")"
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || missing+=(python3-kafka)
+/usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || missing+=(python3-confluent-kafka)
 if ((${#missing[@]})); then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing ${missing[*]}" >&2
