@@ -133,15 +133,18 @@ func (fr *frameReader) next(limit int32) (frame []byte, pooled bool, err error) 
 // frames of varied sizes share buffers instead of each class keeping its own.
 //
 // The pool is bounded: it keeps at most poolBudget bytes of buffers (a buffer given back beyond
-// that is left to the garbage collector), and it empties itself when no frame took a buffer for
-// poolIdle, so an idle server does not keep its peak. Reuse matters for large Produce requests:
-// a fresh buffer the size of each request costs the allocation, its zeroing and the collector's
-// work of taking it back.
+// that is left to the garbage collector), and every poolIdle it lets go of its surplus: as many
+// bytes of buffers as it held, at the least, throughout the last period, which no frame needed.
+// So under a steady load it keeps about what the load's concurrency needs, not the budget (pooled
+// buffers count as live heap, so each idle byte would raise the collector's target, and the
+// process's peak RSS, by another), and an idle server keeps nothing. Reuse matters for large
+// Produce requests: a fresh buffer the size of each request costs the allocation, its zeroing and
+// the collector's work of taking it back.
 type framePool struct {
 	mu    sync.Mutex
 	free  [poolClasses][][]byte // class c holds buffers of capacity classSize(c)
 	bytes int                   // capacity of the buffers in free
-	used  bool                  // a buffer was taken since the idle timer was armed
+	low   int                   // the least bytes held since the idle timer was armed
 	idle  *time.Timer           // armed while free holds buffers
 	shut  bool                  // closed: keeps nothing
 }
@@ -152,7 +155,7 @@ const (
 	maxPooledFrame = minPooledFrame << ((poolClasses - 1) / 4)
 	poolSlack      = 4        // classes above a frame's own that may serve it
 	poolBudget     = 16 << 20 // bytes of buffers the pool keeps at most
-	poolIdle       = 10 * time.Second
+	poolIdle       = time.Second
 )
 
 // classSize is the capacity of class c's buffers.
@@ -181,7 +184,7 @@ func (p *framePool) get(n int) []byte {
 			p.free[d][k-1] = nil
 			p.free[d] = p.free[d][:k-1]
 			p.bytes -= cap(b)
-			p.used = true
+			p.low = min(p.low, p.bytes)
 			return b[:n]
 		}
 	}
@@ -210,24 +213,34 @@ func (p *framePool) put(b []byte) {
 	p.free[c] = append(p.free[c], b[:cap(b)])
 	p.bytes += cap(b)
 	if p.idle == nil {
-		p.used = false
+		p.low = p.bytes
 		p.idle = time.AfterFunc(poolIdle, p.trim)
 	}
 }
 
-// trim empties the pool if no buffer was taken since the timer was armed, else re-arms it.
+// trim lets go of the buffers no frame needed since the timer was armed (p.low bytes of them,
+// the largest first) and re-arms the timer while buffers remain.
 func (p *framePool) trim() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.idle == nil {
 		return
 	}
-	if p.used && !p.shut {
-		p.used = false
-		p.idle.Reset(poolIdle)
+	surplus := p.low
+	for c := poolClasses - 1; c >= 0 && surplus > 0; c-- {
+		for k := len(p.free[c]); k > 0 && classSize(c) <= surplus; k-- {
+			p.free[c][k-1] = nil
+			p.free[c] = p.free[c][:k-1]
+			p.bytes -= classSize(c)
+			surplus -= classSize(c)
+		}
+	}
+	if p.bytes == 0 || p.shut {
+		p.dropLocked()
 		return
 	}
-	p.dropLocked()
+	p.low = p.bytes
+	p.idle.Reset(poolIdle)
 }
 
 // close empties the pool for good and stops its timer.

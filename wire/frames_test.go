@@ -231,8 +231,8 @@ func TestFramePoolClasses(t *testing.T) {
 }
 
 // TestFramePoolBounded: the pool keeps at most poolBudget bytes, serves a frame from its class or
-// up to poolSlack classes above, and empties itself once no buffer was taken for a whole idle
-// period.
+// up to poolSlack classes above, lets go each period of what no frame needed, and empties itself
+// once no buffer was taken for a whole period.
 func TestFramePoolBounded(t *testing.T) {
 	var p framePool
 	defer p.close()
@@ -274,6 +274,23 @@ func TestFramePoolBounded(t *testing.T) {
 	p.trim()
 	if p.bytes != 0 || p.idle != nil {
 		t.Fatalf("an idle pool kept %d bytes", p.bytes)
+	}
+
+	// Surplus: of three buffers held through a period, at most one was out at a time; the other
+	// two go. (The first period counts from the first buffer put.)
+	for range 4 {
+		p.put(p.alloc(n))
+	}
+	p.trim()
+	if p.bytes != 3*classSize(c) {
+		t.Fatalf("the first period's surplus: the pool keeps %d bytes, want %d", p.bytes, 3*classSize(c))
+	}
+	for range 5 {
+		p.put(p.get(n))
+	}
+	p.trim()
+	if p.bytes != classSize(c) {
+		t.Fatalf("after a period needing one buffer the pool keeps %d bytes, want %d", p.bytes, classSize(c))
 	}
 }
 
