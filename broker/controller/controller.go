@@ -118,7 +118,7 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 	parts := make([]raftmeta.Partition, len(assignment))
 	for i, replicas := range assignment {
 		var err error
-		if parts[i], err = newPartition(st, int32(i), replicas); err != nil {
+		if parts[i], err = newPartition(st, int32(i), replicas, len(spec.Assignment) > 0); err != nil {
 			return nil, err
 		}
 		t.Partitions = append(t.Partitions, &parts[i])
@@ -137,15 +137,21 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 
 // newPartition is a fresh partition: a new partition has no data, so every live replica is
 // trivially caught up; fenced replicas stay out of the ISR and the first live one leads, as
-// KRaft's ReplicationControlManager.createTopic does.
-func newPartition(st *raftmeta.State, id int32, replicas []int32) (raftmeta.Partition, error) {
+// KRaft's ReplicationControlManager.createTopic does. With no live replica it is refused as Kafka
+// refuses it: a manual assignment (the client named the brokers) is INVALID_REPLICA_ASSIGNMENT,
+// one minikraft placed is INVALID_REPLICATION_FACTOR, like the placer's own refusal.
+func newPartition(st *raftmeta.State, id int32, replicas []int32, manual bool) (raftmeta.Partition, error) {
 	var isr []int32
 	for _, r := range replicas {
 		if br := st.Brokers[r]; br != nil && !br.Fenced {
 			isr = append(isr, r)
 		}
 	}
-	if len(isr) == 0 {
+	switch {
+	case len(isr) == 0 && manual:
+		return raftmeta.Partition{}, fmt.Errorf("%w: All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.",
+			ErrInvalidReplicaAssignment, id)
+	case len(isr) == 0:
 		return raftmeta.Partition{}, fmt.Errorf("%w: Unable to replicate the partition %d time(s): All brokers are currently fenced or in controlled shutdown.",
 			ErrInvalidReplicationFactor, len(replicas))
 	}
@@ -210,7 +216,8 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, total i
 	}
 	rf := len(t.Partitions[0].Replicas)
 	add := int(total - cur)
-	if len(assignment) > 0 {
+	manual := len(assignment) > 0
+	if manual {
 		if len(assignment) != add {
 			return fmt.Errorf("%w: Attempted to add %d additional partitions, but only %d assignment(s) were specified.", ErrInvalidReplicaAssignment, add, len(assignment))
 		}
@@ -231,15 +238,17 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, total i
 			return err
 		}
 	}
-	if validateOnly {
-		return nil
-	}
+	// Checked before validateOnly returns: Kafka refuses a partition without a live replica in
+	// a validate-only request too.
 	parts := make([]raftmeta.Partition, add)
 	for i, replicas := range assignment {
 		var err error
-		if parts[i], err = newPartition(st, cur+int32(i), replicas); err != nil {
+		if parts[i], err = newPartition(st, cur+int32(i), replicas, manual); err != nil {
 			return err
 		}
+	}
+	if validateOnly {
+		return nil
 	}
 	_, err := c.meta.Propose(ctx, raftmeta.CreatePartitions{Topic: topic, Add: parts})
 	return err

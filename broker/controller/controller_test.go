@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -250,8 +251,12 @@ func TestCreateTopicManualAssignmentWithFencedBroker(t *testing.T) {
 		}
 	}
 
+	// Kafka (ReplicationControlManager.createTopic) blames the assignment the client gave, not
+	// the replication factor; librdkafka's create_topics surfaces the code as it is.
 	_, err := c.CreateTopic(ctxFor(t), TopicSpec{Name: "u", Assignment: [][]int32{{2}}}, false)
-	wantErrIs(t, "manual assignment on fenced brokers only", err, ErrInvalidReplicationFactor)
+	wantErrIs(t, "manual assignment on fenced brokers only", err, ErrInvalidReplicaAssignment)
+	_, err = c.CreateTopic(ctxFor(t), TopicSpec{Name: "u", Assignment: [][]int32{{2}}}, true)
+	wantErrIs(t, "validate-only manual assignment on fenced brokers only", err, ErrInvalidReplicaAssignment)
 }
 
 func TestCreatePartitions(t *testing.T) {
@@ -313,6 +318,13 @@ func TestCreatePartitions(t *testing.T) {
 	propose(t, n, raftmeta.SetBrokerFenced{ID: 1, Fenced: true})
 	propose(t, n, raftmeta.SetBrokerFenced{ID: 2, Fenced: true})
 	wantErrIs(t, "grow RF 2 with one unfenced broker", c.CreatePartitions(ctx, "t", 8, nil, false), ErrInvalidReplicationFactor)
+	// Named fenced brokers only: the assignment is refused (Kafka's createPartitions), in a
+	// validate-only request too.
+	for _, validateOnly := range []bool{true, false} {
+		wantErrIs(t, fmt.Sprintf("assignment on fenced brokers only (validate-only %v)", validateOnly),
+			c.CreatePartitions(ctx, "t", 8, [][]int32{{1, 2}}, validateOnly), ErrInvalidReplicaAssignment)
+	}
+	checkTopic(t, n, "t", 7, 2)
 }
 
 func TestDeleteTopic(t *testing.T) {
