@@ -181,10 +181,17 @@ func (b *Broker) metadataBrokers(st *raftmeta.State, listener string) []kmsg.Met
 }
 
 // controllerIDForClients is the id clients see as "the controller". In KRaft the controllers are
-// not reachable by clients, and Kafka answers with a live broker's id so that admin requests that
-// must go to the controller are sent to a broker that forwards them; we do the same, preferring
-// the Raft leader when it is also a broker.
+// not reachable by clients, and Kafka answers with a random live broker's id so that admin
+// requests that must go to the controller are sent to a broker that forwards them. We answer with
+// this node when it is a live broker: it is certainly up (it is answering) and reachable on the
+// client's listener. Naming the Raft leader instead goes wrong when the leader stops: until the
+// next election this node still sees it unfenced and leading, and librdkafka, which looks the
+// controller up again only when it has none, then waits for that dead broker until its request
+// times out (a minute), where with Kafka it would have been sent to a live one.
 func (b *Broker) controllerIDForClients(st *raftmeta.State) int32 {
+	if br := st.Brokers[b.cfg.Broker.NodeID]; br != nil && !br.Fenced {
+		return b.cfg.Broker.NodeID
+	}
 	if id, _, ok := b.meta.Leader(); ok {
 		if br := st.Brokers[id]; br != nil && !br.Fenced {
 			return id
