@@ -456,7 +456,7 @@ func TestConfluentProduceConsume(t *testing.T) {
 }
 
 const ckClusterScript = `
-T, STOP = sys.argv[2], sys.argv[3]
+T, STOP, STOPPED = sys.argv[2], sys.argv[3], int(sys.argv[4])
 a = AdminClient(conf())
 seed = {'min.insync.replicas': '2', 'cleanup.policy': 'delete', 'retention.ms': '86400000'}
 print('created', outcome(a.create_topics([NewTopic(T, 3, 3, config=seed)], operation_timeout=10)[T]), flush=True)
@@ -478,6 +478,17 @@ while not os.path.exists(STOP):
     p.poll(0.002)
 print('unflushed', p.flush(30), 'sent', i, flush=True)
 
+# A topic placed by hand on the stopped node alone: Kafka refuses the assignment (validate_only
+# asks without creating). The node is fenced a moment after it stopped, hence the retries.
+on_stopped = NewTopic(T + '-on-stopped', 1, replica_assignment=[[STOPPED]])
+deadline = time.time() + 10
+while True:
+    err = outcome(a.create_topics([on_stopped], validate_only=True)[on_stopped.topic])
+    if err == 'INVALID_REPLICA_ASSIGNMENT' or time.time() > deadline:
+        break
+    time.sleep(0.1)
+print('assigned_to_stopped', err, flush=True)
+
 # Read everything back from the beginning of each partition up to its high watermark.
 c = Consumer(conf({'group.id': T + '-check', 'enable.auto.commit': False}))
 ends = [c.get_watermark_offsets(TopicPartition(T, part), timeout=10)[1] for part in range(3)]
@@ -497,13 +508,15 @@ result()
 // topic (3 partitions, RF 3, min.insync.replicas=2); an idempotent acks=all Producer writes
 // keyed records without pause while one node is stopped (SIGTERM). Writes go on: hundreds more
 // are acknowledged after the stop, none fails, and a Consumer reads every acknowledged record
-// back exactly once, at the partition and offset its delivery report named. librdkafka's only
-// complaints are about the stopped node's connection.
+// back exactly once, at the partition and offset its delivery report named. A topic placed by
+// hand on the stopped node alone is refused with INVALID_REPLICA_ASSIGNMENT, as Kafka refuses it.
+// librdkafka's only complaints are about the stopped node's connection.
 func TestConfluentClusterProducerSurvivesStop(t *testing.T) {
 	needConfluentKafka(t)
 	c := startCluster(t, 3)
 	stop := filepath.Join(t.TempDir(), "stop")
-	p := startPython(t, ckPrelude+ckClusterScript, strings.Join(c.addrs(), ","), "ck-seed", stop)
+	const victimID = 1
+	p := startPython(t, ckPrelude+ckClusterScript, strings.Join(c.addrs(), ","), "ck-seed", stop, fmt.Sprint(victimID))
 
 	acks := func() (n int) {
 		for _, l := range p.output() {
@@ -520,7 +533,7 @@ func TestConfluentClusterProducerSurvivesStop(t *testing.T) {
 		return false
 	}
 	eventually(t, 20*time.Second, "200 acknowledged records", func() bool { return !exitedEarly() && acks() >= 200 })
-	victim := c.nodes[1]
+	victim := c.nodes[victimID]
 	victim.stop()
 	before := acks()
 	eventually(t, 20*time.Second, "300 more records acknowledged with a node stopped", func() bool { return !exitedEarly() && acks() >= before+300 })
@@ -546,6 +559,8 @@ func TestConfluentClusterProducerSurvivesStop(t *testing.T) {
 			t.Errorf("delivery failed: %s", l)
 		case f[0] == "unflushed" && f[1] != "0":
 			t.Errorf("%s", l)
+		case f[0] == "assigned_to_stopped" && f[1] != "INVALID_REPLICA_ASSIGNMENT":
+			t.Errorf("create_topics placed on the stopped node only: %s, want INVALID_REPLICA_ASSIGNMENT", f[1])
 		case f[0] == "ack":
 			acked[f[3]] = f[1] + " " + f[2]
 		case f[0] == "read":
