@@ -215,6 +215,7 @@ type Metadata interface {
 	Leader() (id int32, addr string, ok bool)
 	WaitForLeader(ctx context.Context) error
 	WaitForIndex(ctx context.Context, idx uint64) error
+	Resign() error
 	Close() error
 }
 
@@ -349,6 +350,13 @@ func (b *Broker) close(controlled bool) error {
 	b.closeOnce.Do(func() {
 		if controlled {
 			b.controlledShutdown()
+			if b.meta != nil {
+				// After the partitions moved: the controller's duties go with the Raft
+				// leadership, to a node that stays.
+				if err := b.meta.Resign(); err != nil {
+					b.log.Warn("could not hand the metadata leadership over before stopping", "err", err)
+				}
+			}
 		}
 		b.cancel()
 		var errs []error

@@ -392,6 +392,35 @@ func (n *Node) WaitForIndex(ctx context.Context, idx uint64) error {
 	}
 }
 
+// Resign hands Raft leadership to the most up-to-date other voter, when this node leads and there
+// is one, and waits for it to take over (hashicorp/raft gives up after an election timeout). A
+// leader that just stops leaves the quorum without one until the followers' heartbeat and
+// election timeouts pass, which stalls every metadata change (and, with it, leader elections for
+// partitions); Kafka's active controller resigns on a controlled shutdown for the same reason.
+// A no-op on a follower or a lone voter.
+func (n *Node) Resign() error {
+	if n.raft.State() != raft.Leader {
+		return nil
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("raftmeta: resign: %w", err)
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return nil
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("raftmeta: resign: %w", err)
+	}
+	return nil
+}
+
 // Close shuts Raft down (which closes the transport and so the listener), then the stores.
 // It is idempotent; later calls return the first call's result.
 func (n *Node) Close() error {

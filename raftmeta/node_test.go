@@ -388,6 +388,36 @@ func TestThreeNodesInmem(t *testing.T) {
 	}
 }
 
+// TestResign: the leader hands over to another voter, which commits at once; on a follower
+// Resign does nothing.
+func TestResign(t *testing.T) {
+	nodes, _ := inmemCluster(t, 3, testHeartbeat)
+	leader := leaderAmong(t, nodes)
+	for _, n := range nodes {
+		if n != leader {
+			if err := n.Resign(); err != nil || !leader.IsLeader() {
+				t.Fatalf("Resign on follower %d: %v; leader still leads: %v", n.cfg.NodeID, err, leader.IsLeader())
+			}
+		}
+	}
+	start := time.Now()
+	if err := leader.Resign(); err != nil {
+		t.Fatal(err)
+	}
+	if leader.IsLeader() {
+		t.Fatal("still the leader after Resign")
+	}
+	var rest []*Node
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	next := leaderAmong(t, rest)
+	t.Logf("leader %d resigned; node %d leads after %v", leader.cfg.NodeID, next.cfg.NodeID, time.Since(start))
+	proposeOnLeader(t, nodes, AllocateProducerIDs{Count: 1})
+}
+
 func TestThreeNodesBoltTCP(t *testing.T) {
 	var muxes []*Mux
 	var voters []Voter

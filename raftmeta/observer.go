@@ -144,6 +144,9 @@ func (o *Observer) WaitForIndex(ctx context.Context, idx uint64) error {
 	}
 }
 
+// Resign does nothing: an observer leads nothing.
+func (o *Observer) Resign() error { return nil }
+
 // Close stops following.
 func (o *Observer) Close() error {
 	o.cancel()
