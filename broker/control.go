@@ -42,6 +42,7 @@ const (
 	opAlterPartition   = "alter_partition"
 	opElectLeader      = "elect_leader"
 	opFetchMetadata    = "fetch_metadata"
+	opDescribeQuorum   = "describe_quorum"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -73,8 +74,9 @@ type createPartitionsCall struct {
 }
 
 type heartbeatCall struct {
-	ID          int32
-	Incarnation [16]byte
+	ID             int32
+	Incarnation    [16]byte
+	MetadataOffset int64 // the metadata this node has applied (KRaft's CurrentMetadataOffset)
 }
 
 // remoteError is a Kafka error that came back from the controller.
@@ -289,7 +291,14 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 		if err := decode(&in); err != nil {
 			return nil, err
 		}
-		return nil, b.ctrl.Heartbeat(ctx, in.ID, in.Incarnation, time.Now())
+		now := time.Now()
+		if err := b.ctrl.Heartbeat(ctx, in.ID, in.Incarnation, now); err != nil {
+			return nil, err
+		}
+		b.ctrl.MetadataProgress(in.ID, in.MetadataOffset, now)
+		return nil, nil
+	case opDescribeQuorum:
+		return b.ctrl.DescribeQuorum(time.Now())
 	case opAlterPartition:
 		var in alterPartitionCall
 		if err := decode(&in); err != nil {

@@ -112,7 +112,8 @@ func (b *Broker) heartbeatLoop() {
 				continue // heartbeat at once: the registration's effects are applied
 			}
 		} else {
-			err = b.control(ctx, opHeartbeat, heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation}, nil)
+			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(b.meta.State().Index)}
+			err = b.control(ctx, opHeartbeat, hb, nil)
 			if errorCode(err) == brokerNotRegisteredCode {
 				registered = false
 				cancel()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -390,6 +391,39 @@ func (n *Node) WaitForIndex(ctx context.Context, idx uint64) error {
 			return ctxErr(ctx, fmt.Sprintf("waiting for index %d", idx))
 		}
 	}
+}
+
+// Quorum is the Raft quorum as one node sees it (DescribeQuorum's partition-level fields).
+type Quorum struct {
+	LeaderID    int32   // -1 when no leader is known
+	Term        uint64  // the current term: Kafka's leader epoch of the metadata partition
+	CommitIndex uint64  // the highest index known committed: the high watermark
+	LastIndex   uint64  // the last index in this node's log: its log end offset
+	Voters      []int32 // the voters' node ids, ascending
+}
+
+// Quorum describes the quorum from this node's view.
+func (n *Node) Quorum() (Quorum, error) {
+	q := Quorum{LeaderID: -1, Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), LastIndex: n.raft.LastIndex()}
+	if id, _, ok := n.Leader(); ok {
+		q.LeaderID = id
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return q, fmt.Errorf("raftmeta: quorum: %w", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		id, err := strconv.ParseInt(string(s.ID), 10, 32)
+		if err != nil {
+			return q, fmt.Errorf("raftmeta: quorum: voter id %q", s.ID)
+		}
+		q.Voters = append(q.Voters, int32(id))
+	}
+	slices.Sort(q.Voters)
+	return q, nil
 }
 
 // Resign hands Raft leadership to the most up-to-date other voter, when this node leads and there

@@ -27,12 +27,13 @@ type Controller struct {
 	meta *raftmeta.Node
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards rnd, lastSeen and stopping
+	mu       sync.Mutex // guards rnd, lastSeen, stopping and progress
 	rnd      *mrand.Rand
 	lastSeen map[int32]time.Time // broker heartbeats; see liveness.go
 	// stopping holds the incarnation of each broker in controlled shutdown: its heartbeats no
 	// longer unfence it (see ShutdownBroker).
 	stopping map[int32][16]byte
+	progress map[int32]metadataProgress // see quorum.go
 }
 
 // New returns a controller proposing through meta.
@@ -48,6 +49,7 @@ func New(meta *raftmeta.Node, logger *slog.Logger) *Controller {
 		rnd:      mrand.New(mrand.NewChaCha8(seed)),
 		lastSeen: make(map[int32]time.Time),
 		stopping: make(map[int32][16]byte),
+		progress: make(map[int32]metadataProgress),
 	}
 }
 
