@@ -52,6 +52,7 @@ func TestFranzProduceConsume(t *testing.T) {
 	}
 	cons := newClient(t, n.addr, kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	lastByKey := map[string]int{}
+	perPartition := map[int32]int32{}
 	got := 0
 	for got < total {
 		fs := cons.PollFetches(ctx)
@@ -65,11 +66,30 @@ func TestFranzProduceConsume(t *testing.T) {
 				t.Errorf("key %s: %d after %d", r.Key, v, prev)
 			}
 			lastByKey[string(r.Key)] = v
+			perPartition[r.Partition]++
 			got++
 		})
 	}
 	if got != total {
 		t.Fatalf("consumed %d, want %d", got, total)
+	}
+
+	// DescribeProducers: the one idempotent producer, on each partition at the sequence of its
+	// last record there (sequences count from 0 per partition).
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"orders": {0: {}, 1: {}, 2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dp["orders"].Partitions.Sorted() {
+		d, ok := p.ActiveProducers[pid]
+		if p.Err != nil || len(p.ActiveProducers) != 1 || !ok || d.ProducerEpoch != epoch ||
+			d.LastSequence != perPartition[p.Partition]-1 || d.LastTimestamp <= 0 || d.CoordinatorEpoch != -1 || d.CurrentTxnStartOffset != -1 {
+			t.Fatalf("partition %d (%d records from producer %d): %+v", p.Partition, perPartition[p.Partition], pid, p)
+		}
 	}
 }
 

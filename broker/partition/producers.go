@@ -1,7 +1,9 @@
 package partition
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
 	"github.com/minikraft/minikraft/log"
 )
@@ -142,4 +144,32 @@ func (ps *producers) record(h log.BatchHeader) {
 			return -1
 		}(),
 	})
+}
+
+// ProducerState is one idempotent producer's state on a partition (DescribeProducers).
+type ProducerState struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // of its last batch here
+	LastTimestamp int64 // max timestamp of its last batch as stored (the append time for LogAppendTime)
+}
+
+// ActiveProducers returns the state of every producer that has written to the partition and is
+// still remembered, by producer id; only the leader answers (ErrNotLeader), as in Kafka.
+func (p *Partition) ActiveProducers() ([]ProducerState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.leader != p.cfg.NodeID || p.closed {
+		return nil, ErrNotLeader
+	}
+	out := make([]ProducerState, 0, len(p.producers.m))
+	for pid, e := range p.producers.m {
+		if len(e.batches) == 0 {
+			continue
+		}
+		last := e.batches[len(e.batches)-1]
+		out = append(out, ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: last.lastSeq, LastTimestamp: last.timestamp})
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out, nil
 }

@@ -1,7 +1,9 @@
 package partition
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -243,5 +245,35 @@ func TestDuplicateReportsOriginalLogAppendTime(t *testing.T) {
 	dup := mustProduce(t, p, idem(1, 0, 0, 1))
 	if !dup.Duplicate || dup.BaseOffset != 0 || dup.LogAppendTime != first.LogAppendTime {
 		t.Fatalf("retry = %+v, want a duplicate at 0 with LogAppendTime %d", dup, first.LogAppendTime)
+	}
+}
+
+// TestActiveProducers: each producer's epoch, last sequence and last batch's max timestamp, by
+// producer id; a producer that bumped its epoch shows only the new one; followers do not answer.
+func TestActiveProducers(t *testing.T) {
+	p := newPartition(t, "", Config{})
+	soleLeader(t, p, 0)
+	for _, b := range []batch{idem(7, 0, 0, 3), plain(2), idem(3, 1, 100, 1), idem(7, 0, 3, 2), idem(3, 2, 0, 4)} {
+		if _, err := produce(t, p, -1, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := p.ActiveProducers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ts = 1_700_000_000_000
+	want := []ProducerState{
+		{ProducerID: 3, ProducerEpoch: 2, LastSequence: 3, LastTimestamp: ts + 3},
+		{ProducerID: 7, ProducerEpoch: 0, LastSequence: 4, LastTimestamp: ts + 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ActiveProducers = %+v, want %+v", got, want)
+	}
+	if err := p.BecomeFollower(9, 1, 1, []int32{9, self}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ActiveProducers(); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("on a follower: %v, want ErrNotLeader", err)
 	}
 }

@@ -1,0 +1,50 @@
+package broker
+
+// DescribeProducers (key 61), version 0 (KIP-664; `kafka-transactions describe-producers`).
+//
+// The idempotent producers a partition's leader remembers: producer id, epoch, the last
+// sequence and the last batch's max timestamp it wrote. With no transactions, CoordinatorEpoch
+// and CurrentTxnStartOffset are always -1, as Kafka reports a producer outside a transaction.
+// Only the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere); an unknown partition is
+// UNKNOWN_TOPIC_OR_PARTITION.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(61, 0, 0, (*Broker).handleDescribeProducers) }
+
+func (b *Broker) handleDescribeProducers(_ context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.DescribeProducersRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDescribeProducersResponseTopic()
+		st.Topic = rt.Topic
+		for _, id := range rt.Partitions {
+			sp := kmsg.NewDescribeProducersResponseTopicPartition()
+			sp.Partition = id
+			p, _, err := b.leaderPartition(rt.Topic, id)
+			if err == nil {
+				var states []partition.ProducerState
+				if states, err = p.ActiveProducers(); err == nil {
+					for _, ps := range states {
+						ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+						ap.ProducerID, ap.ProducerEpoch = ps.ProducerID, int32(ps.ProducerEpoch)
+						ap.LastSequence, ap.LastTimestamp = ps.LastSequence, ps.LastTimestamp
+						ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, -1
+						sp.ActiveProducers = append(sp.ActiveProducers, ap)
+					}
+				}
+			}
+			sp.ErrorCode = errorCode(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return wire.Done(resp, nil)
+}
