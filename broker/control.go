@@ -43,6 +43,7 @@ const (
 	opElectLeader      = "elect_leader"
 	opFetchMetadata    = "fetch_metadata"
 	opDescribeQuorum   = "describe_quorum"
+	opReassign         = "reassign"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -71,6 +72,12 @@ type createPartitionsCall struct {
 	Total        int32
 	Assignment   [][]int32
 	ValidateOnly bool
+}
+
+type reassignCall struct {
+	Topic     string
+	Partition int32
+	Target    []int32 // nil: cancel
 }
 
 type heartbeatCall struct {
@@ -299,6 +306,12 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 		return nil, nil
 	case opDescribeQuorum:
 		return b.ctrl.DescribeQuorum(time.Now())
+	case opReassign:
+		var in reassignCall
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		return nil, b.ctrl.AlterReassignment(ctx, in.Topic, in.Partition, in.Target)
 	case opAlterPartition:
 		var in alterPartitionCall
 		if err := decode(&in); err != nil {

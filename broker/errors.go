@@ -86,6 +86,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, controller.ErrInvalidReplicaAssignment):
 		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, controller.ErrNoReassignmentInProgress):
+		return kerr.NoReassignmentInProgress.Code
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -228,6 +228,9 @@ func (s *State) changePartition(c ChangePartition) (*Partition, error) {
 	if c.ISR != nil {
 		p.ISR = slices.Clone(c.ISR)
 	}
+	if c.SetReassignment {
+		p.AddingReplicas, p.RemovingReplicas = slices.Clone(c.AddingReplicas), slices.Clone(c.RemovingReplicas)
+	}
 	if c.Leader != nil {
 		p.Leader = *c.Leader
 	}
@@ -309,6 +312,14 @@ func checkPartition(topic string, p *Partition) error {
 	}
 	if p.Leader != NoLeader && !p.InISR(p.Leader) {
 		return bad("leader %d is not in the ISR %v", p.Leader, p.ISR)
+	}
+	for _, id := range slices.Concat(p.AddingReplicas, p.RemovingReplicas) {
+		if !p.HasReplica(id) {
+			return bad("reassigned replica %d is not a replica %v", id, p.Replicas)
+		}
+	}
+	if hasDuplicate(slices.Concat(p.AddingReplicas, p.RemovingReplicas)) {
+		return bad("adding %v and removing %v overlap", p.AddingReplicas, p.RemovingReplicas)
 	}
 	return nil
 }

@@ -87,7 +87,8 @@ type AlterConfigs struct {
 // With ExpectedPartitionEpoch >= 0, the change applies only if the partition's epoch is still
 // that one (else ErrStalePartitionEpoch); -1 skips the check. Every applied change bumps the
 // partition epoch; the leader epoch bumps when BumpLeaderEpoch is set or the leader changes
-// (a new leader without a new epoch could not be told from the old one).
+// (a new leader without a new epoch could not be told from the old one). SetReassignment sets
+// AddingReplicas and RemovingReplicas (both nil: none in progress).
 // Result: the new *Partition (part of the immutable state).
 type ChangePartition struct {
 	Topic                  string
@@ -97,6 +98,9 @@ type ChangePartition struct {
 	ISR                    []int32
 	Replicas               []int32
 	BumpLeaderEpoch        bool
+	SetReassignment        bool    `json:",omitempty"`
+	AddingReplicas         []int32 `json:",omitempty"`
+	RemovingReplicas       []int32 `json:",omitempty"`
 }
 
 // AllocateProducerIDs reserves Count producer ids. Result: the first id of the block (int64).

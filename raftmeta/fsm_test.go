@@ -231,6 +231,24 @@ func TestFSMChangePartition(t *testing.T) {
 	applyErr(t, f, 15, ChangePartition{Topic: "a", Partition: 2, ExpectedPartitionEpoch: -1}, ErrUnknownPartition)
 	applyErr(t, f, 16, ChangePartition{Topic: "a", Partition: -1, ExpectedPartitionEpoch: -1}, ErrUnknownPartition)
 	applyErr(t, f, 17, ChangePartition{Topic: "x", Partition: 0, ExpectedPartitionEpoch: -1}, ErrUnknownTopic)
+
+	// A reassignment in progress (KIP-455): adding and removing replicas are replicas, apart;
+	// SetReassignment with neither ends it; other changes leave it as it is.
+	applyOK(t, f, 18, ChangePartition{Topic: "a", Partition: 0, ExpectedPartitionEpoch: -1, Replicas: []int32{0, 1, 2},
+		SetReassignment: true, AddingReplicas: []int32{0}, RemovingReplicas: []int32{2}})
+	if p = f.State().Partition("a", 0); !p.Reassigning() || !reflect.DeepEqual(p.AddingReplicas, []int32{0}) || !reflect.DeepEqual(p.RemovingReplicas, []int32{2}) {
+		t.Fatalf("reassigning: %+v", p)
+	}
+	applyOK(t, f, 19, ChangePartition{Topic: "a", Partition: 0, ExpectedPartitionEpoch: -1, ISR: []int32{1, 0}})
+	if p = f.State().Partition("a", 0); !p.Reassigning() {
+		t.Fatalf("an ISR change ended the reassignment: %+v", p)
+	}
+	applyErr(t, f, 20, ChangePartition{Topic: "a", Partition: 0, ExpectedPartitionEpoch: -1, SetReassignment: true, AddingReplicas: []int32{3}}, ErrInvalidPartitions)
+	applyErr(t, f, 21, ChangePartition{Topic: "a", Partition: 0, ExpectedPartitionEpoch: -1, SetReassignment: true, AddingReplicas: []int32{1}, RemovingReplicas: []int32{1}}, ErrInvalidPartitions)
+	applyOK(t, f, 22, ChangePartition{Topic: "a", Partition: 0, ExpectedPartitionEpoch: -1, Replicas: []int32{0, 1}, SetReassignment: true})
+	if p = f.State().Partition("a", 0); p.Reassigning() || !reflect.DeepEqual(p.Replicas, []int32{0, 1}) {
+		t.Fatalf("after the reassignment: %+v", p)
+	}
 }
 
 func TestFSMChangePartitionOfflineReplicas(t *testing.T) {
@@ -406,6 +424,7 @@ func TestFSMUnknownOpPanics(t *testing.T) {
 func TestCommandRoundTrip(t *testing.T) {
 	cmds := append(fullLog(),
 		ChangePartition{Topic: "t", Partition: 3, ExpectedPartitionEpoch: -1, Replicas: []int32{1}, ISR: []int32{}, BumpLeaderEpoch: true},
+		ChangePartition{Topic: "t", Partition: 1, ExpectedPartitionEpoch: 4, Replicas: []int32{3, 1, 2}, SetReassignment: true, AddingReplicas: []int32{3}, RemovingReplicas: []int32{2}},
 		AlterConfigs{Resource: ConfigResource{Type: 2, Name: "t"}, Delete: []string{"a"}, Replace: true},
 	)
 	seen := map[byte]bool{}

@@ -65,6 +65,16 @@ type Partition struct {
 	LeaderEpoch     int32
 	PartitionEpoch  int32 // bumps on every change (Kafka's partition epoch / ZK version)
 	OfflineReplicas []int32
+	// A reassignment in progress (KIP-455): Replicas holds the target replicas first, then
+	// the ones leaving; AddingReplicas are joining (not yet all in the ISR), RemovingReplicas
+	// leave when they have.
+	AddingReplicas   []int32 `json:",omitempty"`
+	RemovingReplicas []int32 `json:",omitempty"`
+}
+
+// Reassigning reports whether a reassignment of the partition is in progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // NoLeader is Partition.Leader when the partition has no leader.
@@ -131,6 +141,8 @@ func (p *Partition) clone() *Partition {
 	c.Replicas = slices.Clone(p.Replicas)
 	c.ISR = slices.Clone(p.ISR)
 	c.OfflineReplicas = slices.Clone(p.OfflineReplicas)
+	c.AddingReplicas = slices.Clone(p.AddingReplicas)
+	c.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return &c
 }
 

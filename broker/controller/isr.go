@@ -57,8 +57,14 @@ func (c *Controller) AlterPartition(ctx context.Context, topic string, part, lea
 	if errors.Is(err, raftmeta.ErrStalePartitionEpoch) {
 		return fmt.Errorf("%w: %v", ErrInvalidUpdateVersion, err)
 	}
-	if err == nil {
-		c.log.Info("ISR changed", "topic", topic, "partition", part, "from", p.ISR, "to", isr)
+	if err != nil {
+		return err
 	}
-	return err
+	c.log.Info("ISR changed", "topic", topic, "partition", part, "from", p.ISR, "to", isr)
+	// A replica joining may be the last a reassignment waits for. The ISR change stands
+	// whatever happens to the completion (the next ISR change retries it).
+	if err := c.maybeCompleteReassignment(ctx, topic, part); err != nil {
+		c.log.Warn("could not complete a reassignment", "topic", topic, "partition", part, "err", err)
+	}
+	return nil
 }

@@ -1,0 +1,52 @@
+package broker
+
+// ListPartitionReassignments (key 46), version 0 (KIP-455).
+//
+// The partitions being reassigned, with their replicas (target first, then the ones leaving)
+// and the adding and removing replicas; all of them when Topics is null, else those asked for
+// that are being reassigned (Kafka leaves out the others, and unknown ones). Answered from this
+// node's metadata, which follows the controller's within a heartbeat.
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/controller"
+	"github.com/minikraft/minikraft/wire"
+)
+
+func init() { register(46, 0, 0, (*Broker).handleListPartitionReassignments) }
+
+func (b *Broker) handleListPartitionReassignments(_ context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	wanted := func(topic string, part int32) bool {
+		if req.Topics == nil {
+			return true
+		}
+		for _, t := range req.Topics {
+			if t.Topic == topic && slices.Contains(t.Partitions, part) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ra := range controller.ListReassignments(b.meta.State()) {
+		if !wanted(ra.Topic, ra.Partition) {
+			continue
+		}
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != ra.Topic {
+			t := kmsg.NewListPartitionReassignmentsResponseTopic()
+			t.Topic = ra.Topic
+			resp.Topics = append(resp.Topics, t)
+		}
+		p := kmsg.NewListPartitionReassignmentsResponseTopicPartition()
+		p.Partition = ra.Partition
+		p.Replicas, p.AddingReplicas, p.RemovingReplicas = slices.Clone(ra.Replicas), slices.Clone(ra.Adding), slices.Clone(ra.Remove)
+		t := &resp.Topics[len(resp.Topics)-1]
+		t.Partitions = append(t.Partitions, p)
+	}
+	return wire.Done(resp, nil)
+}
