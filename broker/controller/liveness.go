@@ -86,10 +86,17 @@ func (c *Controller) ShutdownBroker(ctx context.Context, id int32) error {
 	return c.fence(ctx, id, "controlled shutdown")
 }
 
-// Tick fences the brokers whose session has lapsed. The leader calls it periodically.
+// Tick fences the brokers whose session has lapsed, and completes reassignments whose last
+// ISR change did not (a controller that failed over in between, say). The leader calls it
+// periodically.
 func (c *Controller) Tick(ctx context.Context, now time.Time, session time.Duration) error {
 	st := c.meta.State()
 	var errs []error
+	for _, r := range ListReassignments(st) {
+		if err := c.maybeCompleteReassignment(ctx, r.Topic, r.Partition); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for id, br := range st.Brokers {
 		c.mu.Lock()
 		last, ok := c.lastSeen[id]

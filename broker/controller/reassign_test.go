@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/minikraft/minikraft/raftmeta"
 )
@@ -77,4 +78,20 @@ func TestReassignment(t *testing.T) {
 	if err := c.AlterReassignment(ctx, "r", 1, []int32{1}); !errors.Is(err, raftmeta.ErrUnknownTopic) {
 		t.Fatalf("unknown partition: %v", err)
 	}
+}
+
+// TestReassignmentCompletedByTick: a reassignment whose adding replicas are all in sync but that
+// no ISR change completed (the controller failed over in between) is completed by Tick.
+func TestReassignmentCompletedByTick(t *testing.T) {
+	c, n := newTestController(t, 0, 1, 2)
+	ctx := ctxFor(t)
+	if _, err := c.CreateTopic(ctx, TopicSpec{Name: "r", Assignment: [][]int32{{0, 1}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	propose(t, n, raftmeta.ChangePartition{Topic: "r", Partition: 0, ExpectedPartitionEpoch: -1,
+		Replicas: []int32{2, 1, 0}, ISR: []int32{0, 1, 2}, SetReassignment: true, AddingReplicas: []int32{2}, RemovingReplicas: []int32{0}})
+	if err := c.Tick(ctx, time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	wantPartition(t, n, []int32{2, 1}, []int32{1, 2}, nil, nil, 2)
 }
