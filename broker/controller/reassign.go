@@ -17,26 +17,38 @@ import (
 // has caught up, and when every adding replica is in the ISR the reassignment completes: the
 // replicas become the target, the leaving ones drop out of the ISR (and delete their copies),
 // and a leader outside the target hands over to the first in-sync target replica. Cancelling
-// returns to the replicas before the reassignment. A new target for a partition already being
-// reassigned starts over from the replicas it had before.
+// returns to the replicas before the reassignment, unless none of them is in sync any more
+// (that would take an unclean election: refused). A new target for a partition already being
+// reassigned is reckoned from all its current replicas, as KRaft does, so a replica that holds
+// the data is never dropped before a target replica has it.
 
 // ErrNoReassignmentInProgress is a cancellation of a partition that is not being reassigned.
 var ErrNoReassignmentInProgress = errors.New("controller: no reassignment in progress")
 
 // AlterReassignment starts (target non-nil) or cancels (target nil) the reassignment of
-// topic/part.
+// topic/part. A change of the partition racing with it (an ISR change) makes it start over on
+// the new state rather than fail.
 func (c *Controller) AlterReassignment(ctx context.Context, topic string, part int32, target []int32) error {
+	for attempt := 0; ; attempt++ {
+		err := c.alterReassignment(ctx, topic, part, target)
+		if !errors.Is(err, ErrInvalidUpdateVersion) || attempt == 9 || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (c *Controller) alterReassignment(ctx context.Context, topic string, part int32, target []int32) error {
 	st := c.meta.State()
 	p := st.Partition(topic, part)
 	if p == nil {
 		return fmt.Errorf("%w: %s-%d", raftmeta.ErrUnknownTopic, topic, part)
 	}
-	// The replicas before any reassignment in progress.
-	orig := slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
 	if target == nil {
 		if !p.Reassigning() {
 			return fmt.Errorf("%w: %s-%d", ErrNoReassignmentInProgress, topic, part)
 		}
+		// Back to the replicas before the reassignment.
+		orig := slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
 		return c.setReplicas(ctx, p, topic, orig, nil, nil)
 	}
 	if len(target) == 0 {
@@ -50,13 +62,16 @@ func (c *Controller) AlterReassignment(ctx context.Context, topic string, part i
 			return fmt.Errorf("%w: The manual partition assignment includes broker %d, but no such broker is registered.", ErrInvalidReplicaAssignment, id)
 		}
 	}
+	if !p.Reassigning() && slices.Equal(target, p.Replicas) {
+		return nil // nothing to move (Kafka writes nothing either)
+	}
 	var adding, removing []int32
 	for _, id := range target {
-		if !slices.Contains(orig, id) {
+		if !slices.Contains(p.Replicas, id) {
 			adding = append(adding, id)
 		}
 	}
-	for _, id := range orig {
+	for _, id := range p.Replicas {
 		if !slices.Contains(target, id) {
 			removing = append(removing, id)
 		}
@@ -64,7 +79,11 @@ func (c *Controller) AlterReassignment(ctx context.Context, topic string, part i
 	if err := c.setReplicas(ctx, p, topic, slices.Concat(target, removing), adding, removing); err != nil {
 		return err
 	}
-	return c.maybeCompleteReassignment(ctx, topic, part)
+	// Started; if it cannot complete now, the ISR change that lets it (or Tick) will.
+	if err := c.maybeCompleteReassignment(ctx, topic, part); err != nil {
+		c.log.Warn("could not complete a reassignment yet", "topic", topic, "partition", part, "err", err)
+	}
+	return nil
 }
 
 // setReplicas makes replicas (with the reassignment state adding/removing) p's replicas: the
@@ -73,6 +92,10 @@ func (c *Controller) AlterReassignment(ctx context.Context, topic string, part i
 func (c *Controller) setReplicas(ctx context.Context, p *raftmeta.Partition, topic string, replicas, adding, removing []int32) error {
 	st := c.meta.State()
 	isr := slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(replicas, id) })
+	if len(isr) == 0 && len(p.ISR) > 0 {
+		return fmt.Errorf("%w: Unable to change the replicas of %s:%d to %v because it would require an unclean leader election.",
+			ErrInvalidReplicaAssignment, topic, p.ID, replicas)
+	}
 	change := raftmeta.ChangePartition{
 		Topic: topic, Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch,
 		Replicas: replicas, ISR: isr, SetReassignment: true, AddingReplicas: adding, RemovingReplicas: removing,

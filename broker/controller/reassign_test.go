@@ -95,3 +95,40 @@ func TestReassignmentCompletedByTick(t *testing.T) {
 	}
 	wantPartition(t, n, []int32{2, 1}, []int32{1, 2}, nil, nil, 2)
 }
+
+// TestReassignmentNeverDropsTheLastInSyncReplica: once only an adding replica is in sync, a
+// cancel is refused (it would need an unclean election) and a new target keeps that replica
+// until a target replica has caught up. A target equal to the replicas changes nothing.
+func TestReassignmentNeverDropsTheLastInSyncReplica(t *testing.T) {
+	c, n := newTestController(t, 0, 1, 2, 3)
+	ctx := ctxFor(t)
+	if _, err := c.CreateTopic(ctx, TopicSpec{Name: "r", Assignment: [][]int32{{0, 1}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	epoch := n.State().Partition("r", 0).PartitionEpoch
+	if err := c.AlterReassignment(ctx, "r", 0, []int32{0, 1}); err != nil || n.State().Partition("r", 0).PartitionEpoch != epoch {
+		t.Fatalf("same replicas: %v, partition epoch %d → %d", err, epoch, n.State().Partition("r", 0).PartitionEpoch)
+	}
+	if err := c.AlterReassignment(ctx, "r", 0, []int32{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	// Only 2 is in sync now, and leads.
+	propose(t, n, raftmeta.ChangePartition{Topic: "r", Partition: 0, ExpectedPartitionEpoch: -1, Leader: i32p(2), ISR: []int32{2}})
+	before := wantPartition(t, n, []int32{2, 3, 0, 1}, []int32{2}, []int32{2, 3}, []int32{0, 1}, 2)
+	if err := c.AlterReassignment(ctx, "r", 0, nil); !errors.Is(err, ErrInvalidReplicaAssignment) {
+		t.Fatalf("cancel with only an adding replica in sync: %v", err)
+	}
+	if n.State().Partition("r", 0).PartitionEpoch != before.PartitionEpoch {
+		t.Fatal("a refused cancel changed the partition")
+	}
+	if err := c.AlterReassignment(ctx, "r", 0, []int32{3}); err != nil {
+		t.Fatal(err)
+	}
+	p := wantPartition(t, n, []int32{3, 2, 0, 1}, []int32{2}, nil, []int32{2, 0, 1}, 2)
+	if err := c.AlterPartition(ctx, "r", 0, 2, p.LeaderEpoch, p.PartitionEpoch, []int32{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	wantPartition(t, n, []int32{3}, []int32{3}, nil, nil, 3)
+}
+
+func i32p(v int32) *int32 { return &v }

@@ -153,6 +153,15 @@ func (p *Partition) BecomeLeader(leaderEpoch, partitionEpoch int32, replicas, is
 				p.followers[r] = &replica{leo: -1, lastCaughtUp: now}
 			}
 		}
+	} else {
+		// Same epoch, new replica set (a reassignment): forget replicas that left, so one
+		// added back later starts unknown (it deleted its copy) instead of from the log end
+		// it had, which could put an empty replica in the ISR.
+		for r := range p.followers {
+			if !slices.Contains(replicas, r) {
+				delete(p.followers, r)
+			}
+		}
 	}
 	p.maybeAdvanceHWLocked()
 	p.notifyLocked()

@@ -264,3 +264,23 @@ func TestLaggingFollowerDoesNotCountForMinInsync(t *testing.T) {
 		t.Fatalf("acks=all once the follower caught up again: %v", err)
 	}
 }
+
+// TestReassignedAwayReplicaForgotten: a follower moved off the partition (same leader epoch,
+// new replicas) and later moved back has deleted its copy; the leader must not remember its old
+// log end and put it back in the ISR before it has fetched again.
+func TestReassignedAwayReplicaForgotten(t *testing.T) {
+	clk := newClock()
+	p := newPartition(t, "", Config{MinInsyncReplicas: 1, ReplicaLagTimeMax: 10 * time.Second, Now: clk.now})
+	wantOK(t, "BecomeLeader", p.BecomeLeader(3, 7, []int32{self, 2}, []int32{self, 2}))
+	mustProduce(t, p, plain(2))
+	fetch(t, p, 2, 2) // 2 has everything
+	wantOK(t, "move 2 away", p.BecomeLeader(3, 8, []int32{self, 3}, []int32{self}))
+	wantOK(t, "move 2 back", p.BecomeLeader(3, 9, []int32{self, 2}, []int32{self}))
+	if c, ok := p.WantedISRChange(clk.now()); ok {
+		t.Fatalf("ISR change %+v before the returning replica fetched", c)
+	}
+	fetch(t, p, 2, 2)
+	if c, ok := p.WantedISRChange(clk.now()); !ok || !slices.Equal(c.ISR, []int32{self, 2}) {
+		t.Fatalf("after it caught up: %+v, %v", c, ok)
+	}
+}
