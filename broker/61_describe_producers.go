@@ -2,10 +2,12 @@ package broker
 
 // DescribeProducers (key 61), version 0 (KIP-664; `kafka-transactions describe-producers`).
 //
-// The idempotent producers a partition's leader remembers: producer id, epoch, the last
+// The idempotent producers a replica of the partition remembers: producer id, epoch, the last
 // sequence and the last batch's max timestamp it wrote. With no transactions, CoordinatorEpoch
 // and CurrentTxnStartOffset are always -1, as Kafka reports a producer outside a transaction.
-// Only the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere); an unknown partition is
+// Any local replica answers, leader or follower (kafka-transactions describe-producers
+// --broker-id asks a chosen one), as Kafka's Partition.activeProducerState does; a broker with
+// no replica of it answers NOT_LEADER_OR_FOLLOWER, and an unknown partition is
 // UNKNOWN_TOPIC_OR_PARTITION.
 
 import (
@@ -28,7 +30,7 @@ func (b *Broker) handleDescribeProducers(_ context.Context, r *wire.Request) wir
 		for _, id := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = id
-			p, _, err := b.leaderPartition(rt.Topic, id)
+			p, _, err := b.localPartition(rt.Topic, id)
 			if err == nil {
 				var states []partition.ProducerState
 				if states, err = p.ActiveProducers(); err == nil {

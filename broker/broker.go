@@ -216,6 +216,7 @@ type Metadata interface {
 	WaitForLeader(ctx context.Context) error
 	WaitForIndex(ctx context.Context, idx uint64) error
 	Resign() error
+	MetadataOffset() (offset uint64, raftLog bool)
 	Close() error
 }
 

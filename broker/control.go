@@ -83,7 +83,8 @@ type reassignCall struct {
 type heartbeatCall struct {
 	ID             int32
 	Incarnation    [16]byte
-	MetadataOffset int64 // the metadata this node has applied (KRaft's CurrentMetadataOffset)
+	MetadataOffset int64 // how far this node's metadata goes (KRaft's CurrentMetadataOffset)
+	RaftLog        bool  // MetadataOffset is a Raft log index (a voter), else an applied command's
 }
 
 // remoteError is a Kafka error that came back from the controller.
@@ -302,7 +303,7 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 		if err := b.ctrl.Heartbeat(ctx, in.ID, in.Incarnation, now); err != nil {
 			return nil, err
 		}
-		b.ctrl.MetadataProgress(in.ID, in.MetadataOffset, now)
+		b.ctrl.MetadataProgress(in.ID, in.MetadataOffset, in.RaftLog, now)
 		return nil, nil
 	case opDescribeQuorum:
 		return b.ctrl.DescribeQuorum(time.Now())

@@ -112,7 +112,8 @@ func (b *Broker) heartbeatLoop() {
 				continue // heartbeat at once: the registration's effects are applied
 			}
 		} else {
-			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(b.meta.State().Index)}
+			off, raftLog := b.meta.MetadataOffset()
+			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(off), RaftLog: raftLog}
 			err = b.control(ctx, opHeartbeat, hb, nil)
 			if errorCode(err) == brokerNotRegisteredCode {
 				registered = false

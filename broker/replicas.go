@@ -80,6 +80,18 @@ func (r *replicas) closeAll() error {
 // the Kafka error a client should see: UNKNOWN_TOPIC_OR_PARTITION when the metadata has no such
 // partition, NOT_LEADER_OR_FOLLOWER when this node does not lead it.
 func (b *Broker) leaderPartition(topic string, p int32) (*partition.Partition, config.Topic, error) {
+	lp, tc, err := b.localPartition(topic, p)
+	if err == nil && !lp.IsLeader() {
+		err = kerr.NotLeaderForPartition
+	}
+	if err != nil {
+		return nil, tc, err
+	}
+	return lp, tc, nil
+}
+
+// localPartition is leaderPartition for any local replica, leader or follower.
+func (b *Broker) localPartition(topic string, p int32) (*partition.Partition, config.Topic, error) {
 	lp, tc, ok := b.parts.get(topic, p)
 	if !ok {
 		st := b.meta.State()
@@ -87,9 +99,6 @@ func (b *Broker) leaderPartition(topic string, p int32) (*partition.Partition, c
 		if t == nil || p < 0 || int(p) >= len(t.Partitions) {
 			return nil, tc, kerr.UnknownTopicOrPartition
 		}
-		return nil, tc, kerr.NotLeaderForPartition
-	}
-	if !lp.IsLeader() {
 		return nil, tc, kerr.NotLeaderForPartition
 	}
 	return lp.Partition, tc, nil

@@ -402,6 +402,13 @@ type Quorum struct {
 	Voters      []int32 // the voters' node ids, ascending
 }
 
+// MetadataOffset is how far this node's metadata log goes: its Raft log's last index (raftLog
+// true), comparable with the leader's commit index.
+func (n *Node) MetadataOffset() (offset uint64, raftLog bool) { return n.raft.LastIndex(), true }
+
+// CommitIndex is the highest Raft index this node knows committed.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
 // Quorum describes the quorum from this node's view.
 func (n *Node) Quorum() (Quorum, error) {
 	q := Quorum{LeaderID: -1, Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), LastIndex: n.raft.LastIndex()}

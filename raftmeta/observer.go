@@ -144,6 +144,10 @@ func (o *Observer) WaitForIndex(ctx context.Context, idx uint64) error {
 	}
 }
 
+// MetadataOffset is the index of the last metadata command applied here (raftLog false): an
+// observer has no Raft log, only the states it pulled.
+func (o *Observer) MetadataOffset() (offset uint64, raftLog bool) { return o.State().Index, false }
+
 // Resign does nothing: an observer leads nothing.
 func (o *Observer) Resign() error { return nil }
 

@@ -17,7 +17,7 @@ import (
 // ReplicaProgress is one replica of the metadata log in a QuorumDescription.
 type ReplicaProgress struct {
 	ID           int32
-	LogEndOffset int64 // the metadata offset it has (applied), -1 unknown
+	LogEndOffset int64 // a voter's Raft log end, an observer's last applied command; -1 unknown
 	LastFetch    int64 // unix ms of its last report, -1 none
 	LastCaughtUp int64 // unix ms of the last report at which it had all the leader had applied, -1 none
 }
@@ -36,9 +36,15 @@ type metadataProgress struct {
 	seen, caughtUp time.Time
 }
 
-// MetadataProgress records the metadata offset broker id reported applied at now.
-func (c *Controller) MetadataProgress(id int32, offset int64, now time.Time) {
+// MetadataProgress records the metadata offset broker id reported at now: a voter's Raft log end
+// (raftLog), caught up when it reaches the commit index, or an observer's last applied command,
+// caught up when it is the leader's (Raft's own no-op and configuration entries never reach an
+// observer's state, so its offset is compared with the leader's of the same kind).
+func (c *Controller) MetadataProgress(id int32, offset int64, raftLog bool, now time.Time) {
 	caughtUp := offset >= int64(c.meta.State().Index)
+	if raftLog {
+		caughtUp = offset >= int64(c.meta.CommitIndex())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.progress[id]

@@ -26,8 +26,8 @@ func TestDescribeQuorum(t *testing.T) {
 		t.Fatalf("observers before any heartbeat %+v", d.Observers)
 	}
 
-	c.MetadataProgress(1, applied, now.Add(time.Second))
-	c.MetadataProgress(2, applied-1, now.Add(2*time.Second))
+	c.MetadataProgress(1, applied, false, now.Add(time.Second))
+	c.MetadataProgress(2, applied-1, false, now.Add(2*time.Second))
 	d, err = c.DescribeQuorum(now.Add(3 * time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -38,5 +38,13 @@ func TestDescribeQuorum(t *testing.T) {
 	}
 	if got := d.Observers[1]; got != (ReplicaProgress{2, applied - 1, s + 1000, -1}) {
 		t.Fatalf("lagging observer %+v", got)
+	}
+
+	// A voter reports its Raft log end, caught up at the commit index.
+	commit := int64(n.CommitIndex())
+	c.MetadataProgress(2, commit, true, now.Add(4*time.Second))
+	d, _ = c.DescribeQuorum(now.Add(5 * time.Second))
+	if got := d.Observers[1]; got != (ReplicaProgress{2, commit, s + 3000, s + 3000}) {
+		t.Fatalf("caught-up Raft replica %+v (commit index %d)", got, commit)
 	}
 }

@@ -155,12 +155,13 @@ type ProducerState struct {
 }
 
 // ActiveProducers returns the state of every producer that has written to the partition and is
-// still remembered, by producer id; only the leader answers (ErrNotLeader), as in Kafka.
+// still remembered, by producer id. Followers keep the state too (they rebuild it from what they
+// replicate), so any open replica answers; a closed one is ErrClosed.
 func (p *Partition) ActiveProducers() ([]ProducerState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.leader != p.cfg.NodeID || p.closed {
-		return nil, ErrNotLeader
+	if p.closed {
+		return nil, ErrClosed
 	}
 	out := make([]ProducerState, 0, len(p.producers.m))
 	for pid, e := range p.producers.m {

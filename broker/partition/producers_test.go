@@ -249,7 +249,8 @@ func TestDuplicateReportsOriginalLogAppendTime(t *testing.T) {
 }
 
 // TestActiveProducers: each producer's epoch, last sequence and last batch's max timestamp, by
-// producer id; a producer that bumped its epoch shows only the new one; followers do not answer.
+// producer id; a producer that bumped its epoch shows only the new one; a follower answers too,
+// a closed replica does not.
 func TestActiveProducers(t *testing.T) {
 	p := newPartition(t, "", Config{})
 	soleLeader(t, p, 0)
@@ -273,7 +274,13 @@ func TestActiveProducers(t *testing.T) {
 	if err := p.BecomeFollower(9, 1, 1, []int32{9, self}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.ActiveProducers(); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("on a follower: %v, want ErrNotLeader", err)
+	if got, err := p.ActiveProducers(); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("on a follower: %+v, %v", got, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ActiveProducers(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v, want ErrClosed", err)
 	}
 }
