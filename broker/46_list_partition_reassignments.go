@@ -4,8 +4,9 @@ package broker
 //
 // The partitions being reassigned, with their replicas (target first, then the ones leaving)
 // and the adding and removing replicas; all of them when Topics is null, else those asked for
-// that are being reassigned (Kafka leaves out the others, and unknown ones). Answered from this
-// node's metadata, which follows the controller's within a heartbeat.
+// that are being reassigned (Kafka leaves out the others, and unknown ones). As in KRaft, the
+// active controller answers (the request is forwarded to it), so what it lists includes a
+// reassignment made through another node a moment ago.
 
 import (
 	"context"
@@ -19,9 +20,16 @@ import (
 
 func init() { register(46, 0, 0, (*Broker).handleListPartitionReassignments) }
 
-func (b *Broker) handleListPartitionReassignments(_ context.Context, r *wire.Request) wire.Future {
+func (b *Broker) handleListPartitionReassignments(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+	defer cancel()
+	var all []controller.Reassignment
+	if err := b.control(ctx, opReassignments, nil, &all); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return wire.Done(resp, nil)
+	}
 	wanted := func(topic string, part int32) bool {
 		if req.Topics == nil {
 			return true
@@ -33,7 +41,7 @@ func (b *Broker) handleListPartitionReassignments(_ context.Context, r *wire.Req
 		}
 		return false
 	}
-	for _, ra := range controller.ListReassignments(b.meta.State()) {
+	for _, ra := range all {
 		if !wanted(ra.Topic, ra.Partition) {
 			continue
 		}

@@ -44,6 +44,7 @@ const (
 	opFetchMetadata    = "fetch_metadata"
 	opDescribeQuorum   = "describe_quorum"
 	opReassign         = "reassign"
+	opReassignments    = "list_reassignments"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -313,6 +314,8 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 			return nil, err
 		}
 		return nil, b.ctrl.AlterReassignment(ctx, in.Topic, in.Partition, in.Target)
+	case opReassignments:
+		return b.ctrl.Reassignments()
 	case opAlterPartition:
 		var in alterPartitionCall
 		if err := decode(&in); err != nil {

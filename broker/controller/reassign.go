@@ -140,9 +140,13 @@ func (c *Controller) maybeCompleteReassignment(ctx context.Context, topic string
 	return c.setReplicas(ctx, p, topic, target, nil, nil)
 }
 
-// Reassignments lists the partitions being reassigned, by topic and partition.
-func (c *Controller) Reassignments() []Reassignment {
-	return ListReassignments(c.meta.State())
+// Reassignments lists the partitions being reassigned, by topic and partition; only the Raft
+// leader answers (raftmeta.ErrNotLeader elsewhere, which sends the request on to the leader).
+func (c *Controller) Reassignments() ([]Reassignment, error) {
+	if !c.meta.IsLeader() {
+		return nil, raftmeta.ErrNotLeader
+	}
+	return ListReassignments(c.meta.State()), nil
 }
 
 // Reassignment is one partition's reassignment in progress.
@@ -152,7 +156,8 @@ type Reassignment struct {
 	Replicas, Adding, Remove []int32
 }
 
-// ListReassignments lists the reassignments in progress in st, by topic and partition.
+// ListReassignments lists the reassignments in progress in st, by topic and partition (sorted,
+// as ListPartitionReassignments groups them by topic).
 func ListReassignments(st *raftmeta.State) []Reassignment {
 	var out []Reassignment
 	for name, t := range st.Topics {

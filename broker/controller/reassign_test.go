@@ -35,15 +35,15 @@ func TestReassignment(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := wantPartition(t, n, []int32{3, 1, 2, 0}, []int32{0, 1, 2}, []int32{3}, []int32{0}, 0)
-	if got := c.Reassignments(); len(got) != 1 || got[0].Topic != "r" || !slices.Equal(got[0].Adding, []int32{3}) {
-		t.Fatalf("Reassignments() = %+v", got)
+	if got, err := c.Reassignments(); err != nil || len(got) != 1 || got[0].Topic != "r" || !slices.Equal(got[0].Adding, []int32{3}) {
+		t.Fatalf("Reassignments() = %+v, %v", got, err)
 	}
 	if err := c.AlterPartition(ctx, "r", 0, 0, p.LeaderEpoch, p.PartitionEpoch, []int32{0, 1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	wantPartition(t, n, []int32{3, 1, 2}, []int32{1, 2, 3}, nil, nil, 3)
-	if got := c.Reassignments(); len(got) != 0 {
-		t.Fatalf("Reassignments() after completion = %+v", got)
+	if got, err := c.Reassignments(); err != nil || len(got) != 0 {
+		t.Fatalf("Reassignments() after completion = %+v, %v", got, err)
 	}
 
 	// Dropping a replica needs nobody to catch up.
