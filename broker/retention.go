@@ -22,7 +22,8 @@ import (
 // LogManager scheduler and LogCleaner threads):
 //   - every log.retention.check.interval.ms, delete segments past retention.ms, retention.bytes
 //     or the log start offset (log.DeleteOldSegments, bounded by the replica's high watermark),
-//     and flush logs whose flush.ms has passed;
+//     and flush logs whose flush.ms has passed, and forget idempotent producers whose last write
+//     is producer.id.expiration.ms old (Kafka checks that every 10 minutes of its own);
 //   - every log.cleaner.backoff.ms, compact the logs whose cleanup.policy has compact
 //     (log.Clean), unless log.cleaner.enable is false.
 //
@@ -78,7 +79,18 @@ func (b *Broker) enforceRetention() {
 		if err := l.FlushIfDue(); err != nil && !errors.Is(err, log.ErrClosed) {
 			b.log.Error("log flush failed", "topic", topic, "partition", id, "err", err)
 		}
+		if n := lp.ExpireProducers(time.Now(), b.producerIDExpiration()); n > 0 {
+			b.log.Debug("expired producer ids", "topic", topic, "partition", id, "producers", n)
+		}
 	})
+}
+
+// producerIDExpiration is producer.id.expiration.ms (one day unless set).
+func (b *Broker) producerIDExpiration() time.Duration {
+	if d := b.cfg.Broker.ProducerIDExpiration; d > 0 {
+		return d
+	}
+	return 24 * time.Hour
 }
 
 // cleanLogs compacts every local replica of a compacted topic that needs it.

@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -220,5 +222,36 @@ func TestWithRetention(t *testing.T) {
 	c = withRetention(c, tc)
 	if !c.Delete || !c.Compact || c.DeleteRetentionMs != 5 || c.MinCompactionLagMs != 6 || c.SegmentJitterMs != 7 {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestRetentionPassExpiresProducers: the retention pass forgets idempotent producers whose last
+// write is producer.id.expiration.ms old, and keeps the others.
+func TestRetentionPassExpiresProducers(t *testing.T) {
+	b := retentionBroker(t)
+	b.cfg.Broker.ProducerIDExpiration = time.Hour
+	lp := addLeader(t, b, "t", config.DefaultTopic())
+	now := time.Now().UnixMilli()
+	for _, w := range []struct {
+		pid int64
+		ts  int64
+	}{{7, now - 2*time.Hour.Milliseconds()}, {8, now}} {
+		batch := encodeBatch([]kv{{Value: []byte("v")}}, w.ts)
+		binary.BigEndian.PutUint64(batch[43:], uint64(w.pid)) // producer id
+		binary.BigEndian.PutUint16(batch[51:], 0)             // producer epoch
+		binary.BigEndian.PutUint32(batch[53:], 0)             // base sequence
+		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], castagnoli))
+		hdrs, err := log.ValidateBatches(batch, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lp.AppendAsLeader(batch, hdrs, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.enforceRetention()
+	got, err := lp.ActiveProducers()
+	if err != nil || len(got) != 1 || got[0].ProducerID != 8 {
+		t.Fatalf("producers after the retention pass: %+v, %v", got, err)
 	}
 }

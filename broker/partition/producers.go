@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/minikraft/minikraft/log"
 )
@@ -173,4 +174,24 @@ func (p *Partition) ActiveProducers() ([]ProducerState, error) {
 	}
 	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out, nil
+}
+
+// ExpireProducers forgets the producers whose last batch's max timestamp is maxAge or more
+// before now (Kafka's producer.id.expiration.ms, ProducerStateManager.removeExpiredProducers),
+// so that a long-lived partition written by many short-lived idempotent producers does not keep
+// them all. A forgotten producer that writes again is an unknown producer: its next batch is
+// taken at any sequence, as after the state's loss to retention (KIP-360). It returns how many
+// went.
+func (p *Partition) ExpireProducers(now time.Time, maxAge time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cutoff := now.Add(-maxAge).UnixMilli()
+	n := 0
+	for pid, e := range p.producers.m {
+		if len(e.batches) == 0 || e.batches[len(e.batches)-1].timestamp <= cutoff {
+			delete(p.producers.m, pid)
+			n++
+		}
+	}
+	return n
 }

@@ -284,3 +284,29 @@ func TestActiveProducers(t *testing.T) {
 		t.Fatalf("closed: %v, want ErrClosed", err)
 	}
 }
+
+// TestExpireProducers: producers whose last batch is producer.id.expiration.ms old go, the
+// others stay; one that comes back is taken as a new producer at any sequence.
+func TestExpireProducers(t *testing.T) {
+	p := newPartition(t, "", Config{})
+	soleLeader(t, p, 0)
+	old, recent := idem(7, 0, 0, 1), idem(8, 0, 0, 1)
+	old.ts, recent.ts = 1_000_000, 5_000_000
+	for _, b := range []batch{old, recent} {
+		if _, err := produce(t, p, -1, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.ExpireProducers(time.UnixMilli(4_000_000), 3_000_000*time.Millisecond); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
+	}
+	got, err := p.ActiveProducers()
+	if err != nil || len(got) != 1 || got[0].ProducerID != 8 {
+		t.Fatalf("after expiry: %+v, %v", got, err)
+	}
+	// Producer 7 again, far ahead in sequence: unknown now, so accepted.
+	again := idem(7, 0, 500, 1)
+	again.ts = 4_000_000
+	info, err := produce(t, p, -1, again)
+	wantAppended(t, "expired producer again", info, err, 2, 2)
+}
