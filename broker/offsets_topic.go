@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
@@ -132,10 +134,39 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 		return fmt.Errorf("broker: encoding group records: %w", err)
 	}
 	info, err := p.AppendAsLeader(batch, hdrs, -1)
-	if err != nil {
+	if err == nil {
+		err = p.WaitForAck(ctx, info.LastOffset)
+	}
+	return storeError(ctx, err)
+}
+
+// storeError gives the coordinator the *kerr.Error group.Store promises for an error of the
+// local partition or log, so that it answers as Kafka's GroupMetadataManager does: a replica
+// that lost its leadership or closed is NOT_LEADER_OR_FOLLOWER (the client hears
+// NOT_COORDINATOR and looks the coordinator up again), too few in-sync replicas
+// NOT_ENOUGH_REPLICAS (COORDINATOR_NOT_AVAILABLE), a storage error KAFKA_STORAGE_ERROR
+// (NOT_COORDINATOR), a too large batch MESSAGE_TOO_LARGE. Unwrapped, each of these was
+// UNKNOWN_SERVER_ERROR, on which clients give up. The wait for the ISR ends with
+// partition.ErrTimeout whatever ended its ctx: a cancelled ctx (the partition was resigned, the
+// broker is closing) is returned as such, which the coordinator answers NOT_COORDINATOR, and an
+// expired one (offsets.commit.timeout.ms) is REQUEST_TIMED_OUT. Errors with no Kafka code are
+// returned unchanged.
+func storeError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, partition.ErrTimeout) && errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
 		return err
 	}
-	return p.WaitForAck(ctx, info.LastOffset)
+	code := errorCode(err)
+	if code == kerr.UnknownServerError.Code {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kerr.ErrorForCode(code), err)
 }
 
 // Replay reads a partition from its start to its log end offset, as Kafka's
@@ -155,7 +186,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 		// Read as a replica: up to the log end offset, not the high watermark.
 		rr, err := p.Read(off, 1<<20, s.b.cfg.Broker.NodeID, -1)
 		if err != nil {
-			return err
+			return storeError(ctx, err)
 		}
 		if len(rr.Records) == 0 {
 			break
