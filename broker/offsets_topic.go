@@ -33,7 +33,12 @@ func (b *Broker) groupConfig() group.Config {
 		MaxSessionTimeout:     bc.GroupMaxSessionTimeout,
 		MaxSize:               bc.GroupMaxSize,
 		OffsetsRetention:      bc.OffsetsRetention,
-		PartitionCount:        b.offsetsPartitionCount,
+		// How often expired offsets are removed, the longest metadata an offset commit may
+		// carry (OFFSET_METADATA_TOO_LARGE beyond), and how long a commit waits for the ISR.
+		OffsetsRetentionCheckInterval: bc.OffsetsRetentionCheckInterval,
+		MaxMetadataBytes:              bc.OffsetMetadataMaxBytes,
+		CommitTimeout:                 bc.OffsetsCommitTimeout,
+		PartitionCount:                b.offsetsPartitionCount,
 		TopicExists: func(topic string, p int32) bool {
 			t := b.meta.State().Topics[topic]
 			return t != nil && p >= 0 && int(p) < len(t.Partitions)

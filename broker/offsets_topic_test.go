@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 )
@@ -65,5 +68,29 @@ func TestStoreErrorIsAKafkaError(t *testing.T) {
 	}
 	if err := storeError(live, nil); err != nil {
 		t.Errorf("storeError(nil) = %v", err)
+	}
+}
+
+// TestGroupConfigFromBrokerProperties: the group coordinator runs with the offsets.* settings the
+// node was given, not its own defaults: offsets.commit.timeout.ms bounds a commit's wait for the
+// ISR, offsets.retention.check.interval.ms is how often expired offsets go, and
+// offset.metadata.max.bytes is the longest commit metadata (OFFSET_METADATA_TOO_LARGE beyond).
+func TestGroupConfigFromBrokerProperties(t *testing.T) {
+	bc, _, err := config.FromProperties(map[string]string{
+		"offsets.commit.timeout.ms":           "1234",
+		"offsets.retention.check.interval.ms": "5678",
+		"offset.metadata.max.bytes":           "99",
+		"offsets.topic.num.partitions":        "7",
+		"offsets.retention.minutes":           "3",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{cfg: Config{Broker: bc}, log: slog.New(slog.DiscardHandler)}
+	gc := b.groupConfig()
+	if gc.CommitTimeout != 1234*time.Millisecond || gc.OffsetsRetentionCheckInterval != 5678*time.Millisecond ||
+		gc.MaxMetadataBytes != 99 || gc.NumPartitions != 7 || gc.OffsetsRetention != 3*time.Minute {
+		t.Errorf("group config: commit timeout %v, retention check %v, metadata max %d, partitions %d, retention %v",
+			gc.CommitTimeout, gc.OffsetsRetentionCheckInterval, gc.MaxMetadataBytes, gc.NumPartitions, gc.OffsetsRetention)
 	}
 }

@@ -244,6 +244,11 @@ func (b *Broker) validateNumbers() error {
 			return brokerErr(rf.prop, "%d is more than a replication factor can be (32767)", rf.val)
 		}
 	}
+	// Kafka's check: a follower's fetch waiting longer than replica.lag.time.max.ms would drop it
+	// from the ISR while it waits.
+	if b.ReplicaFetchWaitMax > b.ReplicaLagTimeMax {
+		return brokerErr("replica.fetch.wait.max.ms", "should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
+	}
 	if b.LeaderImbalanceCheckInterval.Seconds() < 1 {
 		return brokerErr("leader.imbalance.check.interval.seconds", "must be at least 1 second")
 	}
