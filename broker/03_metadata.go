@@ -8,8 +8,9 @@ package broker
 // Topics are named (or, v10+, given by id); none named means all topics in v0 and a null list
 // means all topics in v1+. A named topic that does not exist is created when the request allows
 // it (always before v4, AllowAutoTopicCreation from v4) and auto.create.topics.enable is on, with
-// num.partitions and default.replication.factor; the creation is committed before the answer, so
-// the response already lists its leaders. Fenced or unregistered replicas are OfflineReplicas.
+// num.partitions and default.replication.factor (__consumer_offsets and __transaction_state with
+// their own settings, as in Kafka: see createInternalTopic); the creation is committed before the
+// answer, so the response already lists its leaders. Fenced or unregistered replicas are OfflineReplicas.
 // minikraft has no ACLs: authorized operations, when asked for, are everything.
 
 import (
@@ -91,8 +92,11 @@ func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Futur
 }
 
 // autoCreateTopic creates a topic the way Kafka's auto-creation does: broker defaults, and the
-// name checked like any other.
+// name checked like any other; an internal topic gets its own settings (createInternalTopic).
 func (b *Broker) autoCreateTopic(ctx context.Context, name string) (*raftmeta.Topic, error) {
+	if isInternalTopic(name) {
+		return b.createInternalTopic(ctx, name)
+	}
 	bc := &b.cfg.Broker
 	return b.createTopic(ctx, controller.TopicSpec{
 		Name:              name,
@@ -114,7 +118,8 @@ func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.Metada
 		return t
 	}
 	t.TopicID = mt.ID
-	t.IsInternal = mt.Internal
+	// Kafka's KRaft metadata cache marks internal topics by name, however they were created.
+	t.IsInternal = mt.Internal || isInternalTopic(name)
 	if req.IncludeTopicAuthorizedOperations {
 		t.AuthorizedOperations = topicOps
 	}

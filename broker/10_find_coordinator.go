@@ -3,7 +3,7 @@ package broker
 // FindCoordinator (key 10), versions 0–4.
 //
 // For a group key the coordinator is the leader of __consumer_offsets partition
-// abs(hashCode(group)) % offsets.topic.num.partitions, Kafka's exact mapping, answered with its
+// abs(hashCode(group)) % the topic's partition count, Kafka's exact mapping, answered with its
 // address on the listener the request came in on. The topic is created on first use (see
 // ensureOffsetsTopic). v4 answers several keys at once. Transaction coordinators (key type 1) are
 // COORDINATOR_NOT_AVAILABLE: minikraft has no transactions yet.

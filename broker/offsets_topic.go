@@ -2,19 +2,26 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
-// offsetsTopic is Kafka's internal topic for group metadata and committed offsets.
-const offsetsTopic = "__consumer_offsets"
+// Kafka's internal topics: group metadata and committed offsets, and the transaction log.
+const (
+	offsetsTopic     = "__consumer_offsets"
+	transactionTopic = "__transaction_state"
+)
 
 // groupConfig is the coordinator's configuration from the broker's properties.
 func (b *Broker) groupConfig() group.Config {
@@ -26,6 +33,12 @@ func (b *Broker) groupConfig() group.Config {
 		MaxSessionTimeout:     bc.GroupMaxSessionTimeout,
 		MaxSize:               bc.GroupMaxSize,
 		OffsetsRetention:      bc.OffsetsRetention,
+		// How often expired offsets are removed, the longest metadata an offset commit may
+		// carry (OFFSET_METADATA_TOO_LARGE beyond), and how long a commit waits for the ISR.
+		OffsetsRetentionCheckInterval: bc.OffsetsRetentionCheckInterval,
+		MaxMetadataBytes:              bc.OffsetMetadataMaxBytes,
+		CommitTimeout:                 bc.OffsetsCommitTimeout,
+		PartitionCount:                b.offsetsPartitionCount,
 		TopicExists: func(topic string, p int32) bool {
 			t := b.meta.State().Topics[topic]
 			return t != nil && p >= 0 && int(p) < len(t.Partitions)
@@ -41,40 +54,12 @@ func (b *Broker) groupConfig() group.Config {
 }
 
 // ensureOffsetsTopic creates __consumer_offsets on first use, as Kafka does when the first
-// FindCoordinator arrives. Its replication factor is offsets.topic.replication.factor capped at
-// the number of live brokers: Kafka would instead refuse to create it (and answer
-// COORDINATOR_NOT_AVAILABLE forever) on a cluster smaller than the factor, which is exactly the
-// one-node developer setup minikraft's default serves.
+// FindCoordinator arrives.
 func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*raftmeta.Topic, error) {
-	st := b.meta.State()
-	if t := st.Topics[offsetsTopic]; t != nil {
+	if t := b.meta.State().Topics[offsetsTopic]; t != nil {
 		return t, nil
 	}
-	bc := &b.cfg.Broker
-	rf := bc.OffsetsTopicReplicationFactor
-	live := 0
-	for _, br := range st.Brokers {
-		if !br.Fenced {
-			live++
-		}
-	}
-	if rf > live {
-		rf = live
-	}
-	if rf < 1 {
-		return nil, kerr.CoordinatorNotAvailable
-	}
-	t, err := b.createTopic(ctx, controller.TopicSpec{
-		Name:              offsetsTopic,
-		Partitions:        int32(bc.OffsetsTopicPartitions),
-		ReplicationFactor: int16(rf),
-		Configs: map[string]string{
-			"cleanup.policy":   "compact",
-			"compression.type": "producer",
-			"segment.bytes":    "104857600",
-		},
-		Internal: true,
-	}, false)
+	t, err := b.createInternalTopic(ctx, offsetsTopic)
 	if err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
 		return nil, err
 	}
@@ -83,6 +68,81 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*raftmeta.Topic, error
 		t = b.meta.State().Topics[offsetsTopic]
 	}
 	return t, nil
+}
+
+// createInternalTopic creates __consumer_offsets or __transaction_state with the settings Kafka's
+// AutoTopicCreationManager.creatableTopic gives them, whoever asks first (a FindCoordinator, or a
+// Metadata request allowed to create topics, as sarama-based lag monitors send before any group
+// exists): offsets.topic.* or transaction.state.log.* for the partition count and replication
+// factor, and the coordinators' topic configs (GroupCoordinator.offsetsTopicConfigs,
+// TransactionStateManager.transactionTopicConfigs), never num.partitions and
+// default.replication.factor. A one-partition __consumer_offsets would hold every group in
+// partition 0; the coordinator routes by the topic's real partition count, so that would work,
+// but it is not the topic Kafka makes.
+//
+// The replication factor is capped at the number of live brokers, and the transaction log's
+// min.insync.replicas at that factor: Kafka would instead refuse to create the topic (and answer
+// COORDINATOR_NOT_AVAILABLE for ever) on a cluster smaller than the factor, which is exactly the
+// one-node developer setup minikraft's default serves.
+func (b *Broker) createInternalTopic(ctx context.Context, name string) (*raftmeta.Topic, error) {
+	live := 0
+	for _, br := range b.meta.State().Brokers {
+		if !br.Fenced {
+			live++
+		}
+	}
+	spec, ok := internalTopicSpec(&b.cfg.Broker, name, live)
+	if !ok {
+		return nil, fmt.Errorf("broker: %s is not an internal topic", name)
+	}
+	if spec.ReplicationFactor < 1 {
+		return nil, fmt.Errorf("%w: no live broker to place %s on", kerr.CoordinatorNotAvailable, name)
+	}
+	return b.createTopic(ctx, spec, false)
+}
+
+// internalTopicSpec is the topic Kafka creates for an internal topic name, with its replication
+// factor capped at live brokers (see createInternalTopic); ok is false for other names.
+func internalTopicSpec(bc *config.Broker, name string, live int) (spec controller.TopicSpec, ok bool) {
+	var parts, rf int
+	var configs map[string]string
+	switch name {
+	case offsetsTopic:
+		parts, rf = bc.OffsetsTopicPartitions, min(bc.OffsetsTopicReplicationFactor, live)
+		configs = map[string]string{
+			"cleanup.policy":   "compact",
+			"segment.bytes":    strconv.Itoa(bc.OffsetsTopicSegmentBytes),
+			"compression.type": "producer",
+		}
+	case transactionTopic:
+		parts, rf = bc.TransactionStateLogPartitions, min(bc.TransactionStateLogReplicationFactor, live)
+		configs = map[string]string{
+			"unclean.leader.election.enable": "false",
+			"compression.type":               "uncompressed",
+			"cleanup.policy":                 "compact",
+			"min.insync.replicas":            strconv.Itoa(max(1, min(bc.TransactionStateLogMinISR, rf))),
+			"segment.bytes":                  strconv.Itoa(bc.TransactionStateLogSegmentBytes),
+		}
+	default:
+		return controller.TopicSpec{}, false
+	}
+	return controller.TopicSpec{
+		Name:              name,
+		Partitions:        int32(parts),
+		ReplicationFactor: int16(rf),
+		Configs:           configs,
+		Internal:          true,
+	}, true
+}
+
+// offsetsPartitionCount is the number of partitions __consumer_offsets has, or
+// offsets.topic.num.partitions before it exists: the coordinator routes groups by it, as Kafka's
+// GroupMetadataManager does by the existing topic's count.
+func (b *Broker) offsetsPartitionCount() int {
+	if t := b.meta.State().Topics[offsetsTopic]; t != nil && len(t.Partitions) > 0 {
+		return len(t.Partitions)
+	}
+	return b.cfg.Broker.OffsetsTopicPartitions
 }
 
 // syncGroupCoordinator tells the coordinator which __consumer_offsets partitions this node now
@@ -132,10 +192,39 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 		return fmt.Errorf("broker: encoding group records: %w", err)
 	}
 	info, err := p.AppendAsLeader(batch, hdrs, -1)
-	if err != nil {
+	if err == nil {
+		err = p.WaitForAck(ctx, info.LastOffset)
+	}
+	return storeError(ctx, err)
+}
+
+// storeError gives the coordinator the *kerr.Error group.Store promises for an error of the
+// local partition or log, so that it answers as Kafka's GroupMetadataManager does: a replica
+// that lost its leadership or closed is NOT_LEADER_OR_FOLLOWER (the client hears
+// NOT_COORDINATOR and looks the coordinator up again), too few in-sync replicas
+// NOT_ENOUGH_REPLICAS (COORDINATOR_NOT_AVAILABLE), a storage error KAFKA_STORAGE_ERROR
+// (NOT_COORDINATOR), a too large batch MESSAGE_TOO_LARGE. Unwrapped, each of these was
+// UNKNOWN_SERVER_ERROR, on which clients give up. The wait for the ISR ends with
+// partition.ErrTimeout whatever ended its ctx: a cancelled ctx (the partition was resigned, the
+// broker is closing) is returned as such, which the coordinator answers NOT_COORDINATOR, and an
+// expired one (offsets.commit.timeout.ms) is REQUEST_TIMED_OUT. Errors with no Kafka code are
+// returned unchanged.
+func storeError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, partition.ErrTimeout) && errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
 		return err
 	}
-	return p.WaitForAck(ctx, info.LastOffset)
+	code := errorCode(err)
+	if code == kerr.UnknownServerError.Code {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kerr.ErrorForCode(code), err)
 }
 
 // Replay reads a partition from its start to its log end offset, as Kafka's
@@ -155,7 +244,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 		// Read as a replica: up to the log end offset, not the high watermark.
 		rr, err := p.Read(off, 1<<20, s.b.cfg.Broker.NodeID, -1)
 		if err != nil {
-			return err
+			return storeError(ctx, err)
 		}
 		if len(rr.Records) == 0 {
 			break

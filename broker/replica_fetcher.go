@@ -26,9 +26,7 @@ import (
 // which could throw away records the new leader has committed.
 
 const (
-	fetcherBackoff = 100 * time.Millisecond
-	// fetcherMaxWait is the long-poll of a follower fetch; new records wake it at once.
-	fetcherMaxWait = 500 * time.Millisecond
+	fetcherBackoff = 100 * time.Millisecond // idle; after an error, replica.fetch.backoff.ms
 )
 
 // fetchers is the set of running replica fetchers, by leader id.
@@ -114,7 +112,7 @@ func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
 			c, err := b.dialBroker(ctx, leader)
 			if err != nil {
 				b.log.Debug("replica fetcher: cannot reach leader", "leader", leader, "err", err)
-				b.sleep(ctx, fetcherBackoff)
+				b.sleep(ctx, b.cfg.Broker.ReplicaFetchBackoff)
 				continue
 			}
 			cl = c
@@ -126,7 +124,7 @@ func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
 			}
 			cl.Close()
 			cl = nil
-			b.sleep(ctx, fetcherBackoff)
+			b.sleep(ctx, b.cfg.Broker.ReplicaFetchBackoff)
 		}
 	}
 }
@@ -188,7 +186,7 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []follow
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = b.cfg.Broker.NodeID
-	req.MaxWaitMillis = int32(fetcherMaxWait / time.Millisecond)
+	req.MaxWaitMillis = int32(b.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = int32(b.cfg.Broker.ReplicaFetchResponseMaxBytes)
 	byTopic := make(map[string]int)
@@ -210,7 +208,7 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []follow
 		rp.PartitionMaxBytes = int32(b.cfg.Broker.ReplicaFetchMaxBytes)
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
-	rctx, cancel := context.WithTimeout(ctx, fetcherMaxWait+10*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
 	defer cancel()
 	raw, err := cl.Request(rctx, req)
 	if err != nil {

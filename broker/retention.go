@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -32,7 +31,7 @@ import (
 // retentionLoop runs retention and, in a goroutine of its own, the log cleaner, until the broker
 // stops.
 func (b *Broker) retentionLoop() {
-	if b.cleanerEnabled() {
+	if b.cfg.Broker.LogCleanerEnable {
 		b.goBackground(b.cleanerLoop)
 	}
 	interval := b.cfg.Broker.LogRetentionCheckInterval
@@ -53,7 +52,8 @@ func (b *Broker) retentionLoop() {
 
 // cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
 func (b *Broker) cleanerLoop() {
-	tick := time.NewTicker(b.propMs("log.cleaner.backoff.ms", 15*time.Second))
+	// log.cleaner.backoff.ms may be 0 (Kafka then checks again at once); a ticker needs more.
+	tick := time.NewTicker(max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
@@ -143,26 +143,6 @@ func withRetention(c log.Config, tc config.Topic) log.Config {
 	c.SegmentJitterMs = tc.SegmentJitterMs
 	c.FlushMessages, c.FlushMs = tc.FlushMessages, tc.FlushMs
 	return c
-}
-
-// cleanerEnabled is log.cleaner.enable (default true).
-func (b *Broker) cleanerEnabled() bool {
-	v, ok := b.cfg.Broker.Props["log.cleaner.enable"]
-	if !ok {
-		return true
-	}
-	on, err := strconv.ParseBool(v)
-	return err != nil || on
-}
-
-// propMs reads a millisecond broker property the config package validated but does not type.
-func (b *Broker) propMs(name string, def time.Duration) time.Duration {
-	if v, ok := b.cfg.Broker.Props[name]; ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
-			return time.Duration(ms) * time.Millisecond
-		}
-	}
-	return def
 }
 
 // recordCodecs gives the log cleaner the codecs the log package leaves out (it is standard

@@ -157,7 +157,7 @@ func TestCleanerPass(t *testing.T) {
 func TestRetentionLoopStops(t *testing.T) {
 	b := retentionBroker(t)
 	b.cfg.Broker.LogRetentionCheckInterval = time.Millisecond
-	b.cfg.Broker.Props = map[string]string{"log.cleaner.backoff.ms": "1"}
+	b.cfg.Broker.LogCleanerEnable, b.cfg.Broker.LogCleanerBackoff = true, time.Millisecond
 	tc := config.DefaultTopic()
 	tc.RetentionBytes = 0
 	tc.SegmentBytes = 1024

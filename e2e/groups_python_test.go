@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -275,6 +276,58 @@ func TestGroupSeedConsumerSnippet(t *testing.T) {
 		return slices.Contains(commits, group+" messages/0=1")
 	})
 	fmt.Println("seed group consumer printed:", cons.output()[0])
+}
+
+// TestGroupSeedConsumerAfterLagMonitor: a sarama client (as sarama-based lag monitors do when
+// they start before any group exists) asks for __consumer_offsets' metadata, which auto-creates
+// it; then the lesson's producer and group consumer snippets. The topic is created as Kafka
+// creates it whoever asks first (offsets.topic.num.partitions = 50, compacted), and the
+// consumer prints its message. A __consumer_offsets auto-created with num.partitions (1) left
+// the consumer waiting for its coordinator for ever.
+func TestGroupSeedConsumerAfterLagMonitor(t *testing.T) {
+	needKafkaPython(t)
+	n := startSingle(t)
+	port := portOf(t, n.addr)
+
+	cfg := sarama.NewConfig()
+	cfg.Version = saramaVersion
+	cfg.Metadata.AllowAutoTopicCreation = true // sarama's default, said out loud
+	client, err := sarama.NewClient([]string{n.addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.RefreshMetadata("__consumer_offsets"); err != nil {
+		t.Fatalf("sarama metadata for __consumer_offsets: %v", err)
+	}
+
+	runPython(t, strings.Replace(seedProducer, "localhost:9092", "localhost:"+port, 1), 60*time.Second)
+	cons := startPython(t, strings.Replace(seedGroupConsumer, "localhost:9094", "localhost:"+port, 1))
+	eventually(t, 40*time.Second, "the seed group consumer to print the message", func() bool {
+		if cons.exited() {
+			t.Fatalf("the consumer exited: %s", cons.errors())
+		}
+		return slices.Contains(cons.output(), "b'my message from python'")
+	})
+
+	ctx := testContext(t)
+	adm := kadm.NewClient(newClient(t, n.addr))
+	td, err := adm.ListTopicsWithInternal(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := td["__consumer_offsets"]; d.Err != nil || !d.IsInternal || len(d.Partitions) != 50 {
+		t.Errorf("__consumer_offsets: err %v, internal %v, %d partitions; want 50 internal partitions", d.Err, d.IsInternal, len(d.Partitions))
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rc.On("__consumer_offsets", nil); err != nil || !slices.ContainsFunc(v.Configs, func(c kadm.Config) bool {
+		return c.Key == "cleanup.policy" && c.Value != nil && *c.Value == "compact"
+	}) {
+		t.Errorf("__consumer_offsets is not compacted: %+v %v", v.Configs, err)
+	}
 }
 
 // TestGroupPythonSplitAndResume: two kafka-python consumers in one group split a

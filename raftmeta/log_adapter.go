@@ -59,7 +59,37 @@ func (a *hclogAdapter) enabled(level hclog.Level) bool {
 	return a.l.Enabled(context.Background(), slogLevel(level))
 }
 
+// raftLevel is the level a hashicorp/raft message is logged at. raft narrates its routine (the
+// states it enters, pre-votes, peers it replicates to) at Info and warns about the first election
+// of every start: that is debug detail for a minikraft node, whose own lines say what happened.
+// So its Info goes to Debug, but for this node becoming the quorum leader, one line per change
+// that an operator reading a cluster's logs wants; and "heartbeat timeout reached" is Debug when
+// no leader had been heard of (a node that just started: the election is how the quorum forms),
+// Warn only when a known leader went silent. Everything else keeps raft's level.
+func raftLevel(level hclog.Level, msg string, args []any) hclog.Level {
+	switch {
+	case level == hclog.Info && msg != "entering leader state":
+		return hclog.Debug
+	case level == hclog.Warn && msg == "heartbeat timeout reached, starting election" && !knownLeader(args):
+		return hclog.Debug
+	}
+	return level
+}
+
+// knownLeader reports whether raft's heartbeat-timeout arguments name the last leader.
+func knownLeader(args []any) bool {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "last-leader-id" || k == "last-leader-addr" {
+			if v := fmt.Sprint(args[i+1]); v != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	level = raftLevel(level, msg, args)
 	if level == hclog.Off || !a.enabled(level) {
 		return
 	}

@@ -3,6 +3,7 @@ package raftmeta
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,10 +76,11 @@ func TestHCLogAdapter(t *testing.T) {
 	if l.Name() != "raft.net" || len(l.ImpliedArgs()) != 2 {
 		t.Fatalf("name %q implied %v", l.Name(), l.ImpliedArgs())
 	}
-	l.Info("hello", "k", 1)
+	l.Warn("hello", "k", 1)
 	l.Debug("hidden")
+	l.Info("chatter") // raft's Info is Debug here (raftLevel)
 	l.Error("bad", "err", "boom")
-	if !rec.has("INFO hello", "peer=p1", "k=1", "logger=raft.net") || !rec.has("ERROR bad", "err=boom") || rec.has("hidden") {
+	if !rec.has("WARN hello", "peer=p1", "k=1", "logger=raft.net") || !rec.has("ERROR bad", "err=boom") || rec.has("hidden") || rec.has("chatter") {
 		t.Fatalf("records: %q", rec.all())
 	}
 	if l.IsDebug() || !l.IsInfo() || l.GetLevel() != hclog.Info {
@@ -99,9 +101,11 @@ func TestHCLogAdapter(t *testing.T) {
 	}
 }
 
-// Raft's own chatter reaches the node's slog logger.
+// Raft's own chatter reaches the node's slog logger. A healthy one-voter quorum starts, elects
+// itself and serves without a line at WARN or above (raft's "heartbeat timeout reached" was a WARN
+// on every start); the election is still there at Debug.
 func TestRaftLogsThroughSlog(t *testing.T) {
-	rec := newRecorder(slog.LevelInfo)
+	rec := newRecorder(slog.LevelDebug)
 	_, tr := raft.NewInmemTransport("solo")
 	n := startNode(t, Config{NodeID: 0, ClusterID: "c1", Voters: []Voter{{ID: 0, Addr: "solo"}}, Voter: true,
 		Transport: tr, InMemory: true, Logger: slog.New(rec)})
@@ -109,6 +113,34 @@ func TestRaftLogsThroughSlog(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, testWait, "raft's election log line", func() bool {
-		return rec.has("entering leader state", "logger=raft")
+		return rec.has("INFO entering leader state", "logger=raft")
 	})
+	if !rec.has("DEBUG heartbeat timeout reached, starting election") {
+		t.Errorf("the start-up election is not at debug level: %q", rec.all())
+	}
+	for _, r := range rec.all() {
+		if strings.HasPrefix(r, "WARN") || strings.HasPrefix(r, "ERROR") {
+			t.Errorf("a normal start logged %q", r)
+		}
+	}
+}
+
+// TestRaftLevels: raft's routine is Debug, this node becoming the quorum leader Info, and a
+// heartbeat timeout a warning only when a known leader went silent, not on a fresh start.
+func TestRaftLevels(t *testing.T) {
+	rec := newRecorder(slog.LevelInfo)
+	l := newHCLogger(slog.New(rec)).Named("raft")
+	l.Info("entering follower state", "leader-id", "")
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "", "last-leader-id", "")
+	l.Info("entering leader state", "leader", "me")
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "10.0.0.2:9093", "last-leader-id", "2")
+	l.Warn("failed to contact quorum of nodes, stepping down")
+	want := []string{
+		"INFO entering leader state leader=me logger=raft",
+		"WARN heartbeat timeout reached, starting election last-leader-addr=10.0.0.2:9093 last-leader-id=2 logger=raft",
+		"WARN failed to contact quorum of nodes, stepping down logger=raft",
+	}
+	if got := rec.all(); !slices.Equal(got, want) {
+		t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

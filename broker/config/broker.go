@@ -48,6 +48,8 @@ type Broker struct {
 	SocketRequestMaxBytes        int           // socket.request.max.bytes
 	FetchMaxBytes                int           // fetch.max.bytes
 	LogRetentionCheckInterval    time.Duration // log.retention.check.interval.ms
+	LogCleanerEnable             bool          // log.cleaner.enable
+	LogCleanerBackoff            time.Duration // log.cleaner.backoff.ms
 	ReplicaLagTimeMax            time.Duration // replica.lag.time.max.ms
 	ReplicaFetchMaxBytes         int           // replica.fetch.max.bytes
 	ReplicaFetchResponseMaxBytes int           // replica.fetch.response.max.bytes
@@ -74,6 +76,7 @@ type Broker struct {
 	TransactionStateLogPartitions        int           // transaction.state.log.num.partitions
 	TransactionStateLogReplicationFactor int           // transaction.state.log.replication.factor
 	TransactionStateLogMinISR            int           // transaction.state.log.min.isr
+	TransactionStateLogSegmentBytes      int           // transaction.state.log.segment.bytes
 	ProducerIDExpiration                 time.Duration // producer.id.expiration.ms
 
 	BrokerSessionTimeout             time.Duration // broker.session.timeout.ms
@@ -295,6 +298,8 @@ func (b *Broker) fillNumbers(r *reader) {
 	b.SocketRequestMaxBytes = int(r.num("socket.request.max.bytes"))
 	b.FetchMaxBytes = int(r.num("fetch.max.bytes"))
 	b.LogRetentionCheckInterval = r.ms("log.retention.check.interval.ms")
+	b.LogCleanerEnable = r.str("log.cleaner.enable") == "true"
+	b.LogCleanerBackoff = r.ms("log.cleaner.backoff.ms")
 	b.ReplicaLagTimeMax = r.ms("replica.lag.time.max.ms")
 	b.ReplicaFetchMaxBytes = int(r.num("replica.fetch.max.bytes"))
 	b.ReplicaFetchResponseMaxBytes = int(r.num("replica.fetch.response.max.bytes"))
@@ -321,6 +326,7 @@ func (b *Broker) fillNumbers(r *reader) {
 	b.TransactionStateLogPartitions = int(r.num("transaction.state.log.num.partitions"))
 	b.TransactionStateLogReplicationFactor = int(r.num("transaction.state.log.replication.factor"))
 	b.TransactionStateLogMinISR = int(r.num("transaction.state.log.min.isr"))
+	b.TransactionStateLogSegmentBytes = int(r.num("transaction.state.log.segment.bytes"))
 	b.ProducerIDExpiration = r.ms("producer.id.expiration.ms")
 
 	b.BrokerSessionTimeout = r.ms("broker.session.timeout.ms")

@@ -196,6 +196,22 @@ func TestFromPropertiesDerived(t *testing.T) {
 					t.Errorf("%+v", b)
 				}
 			}},
+		{"log cleaner and internal topics", map[string]string{"log.cleaner.enable": "FALSE", "log.cleaner.backoff.ms": "250",
+			"transaction.state.log.segment.bytes": "1048576"},
+			func(t *testing.T, b Broker) {
+				if b.LogCleanerEnable || b.LogCleanerBackoff != 250*time.Millisecond || b.TransactionStateLogSegmentBytes != 1<<20 {
+					t.Errorf("cleaner %v every %v, transaction log segments %d", b.LogCleanerEnable, b.LogCleanerBackoff, b.TransactionStateLogSegmentBytes)
+				}
+			}},
+		{"defaults of the settings the broker acts on", nil,
+			func(t *testing.T, b Broker) {
+				if !b.LogCleanerEnable || b.LogCleanerBackoff != 15*time.Second || b.ReplicaFetchWaitMax != 500*time.Millisecond ||
+					b.ReplicaFetchBackoff != time.Second || b.OffsetsCommitTimeout != 5*time.Second ||
+					b.OffsetsRetentionCheckInterval != 10*time.Minute || b.OffsetMetadataMaxBytes != 4096 ||
+					b.TransactionStateLogSegmentBytes != 104857600 {
+					t.Errorf("%+v", b)
+				}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _, err := FromProperties(tc.props)
@@ -287,6 +303,7 @@ func TestFromPropertiesErrors(t *testing.T) {
 		{map[string]string{"listeners": "CONTROLLER://:9093"}, "config: advertised.listeners: there must be at least one advertised listener", ErrInvalidBroker},
 		{map[string]string{"inter.broker.listener.name": "EXTERNAL"}, `config: inter.broker.listener.name: "EXTERNAL" must be a listener name defined in advertised.listeners; the valid options are PLAINTEXT`, ErrInvalidBroker},
 		{map[string]string{"log.dirs": ""}, "config: log.dirs: at least one log directory must be defined via log.dirs or log.dir", ErrInvalidBroker},
+		{map[string]string{"replica.fetch.wait.max.ms": "30001"}, "config: replica.fetch.wait.max.ms: should always be less than or equal to replica.lag.time.max.ms", ErrInvalidBroker},
 		{map[string]string{"default.replication.factor": "0"}, "config: default.replication.factor: Invalid value 0 for configuration default.replication.factor: Value must be at least 1", ErrInvalidBroker},
 	} {
 		_, _, err := FromProperties(tc.props)

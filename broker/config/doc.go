@@ -33,8 +33,10 @@
 // log once, as Kafka logs "The configuration 'x' was supplied but isn't a known config.", keeps it
 // in Broker.Props, and ResolveBroker shows it the way Kafka shows an unknown property (sensitive,
 // type UNKNOWN). Properties that are defined but that minikraft does not act on (thread counts,
-// socket buffer sizes, log.flush.*, log.cleaner.*, message.format.version) are accepted, validated
-// and reported, and change nothing.
+// log.cleaner.threads among them, socket buffer sizes, the log.flush.*checkpoint* intervals,
+// offsets.topic.compression.codec, offsets.load.buffer.size, message.format.version) are
+// accepted, validated and reported, and change nothing; where that is not obvious their
+// DescribeConfigs documentation says so.
 //
 // # Where minikraft differs from Kafka, and why
 //

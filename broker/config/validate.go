@@ -197,6 +197,7 @@ func (b *Broker) validateNumbers() error {
 		{"socket.request.max.bytes", int64(b.SocketRequestMaxBytes), 1},
 		{"fetch.max.bytes", int64(b.FetchMaxBytes), 1024},
 		{"log.retention.check.interval.ms", ms(b.LogRetentionCheckInterval), 1},
+		{"log.cleaner.backoff.ms", ms(b.LogCleanerBackoff), 0},
 		{"replica.lag.time.max.ms", ms(b.ReplicaLagTimeMax), 1},
 		{"replica.fetch.max.bytes", int64(b.ReplicaFetchMaxBytes), 0},
 		{"replica.fetch.response.max.bytes", int64(b.ReplicaFetchResponseMaxBytes), 0},
@@ -216,6 +217,7 @@ func (b *Broker) validateNumbers() error {
 		{"transaction.state.log.num.partitions", int64(b.TransactionStateLogPartitions), 1},
 		{"transaction.state.log.replication.factor", int64(b.TransactionStateLogReplicationFactor), 1},
 		{"transaction.state.log.min.isr", int64(b.TransactionStateLogMinISR), 1},
+		{"transaction.state.log.segment.bytes", int64(b.TransactionStateLogSegmentBytes), 1},
 		{"producer.id.expiration.ms", ms(b.ProducerIDExpiration), 1},
 		{"broker.session.timeout.ms", ms(b.BrokerSessionTimeout), 1},
 		{"broker.heartbeat.interval.ms", ms(b.BrokerHeartbeatInterval), 1},
@@ -241,6 +243,11 @@ func (b *Broker) validateNumbers() error {
 		if rf.val > 1<<15-1 {
 			return brokerErr(rf.prop, "%d is more than a replication factor can be (32767)", rf.val)
 		}
+	}
+	// Kafka's check: a follower's fetch waiting longer than replica.lag.time.max.ms would drop it
+	// from the ISR while it waits.
+	if b.ReplicaFetchWaitMax > b.ReplicaLagTimeMax {
+		return brokerErr("replica.fetch.wait.max.ms", "should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR")
 	}
 	if b.LeaderImbalanceCheckInterval.Seconds() < 1 {
 		return brokerErr("leader.imbalance.check.interval.seconds", "must be at least 1 second")

@@ -43,6 +43,13 @@ type Config struct {
 	MaxMetadataBytes              int           // offset.metadata.max.bytes; zero = default 4096
 	CommitTimeout                 time.Duration // offsets.commit.timeout.ms: bound on one Store.Append; zero = default 5s
 
+	// PartitionCount is the number of partitions __consumer_offsets has now: groups are routed by
+	// PartitionFor(group, PartitionCount()), as Kafka's GroupMetadataManager routes them by the
+	// partition count of the existing topic (groupMetadataTopicPartitionCount), which
+	// offsets.topic.num.partitions only decides when the topic is created. Zero (the topic does
+	// not exist yet) or nil = NumPartitions.
+	PartitionCount func() int
+
 	// TopicExists reports whether a topic partition exists; OffsetCommit and OffsetDelete answer
 	// UNKNOWN_TOPIC_OR_PARTITION for the ones that do not, as Kafka's request handlers do. nil
 	// accepts every partition.
@@ -147,6 +154,16 @@ func (c Config) withDefaults() Config {
 		c.newUUID = randomUUID
 	}
 	return c
+}
+
+// partitionCount is the number of __consumer_offsets partitions groups are spread over now.
+func (c *Config) partitionCount() int {
+	if c.PartitionCount != nil {
+		if n := c.PartitionCount(); n > 0 {
+			return n
+		}
+	}
+	return c.NumPartitions
 }
 
 // PartitionFor returns the __consumer_offsets partition of a group: Kafka's

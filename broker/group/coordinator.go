@@ -374,7 +374,7 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 			r.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		}
 	}
-	for p := range int32(c.cfg.NumPartitions) {
+	for p := range int32(c.cfg.partitionCount()) {
 		if c.electionPendingLocked(p) {
 			r.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 			break

@@ -18,7 +18,8 @@
 // Handlers block on their own request's answer (or ctx); Start queues a request at once and
 // returns the wait, for callers that must keep a connection's requests in order.
 //
-// Groups live in __consumer_offsets partition PartitionFor(groupID, offsets.topic.num.partitions).
+// Groups live in __consumer_offsets partition PartitionFor(groupID, n), where n is the topic's
+// partition count (Config.PartitionCount; offsets.topic.num.partitions before it exists).
 // The broker calls Elected when it becomes the leader of such a partition (the coordinator
 // replays it through Store.Replay and serves its groups; requests meanwhile get
 // COORDINATOR_LOAD_IN_PROGRESS) and Resigned when it stops being the leader (its groups are

@@ -203,7 +203,7 @@ func (c *Coordinator) routeLocked(groupID string, allowEmptyID bool) (*actor, *p
 	if c.closed {
 		return nil, nil, kerr.CoordinatorNotAvailable.Code
 	}
-	p := PartitionFor(groupID, c.cfg.NumPartitions)
+	p := PartitionFor(groupID, c.cfg.partitionCount())
 	ps := c.parts[p]
 	switch {
 	case ps == nil && c.electionPendingLocked(p):

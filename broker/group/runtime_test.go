@@ -184,6 +184,32 @@ func TestCoordinatorConcurrentJoin(t *testing.T) {
 	checkGoroutines(t, base)
 }
 
+// TestCoordinatorRoutesByTheTopicsPartitionCount: groups are routed by the partition count of the
+// existing __consumer_offsets, not offsets.topic.num.partitions, as in Kafka. A topic created
+// with one partition (auto-created before minikraft gave internal topics their own settings, or
+// by CreateTopics) holds every group in partition 0; routing by 50 answered NOT_COORDINATOR for
+// almost every group, for ever, while FindCoordinator sent the client to partition 0's leader.
+func TestCoordinatorRoutesByTheTopicsPartitionCount(t *testing.T) {
+	r := newRig(t, func(c *Config) {
+		c.NumPartitions = 50
+		c.PartitionCount = func() int { return 1 }
+	})
+	defer r.c.Close()
+	const group = "echo-messages-to-stdout" // partition 30 of 50
+	if PartitionFor(group, 50) == 0 {
+		t.Fatal("the group must not be in partition 0 of 50")
+	}
+	if code := r.commit(group, "", -1, "t", 0, 5); code != 0 {
+		t.Fatalf("commit to a group of the only partition: %v", kerr.ErrorForCode(code))
+	}
+	if f := r.fetch(7, group, "t", 0); f.ErrorCode != 0 || f.Topics[0].Partitions[0].Offset != 5 {
+		t.Fatalf("fetch: %+v", f)
+	}
+	if l := r.listGroups(); l.ErrorCode != 0 || len(l.Groups) != 1 {
+		t.Fatalf("list groups: %+v", l)
+	}
+}
+
 func TestCoordinatorRouting(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.NumPartitions = 2 })
 	defer r.c.Close()
