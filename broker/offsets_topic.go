@@ -135,7 +135,7 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	if err != nil {
 		return err
 	}
-	return p.WaitForAck(ctx, info.LastOffset)
+	return p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 }
 
 // Replay reads a partition from its start to its log end offset, as Kafka's
