@@ -91,3 +91,65 @@ func TestAckAfterLeadershipLostAndRegained(t *testing.T) {
 		t.Fatalf("Acked of the current write = %v, %v", done, err)
 	}
 }
+
+// divergedFollower returns a follower of broker 2 at epoch 5 whose log has single-record
+// batches at offsets 0..1 in epoch 0, 2..4 in epoch 2 and 5..6 in epoch 4, of which 0..4 are
+// committed (its high watermark is 5).
+func divergedFollower(t *testing.T) *Partition {
+	t.Helper()
+	p := newPartition(t, "", Config{MinInsyncReplicas: 1})
+	for _, step := range []struct {
+		epoch   int32
+		records int
+		hw      int64 // follower 2's fetch after the appends; -1 none
+	}{{0, 2, 2}, {2, 3, 5}, {4, 2, -1}} {
+		wantOK(t, "BecomeLeader", p.BecomeLeader(step.epoch, step.epoch, []int32{self, 2}, []int32{self, 2}))
+		for range step.records {
+			mustProduce(t, p, plain(1))
+		}
+		if step.hw >= 0 {
+			p.UpdateFollower(2, step.hw)
+		}
+	}
+	wantHW(t, p, 5, 7)
+	wantOK(t, "BecomeFollower", p.BecomeFollower(2, 5, 5, []int32{self, 2}))
+	return p
+}
+
+// TruncateToEpochEnd follows Kafka's AbstractFetcherThread.getOffsetTruncationState for each
+// kind of answer the leader gives about one of our epochs.
+func TestTruncateToEpochEnd(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		epoch    int32
+		endOff   int64
+		wantEnd  int64
+		wantDone bool
+	}{
+		// The leader has no epoch at or below ours: keep the committed log (item 4 of issue
+		// 22: not the log start).
+		{"undefined answer keeps the log to the high watermark", -1, -1, 5, true},
+		{"an end offset without an epoch", -1, 6, 6, true},
+		{"our epoch, ending earlier at the leader", 2, 4, 4, true},
+		{"our epoch, ending later at the leader", 2, 9, 5, true},
+		{"our latest epoch, no divergence", 4, 9, 7, true},
+		// The leader's epoch 3 is unknown here: cut where our epoch 2 ends, then ask again.
+		{"an epoch we do not have", 3, 4, 5, false},
+		{"an epoch below our second", 1, 3, 2, false},
+		{"an epoch above all of ours", 6, 3, 3, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := divergedFollower(t)
+			end, done, err := p.TruncateToEpochEnd(5, c.epoch, c.endOff)
+			wantOK(t, "TruncateToEpochEnd", err)
+			if end != c.wantEnd || done != c.wantDone {
+				t.Fatalf("TruncateToEpochEnd(%d, %d) = %d, %v; want %d, %v", c.epoch, c.endOff, end, done, c.wantEnd, c.wantDone)
+			}
+			wantHW(t, p, min(5, c.wantEnd), c.wantEnd)
+		})
+	}
+	p := divergedFollower(t)
+	_, _, err := p.TruncateToEpochEnd(4, 2, 3)
+	wantErr(t, "TruncateToEpochEnd for a stale epoch", err, ErrFencedLeaderEpoch)
+	wantHW(t, p, 5, 7)
+}
