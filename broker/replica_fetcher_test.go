@@ -132,6 +132,27 @@ func follow(t *testing.T, p *partition.Partition, epoch int32) followed {
 	return followed{topic: "t", id: 0, p: &localPartition{Partition: p}, state: st}
 }
 
+// epochEndAnswers answers the follower's OffsetForLeaderEpoch requests (one partition each) with
+// end(the epoch asked about), and fails the test on any other request.
+func epochEndAnswers(t *testing.T, end func(epoch int32) (int32, int64)) func(kmsg.Request) kmsg.Response {
+	return func(r kmsg.Request) kmsg.Response {
+		req, ok := r.(*kmsg.OffsetForLeaderEpochRequest)
+		if !ok {
+			t.Errorf("unexpected request %T", r)
+			return r.ResponseKind()
+		}
+		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = req.Topics[0].Topic
+		rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+		rp.Partition = req.Topics[0].Partitions[0].Partition
+		rp.LeaderEpoch, rp.EndOffset = end(req.Topics[0].Partitions[0].LeaderEpoch)
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp
+	}
+}
+
 // When the leader answers OffsetForLeaderEpoch with UNDEFINED (it knows no epoch at or below
 // ours), the follower keeps its log up to its high watermark, as Kafka does; it used to
 // truncate to its log start, throwing away committed records.
@@ -147,23 +168,10 @@ func TestFollowerKeepsCommittedLogOnUndefinedEpochEnd(t *testing.T) {
 	}
 
 	asked := 0
-	cl := fakeLeader(t, func(r kmsg.Request) kmsg.Response {
-		req, ok := r.(*kmsg.OffsetForLeaderEpochRequest)
-		if !ok {
-			t.Errorf("unexpected request %T", r)
-			return r.ResponseKind()
-		}
+	cl := fakeLeader(t, epochEndAnswers(t, func(int32) (int32, int64) {
 		asked++
-		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		rt.Topic = req.Topics[0].Topic
-		rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-		rp.Partition = req.Topics[0].Partitions[0].Partition
-		rp.LeaderEpoch, rp.EndOffset = -1, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp
-	})
+		return -1, -1
+	}))
 	if err := b.truncateToLeader(context.Background(), cl, f); err != nil {
 		t.Fatal(err)
 	}
@@ -237,24 +245,10 @@ func TestFollowerTruncatesByEpochEndOffsets(t *testing.T) {
 	b := fetcherBroker(t)
 	leader, p, f := divergedReplicas(t, b)
 	var asked []int32
-	cl := fakeLeader(t, func(r kmsg.Request) kmsg.Response {
-		req, ok := r.(*kmsg.OffsetForLeaderEpochRequest)
-		if !ok {
-			t.Errorf("unexpected request %T", r)
-			return r.ResponseKind()
-		}
-		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		rt.Topic = req.Topics[0].Topic
-		rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-		rp.Partition = req.Topics[0].Partitions[0].Partition
-		epoch := req.Topics[0].Partitions[0].LeaderEpoch
+	cl := fakeLeader(t, epochEndAnswers(t, func(epoch int32) (int32, int64) {
 		asked = append(asked, epoch)
-		rp.LeaderEpoch, rp.EndOffset = leader.Log().EndOffsetForEpoch(epoch)
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp
-	})
+		return leader.Log().EndOffsetForEpoch(epoch)
+	}))
 	if err := b.truncateToLeader(context.Background(), cl, f); err != nil {
 		t.Fatal(err)
 	}
