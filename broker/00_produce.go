@@ -42,9 +42,10 @@ func init() {
 
 // pendingAck is a partition response waiting for the ISR.
 type pendingAck struct {
-	p    *partition.Partition
-	last int64
-	resp *kmsg.ProduceResponseTopicPartition
+	p     *partition.Partition
+	last  int64
+	epoch int32 // the leader epoch the write was appended in
+	resp  *kmsg.ProduceResponseTopicPartition
 }
 
 func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future {
@@ -65,7 +66,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			p, last, err := b.produceOne(req, rt.Topic, rp.Partition, rp.Records, sp)
+			p, info, err := b.produceOne(req, rt.Topic, rp.Partition, rp.Records, sp)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 				if req.Version >= 8 {
@@ -74,7 +75,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 				continue
 			}
 			if p != nil {
-				pending = append(pending, pendingAck{p: p, last: last, resp: sp})
+				pending = append(pending, pendingAck{p: p, last: info.LastOffset, epoch: info.LeaderEpoch, resp: sp})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -92,7 +93,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		for _, pa := range waits {
-			if err := pa.p.WaitForAck(wctx, pa.last); err != nil {
+			if err := pa.p.WaitForAck(wctx, pa.epoch, pa.last); err != nil {
 				pa.resp.ErrorCode = errorCode(err)
 				if req.Version >= 8 {
 					pa.resp.ErrorMessage = errorMessage(err)
@@ -110,7 +111,7 @@ func allAcked(pending []pendingAck, version int16) bool {
 	all := true
 	for i := range pending {
 		pa := &pending[i]
-		done, err := pa.p.Acked(pa.last)
+		done, err := pa.p.Acked(pa.epoch, pa.last)
 		if !done {
 			all = false
 			continue
@@ -126,39 +127,39 @@ func allAcked(pending []pendingAck, version int16) bool {
 	return all
 }
 
-// produceOne appends one partition's records. It returns the partition and the last offset to
-// wait for when the response must wait for acks=all, and fills sp with the append's result.
-func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) (*partition.Partition, int64, error) {
+// produceOne appends one partition's records. It returns the partition and the append to wait
+// for when the response must wait for acks=all, and fills sp with the append's result.
+func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, records []byte, sp *kmsg.ProduceResponseTopicPartition) (*partition.Partition, partition.AppendInfo, error) {
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		return nil, 0, kerr.InvalidRequiredAcks
+		return nil, partition.AppendInfo{}, kerr.InvalidRequiredAcks
 	}
 	if req.TransactionID != nil {
 		// Transactions are not implemented: refuse rather than silently writing
 		// non-transactional data that a read_committed consumer would treat wrongly.
-		return nil, 0, kerr.TransactionalIDAuthorizationFailed
+		return nil, partition.AppendInfo{}, kerr.TransactionalIDAuthorizationFailed
 	}
 	lp, tc, err := b.leaderPartition(topic, part)
 	if err != nil {
-		return nil, 0, err
+		return nil, partition.AppendInfo{}, err
 	}
 	if isInternalTopic(topic) {
 		// Kafka lets only its own coordinators write to internal topics; minikraft's group
 		// coordinator appends to its partitions directly.
-		return nil, 0, kerr.InvalidTopicException
+		return nil, partition.AppendInfo{}, kerr.InvalidTopicException
 	}
 	hdrs, err := log.ValidateBatches(records, tc.MaxMessageBytes)
 	if err != nil {
-		return nil, 0, err
+		return nil, partition.AppendInfo{}, err
 	}
 	info, err := lp.AppendAsLeader(records, hdrs, req.Acks)
 	if err != nil {
-		return nil, 0, err
+		return nil, partition.AppendInfo{}, err
 	}
 	sp.BaseOffset = info.BaseOffset
 	sp.LogAppendTime = info.LogAppendTime
 	sp.LogStartOffset = info.LogStartOffset
 	if req.Acks == -1 {
-		return lp, info.LastOffset, nil
+		return lp, info, nil
 	}
-	return nil, 0, nil
+	return nil, partition.AppendInfo{}, nil
 }

@@ -193,7 +193,7 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	}
 	info, err := p.AppendAsLeader(batch, hdrs, -1)
 	if err == nil {
-		err = p.WaitForAck(ctx, info.LastOffset)
+		err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 	}
 	return storeError(ctx, err)
 }

@@ -23,7 +23,10 @@ import (
 // inter-broker listener, as Kafka's ReplicaFetcherThread does. Before fetching a partition under
 // a new leader epoch, the follower asks the leader where its own latest epoch ends
 // (OffsetForLeaderEpoch, KIP-101/KIP-279) and truncates there: never to its high watermark,
-// which could throw away records the new leader has committed.
+// which could throw away records the new leader has committed. Each fetch also carries the
+// epoch of the follower's last fetched records (LastFetchedEpoch, KIP-595); a leader that finds
+// the follower's log diverging from its own answers DivergingEpoch instead of records, and the
+// follower truncates to it and fetches again (Kafka's truncation on fetch).
 
 const (
 	fetcherBackoff = 100 * time.Millisecond // idle; after an error, replica.fetch.backoff.ms
@@ -203,7 +206,7 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []follow
 		rp.Partition = f.id
 		rp.CurrentLeaderEpoch = f.state.LeaderEpoch
 		rp.FetchOffset = f.state.LogEnd
-		rp.LastFetchedEpoch = -1
+		rp.LastFetchedEpoch = f.state.LatestEpoch
 		rp.LogStartOffset = f.p.LogStartOffset()
 		rp.PartitionMaxBytes = int32(b.cfg.Broker.ReplicaFetchMaxBytes)
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
@@ -239,14 +242,18 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []follow
 
 // handleFetchedPartition applies one partition of a follower fetch response.
 func (b *Broker) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) {
-	switch rp.ErrorCode {
-	case 0:
+	switch {
+	case rp.ErrorCode == 0 && rp.DivergingEpoch.Epoch >= 0:
+		// As Kafka: truncate, and neither append the records nor take the high watermark;
+		// the next fetch, from the new log end, brings them.
+		b.truncateToEpochEnd(f, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
+	case rp.ErrorCode == 0:
 		recs := wholeBatches(rp.RecordBatches)
 		if err := f.p.AppendAsFollower(f.state.LeaderEpoch, recs, rp.HighWatermark); err != nil {
 			b.log.Warn("follower append failed", "topic", f.topic, "partition", f.id, "err", err)
 			delete(truncated, f.p) // re-check where we stand against the leader
 		}
-	case kerr.OffsetOutOfRange.Code:
+	case rp.ErrorCode == kerr.OffsetOutOfRange.Code:
 		if f.state.LogEnd < rp.LogStartOffset {
 			// Our whole log is below the leader's start: start again from there.
 			if err := f.p.ResetTo(f.state.LeaderEpoch, rp.LogStartOffset); err != nil {
@@ -268,11 +275,34 @@ var errRetryLater = errors.New("broker: retry later")
 
 // truncateToLeader asks the leader where our latest leader epoch ends in its log and truncates
 // our log there (KIP-279: if the leader answers an earlier epoch, our log diverged after that
-// epoch, so cut at the smaller of both end offsets).
+// epoch, so cut at the smaller of both end offsets). When the leader answers an epoch we do not
+// have, we cut back to our largest epoch below it and ask again about that one; each round
+// lowers our latest epoch, and a round that does not (a leader answering an epoch above the
+// one asked) ends the truncation rather than repeating it.
 func (b *Broker) truncateToLeader(ctx context.Context, cl *wire.Client, f followed) error {
-	if f.state.LatestEpoch < 0 || f.state.LogEnd == 0 {
-		return nil // nothing to diverge
+	for f.state.LatestEpoch >= 0 && f.state.LogEnd > 0 {
+		ans, err := b.epochEndOffset(ctx, cl, f)
+		if err != nil {
+			return err
+		}
+		if b.truncateToEpochEnd(f, ans.LeaderEpoch, ans.EndOffset) {
+			return nil
+		}
+		st, ok := f.p.Follower()
+		if !ok || st.LeaderEpoch != f.state.LeaderEpoch {
+			return errRetryLater // the metadata moved on: the next round starts over
+		}
+		if st.LatestEpoch >= f.state.LatestEpoch {
+			return nil
+		}
+		f.state = st
 	}
+	return nil // nothing to diverge
+}
+
+// epochEndOffset asks the leader where our latest leader epoch ends in its log.
+func (b *Broker) epochEndOffset(ctx context.Context, cl *wire.Client, f followed) (kmsg.OffsetForLeaderEpochResponseTopicPartition, error) {
+	var ans kmsg.OffsetForLeaderEpochResponseTopicPartition
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.Version = 3
 	req.ReplicaID = b.cfg.Broker.NodeID
@@ -288,33 +318,35 @@ func (b *Broker) truncateToLeader(ctx context.Context, cl *wire.Client, f follow
 	defer cancel()
 	raw, err := cl.Request(rctx, req)
 	if err != nil {
-		return err
+		return ans, err
 	}
 	resp := raw.(*kmsg.OffsetForLeaderEpochResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return fmt.Errorf("%w: OffsetForLeaderEpoch answered %d topics", wire.ErrMalformed, len(resp.Topics))
+		return ans, fmt.Errorf("%w: OffsetForLeaderEpoch answered %d topics", wire.ErrMalformed, len(resp.Topics))
 	}
-	ans := resp.Topics[0].Partitions[0]
+	ans = resp.Topics[0].Partitions[0]
 	if ans.ErrorCode != 0 {
-		return errRetryLater
+		return ans, errRetryLater
 	}
-	end := ans.EndOffset
-	if ans.LeaderEpoch < 0 || end < 0 {
-		// The leader has no epoch at or below ours: everything we have diverged. Keep what
-		// is below the leader's start (nothing) by truncating to our log start.
-		end = f.p.LogStartOffset()
-	} else if ans.LeaderEpoch != f.state.LatestEpoch {
-		_, ours := f.p.Log().EndOffsetForEpoch(ans.LeaderEpoch)
-		if ours >= 0 {
-			end = min(end, ours)
-		}
+	return ans, nil
+}
+
+// truncateToEpochEnd truncates a followed partition to where its leader says epoch ends (an
+// OffsetForLeaderEpoch answer or a fetch's DivergingEpoch; see Partition.TruncateToEpochEnd).
+// It reports whether the truncation is complete; on an error the partition's metadata is moving
+// and the next round starts over.
+func (b *Broker) truncateToEpochEnd(f followed, epoch int32, endOffset int64) (done bool) {
+	end, done, err := f.p.TruncateToEpochEnd(f.state.LeaderEpoch, epoch, endOffset)
+	if err != nil {
+		b.log.Warn("follower truncation failed", "topic", f.topic, "partition", f.id, "err", err)
+		return true
 	}
 	if end < f.state.LogEnd {
-		b.log.Info("follower truncating to the leader's log", "topic", f.topic, "partition", f.id,
-			"from", f.state.LogEnd, "to", end, "epoch", f.state.LeaderEpoch)
-		return f.p.TruncateTo(f.state.LeaderEpoch, end)
+		b.log.Info("follower truncated to the leader's log", "topic", f.topic, "partition", f.id,
+			"from", f.state.LogEnd, "to", end, "epoch", f.state.LeaderEpoch,
+			"leader_epoch_end", epoch, "leader_end_offset", endOffset)
 	}
-	return nil
+	return done
 }
 
 // wholeBatches drops a partial batch at the end of fetched data (Kafka may cut the last batch at

@@ -162,3 +162,26 @@ func TestEmptyLogEpochs(t *testing.T) {
 		t.Fatalf("(%d, %d)", e, o)
 	}
 }
+
+// TestTruncateAtEndDropsEmptyEpoch: a replica that led epoch 1 without writing in it keeps an
+// epoch entry at its log end. Truncating at (or past) the end cuts no batch but drops that
+// entry, as Kafka's UnifiedLog.truncateTo does, so the follower's latest epoch is one its data
+// has (else it would keep asking its leader about an epoch the leader never had), on disk too.
+func TestTruncateAtEndDropsEmptyEpoch(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig())
+	mustAppend(t, l, simpleBatch(2, 0), 0)
+	must(t, l.AssignEpoch(1, 2))
+	if e, _ := l.LatestEpoch(); e != 1 {
+		t.Fatalf("latest epoch %d, want 1", e)
+	}
+	must(t, l.Truncate(5))
+	if e, ok := l.LatestEpoch(); !ok || e != 0 || l.EndOffset() != 2 {
+		t.Fatalf("after truncating past the end: latest epoch %d %v, end %d; want 0, 2", e, ok, l.EndOffset())
+	}
+	must(t, l.Close())
+	l = openLog(t, dir, testConfig())
+	if e, _ := l.LatestEpoch(); e != 0 {
+		t.Fatalf("after reopening: latest epoch %d, want 0", e)
+	}
+}

@@ -11,7 +11,10 @@ import (
 // which is never more than endOffset. Truncating below the first segment
 // empties the log and restarts it at endOffset. The log start offset drops
 // to the new end if it was above it, and leader epochs starting at or
-// after the new end are removed.
+// after the new end are removed. Truncating at or past the end cuts no
+// batch but, as in Kafka, still removes epochs starting at the log end: a
+// replica that led an epoch without writing in it must not keep that epoch
+// as its latest, which its leader has never heard of.
 func (l *Log) Truncate(endOffset int64) error {
 	if endOffset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, endOffset)
@@ -22,6 +25,14 @@ func (l *Log) Truncate(endOffset int64) error {
 		return err
 	}
 	if endOffset >= l.endOffset {
+		l.mu.Lock()
+		changed := l.epochs.truncateFromEnd(l.endOffset)
+		l.mu.Unlock()
+		if changed {
+			if err := l.writeEpochsLocked(); err != nil {
+				return l.fail(err)
+			}
+		}
 		return nil
 	}
 	if endOffset < l.segments[0].base {

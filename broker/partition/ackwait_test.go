@@ -47,7 +47,7 @@ func TestAckWaitChannelOnlyWhileWaiting(t *testing.T) {
 	}
 	p.UpdateFollower(2, 1)
 	wantHW(t, p, 1, 2)
-	if done, err := p.Acked(first.LastOffset); done || err != nil {
+	if done, err := p.Acked(first.LeaderEpoch, first.LastOffset); done || err != nil {
 		t.Fatalf("Acked(%d) with the high watermark at 1 = %v, %v", first.LastOffset, done, err)
 	}
 	if !parked(p) {
@@ -63,7 +63,7 @@ func TestAckWaitChannelOnlyWhileWaiting(t *testing.T) {
 	second, err := produce(t, p, -1, plain(3)) // offsets 2..4
 	wantOK(t, "append", err)
 	done := make(chan error, 1)
-	go func() { done <- p.WaitForAck(context.Background(), second.LastOffset) }()
+	go func() { done <- p.WaitForAck(context.Background(), second.LeaderEpoch, second.LastOffset) }()
 	waitUntil(t, "WaitForAck to park", func() bool { return parked(p) })
 
 	p.UpdateFollower(2, 3) // the high watermark moves, not past the write
@@ -112,7 +112,7 @@ func TestConcurrentAckWaits(t *testing.T) {
 					return
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				err = p.WaitForAck(ctx, info.LastOffset)
+				err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 				cancel()
 				if err != nil {
 					t.Errorf("producer %d batch %d (last offset %d): %v", i, j, info.LastOffset, err)

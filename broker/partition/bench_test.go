@@ -55,7 +55,7 @@ func BenchmarkPartitionAppend(b *testing.B) {
 					b.Fatalf("AppendAsLeader: %+v, %v", info, err)
 				}
 				if c.acks == -1 {
-					if done, err := p.Acked(info.LastOffset); !done || err != nil {
+					if done, err := p.Acked(info.LeaderEpoch, info.LastOffset); !done || err != nil {
 						b.Fatalf("Acked: %v, %v", done, err)
 					}
 				}
@@ -92,7 +92,7 @@ func BenchmarkPartitionAppendParallel(b *testing.B) {
 				b.Errorf("AppendAsLeader: %v", err)
 				return
 			}
-			if done, err := p.Acked(info.LastOffset); !done || err != nil {
+			if done, err := p.Acked(info.LeaderEpoch, info.LastOffset); !done || err != nil {
 				b.Errorf("Acked: %v, %v", done, err)
 				return
 			}

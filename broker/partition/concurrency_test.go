@@ -52,7 +52,7 @@ func TestConcurrentIdempotentAppendsAndReads(t *testing.T) {
 				}
 				appended.Add(int64(b.n))
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				err = p.WaitForAck(ctx, info.LastOffset)
+				err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 				cancel()
 				if err != nil {
 					t.Errorf("producer %d batch %d: WaitForAck: %v", pid, j, err)

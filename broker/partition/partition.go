@@ -227,6 +227,9 @@ type AppendInfo struct {
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
 	Duplicate      bool // the batch had been appended before; offsets are the original ones
+	// LeaderEpoch is the leader epoch the write was appended in (for a duplicate, the current
+	// one: the original is in this leader's log now). An acks=all wait passes it to WaitForAck.
+	LeaderEpoch int32
 }
 
 // AppendAsLeader appends validated batches (b, with their headers hdrs from log.ValidateBatches).
@@ -256,6 +259,7 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 			LogAppendTime:  dup.logAppendTime,
 			LogStartOffset: p.log.StartOffset(),
 			Duplicate:      true,
+			LeaderEpoch:    p.leaderEpoch,
 		}, nil
 	}
 	res, err := p.log.Append(b, p.leaderEpoch)
@@ -280,6 +284,7 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 		LastOffset:     res.LastOffset,
 		LogAppendTime:  res.LogAppendTime,
 		LogStartOffset: p.log.StartOffset(),
+		LeaderEpoch:    p.leaderEpoch,
 	}, nil
 }
 
@@ -308,10 +313,11 @@ func (p *Partition) checkSequencesLocked(hdrs []log.BatchHeader) (*batchMeta, er
 }
 
 // WaitForAck blocks until lastOffset is below the high watermark (every ISR member has it), the
-// ISR shrinks below min.insync.replicas, leadership moves, or ctx ends.
-func (p *Partition) WaitForAck(ctx context.Context, lastOffset int64) error {
+// ISR shrinks below min.insync.replicas, leadership moves, or ctx ends. leaderEpoch is the epoch
+// the write was appended in (AppendInfo.LeaderEpoch).
+func (p *Partition) WaitForAck(ctx context.Context, leaderEpoch int32, lastOffset int64) error {
 	for {
-		done, ch, err := p.ackState(lastOffset)
+		done, ch, err := p.ackState(leaderEpoch, lastOffset)
 		if done {
 			return err
 		}
@@ -324,28 +330,32 @@ func (p *Partition) WaitForAck(ctx context.Context, lastOffset int64) error {
 }
 
 // Acked is WaitForAck without the wait: done reports whether the outcome is known now.
-func (p *Partition) Acked(lastOffset int64) (done bool, err error) {
-	done, _, err = p.ackState(lastOffset)
+func (p *Partition) Acked(leaderEpoch int32, lastOffset int64) (done bool, err error) {
+	done, _, err = p.ackState(leaderEpoch, lastOffset)
 	return done, err
 }
 
 // ackState decides an acks=all wait: done with its outcome, or not yet, with the channel that
 // signals the next change. Kafka's checkEnoughReplicasReachOffset.
-func (p *Partition) ackState(lastOffset int64) (done bool, changed <-chan struct{}, err error) {
+//
+// Leadership is checked first, as Kafka does: the high watermark says nothing about a write once
+// this replica stopped leading the epoch the write was appended in. As a follower it may have
+// truncated the write and fetched the new leader's records past its offset; having led again
+// since, it may have written other records at that offset. Either way the high watermark passes
+// the offset of a write that is gone, so the write is answered NOT_LEADER_OR_FOLLOWER (the
+// client retries; an idempotent retry of a write that survived is answered as a duplicate).
+func (p *Partition) ackState(leaderEpoch int32, lastOffset int64) (done bool, changed <-chan struct{}, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.closed:
 		return true, nil, ErrClosed
-	case p.hw > lastOffset:
-		if p.liveISRNowLocked() < p.cfg.MinInsyncReplicas {
-			return true, nil, ErrNotEnoughReplicasAfterAppend
-		}
-		return true, nil, nil
-	case p.leader != p.cfg.NodeID:
+	case p.leader != p.cfg.NodeID || p.leaderEpoch != leaderEpoch:
 		return true, nil, ErrNotLeader
 	case p.liveISRNowLocked() < p.cfg.MinInsyncReplicas:
 		return true, nil, ErrNotEnoughReplicasAfterAppend
+	case p.hw > lastOffset:
+		return true, nil, nil
 	}
 	if p.changed == nil {
 		p.changed = make(chan struct{})

@@ -127,7 +127,7 @@ func TestHighWatermarkFollowsLogEndWithSoleISR(t *testing.T) {
 		next += int64(n)
 		wantHW(t, p, next, next)
 		// acks=all with an ISR of one: committed at once, even under a done context.
-		wantOK(t, "WaitForAck of a committed offset", p.WaitForAck(canceled(), info.LastOffset))
+		wantOK(t, "WaitForAck of a committed offset", p.WaitForAck(canceled(), info.LeaderEpoch, info.LastOffset))
 	}
 
 	res, err := p.Read(0, 1<<20, -1, 0)
@@ -194,12 +194,12 @@ func TestReadBoundedByHighWatermarkForConsumers(t *testing.T) {
 	}
 
 	// The uncommitted write is not acknowledged: the wait ends with the context.
-	wantErr(t, "WaitForAck under a done context", p.WaitForAck(canceled(), info.LastOffset), ErrTimeout)
+	wantErr(t, "WaitForAck under a done context", p.WaitForAck(canceled(), info.LeaderEpoch, info.LastOffset), ErrTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	wantErr(t, "WaitForAck past its deadline", p.WaitForAck(ctx, info.LastOffset), ErrTimeout)
+	wantErr(t, "WaitForAck past its deadline", p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset), ErrTimeout)
 	// The committed part is.
-	wantOK(t, "WaitForAck of the committed offset", p.WaitForAck(canceled(), 1))
+	wantOK(t, "WaitForAck of the committed offset", p.WaitForAck(canceled(), info.LeaderEpoch, 1))
 }
 
 func TestMinInsyncReplicas(t *testing.T) {
@@ -246,7 +246,7 @@ func TestWaitForAckEndsWithLeadership(t *testing.T) {
 	wantOK(t, "append", err)
 
 	done := make(chan error, 1)
-	go func() { done <- p.WaitForAck(context.Background(), info.LastOffset) }()
+	go func() { done <- p.WaitForAck(context.Background(), info.LeaderEpoch, info.LastOffset) }()
 	wantOK(t, "BecomeFollower", p.BecomeFollower(2, 1, 1, []int32{self, 2}))
 	select {
 	case err := <-done:
@@ -255,7 +255,7 @@ func TestWaitForAckEndsWithLeadership(t *testing.T) {
 		t.Fatal("WaitForAck did not return after BecomeFollower")
 	}
 	// Asked afresh, it answers at once.
-	wantErr(t, "WaitForAck as follower", p.WaitForAck(context.Background(), info.LastOffset), ErrNotLeader)
+	wantErr(t, "WaitForAck as follower", p.WaitForAck(context.Background(), info.LeaderEpoch, info.LastOffset), ErrNotLeader)
 }
 
 func TestWaitForAckEndsWithClose(t *testing.T) {
@@ -264,7 +264,7 @@ func TestWaitForAckEndsWithClose(t *testing.T) {
 	info, err := produce(t, p, -1, plain(1))
 	wantOK(t, "append", err)
 	done := make(chan error, 1)
-	go func() { done <- p.WaitForAck(context.Background(), info.LastOffset) }()
+	go func() { done <- p.WaitForAck(context.Background(), info.LeaderEpoch, info.LastOffset) }()
 	wantOK(t, "Close", p.Close())
 	select {
 	case err := <-done:
@@ -286,7 +286,7 @@ func TestWaitForAckAfterISRShrinksBelowMin(t *testing.T) {
 	wantHW(t, p, 0, 1)
 
 	done := make(chan error, 1)
-	go func() { done <- p.WaitForAck(context.Background(), info.LastOffset) }()
+	go func() { done <- p.WaitForAck(context.Background(), info.LeaderEpoch, info.LastOffset) }()
 	// Replica 2 falls out of the ISR (same leader epoch, new partition epoch): only the leader
 	// has the record now, and the high watermark moves past it.
 	wantOK(t, "shrink ISR", p.BecomeLeader(0, 1, []int32{self, 2}, []int32{self}))

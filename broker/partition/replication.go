@@ -158,7 +158,7 @@ type FollowerState struct {
 	Leader      int32
 	LeaderEpoch int32
 	LogEnd      int64
-	LatestEpoch int32 // of the log's last batch, -1 when empty
+	LatestEpoch int32 // the latest epoch in the log's leader-epoch cache, -1 when none
 }
 
 // Follower returns the fetch state, or false when this replica is not a follower.
@@ -212,19 +212,76 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 func (p *Partition) TruncateTo(leaderEpoch int32, offset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.checkFollowerLocked(leaderEpoch); err != nil {
+		return err
+	}
+	return p.truncateLocked(offset)
+}
+
+// TruncateToEpochEnd truncates this follower's log to where its leader says an epoch ends: the
+// leader's answer to OffsetsForLeaderEpoch for our latest epoch, or a fetch response's
+// DivergingEpoch. It decides the offset as Kafka's AbstractFetcherThread.getOffsetTruncationState:
+//
+//   - endOffset undefined (-1): the leader knows no epoch at or below ours, so it cannot say where
+//     we diverge. The log is kept up to our high watermark, which the leader has committed.
+//   - epoch undefined with an end offset: the leader's end offset.
+//   - an epoch we have: the smaller of the leader's end offset and where the epoch ends in ours.
+//   - an epoch we do not have: where our largest epoch below it ends. The truncation is not
+//     complete (done is false): the leader must be asked again about our new latest epoch.
+//   - no epoch of ours at or below it: the leader's end offset.
+//
+// It never truncates above the log end; it returns the log end after the truncation.
+func (p *Partition) TruncateToEpochEnd(leaderEpoch, epoch int32, endOffset int64) (end int64, done bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.checkFollowerLocked(leaderEpoch); err != nil {
+		return 0, false, err
+	}
+	leo := p.log.EndOffset()
+	to, done := leo, true
+	switch {
+	case endOffset < 0:
+		to = max(p.hw, p.log.StartOffset())
+	case epoch < 0:
+		to = endOffset
+	default:
+		ours, oursEnd := p.log.EndOffsetForEpoch(epoch)
+		switch {
+		case oursEnd < 0:
+			to = endOffset
+		case ours != epoch:
+			to, done = oursEnd, false
+		default:
+			to = min(oursEnd, endOffset)
+		}
+	}
+	if err := p.truncateLocked(min(to, leo)); err != nil {
+		return 0, false, err
+	}
+	return p.log.EndOffset(), done, nil
+}
+
+func (p *Partition) checkFollowerLocked(leaderEpoch int32) error {
 	if p.closed {
 		return ErrClosed
 	}
 	if p.leader == p.cfg.NodeID || p.leaderEpoch != leaderEpoch {
 		return ErrFencedLeaderEpoch
 	}
-	if offset >= p.log.EndOffset() {
-		return nil
-	}
+	return nil
+}
+
+// truncateLocked cuts the log back to offset. At or past the log end it cuts nothing, but the
+// log still drops an epoch that starts at its end (see log.Log.Truncate).
+func (p *Partition) truncateLocked(offset int64) error {
+	truncating := offset < p.log.EndOffset()
 	if err := p.log.Truncate(offset); err != nil {
 		return err
 	}
-	p.hw = min(p.hw, offset)
+	if !truncating {
+		return nil
+	}
+	p.hw = min(p.hw, p.log.EndOffset())
 	return p.rebuildProducersLocked()
 }
 
@@ -233,11 +290,8 @@ func (p *Partition) TruncateTo(leaderEpoch int32, offset int64) error {
 func (p *Partition) ResetTo(leaderEpoch int32, offset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	if p.leader == p.cfg.NodeID || p.leaderEpoch != leaderEpoch {
-		return ErrFencedLeaderEpoch
+	if err := p.checkFollowerLocked(leaderEpoch); err != nil {
+		return err
 	}
 	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
 		return err

@@ -46,7 +46,7 @@ func TestHighWatermarkFromFollowerFetches(t *testing.T) {
 	wantHW(t, p, 0, 3)
 
 	acked := make(chan error, 1)
-	go func() { acked <- p.WaitForAck(context.Background(), info.LastOffset) }()
+	go func() { acked <- p.WaitForAck(context.Background(), info.LeaderEpoch, info.LastOffset) }()
 
 	fetch(t, p, 2, 0)
 	if res := fetch(t, p, 2, 3); res.HighWatermark != 0 {
@@ -91,7 +91,7 @@ func TestFollowerFetchOutOfRangeDoesNotAdvanceHighWatermark(t *testing.T) {
 	_, err = p.Read(7, 1<<20, 2, -1)
 	wantErr(t, "follower fetch past the log end", err, log.ErrOffsetOutOfRange)
 	wantHW(t, p, 0, 5)
-	wantErr(t, "WaitForAck", p.WaitForAck(canceled(), info.LastOffset), ErrTimeout)
+	wantErr(t, "WaitForAck", p.WaitForAck(canceled(), info.LeaderEpoch, info.LastOffset), ErrTimeout)
 }
 
 func TestISRShrinkAndExpand(t *testing.T) {
@@ -251,7 +251,7 @@ func TestLaggingFollowerDoesNotCountForMinInsync(t *testing.T) {
 	info, err := produce(t, p, -1, plain(1))
 	wantOK(t, "acks=all within the grace of a follower not heard from yet", err)
 	fetch(t, p, 2, 1)
-	wantOK(t, "WaitForAck", p.WaitForAck(canceled(), info.LastOffset))
+	wantOK(t, "WaitForAck", p.WaitForAck(canceled(), info.LeaderEpoch, info.LastOffset))
 
 	clk.advance(11 * time.Second)
 	_, err = produce(t, p, -1, plain(1))
