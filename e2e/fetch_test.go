@@ -32,15 +32,23 @@ func produceN(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, n
 	}
 }
 
-// TestKafkaGoConnOutOfRangeIsAnsweredAtOnce: a kafka-go Conn seeked past the end (without the
-// check) reads OFFSET_OUT_OF_RANGE at once, not after its whole MaxWait (the read deadline).
-func TestKafkaGoConnOutOfRangeIsAnsweredAtOnce(t *testing.T) {
+// topicOnSingle starts a one-node cluster with a topic of parts partitions and returns a client
+// that produces to the partition each record names.
+func topicOnSingle(t *testing.T, topic string, parts int32) (*node, context.Context, *kgo.Client) {
+	t.Helper()
 	n := startSingle(t)
 	ctx := testContext(t)
 	cl := newClient(t, n.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "oor"); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
+	return n, ctx, cl
+}
+
+// TestKafkaGoConnOutOfRangeIsAnsweredAtOnce: a kafka-go Conn seeked past the end (without the
+// check) reads OFFSET_OUT_OF_RANGE at once, not after its whole MaxWait (the read deadline).
+func TestKafkaGoConnOutOfRangeIsAnsweredAtOnce(t *testing.T) {
+	n, ctx, cl := topicOnSingle(t, "oor", 1)
 	produceN(t, ctx, cl, "oor", 10, 0, 0)
 	conn, err := kafka.DialLeader(ctx, "tcp", n.addr, "oor", 0)
 	if err != nil {
@@ -67,12 +75,7 @@ func TestKafkaGoConnOutOfRangeIsAnsweredAtOnce(t *testing.T) {
 // TestKafkaGoClientFetchIsAFullFetch: kafka-go's Client.Fetch sends SessionID -1 and
 // SessionEpoch -1 (FINAL): a sessionless full fetch, answered with the partition's records.
 func TestKafkaGoClientFetchIsAFullFetch(t *testing.T) {
-	n := startSingle(t)
-	ctx := testContext(t)
-	cl := newClient(t, n.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "full"); err != nil {
-		t.Fatal(err)
-	}
+	n, ctx, cl := topicOnSingle(t, "full", 1)
 	produceN(t, ctx, cl, "full", 500, 0, 0)
 	kc := &kafka.Client{Addr: kafka.TCP(n.addr), Timeout: 30 * time.Second}
 	var got []string
@@ -115,12 +118,7 @@ func TestKafkaGoClientFetchIsAFullFetch(t *testing.T) {
 // incremental (small), which they are only if the broker kept its session.
 func TestFranzSessionsManyPartitions(t *testing.T) {
 	const parts = 200
-	n := startSingle(t)
-	ctx := testContext(t)
-	pcl := newClient(t, n.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(pcl).CreateTopic(ctx, parts, 1, nil, "many"); err != nil {
-		t.Fatal(err)
-	}
+	n, ctx, pcl := topicOnSingle(t, "many", parts)
 	all := make([]int32, parts)
 	for i := range all {
 		all[i] = int32(i)
@@ -207,12 +205,7 @@ var _ kgo.HookBrokerWrite = (*fetchSizes)(nil)
 // reads a many-partition topic whose data sits in a few partitions, and a consumer started past
 // the end of a partition hears OFFSET_OUT_OF_RANGE and resets to the start.
 func TestKcatConsumesManyPartitionsAndResets(t *testing.T) {
-	n := startSingle(t)
-	ctx := testContext(t)
-	cl := newClient(t, n.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 50, 1, nil, "rdk"); err != nil {
-		t.Fatal(err)
-	}
+	n, ctx, cl := topicOnSingle(t, "rdk", 50)
 	produceN(t, ctx, cl, "rdk", 20, 0, 3, 17, 49)
 	out := kcat(t, nil, "-b", n.addr, "-C", "-t", "rdk", "-o", "beginning", "-e", "-q", "-f", "%p:%s\n")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

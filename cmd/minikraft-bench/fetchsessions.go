@@ -28,10 +28,9 @@ const fetchSessionsWait = 50 * time.Millisecond
 
 // fetchCounter counts a client's Fetch requests and their bytes.
 type fetchCounter struct {
-	mu             sync.Mutex
-	n              int
-	reqB, respB    int64
-	firstReq, last int
+	mu          sync.Mutex
+	n           int
+	reqB, respB int64
 }
 
 func (f *fetchCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, n int, _, _ time.Duration, err error) {
@@ -72,28 +71,11 @@ func runFetchSessions(ctx context.Context, o options, partitions int) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "minikraft-bench-fs-")
+	s, done, err := startOwnMinikraft(ctx, o, "minikraft-bench-fs-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin := o.minikraft
-	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building minikraft ...")
-		if bin, err = buildMinikraft(ctx, work); err != nil {
-			return err
-		}
-	}
-	s, err := startMinikraft(bin, filepath.Join(work, "node"))
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := s.waitListening(wctx); err != nil {
-		return err
-	}
+	defer done()
 	const topic = "fetch-sessions"
 	if err := createTopics(ctx, s.addrs, int32(partitions), 1, []string{topic}); err != nil {
 		return err
@@ -223,4 +205,36 @@ func fetchSessionsMarkdown(partitions int, d time.Duration, phases []fetchPhase)
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// startOwnMinikraft starts a minikraft process (o.minikraft, or one built for the run) with its
+// data in a fresh temporary directory and waits until it listens; done stops it and removes the
+// directory.
+func startOwnMinikraft(ctx context.Context, o options, prefix string) (s *server, done func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	bin := o.minikraft
+	if bin == "" {
+		fmt.Fprintln(os.Stderr, "building minikraft ...")
+		if bin, err = buildMinikraft(ctx, dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s, err = startMinikraft(bin, filepath.Join(dir, "data")); err != nil {
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err = s.waitListening(wctx); err != nil {
+		s.stop()
+		return nil, nil, err
+	}
+	return s, func() { s.stop(); os.RemoveAll(dir) }, nil
 }
