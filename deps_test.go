@@ -12,13 +12,14 @@ const module = "github.com/minikraft/minikraft"
 // allowedImports is DESIGN.md's package table: which of the module's packages, and which outside
 // modules, each package may import (directly or not). The standard library is always allowed.
 var allowedImports = map[string][]string{
-	"wire":              {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
-	"log":               {},
-	"raftmeta":          {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
-	"broker/partition":  {module + "/log"},
-	"broker/controller": {module + "/raftmeta", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
-	"broker/group":      {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
-	"broker/config":     {},
+	"wire":                {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"log":                 {},
+	"raftmeta":            {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
+	"broker/partition":    {module + "/log"},
+	"broker/controller":   {module + "/raftmeta", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
+	"broker/group":        {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"broker/config":       {},
+	"broker/fetchsession": {},
 }
 
 // TestPackageDependencies enforces DESIGN.md's package boundaries with `go list -deps`, so a wrong

@@ -6,190 +6,190 @@ package broker
 // RecordBatch v2 as stored, so it starts at v4 like Kafka 4.0. v13 names topics by id.
 //
 // Consumers read up to the high watermark (read_committed gets the same bound: with no
-// transactions the last stable offset is the high watermark). Partitions are filled in request
-// order within MaxBytes and each partition's PartitionMaxBytes, except that the first partition
-// with data returns at least one whole batch, however large, so a consumer can always make
-// progress (KIP-74). If less than MinBytes is ready and MaxWaitMillis > 0, the fetch parks on the
-// partitions' high-watermark signals until enough arrives or the wait ends.
+// transactions the last stable offset is the high watermark). Partitions are filled in order
+// within MaxBytes and each partition's PartitionMaxBytes, except that the first partition with
+// data returns at least one whole batch, however large, so a consumer can always make progress
+// (KIP-74). If less than MinBytes is ready and MaxWaitMillis > 0, the fetch parks on the
+// partitions' high-watermark signals until enough arrives or the wait ends, unless a partition
+// has an error or a diverging epoch: that is answered at once, with whatever the other partitions
+// have (Kafka's ReplicaManager.fetchMessages and DelayedFetch), so a consumer seeking past the
+// end hears OFFSET_OUT_OF_RANGE without waiting out its MaxWait.
 //
-// Fetch sessions (KIP-227) are not kept: every response carries SessionID 0, which tells clients
-// that no session was created, so they keep sending full requests; a request naming a session id
-// gets FETCH_SESSION_ID_NOT_FOUND. This is what Kafka does with its session cache disabled.
+// Fetch sessions (KIP-227) are kept as Kafka keeps them; broker/fetchsession has the rules.
+// SessionEpoch 0 and -1 are full fetches whatever the SessionID (epoch 0 asks for a session);
+// other epochs are incremental fetches, which name only changed partitions and are answered with
+// only the partitions that have news. Followers get sessions too (privileged in the cache).
+//
+// A replica's fetch (ReplicaID >= 0) also tells the leader how far the follower is. As in Kafka's
+// Partition.fetchRecords, the follower's state is updated only after a successful read of the
+// partition, so a fetch with a fenced or unknown leader epoch, an offset outside the log or a
+// diverging epoch moves nothing: not the follower's log end, its caught-up time, the high
+// watermark or the ISR. It is updated once per request, at the first read: re-reads while the
+// fetch waits are not fresh progress, or a follower that died with a fetch parked here would look
+// caught up until that fetch ends. A replica fetch carrying LastFetchedEpoch (v12+) is first
+// checked for divergence against the leader's epoch cache (KIP-595's check on fetch): when the
+// follower's last epoch ends here before its fetch offset, or is unknown here, the answer is
+// DivergingEpoch {the largest epoch at or below it, where it ends} with no records.
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/wire"
 )
 
 func init() { register(1, 4, 13, (*Broker).handleFetch) }
 
+// handleFetch resolves the request's session when it arrives (requests of one connection are
+// handled in order, so a session's epochs are checked in the order they were sent); the reads
+// and the wait happen in the Future.
 func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.FetchRequest)
-	if req.SessionID != 0 {
+	fc, err := b.sessions.NewContext(sessionRequest(req), time.Now())
+	if err != nil {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.ErrorCode = sessionErrorCode(err)
 		return wire.Done(resp, nil)
 	}
-	if req.ReplicaID >= 0 {
-		b.recordFollowerFetch(req)
-	}
 	return func() (kmsg.Response, error) {
-		return b.fetch(ctx, req), nil
+		return b.fetch(ctx, req, fc), nil
 	}
 }
 
-func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *wire.FetchResponse {
+// sessionRequest is the request as the session cache sees it. Before v7 a request carries no
+// session fields: kmsg's defaults (id 0, epoch -1) make it sessionless, as Kafka's LEGACY
+// metadata does.
+func sessionRequest(req *kmsg.FetchRequest) fetchsession.Request {
+	sr := fetchsession.Request{
+		SessionID:    req.SessionID,
+		SessionEpoch: req.SessionEpoch,
+		UsesTopicIDs: req.Version >= 13,
+		Follower:     req.ReplicaID >= 0,
+	}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			sr.Partitions = append(sr.Partitions, fetchsession.PartitionRequest{
+				Key:                fetchKey(req.Version, rt.Topic, rt.TopicID, rp.Partition),
+				FetchOffset:        rp.FetchOffset,
+				LogStartOffset:     rp.LogStartOffset,
+				MaxBytes:           rp.PartitionMaxBytes,
+				CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+				LastFetchedEpoch:   rp.LastFetchedEpoch,
+			})
+		}
+	}
+	for _, ft := range req.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			sr.Forgotten = append(sr.Forgotten, fetchKey(req.Version, ft.Topic, ft.TopicID, p))
+		}
+	}
+	return sr
+}
+
+// fetchKey names a partition by topic id from v13 on, by topic name before.
+func fetchKey(version int16, topic string, id [16]byte, p int32) fetchsession.Key {
+	if version >= 13 {
+		return fetchsession.Key{TopicID: id, Partition: p}
+	}
+	return fetchsession.Key{Topic: topic, Partition: p}
+}
+
+func sessionErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, fetchsession.ErrSessionIDNotFound):
+		return kerr.FetchSessionIDNotFound.Code
+	case errors.Is(err, fetchsession.ErrInvalidEpoch):
+		return kerr.InvalidFetchSessionEpoch.Code
+	case errors.Is(err, fetchsession.ErrTopicIDMismatch):
+		return kerr.FetchSessionTopicIDError.Code
+	}
+	return errorCode(err)
+}
+
+func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest, fc *fetchsession.Context) *wire.FetchResponse {
 	var deadline <-chan time.Time
 	if req.MaxWaitMillis > 0 {
 		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		defer t.Stop()
 		deadline = t.C
 	}
-	resp, size, parts := b.fetchOnce(req)
-	if fetchDone(req, resp.FetchResponse, size) {
-		return resp
-	}
-	// Register before re-reading, so data that arrives between a read and the wait still wakes
-	// us; a buffered channel of one coalesces any number of signals.
-	wake := make(chan struct{}, 1)
-	for _, p := range parts {
-		defer p.Register(wake)()
-	}
-	for {
-		resp.Release() // a response not sent gives its file references back
-		resp, size, _ = b.fetchOnce(req)
-		if fetchDone(req, resp.FetchResponse, size) {
-			return resp
+	parts := fc.Partitions()
+	reads := make([]partRead, len(parts))
+	st := b.readPartitions(req, parts, reads, true)
+	if !st.answerNow(req, len(parts)) {
+		// Register before re-reading, so data that arrives between a read and the wait still
+		// wakes us; a buffered channel of one coalesces any number of signals.
+		wake := make(chan struct{}, 1)
+		for _, p := range st.waitOn {
+			defer p.Register(wake)()
 		}
-		select {
-		case <-wake:
-		case <-deadline:
-			resp.Release()
-			resp, _, _ = b.fetchOnce(req)
-			return resp
-		case <-ctx.Done():
-			return resp
-		}
-	}
-}
-
-// fetchDone reports whether a fetch can be answered now: enough bytes, no wait asked for, or an
-// error the client must see at once.
-func fetchDone(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, size int) bool {
-	return size >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || resp.ErrorCode != 0 || hasPartitionError(resp)
-}
-
-// recordFollowerFetch tells each led partition how far the fetching follower is, once per
-// request (see partition.UpdateFollower).
-func (b *Broker) recordFollowerFetch(req *kmsg.FetchRequest) {
-	for _, rt := range req.Topics {
-		name := rt.Topic
-		if req.Version >= 13 {
-			name, _ = b.topicNameByID(rt.TopicID)
-		}
-		for _, rp := range rt.Partitions {
-			if p, _, err := b.leaderPartition(name, rp.Partition); err == nil {
-				p.UpdateFollower(req.ReplicaID, rp.FetchOffset)
+	wait:
+		for {
+			if st = b.readPartitions(req, parts, reads, false); st.answerNow(req, len(parts)) {
+				break
 			}
-		}
-	}
-}
-
-func hasPartitionError(resp *kmsg.FetchResponse) bool {
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			switch resp.Topics[i].Partitions[j].ErrorCode {
-			case 0, kerr.OffsetOutOfRange.Code:
-			default:
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// fetchOnce reads every requested partition once, without waiting. It returns the response, the
-// number of record bytes in it and the partitions that could produce more data (to wait on). The
-// records stay in the log's files (wire.Records) until the response is written or released.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*wire.FetchResponse, int, []*partition.Partition) {
-	resp := &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-	maxBytes := int(req.MaxBytes)
-	if req.Version < 3 || maxBytes <= 0 {
-		maxBytes = 50 << 20 // fetch.max.bytes default for old requests that carry none
-	}
-	var (
-		total   int
-		gotData bool
-		parts   []*partition.Partition
-	)
-	for ti, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		name := rt.Topic
-		if req.Version >= 13 {
-			var ok bool
-			name, ok = b.topicNameByID(rt.TopicID)
-			if !ok {
-				for _, rp := range rt.Partitions {
-					sp := newFetchPartition(rp.Partition)
-					sp.ErrorCode = kerr.UnknownTopicID.Code
-					st.Partitions = append(st.Partitions, sp)
+			select {
+			case <-wake:
+			case <-deadline:
+				b.readPartitions(req, parts, reads, false)
+				break wait
+			case <-ctx.Done():
+				// The connection is gone: nothing will be sent, and the session must not
+				// record what the client was never told.
+				for i := range reads {
+					reads[i].release()
 				}
-				resp.Topics = append(resp.Topics, st)
-				continue
+				return &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 			}
 		}
-		for _, rp := range rt.Partitions {
-			sp := newFetchPartition(rp.Partition)
-			p, _, err := b.leaderPartition(name, rp.Partition)
-			if err != nil {
-				sp.ErrorCode = errorCode(err)
-				st.Partitions = append(st.Partitions, sp)
-				continue
-			}
-			parts = append(parts, p)
-			limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
-			if !gotData {
-				// KIP-74: the first partition with data returns one batch even past the limits.
-				limit = max(limit, 1)
-			}
-			if limit <= 0 {
-				sp.HighWatermark = p.HighWatermark()
-				sp.LastStableOffset = sp.HighWatermark
-				sp.LogStartOffset = p.LogStartOffset()
-				st.Partitions = append(st.Partitions, sp)
-				continue
-			}
-			rr, err := p.ReadRecords(rp.FetchOffset, limit, req.ReplicaID, rp.CurrentLeaderEpoch)
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
-			if err != nil {
-				sp.ErrorCode = errorCode(err)
-			} else if n := rr.Records.Len(); n > 0 {
-				resp.SetRecords(ti, len(st.Partitions), rr.Records)
-				total += n
-				gotData = true
-			} else {
-				rr.Records.Release()
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total, parts
+	return fetchResponse(req, fc, parts, reads)
 }
 
-func newFetchPartition(id int32) kmsg.FetchResponseTopicPartition {
-	sp := kmsg.NewFetchResponseTopicPartition()
-	sp.Partition = id
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-	sp.PreferredReadReplica = -1
-	// Kafka sends empty records, never null: librdkafka rejects a null set (size -1).
-	sp.RecordBatches = []byte{}
-	return sp
+// fetchResponse lets the session decide what the client hears (a new session id for a full
+// fetch, only the partitions with news for an incremental one) and builds the response: each run
+// of partitions of one topic becomes one topic entry, as Kafka's FetchResponse.of does.
+func fetchResponse(req *kmsg.FetchRequest, fc *fetchsession.Context, parts []fetchsession.PartitionRequest, reads []partRead) *wire.FetchResponse {
+	resp := &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
+	results := make([]fetchsession.Result, len(reads))
+	for i := range reads {
+		sp := &reads[i].sp
+		results[i] = fetchsession.Result{
+			HighWatermark:  sp.HighWatermark,
+			LogStartOffset: sp.LogStartOffset,
+			ErrorCode:      sp.ErrorCode,
+			RecordBytes:    reads[i].rec.Len(),
+			Diverging:      sp.DivergingEpoch.Epoch >= 0,
+		}
+	}
+	id, keep, err := fc.Finish(results, time.Now())
+	resp.SessionID = id
+	if err != nil {
+		resp.ErrorCode = sessionErrorCode(err)
+	}
+	for i, pr := range parts {
+		if err != nil || !keep[i] {
+			reads[i].release()
+			continue
+		}
+		n := len(resp.Topics)
+		if n == 0 || resp.Topics[n-1].Topic != pr.Topic || resp.Topics[n-1].TopicID != pr.TopicID {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = pr.Topic, pr.TopicID
+			resp.Topics = append(resp.Topics, st)
+			n++
+		}
+		t := &resp.Topics[n-1]
+		if reads[i].rec != nil {
+			resp.SetRecords(n-1, len(t.Partitions), reads[i].rec)
+			reads[i].rec = nil // the response owns it now
+		}
+		t.Partitions = append(t.Partitions, reads[i].sp)
+	}
+	return resp
 }

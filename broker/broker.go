@@ -16,6 +16,7 @@ import (
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/controller"
+	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -64,6 +65,7 @@ type Broker struct {
 	applyMu  sync.Mutex // serialises metadata reconciliation
 	pids     pidAllocator
 	fetchers fetchers
+	sessions *fetchsession.Cache // Fetch sessions (KIP-227), see 01_fetch.go
 	offsets  offsetsStore
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
 	// guarded by applyMu.
@@ -103,6 +105,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		listeners:   make(map[string]net.Listener),
 		incarnation: newUUID(),
 		failed:      make(chan struct{}),
+		sessions:    fetchsession.NewCache(bc.FetchSessionCacheSlots, fetchsession.MinEvictionAge),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer func() {

@@ -47,6 +47,7 @@ type Broker struct {
 	MessageMaxBytes              int           // message.max.bytes (the broker default of max.message.bytes)
 	SocketRequestMaxBytes        int           // socket.request.max.bytes
 	FetchMaxBytes                int           // fetch.max.bytes
+	FetchSessionCacheSlots       int           // max.incremental.fetch.session.cache.slots
 	LogRetentionCheckInterval    time.Duration // log.retention.check.interval.ms
 	LogCleanerEnable             bool          // log.cleaner.enable
 	LogCleanerBackoff            time.Duration // log.cleaner.backoff.ms
@@ -297,6 +298,7 @@ func (b *Broker) fillNumbers(r *reader) {
 	b.MessageMaxBytes = int(r.num("message.max.bytes"))
 	b.SocketRequestMaxBytes = int(r.num("socket.request.max.bytes"))
 	b.FetchMaxBytes = int(r.num("fetch.max.bytes"))
+	b.FetchSessionCacheSlots = int(r.num("max.incremental.fetch.session.cache.slots"))
 	b.LogRetentionCheckInterval = r.ms("log.retention.check.interval.ms")
 	b.LogCleanerEnable = r.str("log.cleaner.enable") == "true"
 	b.LogCleanerBackoff = r.ms("log.cleaner.backoff.ms")

@@ -5,6 +5,7 @@
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
+//	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -53,6 +54,7 @@ type options struct {
 	minikraft   string // prebuilt binary; empty builds one
 	profile     bool
 	soak        time.Duration // > 0: the steady-state RSS run instead of the benchmark
+	fetchParts  int           // > 0: the fetch-session run (fetchsessions.go) over this many partitions
 	quick       bool
 	targets     map[string]bool // empty: all
 }
@@ -73,7 +75,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.soak > 0 {
+	if o.fetchParts > 0 {
+		err = runFetchSessions(ctx, o, o.fetchParts)
+	} else if o.soak > 0 {
 		err = runSoak(ctx, o)
 	} else if o.profile {
 		err = runProfile(ctx, o)
@@ -104,6 +108,7 @@ func parseFlags(args []string) (options, error) {
 	var targets string
 	fs.StringVar(&targets, "targets", "", "comma-separated subset of minikraft,kfake,cluster3 to run (default all)")
 	fs.DurationVar(&o.soak, "soak", 0, "instead of benchmarking, run a steady 1 KB produce+consume load for this long and sample the server's RSS")
+	fs.IntVar(&o.fetchParts, "fetch-sessions", 0, "instead of benchmarking, measure an idle consumer of this many partitions with full fetches and with fetch sessions")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -149,6 +154,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-duration must be in (0, 10m]")
 	case o.repeat < 1 || o.repeat > 50:
 		return o, errors.New("-repeat must be 1..50")
+	case o.fetchParts < 0 || o.fetchParts > 100_000:
+		return o, errors.New("-fetch-sessions must be 0..100000")
 	case parts < 1 || parts > 1000:
 		return o, errors.New("-partitions must be 1..1000")
 	case o.rate < 1 || o.rate > 1_000_000:

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -16,25 +14,11 @@ import (
 // server's RSS is sampled every o.soak/20 and printed with the bytes moved, so growth over time
 // shows (or does not). The run is bounded in time and goes to loopback only.
 func runSoak(ctx context.Context, o options) error {
-	dir, err := os.MkdirTemp("", "minikraft-soak-")
+	s, done, err := startOwnMinikraft(ctx, o, "minikraft-soak-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := o.minikraft
-	if bin == "" {
-		if bin, err = buildMinikraft(ctx, dir); err != nil {
-			return err
-		}
-	}
-	s, err := startMinikraft(bin, filepath.Join(dir, "data"))
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	if err := s.waitListening(ctx); err != nil {
-		return err
-	}
+	defer done()
 	if err := waitWritable(ctx, s.addrs); err != nil {
 		return err
 	}
