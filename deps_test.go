@@ -16,9 +16,10 @@ var allowedImports = map[string][]string{
 	"log":               {},
 	"raftmeta":          {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
 	"broker/partition":  {module + "/log"},
-	"broker/controller": {module + "/raftmeta", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
-	"broker/group":      {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"broker/controller": {module + "/raftmeta", module + "/internal/uuid", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
+	"broker/group":      {module + "/internal/uuid", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"broker/config":     {},
+	"internal/uuid":     {},
 }
 
 // TestPackageDependencies enforces DESIGN.md's package boundaries with `go list -deps`, so a wrong

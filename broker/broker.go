@@ -17,6 +17,7 @@ import (
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -101,7 +102,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		cfg:         cfg,
 		log:         cfg.Logger.With("node", bc.NodeID),
 		listeners:   make(map[string]net.Listener),
-		incarnation: newUUID(),
+		incarnation: uuid.New(),
 		failed:      make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
