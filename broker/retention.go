@@ -39,30 +39,12 @@ func (b *Broker) retentionLoop() {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
-		b.enforceRetention()
-	}
+	every(b.ctx, interval, b.enforceRetention)
 }
 
 // cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
 func (b *Broker) cleanerLoop() {
-	tick := time.NewTicker(b.propMs("log.cleaner.backoff.ms", 15*time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
-		b.cleanLogs()
-	}
+	every(b.ctx, b.propMs("log.cleaner.backoff.ms", 15*time.Second), b.cleanLogs)
 }
 
 // enforceRetention applies retention and flush.ms to every local replica once.
