@@ -63,6 +63,16 @@ func rawClient(t *testing.T, addr string) *wire.Client {
 	return cl
 }
 
+// roundTrip sends req and returns its response, failing the test on a transport error.
+func roundTrip[R kmsg.Response](ctx context.Context, t *testing.T, cl *wire.Client, req kmsg.Request) R {
+	t.Helper()
+	resp, err := cl.Request(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp.(R)
+}
+
 // produceOne sends one record to topic's partition 0 and returns that partition's answer.
 func produceOne(ctx context.Context, t *testing.T, cl *wire.Client, topic string, acks int16, timeout time.Duration) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
@@ -87,11 +97,7 @@ func produceOne(ctx context.Context, t *testing.T, cl *wire.Client, topic string
 	rp.Records = raw
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := cl.Request(ctx, req)
-	if err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	return roundTrip[*kmsg.ProduceResponse](ctx, t, cl, req).Topics[0].Partitions[0]
 }
 
 // latestOffset asks for topic's partition 0's latest offset (ListOffsets -1).
@@ -105,11 +111,7 @@ func latestOffset(ctx context.Context, t *testing.T, cl *wire.Client, topic stri
 	rp.Timestamp = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := cl.Request(ctx, req)
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	sp := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	sp := roundTrip[*kmsg.ListOffsetsResponse](ctx, t, cl, req).Topics[0].Partitions[0]
 	if err := kerr.ErrorForCode(sp.ErrorCode); err != nil {
 		t.Fatalf("list offsets: %v", err)
 	}
@@ -127,11 +129,7 @@ func consumerFetch(ctx context.Context, t *testing.T, cl *wire.Client, topic str
 	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := cl.Request(ctx, req)
-	if err != nil {
-		t.Fatalf("fetch: %v", err)
-	}
-	return resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	return roundTrip[*kmsg.FetchResponse](ctx, t, cl, req).Topics[0].Partitions[0]
 }
 
 // deleteRecords moves topic's partition 0's log start offset to offset (-1: the high watermark).
@@ -145,11 +143,7 @@ func deleteRecords(ctx context.Context, t *testing.T, cl *wire.Client, topic str
 	rp.Offset = offset
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := cl.Request(ctx, req)
-	if err != nil {
-		t.Fatalf("delete records: %v", err)
-	}
-	return resp.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]
+	return roundTrip[*kmsg.DeleteRecordsResponse](ctx, t, cl, req).Topics[0].Partitions[0]
 }
 
 // TestHandlersWhileFollowersStall: while its followers do not fetch, a leader's high watermark
