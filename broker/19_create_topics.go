@@ -153,7 +153,7 @@ func (b *Broker) createTopicsConfigs(rt kmsg.CreateTopicsRequestTopic) []kmsg.Cr
 	st := b.meta.State()
 	entries := config.ResolveTopic(overrides,
 		st.Configs[brokerResource(b.cfg.Broker.NodeID)],
-		st.Configs[raftmeta.ConfigResource{Type: 4}],
+		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 		b.cfg.Broker.Props)
 	out := make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(entries))
 	for _, e := range entries {
@@ -202,5 +202,5 @@ func isInternalTopic(name string) bool {
 }
 
 func brokerResource(id int32) raftmeta.ConfigResource {
-	return raftmeta.ConfigResource{Type: 4, Name: fmt.Sprint(id)}
+	return raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker, Name: fmt.Sprint(id)}
 }

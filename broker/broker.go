@@ -18,6 +18,7 @@ import (
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -103,7 +104,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		cfg:         cfg,
 		log:         cfg.Logger.With("node", bc.NodeID),
 		listeners:   make(map[string]net.Listener),
-		incarnation: newUUID(),
+		incarnation: uuid.New(),
 		failed:      make(chan struct{}),
 		sessions:    fetchsession.NewCache(bc.FetchSessionCacheSlots, fetchsession.MinEvictionAge),
 	}

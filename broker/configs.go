@@ -13,19 +13,12 @@ import (
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
-// Config resource types, as the protocol numbers them.
-const (
-	resourceTopic        int8 = 2
-	resourceBroker       int8 = 4
-	resourceBrokerLogger int8 = 8
-)
-
 // describeResource lists a topic's or broker's configs with their sources, the shared core of
 // DescribeConfigs.
 func (b *Broker) describeResource(typ int8, name string) ([]config.Entry, error) {
 	st := b.meta.State()
 	switch typ {
-	case resourceTopic:
+	case raftmeta.ConfigResourceTopic:
 		if err := validateTopicName(name); err != nil {
 			return nil, err
 		}
@@ -33,22 +26,22 @@ func (b *Broker) describeResource(typ int8, name string) ([]config.Entry, error)
 			return nil, kerr.UnknownTopicOrPartition
 		}
 		return config.ResolveTopic(
-			st.Configs[raftmeta.ConfigResource{Type: resourceTopic, Name: name}],
+			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceTopic, Name: name}],
 			st.Configs[brokerResource(b.cfg.Broker.NodeID)],
-			st.Configs[raftmeta.ConfigResource{Type: resourceBroker}],
+			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 			b.cfg.Broker.Props), nil
-	case resourceBroker:
+	case raftmeta.ConfigResourceBroker:
 		if name == "" {
-			return config.ResolveClusterDefaults(st.Configs[raftmeta.ConfigResource{Type: resourceBroker}]), nil
+			return config.ResolveClusterDefaults(st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}]), nil
 		}
 		if err := b.checkBrokerResource(name); err != nil {
 			return nil, err
 		}
 		return config.ResolveBroker(
 			st.Configs[brokerResource(b.cfg.Broker.NodeID)],
-			st.Configs[raftmeta.ConfigResource{Type: resourceBroker}],
+			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 			b.cfg.Broker.Props), nil
-	case resourceBrokerLogger:
+	case raftmeta.ConfigResourceBrokerLogger:
 		return nil, fmt.Errorf("%w: minikraft has no per-logger levels; use --log-level", kerr.InvalidRequest)
 	}
 	return nil, fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, typ)
@@ -116,7 +109,7 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 	}
 
 	switch typ {
-	case resourceTopic:
+	case raftmeta.ConfigResourceTopic:
 		if err := validateTopicName(name); err != nil {
 			return err
 		}
@@ -131,7 +124,7 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 		if err := config.ValidateTopic(next); err != nil {
 			return err
 		}
-	case resourceBroker:
+	case raftmeta.ConfigResourceBroker:
 		if name != "" {
 			if err := b.checkBrokerResource(name); err != nil {
 				return err
@@ -147,7 +140,7 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 			}
 			next[k] = canon
 		}
-	case resourceBrokerLogger:
+	case raftmeta.ConfigResourceBrokerLogger:
 		return fmt.Errorf("%w: minikraft has no per-logger levels; use --log-level", kerr.InvalidRequest)
 	default:
 		return fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, typ)
@@ -167,7 +160,7 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 // them: the current effective value (override or default) gains or loses the given items.
 func (b *Broker) listOp(typ int8, c configChange, next map[string]string) error {
 	var def *config.Def
-	if typ == resourceTopic {
+	if typ == raftmeta.ConfigResourceTopic {
 		def = config.TopicDef(c.name)
 	} else {
 		def = config.BrokerDef(c.name)

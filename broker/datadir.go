@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bufio"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/internal/uuid"
 )
 
 // metaPropertiesFile is Kafka's per-directory identity file.
@@ -70,7 +70,7 @@ func (b *Broker) clusterID() string { return b.cfg.Broker.ClusterID }
 
 // newClusterID makes an id in Kafka's form: 16 random bytes, URL-safe base64 without padding.
 func newClusterID() string {
-	u := newUUID()
+	u := uuid.New()
 	return base64.RawURLEncoding.EncodeToString(u[:])
 }
 
@@ -89,15 +89,6 @@ func defaultClusterID(voters []config.Voter) string {
 	slices.Sort(ids)
 	sum := sha256.Sum256([]byte(strings.Join(ids, ",")))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
-}
-
-// newUUID is a random (version 4) UUID, Kafka's form of topic ids and incarnations.
-func newUUID() [16]byte {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
 }
 
 func writeMetaProperties(dir string, nodeID int32, clusterID string) error {

@@ -12,14 +12,7 @@ import (
 // join it (caught up to the high watermark), and the change goes to the controller as an
 // AlterPartition. It takes effect when the committed metadata comes back.
 func (b *Broker) isrLoop() {
-	tick := time.NewTicker(isrCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
+	every(b.ctx, isrCheckInterval, func() {
 		now := time.Now()
 		for topic, tp := range b.parts.all() {
 			for id, lp := range tp {
@@ -30,7 +23,7 @@ func (b *Broker) isrLoop() {
 				b.proposeISR(topic, id, lp.Partition, change)
 			}
 		}
-	}
+	})
 }
 
 // isrCheckInterval is how often leaders look at their followers. Kafka checks for lagging

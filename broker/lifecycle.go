@@ -38,6 +38,22 @@ func (b *Broker) goBackground(fn func()) {
 	}()
 }
 
+// every calls f every interval until ctx is done: the periodic duties' loop. The first call is
+// one interval after the start, and a call that overruns the interval delays the next rather
+// than queueing more (a time.Ticker drops ticks).
+func every(ctx context.Context, interval time.Duration, f func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		f()
+	}
+}
+
 // waitForMetadata waits until a leader is known and the cluster id checked; a cluster id
 // mismatch is fatal.
 func (b *Broker) waitForMetadata() bool {
@@ -146,16 +162,9 @@ func (b *Broker) controllerLoop() {
 	if session <= 0 {
 		session = 9 * time.Second
 	}
-	tick := time.NewTicker(max(session/8, 20*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
+	every(b.ctx, max(session/8, 20*time.Millisecond), func() {
 		if !b.meta.IsLeader() {
-			continue
+			return
 		}
 		ctx, cancel := context.WithTimeout(b.ctx, session)
 		now := time.Now()
@@ -171,7 +180,7 @@ func (b *Broker) controllerLoop() {
 			lastRebalance = now
 		}
 		cancel()
-	}
+	})
 }
 
 // leaderImbalancePct is Kafka's leader.imbalance.per.broker.percentage default.

@@ -181,9 +181,9 @@ func logConfig(tc config.Topic) log.Config {
 // dynamic config, the cluster-wide dynamic default, the static properties and Kafka's default.
 func (b *Broker) topicConfig(st *raftmeta.State, topic string) config.Topic {
 	entries := config.ResolveTopic(
-		st.Configs[raftmeta.ConfigResource{Type: 2, Name: topic}],
-		st.Configs[raftmeta.ConfigResource{Type: 4, Name: strconv.Itoa(int(b.cfg.Broker.NodeID))}],
-		st.Configs[raftmeta.ConfigResource{Type: 4, Name: ""}],
+		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceTopic, Name: topic}],
+		st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 		b.cfg.Broker.Props,
 	)
 	return config.TopicFrom(entries)

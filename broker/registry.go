@@ -29,6 +29,10 @@ var recycled []int16
 // recycleFrames declares that key's handler keeps that promise.
 func recycleFrames(key int16) { recycled = append(recycled, key) }
 
+// Mux is the registry of the Kafka APIs b serves on its client listeners. Tests intercept
+// requests on it (wire.Mux.Intercept) to inject errors and delays into a live cluster.
+func (b *Broker) Mux() *wire.Mux { return b.srvMux }
+
 // newMux binds every registered API to b.
 func (b *Broker) newMux() *wire.Mux {
 	m := wire.NewMux()

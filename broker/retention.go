@@ -38,31 +38,13 @@ func (b *Broker) retentionLoop() {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
-		b.enforceRetention()
-	}
+	every(b.ctx, interval, b.enforceRetention)
 }
 
 // cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
 func (b *Broker) cleanerLoop() {
 	// log.cleaner.backoff.ms may be 0 (Kafka then checks again at once); a ticker needs more.
-	tick := time.NewTicker(max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-b.ctx.Done():
-			return
-		}
-		b.cleanLogs()
-	}
+	every(b.ctx, max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond), b.cleanLogs)
 }
 
 // enforceRetention applies retention and flush.ms to every local replica once.

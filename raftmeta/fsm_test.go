@@ -425,7 +425,7 @@ func TestCommandRoundTrip(t *testing.T) {
 	cmds := append(fullLog(),
 		ChangePartition{Topic: "t", Partition: 3, ExpectedPartitionEpoch: -1, Replicas: []int32{1}, ISR: []int32{}, BumpLeaderEpoch: true},
 		ChangePartition{Topic: "t", Partition: 1, ExpectedPartitionEpoch: 4, Replicas: []int32{3, 1, 2}, SetReassignment: true, AddingReplicas: []int32{3}, RemovingReplicas: []int32{2}},
-		AlterConfigs{Resource: ConfigResource{Type: 2, Name: "t"}, Delete: []string{"a"}, Replace: true},
+		AlterConfigs{Resource: ConfigResource{Type: ConfigResourceTopic, Name: "t"}, Delete: []string{"a"}, Replace: true},
 	)
 	seen := map[byte]bool{}
 	for _, cmd := range cmds {

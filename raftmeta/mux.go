@@ -12,7 +12,7 @@ import (
 )
 
 // Tags: the first byte a dialer writes on the CONTROLLER listener says what the connection
-// carries (DESIGN: one listener, one port).
+// carries (ARCHITECTURE.md: one listener, one port).
 const (
 	TagRaft    byte = 'R' // Raft RPCs (hashicorp/raft's NetworkTransport)
 	TagControl byte = 'C' // the broker's control calls (registration, heartbeats, forwarding)

@@ -18,10 +18,13 @@ type State struct {
 	NextProducerID int64                                // first producer id not yet handed out
 }
 
-// Config resource types, as Kafka numbers them (DescribeConfigs' ResourceType).
+// Config resource types, as Kafka numbers them (DescribeConfigs' ResourceType). These are the
+// module's one spelling of them: the broker's config APIs use them too. Only topic and broker
+// resources hold configs; BrokerLogger is named so that the APIs can refuse it.
 const (
-	ConfigResourceTopic  int8 = 2
-	ConfigResourceBroker int8 = 4
+	ConfigResourceTopic        int8 = 2
+	ConfigResourceBroker       int8 = 4
+	ConfigResourceBrokerLogger int8 = 8
 )
 
 // ConfigResource names what a set of dynamic configs belongs to.

@@ -55,6 +55,7 @@ type HandlerFunc func(ctx context.Context, req *Request) Future
 type Mux struct {
 	mu     sync.RWMutex
 	routes map[int16]route
+	chains map[int16]*chain // interceptors by key (intercept.go); nil until the first Intercept
 }
 
 type route struct {

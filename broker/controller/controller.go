@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
@@ -116,7 +117,7 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 	} else if err := validateAssignment(st, assignment, -1); err != nil {
 		return nil, err
 	}
-	t := &raftmeta.Topic{Name: spec.Name, ID: newUUID(), Internal: spec.Internal}
+	t := &raftmeta.Topic{Name: spec.Name, ID: uuid.New(), Internal: spec.Internal}
 	parts := make([]raftmeta.Partition, len(assignment))
 	for i, replicas := range assignment {
 		var err error
@@ -274,12 +275,4 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int6
 		return 0, fmt.Errorf("controller: producer id allocation returned %T", res)
 	}
 	return first, nil
-}
-
-func newUUID() [16]byte {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
 }

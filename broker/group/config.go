@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/minikraft/minikraft/internal/uuid"
 )
 
 // Record is one __consumer_offsets record: Key and Value encoded exactly as Kafka does
@@ -151,7 +153,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.newUUID == nil {
-		c.newUUID = randomUUID
+		c.newUUID = func() string { return uuid.String(uuid.New()) }
 	}
 	return c
 }
