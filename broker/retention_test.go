@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 )
 
@@ -39,7 +38,7 @@ func retentionBroker(t *testing.T) *Broker {
 // eachLog must bring the topic's settings in.
 func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPartition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: recordCodecs{}})
+	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: compress.Codecs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,36 +175,6 @@ func TestRetentionLoopStops(t *testing.T) {
 	}
 	b.cancel()
 	<-done
-}
-
-// TestRecordCodecs checks the cleaner's codecs against franz-go's, both ways.
-func TestRecordCodecs(t *testing.T) {
-	src := bytes.Repeat([]byte("minikraft compacts records; "), 5000) // several xerial blocks
-	for _, c := range []struct {
-		id    int
-		codec kgo.CompressionCodec
-	}{{codecSnappy, kgo.SnappyCompression()}, {codecLz4, kgo.Lz4Compression()}, {codecZstd, kgo.ZstdCompression()}} {
-		comp, err := kgo.DefaultCompressor(c.codec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		theirs, _ := comp.Compress(new(bytes.Buffer), src)
-		got, err := recordCodecs{}.Decompress(c.id, theirs)
-		if err != nil || !bytes.Equal(got, src) {
-			t.Fatalf("codec %d: decompressing franz-go's: %v", c.id, err)
-		}
-		ours, err := recordCodecs{}.Compress(c.id, []byte("prefix"), src)
-		if err != nil || !bytes.HasPrefix(ours, []byte("prefix")) {
-			t.Fatalf("codec %d: %v", c.id, err)
-		}
-		got, err = kgo.DefaultDecompressor().Decompress(ours[len("prefix"):], kgo.CompressionCodecType(c.id))
-		if err != nil || !bytes.Equal(got, src) {
-			t.Fatalf("codec %d: franz-go decompressing ours: %v", c.id, err)
-		}
-	}
-	if _, err := (recordCodecs{}).Decompress(9, nil); err == nil {
-		t.Fatal("unknown codec accepted")
-	}
 }
 
 func TestWithRetention(t *testing.T) {
