@@ -38,10 +38,13 @@ const (
 	minRecordSize = 7
 
 	attrCompressionMask = 0x07
-	attrTimestampType   = 0x08
 	attrTransactional   = 0x10
 	attrControl         = 0x20
 )
+
+// AttrLogAppendTime is the timestamp-type attribute bit: set, the batch's
+// max timestamp is the time the leader appended it (LogAppendTime).
+const AttrLogAppendTime = 0x08
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -78,7 +81,7 @@ func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactio
 func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
 
 // TimestampType is 0 for CreateTime and 1 for LogAppendTime.
-func (h BatchHeader) TimestampType() int { return int(h.Attributes&attrTimestampType) >> 3 }
+func (h BatchHeader) TimestampType() int { return int(h.Attributes&AttrLogAppendTime) >> 3 }
 
 // ParseBatchHeader decodes the header at the start of b and checks what the
 // header alone can tell: enough bytes, magic 2, batchLength at least the
@@ -116,6 +119,27 @@ func decodeHeader(b []byte) BatchHeader {
 		BaseSequence:         int32(be.Uint32(b[offBaseSequence:])),
 		NumRecords:           int32(be.Uint32(b[offNumRecords:])),
 	}
+}
+
+// putHeader writes h's fields into the header at the start of batch, with
+// magic 2, the batch length taken from len(batch), and the CRC computed
+// over the records already in place.
+func putHeader(batch []byte, h BatchHeader) {
+	_ = batch[BatchHeaderSize-1]
+	be := binary.BigEndian
+	be.PutUint64(batch[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(batch[offLength:], uint32(len(batch)-logOverhead))
+	be.PutUint32(batch[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	batch[offMagic] = 2
+	be.PutUint16(batch[offAttributes:], uint16(h.Attributes))
+	be.PutUint32(batch[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(batch[offFirstTimestamp:], uint64(h.FirstTimestamp))
+	be.PutUint64(batch[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(batch[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(batch[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(batch[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(batch[offNumRecords:], uint32(h.NumRecords))
+	be.PutUint32(batch[offCRC:], batchCRC(batch))
 }
 
 // batchCRC computes the CRC32C Kafka stores: over attributes..end.
@@ -403,7 +427,7 @@ func setLeaderEpoch(batch []byte, epoch int32) {
 // recomputes the CRC, as Kafka's MutableRecordBatch.setMaxTimestamp does.
 func setLogAppendTime(batch []byte, now int64) {
 	be := binary.BigEndian
-	attrs := be.Uint16(batch[offAttributes:]) | attrTimestampType
+	attrs := be.Uint16(batch[offAttributes:]) | AttrLogAppendTime
 	be.PutUint16(batch[offAttributes:], attrs)
 	be.PutUint64(batch[offMaxTimestamp:], uint64(now))
 	be.PutUint32(batch[offCRC:], batchCRC(batch))

@@ -200,26 +200,14 @@ func buildBatch(dst []byte, c Codecs, h BatchHeader, kept []keptRecord, horizon 
 	if dst, err = compress(c, codec, dst, recs); err != nil {
 		return nil, err
 	}
-	b := dst[start:]
-	be := binary.BigEndian
-	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
-	attrs |= uint16(codec)
+	attrs := h.Attributes &^ (attrCompressionMask | attrDeleteHorizon)
+	attrs |= int16(codec)
 	if hasHorizon {
 		attrs |= attrDeleteHorizon
 	}
-	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
-	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
-	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], attrs)
-	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
-	be.PutUint64(b[offFirstTimestamp:], uint64(first))
-	be.PutUint64(b[offMaxTimestamp:], uint64(maxTs))
-	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
-	be.PutUint32(b[offNumRecords:], uint32(len(kept)))
-	be.PutUint32(b[offCRC:], batchCRC(b))
+	out := h
+	out.Attributes, out.FirstTimestamp, out.MaxTimestamp, out.NumRecords = attrs, first, maxTs, int32(len(kept))
+	putHeader(dst[start:], out)
 	return dst, nil
 }
 
@@ -227,23 +215,12 @@ func buildBatch(dst []byte, c Codecs, h BatchHeader, kept []keptRecord, horizon 
 // DefaultRecordBatch.writeEmptyHeader): what compaction keeps of a batch
 // whose records all went but whose offsets and producer state must stay.
 func appendEmptyBatch(dst []byte, h BatchHeader) []byte {
+	out := h
+	out.Attributes = h.Attributes & (AttrLogAppendTime | attrTransactional | attrControl)
+	out.FirstTimestamp = -1 // no timestamp
+	out.NumRecords = 0
 	start := len(dst)
 	dst = append(dst, make([]byte, BatchHeaderSize)...)
-	b := dst[start:]
-	be := binary.BigEndian
-	attrs := uint16(h.Attributes) & (attrTimestampType | attrTransactional | attrControl)
-	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(minBatchLength))
-	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
-	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], attrs)
-	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
-	be.PutUint64(b[offFirstTimestamp:], ^uint64(0)) // -1: no timestamp
-	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
-	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
-	be.PutUint32(b[offNumRecords:], 0)
-	be.PutUint32(b[offCRC:], batchCRC(b))
+	putHeader(dst[start:], out)
 	return dst
 }
