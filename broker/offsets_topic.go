@@ -127,7 +127,7 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
 	}
 	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
-	hdrs, err := log.ValidateBatches(batch, len(batch))
+	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
 	if err != nil {
 		return fmt.Errorf("broker: encoding group records: %w", err)
 	}

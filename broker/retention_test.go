@@ -57,7 +57,7 @@ func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPar
 func produce(t *testing.T, p *partition.Partition, recs []log.KeyValue, ts int64) {
 	t.Helper()
 	batch := log.EncodeBatch(recs, ts)
-	hdrs, err := log.ValidateBatches(batch, 0)
+	hdrs, err := log.ValidateBatches(batch, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestRetentionPassExpiresProducers(t *testing.T) {
 	}{{7, now - 2*time.Hour.Milliseconds()}, {8, now}} {
 		batch := log.EncodeBatch([]log.KeyValue{{Value: []byte("v")}}, w.ts)
 		log.SetProducer(batch, w.pid, 0, 0)
-		hdrs, err := log.ValidateBatches(batch, 0)
+		hdrs, err := log.ValidateBatches(batch, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

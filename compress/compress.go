@@ -157,39 +157,40 @@ func unlz4(dst, src []byte) ([]byte, error) {
 
 var (
 	zstdOnce sync.Once
-	zstdDec  *zstd.Decoder
 	zstdEnc  *zstd.Encoder
 	zstdErr  error
 )
 
-// zstdCodec makes the shared decoder and encoder once. DecodeAll and
-// EncodeAll may be called concurrently; the decoder runs up to GOMAXPROCS
-// of them at once and refuses output past MaxDecompressed.
-func zstdCodec() {
-	zstdOnce.Do(func() {
-		zstdDec, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxDecompressed))
-		if zstdErr == nil {
-			zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		}
-	})
-}
-
+// zstdEncoder makes the shared encoder once; EncodeAll may be called
+// concurrently.
 func zstdEncoder() (*zstd.Encoder, error) {
-	zstdCodec()
+	zstdOnce.Do(func() { zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)) })
 	return zstdEnc, zstdErr
 }
 
+// zstdReaders pools streaming decoders. With concurrency 1 they decode in
+// the caller's goroutine; streaming (rather than DecodeAll) makes the
+// output grow geometrically even over many concatenated frames.
+var zstdReaders sync.Pool // *zstd.Decoder
+
 func unzstd(dst, src []byte) ([]byte, error) {
-	zstdCodec()
-	if zstdErr != nil {
-		return dst, zstdErr
+	zr, _ := zstdReaders.Get().(*zstd.Decoder)
+	var err error
+	if zr == nil {
+		zr, err = zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecompressed))
+	} else {
+		err = zr.Reset(bytes.NewReader(src))
 	}
-	out, err := zstdDec.DecodeAll(src, dst)
+	if err != nil {
+		return dst, fmt.Errorf("compress: zstd: %w", err)
+	}
+	defer zstdReaders.Put(zr)
+	out, err := readLimited(dst, zr)
 	switch {
 	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
 		return dst, ErrTooLarge
-	case err != nil:
+	case err != nil && err != ErrTooLarge:
 		return dst, fmt.Errorf("compress: zstd: %w", err)
 	}
-	return out, nil
+	return out, err
 }

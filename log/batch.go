@@ -178,16 +178,28 @@ func checkCRC(h BatchHeader, batch []byte) error {
 	return nil
 }
 
-// ValidateBatches checks a produce payload: one or more v2 batches back to
-// back (clients send exactly one per partition, but any number is
-// accepted), each with magic 2, a length in bounds (at most maxBatchBytes
-// when that is > 0), a correct CRC32C, NumRecords == LastOffsetDelta+1 > 0,
-// not a control batch (clients may not write those), a sequence number if it
-// has a producer id, a known codec, and for
-// uncompressed batches records whose varint framing parses exactly to the
-// batch end with offset deltas 0..n-1. It returns the headers and never
-// allocates by a length read from b.
-func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
+// ValidateBatches checks a produce payload, as Kafka's LogValidator does:
+// one or more v2 batches back to back (clients send exactly one per
+// partition, but any number is accepted), each with magic 2, a length in
+// bounds (at most maxBatchBytes when that is > 0), a correct CRC32C,
+// NumRecords == LastOffsetDelta+1 > 0, not a control batch (clients may
+// not write those), a sequence number if it has a producer id, a known
+// codec, and records whose varint framing parses exactly to the end of
+// the (decompressed) records with offset deltas 0..n-1.
+//
+// A compressed batch is decompressed with c into a pooled buffer and its
+// records walked without copying keys, values or headers; nil c refuses
+// compressed batches. A payload that does not decompress is
+// ErrCorruptBatch, one that decompresses past the codec's bound
+// ErrBatchTooLarge, and records that disagree with the header (count,
+// offset deltas, lengths, trailing bytes) ErrInvalidRecord. Kafka rewrites
+// a compressed batch whose inner offsets are not 0..n-1; minikraft, which
+// never recompresses on produce, refuses it, as it does uncompressed ones.
+// Only what passes here reaches the log: followers and recovery check the
+// framing and CRCs of what a leader validated, and do not decompress.
+//
+// It returns the headers and never allocates by a length read from b.
+func ValidateBatches(b []byte, maxBatchBytes int, c Codecs) ([]BatchHeader, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
@@ -201,7 +213,7 @@ func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
 		if err := checkCRC(h, batch); err != nil {
 			return nil, err
 		}
-		if err := validateBatchBody(h, batch); err != nil {
+		if err := validateBatchBody(h, batch, c); err != nil {
 			return nil, err
 		}
 		hdrs = append(hdrs, h)
@@ -211,7 +223,7 @@ func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
 }
 
 // validateBatchBody is LogValidator's per-batch check for a client batch.
-func validateBatchBody(h BatchHeader, batch []byte) error {
+func validateBatchBody(h BatchHeader, batch []byte, c Codecs) error {
 	if h.NumRecords <= 0 {
 		return fmt.Errorf("%w: record count %d", ErrInvalidRecord, h.NumRecords)
 	}
@@ -224,15 +236,12 @@ func validateBatchBody(h BatchHeader, batch []byte) error {
 	if h.ProducerID >= 0 && h.BaseSequence < 0 {
 		return fmt.Errorf("%w: producer id %d with sequence %d", ErrInvalidRecord, h.ProducerID, h.BaseSequence)
 	}
-	switch c := h.Compression(); {
-	case c > 4:
-		return fmt.Errorf("%w: unknown compression codec %d", ErrCorruptBatch, c)
-	case c != 0:
-		// The records are compressed; the CRC vouches for the bytes and
-		// decompressing snappy/lz4/zstd needs more than the standard library.
-		return nil
+	if codec := h.Compression(); codec > 4 {
+		return fmt.Errorf("%w: unknown compression codec %d", ErrCorruptBatch, codec)
 	}
-	return walkRecords(batch[BatchHeaderSize:], h.NumRecords, nil)
+	return withRecords(c, h, batch, func(recs []byte) error {
+		return walkRecords(recs, h.NumRecords, nil)
+	})
 }
 
 // walkRecords parses n uncompressed records that must fill recs exactly,

@@ -18,7 +18,7 @@ func TestEncodeBatch(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("EncodeBatch\n got %x\nwant %x", got, want)
 	}
-	if _, err := ValidateBatches(got, 0); err != nil {
+	if _, err := ValidateBatches(got, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	setBaseOffset(got, 10)
@@ -45,7 +45,7 @@ func TestEncodeBatch(t *testing.T) {
 	}
 	got[len(got)-1] ^= 1
 	SetProducer(got, 7, 1, 42)
-	if h, err := ValidateBatches(got, 0); err != nil || h[0].ProducerID != 7 || h[0].ProducerEpoch != 1 || h[0].BaseSequence != 42 {
+	if h, err := ValidateBatches(got, 0, nil); err != nil || h[0].ProducerID != 7 || h[0].ProducerEpoch != 1 || h[0].BaseSequence != 42 {
 		t.Fatalf("SetProducer: %+v %v", h, err)
 	}
 }
