@@ -5,6 +5,7 @@
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
+//	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -55,6 +56,7 @@ type options struct {
 	soak        time.Duration // > 0: the steady-state RSS run instead of the benchmark
 	quick       bool
 	targets     map[string]bool // empty: all
+	compression []string        // non-empty: the compressed-produce run instead of the benchmark
 }
 
 func main() {
@@ -73,7 +75,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.soak > 0 {
+	if len(o.compression) > 0 {
+		err = runCompressed(ctx, o)
+	} else if o.soak > 0 {
 		err = runSoak(ctx, o)
 	} else if o.profile {
 		err = runProfile(ctx, o)
@@ -104,6 +108,8 @@ func parseFlags(args []string) (options, error) {
 	var targets string
 	fs.StringVar(&targets, "targets", "", "comma-separated subset of minikraft,kfake,cluster3 to run (default all)")
 	fs.DurationVar(&o.soak, "soak", 0, "instead of benchmarking, run a steady 1 KB produce+consume load for this long and sample the server's RSS")
+	var compression string
+	fs.StringVar(&compression, "compression", "", "instead of benchmarking, measure compressed produces with these codecs (e.g. snappy,lz4,zstd,gzip) against uncompressed ones")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -133,6 +139,11 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	o.partitions = int32(parts)
+	if compression != "" {
+		if o.compression, err = parseCodecs(compression); err != nil {
+			return o, err
+		}
+	}
 	if targets != "" {
 		o.targets = map[string]bool{}
 		for _, t := range strings.Split(targets, ",") {
