@@ -15,6 +15,7 @@ const module = "github.com/minikraft/minikraft"
 var allowedImports = map[string][]string{
 	"wire":                {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"log":                 {},
+	"compress":            {"github.com/klauspost/compress", "github.com/pierrec/lz4"},
 	"raftmeta":            {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
 	"broker/partition":    {module + "/log"},
 	"broker/controller":   {module + "/raftmeta", module + "/internal/uuid", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},

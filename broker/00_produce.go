@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -147,7 +148,7 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, 
 		// coordinator appends to its partitions directly.
 		return nil, partition.AppendInfo{}, kerr.InvalidTopicException
 	}
-	hdrs, err := log.ValidateBatches(records, tc.MaxMessageBytes)
+	hdrs, err := log.ValidateBatches(records, tc.MaxMessageBytes, compress.Codecs{})
 	if err != nil {
 		return nil, partition.AppendInfo{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -207,9 +206,9 @@ func BenchmarkHandleProduce(b *testing.B) {
 	}
 	br.parts.topics[topic] = lt
 
-	recs := make([]kv, records)
+	recs := make([]log.KeyValue, records)
 	for i := range recs {
-		recs[i] = kv{Key: fmt.Appendf(nil, "key-%d", i), Value: bytes.Repeat([]byte{byte(i)}, 100)}
+		recs[i] = log.KeyValue{Key: fmt.Appendf(nil, "key-%d", i), Value: bytes.Repeat([]byte{byte(i)}, 100)}
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 9
@@ -221,7 +220,7 @@ func BenchmarkHandleProduce(b *testing.B) {
 	for i := range int32(partitions) {
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Partition = i
-		rp.Records = idempotentBatch(encodeBatch(recs, time.Now().UnixMilli()), 1000+int64(i), 0)
+		rp.Records = idempotentBatch(log.EncodeBatch(recs, time.Now().UnixMilli()), 1000+int64(i), 0)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
@@ -232,7 +231,7 @@ func BenchmarkHandleProduce(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for i := range rt.Partitions {
-			setSequence(rt.Partitions[i].Records, seqs[i])
+			log.SetProducer(rt.Partitions[i].Records, 1000+int64(i), 0, seqs[i])
 			seqs[i] += records
 		}
 		resp, err := br.handleProduce(ctx, wr)()
@@ -247,17 +246,9 @@ func BenchmarkHandleProduce(b *testing.B) {
 	}
 }
 
-// idempotentBatch turns an encodeBatch result into a batch of producer pid, epoch 0, starting
+// idempotentBatch turns a log.EncodeBatch result into a batch of producer pid, epoch 0, starting
 // at sequence seq.
 func idempotentBatch(batch []byte, pid int64, seq int32) []byte {
-	binary.BigEndian.PutUint64(batch[43:], uint64(pid))
-	binary.BigEndian.PutUint16(batch[51:], 0)
-	setSequence(batch, seq)
+	log.SetProducer(batch, pid, 0, seq)
 	return batch
-}
-
-// setSequence sets a batch's base sequence and its CRC.
-func setSequence(batch []byte, seq int32) {
-	binary.BigEndian.PutUint32(batch[53:], uint32(seq))
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], castagnoli))
 }

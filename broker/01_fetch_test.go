@@ -57,8 +57,8 @@ func addReplicated(t *testing.T, b *Broker, topic string, id int32, leaderEpoch 
 func appendN(t *testing.T, p *partition.Partition, n int) {
 	t.Helper()
 	for i := range n {
-		batch := encodeBatch([]kv{{Value: fmt.Appendf(nil, "v%d", i)}}, 1_700_000_000_000)
-		hdrs, err := log.ValidateBatches(batch, 0)
+		batch := log.EncodeBatch([]log.KeyValue{{Value: fmt.Appendf(nil, "v%d", i)}}, 1_700_000_000_000)
+		hdrs, err := log.ValidateBatches(batch, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ package broker_test
 import (
 	"context"
 	"errors"
-	"hash/crc32"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/minikraft/minikraft"
 	"github.com/minikraft/minikraft/broker"
+	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -53,18 +53,7 @@ func stallFollowers(b *broker.Broker) (release func()) {
 // produceOne sends one record to topic's partition 0 and returns that partition's answer.
 func produceOne(ctx context.Context, t *testing.T, cl *wire.Client, topic string, acks int16, timeout time.Duration) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
-	var batch kmsg.RecordBatch
-	rec := kmsg.Record{Value: []byte("v")}
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // the varint of the zero Length is one byte
-	batch.Records = rec.AppendTo(nil)
-	batch.NumRecords, batch.Magic, batch.FirstTimestamp, batch.MaxTimestamp = 1, 2, 1, 1
-	batch.ProducerID, batch.FirstSequence, batch.ProducerEpoch = -1, -1, -1
-	raw := batch.AppendTo(nil)
-	// AppendTo leaves Length and CRC as they were: fill them in over the encoded bytes.
-	batch.Length = int32(len(raw) - 12)
-	raw = batch.AppendTo(nil)
-	batch.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	raw = batch.AppendTo(nil)
+	raw := log.EncodeBatch([]log.KeyValue{{Value: []byte("v")}}, 1)
 
 	req := kmsg.NewPtrProduceRequest()
 	req.Version, req.Acks, req.TimeoutMillis = 9, acks, int32(timeout/time.Millisecond)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
@@ -140,7 +141,7 @@ func (b *Broker) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*p
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: b.log.With("topic", t.Name, "partition", id), Codecs: recordCodecs{}})
+	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: b.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
 	if err != nil {
 		return nil, err
 	}

@@ -182,12 +182,12 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	if err != nil {
 		return err
 	}
-	kvs := make([]kv, len(recs))
+	kvs := make([]log.KeyValue, len(recs))
 	for i, r := range recs {
-		kvs[i] = kv{Key: r.Key, Value: r.Value}
+		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
 	}
-	batch := encodeBatch(kvs, time.Now().UnixMilli())
-	hdrs, err := log.ValidateBatches(batch, len(batch))
+	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
+	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
 	if err != nil {
 		return fmt.Errorf("broker: encoding group records: %w", err)
 	}
@@ -250,12 +250,12 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 			break
 		}
 		last := off
-		err = decodeBatches(rr.Records, func(o int64, r kv) error {
+		err = log.EachRecord(rr.Records, func(o int64, key, value []byte) error {
 			last = o
 			if o < off {
 				return nil
 			}
-			return fn(group.Record{Key: r.Key, Value: r.Value})
+			return fn(group.Record{Key: key, Value: value})
 		})
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 }
 
 // lastBatchEnd is the offset after the last batch in data (control and compressed batches
-// included, which decodeBatches skips).
+// included, which log.EachRecord skips).
 func lastBatchEnd(data []byte) (int64, error) {
 	var end int64
 	for len(data) > 0 {

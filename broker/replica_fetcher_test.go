@@ -19,6 +19,7 @@ import (
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -92,7 +93,7 @@ func fetcherBroker(t *testing.T) *Broker {
 // openReplica opens a partition replica named dir under the broker's data directory.
 func openReplica(t *testing.T, b *Broker, dir string) *partition.Partition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, dir), logConfig(config.DefaultTopic()), log.Options{Codecs: recordCodecs{}})
+	l, err := log.Open(filepath.Join(b.dataDir, dir), logConfig(config.DefaultTopic()), log.Options{Codecs: compress.Codecs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func lead(t *testing.T, p *partition.Partition, epoch int32, n int, hw int64) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		produce(t, p, []kv{{Key: []byte("k"), Value: []byte{byte(epoch), byte(i)}}}, 1_700_000_000_000)
+		produce(t, p, []log.KeyValue{{Key: []byte("k"), Value: []byte{byte(epoch), byte(i)}}}, 1_700_000_000_000)
 	}
 	if hw >= 0 {
 		p.UpdateFollower(2, hw)

@@ -3,18 +3,15 @@ package broker
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 )
 
@@ -39,7 +36,7 @@ func retentionBroker(t *testing.T) *Broker {
 // eachLog must bring the topic's settings in.
 func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPartition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: recordCodecs{}})
+	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: compress.Codecs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +54,10 @@ func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPar
 	return lp
 }
 
-func produce(t *testing.T, p *partition.Partition, recs []kv, ts int64) {
+func produce(t *testing.T, p *partition.Partition, recs []log.KeyValue, ts int64) {
 	t.Helper()
-	batch := encodeBatch(recs, ts)
-	hdrs, err := log.ValidateBatches(batch, 0)
+	batch := log.EncodeBatch(recs, ts)
+	hdrs, err := log.ValidateBatches(batch, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +74,11 @@ func TestRetentionPass(t *testing.T) {
 	lp := addLeader(t, b, "events", tc)
 	old := time.Now().Add(-time.Hour).UnixMilli()
 	for i := range 200 {
-		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 100)}}, old)
+		produce(t, lp.Partition, []log.KeyValue{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 100)}}, old)
 	}
 	fresh := time.Now().UnixMilli()
 	for range 20 {
-		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: []byte("new")}}, fresh)
+		produce(t, lp.Partition, []log.KeyValue{{Key: []byte("k"), Value: []byte("new")}}, fresh)
 	}
 	end := lp.LogEndOffset()
 	if hw := lp.HighWatermark(); hw != end {
@@ -110,11 +107,11 @@ func TestCleanerPass(t *testing.T) {
 	lp := addLeader(t, b, "__consumer_offsets", tc)
 	var batchSize int
 	for round := range 50 {
-		var recs []kv
+		var recs []log.KeyValue
 		for k := range 5 {
-			recs = append(recs, kv{Key: []byte(fmt.Sprint("group-", k)), Value: []byte(fmt.Sprint("commit-", round))})
+			recs = append(recs, log.KeyValue{Key: []byte(fmt.Sprint("group-", k)), Value: []byte(fmt.Sprint("commit-", round))})
 		}
-		batchSize = len(encodeBatch(recs, 0))
+		batchSize = len(log.EncodeBatch(recs, 0))
 		produce(t, lp.Partition, recs, time.Now().UnixMilli())
 	}
 	before := lp.Log().Size()
@@ -131,9 +128,9 @@ func TestCleanerPass(t *testing.T) {
 		if err != nil || len(rr.Records) == 0 {
 			t.Fatalf("read at %d: %v", off, err)
 		}
-		if err := decodeBatches(rr.Records, func(o int64, r kv) error {
+		if err := log.EachRecord(rr.Records, func(o int64, key, value []byte) error {
 			n++
-			seen[string(r.Key)] = string(r.Value)
+			seen[string(key)] = string(value)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -163,7 +160,7 @@ func TestRetentionLoopStops(t *testing.T) {
 	tc.SegmentBytes = 1024
 	lp := addLeader(t, b, "t", tc)
 	for range 50 {
-		produce(t, lp.Partition, []kv{{Key: []byte("k"), Value: make([]byte, 100)}}, time.Now().UnixMilli())
+		produce(t, lp.Partition, []log.KeyValue{{Key: []byte("k"), Value: make([]byte, 100)}}, time.Now().UnixMilli())
 	}
 	done := make(chan struct{})
 	b.goBackground(func() { b.retentionLoop(); close(done) })
@@ -176,36 +173,6 @@ func TestRetentionLoopStops(t *testing.T) {
 	}
 	b.cancel()
 	<-done
-}
-
-// TestRecordCodecs checks the cleaner's codecs against franz-go's, both ways.
-func TestRecordCodecs(t *testing.T) {
-	src := bytes.Repeat([]byte("minikraft compacts records; "), 5000) // several xerial blocks
-	for _, c := range []struct {
-		id    int
-		codec kgo.CompressionCodec
-	}{{codecSnappy, kgo.SnappyCompression()}, {codecLz4, kgo.Lz4Compression()}, {codecZstd, kgo.ZstdCompression()}} {
-		comp, err := kgo.DefaultCompressor(c.codec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		theirs, _ := comp.Compress(new(bytes.Buffer), src)
-		got, err := recordCodecs{}.Decompress(c.id, theirs)
-		if err != nil || !bytes.Equal(got, src) {
-			t.Fatalf("codec %d: decompressing franz-go's: %v", c.id, err)
-		}
-		ours, err := recordCodecs{}.Compress(c.id, []byte("prefix"), src)
-		if err != nil || !bytes.HasPrefix(ours, []byte("prefix")) {
-			t.Fatalf("codec %d: %v", c.id, err)
-		}
-		got, err = kgo.DefaultDecompressor().Decompress(ours[len("prefix"):], kgo.CompressionCodecType(c.id))
-		if err != nil || !bytes.Equal(got, src) {
-			t.Fatalf("codec %d: franz-go decompressing ours: %v", c.id, err)
-		}
-	}
-	if _, err := (recordCodecs{}).Decompress(9, nil); err == nil {
-		t.Fatal("unknown codec accepted")
-	}
 }
 
 func TestWithRetention(t *testing.T) {
@@ -236,12 +203,9 @@ func TestRetentionPassExpiresProducers(t *testing.T) {
 		pid int64
 		ts  int64
 	}{{7, now - 2*time.Hour.Milliseconds()}, {8, now}} {
-		batch := encodeBatch([]kv{{Value: []byte("v")}}, w.ts)
-		binary.BigEndian.PutUint64(batch[43:], uint64(w.pid)) // producer id
-		binary.BigEndian.PutUint16(batch[51:], 0)             // producer epoch
-		binary.BigEndian.PutUint32(batch[53:], 0)             // base sequence
-		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], castagnoli))
-		hdrs, err := log.ValidateBatches(batch, 0)
+		batch := log.EncodeBatch([]log.KeyValue{{Value: []byte("v")}}, w.ts)
+		log.SetProducer(batch, w.pid, 0, 0)
+		hdrs, err := log.ValidateBatches(batch, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

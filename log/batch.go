@@ -38,10 +38,13 @@ const (
 	minRecordSize = 7
 
 	attrCompressionMask = 0x07
-	attrTimestampType   = 0x08
 	attrTransactional   = 0x10
 	attrControl         = 0x20
 )
+
+// AttrLogAppendTime is the timestamp-type attribute bit: set, the batch's
+// max timestamp is the time the leader appended it (LogAppendTime).
+const AttrLogAppendTime = 0x08
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -78,7 +81,7 @@ func (h BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactio
 func (h BatchHeader) IsControl() bool { return h.Attributes&attrControl != 0 }
 
 // TimestampType is 0 for CreateTime and 1 for LogAppendTime.
-func (h BatchHeader) TimestampType() int { return int(h.Attributes&attrTimestampType) >> 3 }
+func (h BatchHeader) TimestampType() int { return int(h.Attributes&AttrLogAppendTime) >> 3 }
 
 // ParseBatchHeader decodes the header at the start of b and checks what the
 // header alone can tell: enough bytes, magic 2, batchLength at least the
@@ -118,6 +121,27 @@ func decodeHeader(b []byte) BatchHeader {
 	}
 }
 
+// putHeader writes h's fields into the header at the start of batch, with
+// magic 2, the batch length taken from len(batch), and the CRC computed
+// over the records already in place.
+func putHeader(batch []byte, h BatchHeader) {
+	_ = batch[BatchHeaderSize-1]
+	be := binary.BigEndian
+	be.PutUint64(batch[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(batch[offLength:], uint32(len(batch)-logOverhead))
+	be.PutUint32(batch[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	batch[offMagic] = 2
+	be.PutUint16(batch[offAttributes:], uint16(h.Attributes))
+	be.PutUint32(batch[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(batch[offFirstTimestamp:], uint64(h.FirstTimestamp))
+	be.PutUint64(batch[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(batch[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(batch[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(batch[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(batch[offNumRecords:], uint32(h.NumRecords))
+	be.PutUint32(batch[offCRC:], batchCRC(batch))
+}
+
 // batchCRC computes the CRC32C Kafka stores: over attributes..end.
 func batchCRC(batch []byte) uint32 { return crc32.Checksum(batch[offAttributes:], castagnoli) }
 
@@ -154,16 +178,28 @@ func checkCRC(h BatchHeader, batch []byte) error {
 	return nil
 }
 
-// ValidateBatches checks a produce payload: one or more v2 batches back to
-// back (clients send exactly one per partition, but any number is
-// accepted), each with magic 2, a length in bounds (at most maxBatchBytes
-// when that is > 0), a correct CRC32C, NumRecords == LastOffsetDelta+1 > 0,
-// not a control batch (clients may not write those), a sequence number if it
-// has a producer id, a known codec, and for
-// uncompressed batches records whose varint framing parses exactly to the
-// batch end with offset deltas 0..n-1. It returns the headers and never
-// allocates by a length read from b.
-func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
+// ValidateBatches checks a produce payload, as Kafka's LogValidator does:
+// one or more v2 batches back to back (clients send exactly one per
+// partition, but any number is accepted), each with magic 2, a length in
+// bounds (at most maxBatchBytes when that is > 0), a correct CRC32C,
+// NumRecords == LastOffsetDelta+1 > 0, not a control batch (clients may
+// not write those), a sequence number if it has a producer id, a known
+// codec, and records whose varint framing parses exactly to the end of
+// the (decompressed) records with offset deltas 0..n-1.
+//
+// A compressed batch is decompressed with c into a pooled buffer and its
+// records walked without copying keys, values or headers; nil c refuses
+// compressed batches. A payload that does not decompress is
+// ErrCorruptBatch, one that decompresses past the codec's bound
+// ErrBatchTooLarge, and records that disagree with the header (count,
+// offset deltas, lengths, trailing bytes) ErrInvalidRecord. Kafka rewrites
+// a compressed batch whose inner offsets are not 0..n-1; minikraft, which
+// never recompresses on produce, refuses it, as it does uncompressed ones.
+// Only what passes here reaches the log: followers and recovery check the
+// framing and CRCs of what a leader validated, and do not decompress.
+//
+// It returns the headers and never allocates by a length read from b.
+func ValidateBatches(b []byte, maxBatchBytes int, c Codecs) ([]BatchHeader, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
@@ -177,7 +213,7 @@ func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
 		if err := checkCRC(h, batch); err != nil {
 			return nil, err
 		}
-		if err := validateBatchBody(h, batch); err != nil {
+		if err := validateBatchBody(h, batch, c); err != nil {
 			return nil, err
 		}
 		hdrs = append(hdrs, h)
@@ -187,7 +223,7 @@ func ValidateBatches(b []byte, maxBatchBytes int) ([]BatchHeader, error) {
 }
 
 // validateBatchBody is LogValidator's per-batch check for a client batch.
-func validateBatchBody(h BatchHeader, batch []byte) error {
+func validateBatchBody(h BatchHeader, batch []byte, c Codecs) error {
 	if h.NumRecords <= 0 {
 		return fmt.Errorf("%w: record count %d", ErrInvalidRecord, h.NumRecords)
 	}
@@ -200,15 +236,12 @@ func validateBatchBody(h BatchHeader, batch []byte) error {
 	if h.ProducerID >= 0 && h.BaseSequence < 0 {
 		return fmt.Errorf("%w: producer id %d with sequence %d", ErrInvalidRecord, h.ProducerID, h.BaseSequence)
 	}
-	switch c := h.Compression(); {
-	case c > 4:
-		return fmt.Errorf("%w: unknown compression codec %d", ErrCorruptBatch, c)
-	case c != 0:
-		// The records are compressed; the CRC vouches for the bytes and
-		// decompressing snappy/lz4/zstd needs more than the standard library.
-		return nil
+	if codec := h.Compression(); codec > 4 {
+		return fmt.Errorf("%w: unknown compression codec %d", ErrCorruptBatch, codec)
 	}
-	return walkRecords(batch[BatchHeaderSize:], h.NumRecords, nil)
+	return withRecords(c, h, batch, func(recs []byte) error {
+		return walkRecords(recs, h.NumRecords, nil)
+	})
 }
 
 // walkRecords parses n uncompressed records that must fill recs exactly,
@@ -403,7 +436,7 @@ func setLeaderEpoch(batch []byte, epoch int32) {
 // recomputes the CRC, as Kafka's MutableRecordBatch.setMaxTimestamp does.
 func setLogAppendTime(batch []byte, now int64) {
 	be := binary.BigEndian
-	attrs := be.Uint16(batch[offAttributes:]) | attrTimestampType
+	attrs := be.Uint16(batch[offAttributes:]) | AttrLogAppendTime
 	be.PutUint16(batch[offAttributes:], attrs)
 	be.PutUint64(batch[offMaxTimestamp:], uint64(now))
 	be.PutUint32(batch[offCRC:], batchCRC(batch))

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	mkcompress "github.com/minikraft/minikraft/compress"
 )
 
 func TestParseBatchHeader(t *testing.T) {
@@ -62,7 +64,7 @@ func TestKmsgCrossCheck(t *testing.T) {
 	if !bytes.Equal(enc, ours) {
 		t.Fatalf("builder disagrees with kmsg\n ours %x\n kmsg %x", ours, enc)
 	}
-	hs, err := ValidateBatches(enc, 0)
+	hs, err := ValidateBatches(enc, 0, nil)
 	if err != nil || len(hs) != 1 || hs[0].NumRecords != 3 {
 		t.Fatalf("ValidateBatches(kmsg batch) = %v, %v", hs, err)
 	}
@@ -75,10 +77,10 @@ func TestKmsgCrossCheck(t *testing.T) {
 
 func TestValidateBatchesOK(t *testing.T) {
 	one := simpleBatch(3, 100)
-	comp := batchSpec{attrs: 4, rawRecords: []byte("opaque zstd bytes"), numRecords: 9}.build()
+	comp := compressBatch(t, simpleBatch(9, 0), 4)
 	nulls := batchSpec{records: []testRecord{{key: nil, value: nil}}}.build()
 	payload := append(append(append([]byte{}, one...), comp...), nulls...)
-	hs, err := ValidateBatches(payload, 1<<20)
+	hs, err := ValidateBatches(payload, 1<<20, mkcompress.Codecs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestValidateBatchesErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ValidateBatches(c.b, c.max)
+			_, err := ValidateBatches(c.b, c.max, nil)
 			wantErr(t, err, c.want)
 		})
 	}
@@ -160,7 +162,7 @@ func TestValidateBatchesNoClaimedAlloc(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for range 100 {
-			if _, err := ValidateBatches(in, 0); err == nil {
+			if _, err := ValidateBatches(in, 0, nil); err == nil {
 				t.Fatalf("input %d accepted", i)
 			}
 		}

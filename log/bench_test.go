@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	mkcompress "github.com/minikraft/minikraft/compress"
 )
 
 // benchBatch is a 16 KiB batch of 1 KB records.
@@ -84,7 +86,7 @@ func BenchmarkValidateBatches(b *testing.B) {
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ValidateBatches(batch, 1<<20); err != nil {
+		if _, err := ValidateBatches(batch, 1<<20, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -171,4 +173,23 @@ func BenchmarkReadRecords(b *testing.B) {
 			return r.WriteTo(w)
 		})
 	})
+}
+
+// BenchmarkValidateCompressed is the produce path's check of one
+// compressed batch of 100 JSON-like records (~16 KiB uncompressed), per
+// codec. SetBytes is the uncompressed size, as a client would count it.
+func BenchmarkValidateCompressed(b *testing.B) {
+	plain := jsonBatch(100)
+	for codec := 1; codec <= 4; codec++ {
+		batch := compressBatch(b, plain, codec)
+		b.Run(codecNames[codec], func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ValidateBatches(batch, 1<<20, mkcompress.Codecs{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -79,7 +79,7 @@ type CleanStats struct {
 //
 // The copying runs without the writer lock: appends go on. A truncation,
 // Close or Delete meanwhile makes it give up (Aborted). Compressed batches
-// are rewritten with their codec when Options.Codecs (or gzip) can, else
+// are rewritten with their codec when Options.Codecs can, else
 // kept whole; a kept record's compressed batch that can be decompressed
 // but not compressed again is rewritten uncompressed.
 func (l *Log) Clean(highWatermark int64) (CleanStats, error) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	mkcompress "github.com/minikraft/minikraft/compress"
 )
 
 // kvRecord is a record as read back: offset, key, value (nil: tombstone).
@@ -286,13 +288,14 @@ func TestCompactionProducerState(t *testing.T) {
 	}
 }
 
-// TestCompactionCompressed: gzip batches are rewritten compressed; a codec
-// the log lacks keeps its batches whole; Options.Codecs supplies one.
+// TestCompactionCompressed: gzip batches are rewritten compressed; a
+// codec the log lacks keeps its batches whole (they can only come from a
+// leader: Append refuses them); Options.Codecs supplies one.
 func TestCompactionCompressed(t *testing.T) {
 	gz := func(kvs ...[2]string) []byte {
 		plain := kvBatch(1, kvs...)
 		h := decodeHeader(plain)
-		z, err := compress(nil, 1, nil, plain[BatchHeaderSize:])
+		z, err := compress(mkcompress.Codecs{}, 1, nil, plain[BatchHeaderSize:])
 		must(t, err)
 		return batchSpec{firstTs: 1, attrs: 1, rawRecords: z, numRecords: h.NumRecords}.build()
 	}
@@ -308,7 +311,7 @@ func TestCompactionCompressed(t *testing.T) {
 		wantCodec  int
 		compressed bool // the cleaner could read it
 	}{
-		{"gzip", nil, gz, 1, true},
+		{"gzip", mkcompress.Codecs{}, gz, 1, true},
 		{"no codec", nil, fake, 4, false},
 		{"codec", reverseCodec{}, fake, 4, true},
 		{"decompress only", decompressOnly{}, fake, 0, true},
@@ -319,13 +322,26 @@ func TestCompactionCompressed(t *testing.T) {
 			l, err := Open("/c", compactConfig(), Options{FS: mem, Now: clock.now, Codecs: c.codecs})
 			must(t, err)
 			defer l.Close()
-			mustAppend(t, l, c.build([2]string{"a", "1"}, [2]string{"b", "1"}), 0)
-			mustAppend(t, l, c.build([2]string{"a", "2"}, [2]string{"c", "2"}), 0)
+			for _, b := range [][]byte{c.build([2]string{"a", "1"}, [2]string{"b", "1"}), c.build([2]string{"a", "2"}, [2]string{"c", "2"})} {
+				if c.codecs != nil {
+					mustAppend(t, l, b, 0)
+					continue
+				}
+				end := l.EndOffset()
+				if _, err := l.Append(b, 0); !errors.Is(err, ErrCorruptBatch) || l.EndOffset() != end {
+					t.Fatalf("Append without the codec: %v, end %d", err, l.EndOffset())
+				}
+				setBaseOffset(b, end)
+				fixCRC(b)
+				if _, err := l.AppendReplicated(b); err != nil {
+					t.Fatal(err)
+				}
+			}
 			mustAppend(t, l, kvBatch(1, [2]string{"d", "3"}), 0)
 			forceRoll(t, l)
 			mustClean(t, l, l.EndOffset())
 			data := readAll(t, l)
-			got := records(t, reverseCodec{}, data)
+			got := records(t, readAnyCodec{}, data)
 			want := []kvRecord{{1, "b", "1", false}, {2, "a", "2", false}, {3, "c", "2", false}, {4, "d", "3", false}}
 			if !c.compressed {
 				want = append([]kvRecord{{0, "a", "1", false}}, want...)
@@ -342,6 +358,16 @@ func TestCompactionCompressed(t *testing.T) {
 
 type reverseCodec struct{}
 
+// readAnyCodec reads the real codecs and reverseCodec's codec 4.
+type readAnyCodec struct{ mkcompress.Codecs }
+
+func (readAnyCodec) Decompress(codec int, dst, src []byte) ([]byte, error) {
+	if codec == 4 {
+		return reverseCodec{}.Decompress(codec, dst, src)
+	}
+	return mkcompress.Codecs{}.Decompress(codec, dst, src)
+}
+
 // decompressOnly reads codec 4 but cannot write it.
 type decompressOnly struct{ reverseCodec }
 
@@ -355,11 +381,11 @@ func reversed(b []byte) []byte {
 	return out
 }
 
-func (reverseCodec) Decompress(codec int, src []byte) ([]byte, error) {
+func (reverseCodec) Decompress(codec int, dst, src []byte) ([]byte, error) {
 	if codec != 4 {
 		return nil, errNoCodec
 	}
-	return reversed(src), nil
+	return append(dst, reversed(src)...), nil
 }
 
 func (reverseCodec) Compress(codec int, dst, src []byte) ([]byte, error) {

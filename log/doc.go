@@ -194,7 +194,7 @@
 //     trusted rather than recomputed from the records. OffsetForTimestamp is
 //     exact within uncompressed batches; within a compressed CreateTime batch
 //     it answers with the batch's first offset and max timestamp, since
-//     snappy, lz4 and zstd are not in the standard library. MaxTimestamp is
+//     the lookup does not decompress. MaxTimestamp is
 //     batch-level (the last offset of the batch with the largest timestamp),
 //     as Kafka was before 3.8.
 //   - Truncate cuts at batch boundaries: a batch straddling the target goes

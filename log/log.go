@@ -48,8 +48,10 @@ type Options struct {
 	// Indexes bounds the memory of sealed segments' indexes; nil shares a
 	// cache of DefaultIndexCacheBytes among every log opened without one.
 	Indexes *IndexCache
-	// Codecs lets the cleaner read and rewrite compressed batches (gzip is
-	// built in). Nil keeps other compressed batches whole when compacting.
+	// Codecs lets the cleaner read and rewrite compressed batches, and a
+	// compacted log check the keys in them on Append (package compress).
+	// Nil keeps compressed batches whole when compacting, and a compacted
+	// log refuses them on Append (its cleaner could not read them).
 	Codecs Codecs
 
 	// spillBlock overrides DefaultSpillBlock (tests use small blocks).

@@ -456,7 +456,7 @@ func TestLogAppendTime(t *testing.T) {
 			t.Fatalf("header %+v", h)
 		}
 	}
-	if _, err := ValidateBatches(b, 0); err != nil {
+	if _, err := ValidateBatches(b, 0, nil); err != nil {
 		t.Fatalf("rewritten batches no longer validate: %v", err)
 	}
 	if off, ts, ok := l.OffsetForTimestamp(clock.ms); !ok || off != 0 || ts != clock.ms {

@@ -94,7 +94,7 @@ func runModel(t *testing.T, seed uint64, ops int, opts Options, segScale int64) 
 			for range 1 + rng.IntN(3) {
 				payload = append(payload, newBatch()...)
 			}
-			if _, err := ValidateBatches(payload, 0); err != nil {
+			if _, err := ValidateBatches(payload, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			res := mustAppend(t, l, payload, 1)

@@ -1,47 +1,35 @@
 package log
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"sync"
 )
 
-// Codecs decompresses and compresses record payloads for the codecs the
-// standard library lacks (2 snappy, 3 lz4, 4 zstd; the log handles gzip, 1,
-// itself). The broker supplies one through Options.Codecs; without it the
-// cleaner keeps batches in those codecs whole, and compacted topics cannot
-// check the keys inside them on append.
+// Codecs decompresses and compresses record payloads (codec ids 1 gzip,
+// 2 snappy, 3 lz4, 4 zstd); the log itself is standard library only. The
+// broker supplies package compress's through Options.Codecs and to
+// ValidateBatches. Without one, the produce path refuses compressed
+// batches and the cleaner keeps them whole (they can only have come from
+// a leader).
 type Codecs interface {
-	// Decompress returns the records compressed in src with codec.
-	Decompress(codec int, src []byte) ([]byte, error)
+	// Decompress appends the records compressed in src with codec to dst.
+	// It bounds what one batch may decompress to; past the bound it fails
+	// with an error that has a method TooLarge() bool reporting true.
+	Decompress(codec int, dst, src []byte) ([]byte, error)
 	// Compress appends src compressed with codec to dst.
 	Compress(codec int, dst, src []byte) ([]byte, error)
 }
 
 var errNoCodec = errors.New("log: no codec for this compression")
 
-// maxDecompressed bounds what one batch may decompress to.
-const maxDecompressed = 64 << 20
-
-func decompress(c Codecs, codec int, src []byte) ([]byte, error) {
+func decompress(c Codecs, codec int, dst, src []byte) ([]byte, error) {
 	switch {
 	case codec == 0:
 		return src, nil
-	case codec == 1:
-		zr, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
-			return nil, err
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, maxDecompressed+1))
-		if err == nil && len(out) > maxDecompressed {
-			err = errors.New("log: batch decompresses beyond the limit")
-		}
-		return out, err
 	case c != nil:
-		return c.Decompress(codec, src)
+		return c.Decompress(codec, dst, src)
 	}
 	return nil, errNoCodec
 }
@@ -50,20 +38,54 @@ func compress(c Codecs, codec int, dst, src []byte) ([]byte, error) {
 	switch {
 	case codec == 0:
 		return append(dst, src...), nil
-	case codec == 1:
-		buf := bytes.NewBuffer(dst)
-		zw := gzip.NewWriter(buf)
-		if _, err := zw.Write(src); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
 	case c != nil:
 		return c.Compress(codec, dst, src)
 	}
 	return nil, errNoCodec
+}
+
+// recordBufs pools the buffers produce-path checks decompress into, so a
+// steady stream of compressed produces allocates none. Buffers larger
+// than maxPooledRecords are dropped rather than pinned.
+var recordBufs sync.Pool // *[]byte
+
+const maxPooledRecords = 4 << 20
+
+// withRecords calls fn with the records of a batch, decompressed into a
+// pooled buffer that fn must not retain. A codec failure is classified
+// for the client: a batch decompressing past the codec's bound is
+// ErrBatchTooLarge (MESSAGE_TOO_LARGE, on which Kafka's producer splits
+// the batch), a missing codec or a payload that does not decompress is
+// ErrCorruptBatch.
+func withRecords(c Codecs, h BatchHeader, batch []byte, fn func(recs []byte) error) error {
+	codec := h.Compression()
+	if codec == 0 {
+		return fn(batch[BatchHeaderSize:])
+	}
+	bp, _ := recordBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	recs, err := decompress(c, codec, (*bp)[:0], batch[BatchHeaderSize:])
+	if err == nil {
+		err = fn(recs)
+	}
+	if cap(recs) <= maxPooledRecords {
+		*bp = recs[:0]
+		recordBufs.Put(bp)
+	}
+	var tl interface{ TooLarge() bool }
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoCodec):
+		return fmt.Errorf("%w: compression codec %d is not supported", ErrCorruptBatch, codec)
+	case errors.As(err, &tl) && tl.TooLarge():
+		return fmt.Errorf("%w: %s", ErrBatchTooLarge, err.Error())
+	case errors.Is(err, ErrCorruptBatch), errors.Is(err, ErrInvalidRecord):
+		return err // from fn
+	}
+	return fmt.Errorf("%w: decompressing codec %d: %s", ErrCorruptBatch, codec, err.Error())
 }
 
 // forEachRecord parses n records that must fill recs exactly and calls fn
@@ -99,7 +121,7 @@ func forEachRecord(recs []byte, n int32, fn func(body []byte, r recordFields) bo
 
 // batchRecords returns the (decompressed) records of a whole batch.
 func batchRecords(c Codecs, h BatchHeader, batch []byte) ([]byte, error) {
-	recs, err := decompress(c, h.Compression(), batch[BatchHeaderSize:])
+	recs, err := decompress(c, h.Compression(), nil, batch[BatchHeaderSize:])
 	if err != nil {
 		return nil, fmt.Errorf("decompress codec %d: %w", h.Compression(), err)
 	}
@@ -107,20 +129,15 @@ func batchRecords(c Codecs, h BatchHeader, batch []byte) ([]byte, error) {
 }
 
 // checkKeys rejects batches with a record without a key, as Kafka's
-// LogValidator does for a compacted topic. A batch in a codec the log
-// cannot decompress is let through.
+// LogValidator does for a compacted topic. A compressed batch the log
+// cannot decompress is refused too: the cleaner could never read it.
 func checkKeys(c Codecs, h BatchHeader, batch []byte) error {
-	recs, err := batchRecords(c, h, batch)
-	if errors.Is(err, errNoCodec) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrCorruptBatch, err.Error())
-	}
 	var missing bool
-	err = forEachRecord(recs, h.NumRecords, func(_ []byte, r recordFields) bool {
-		missing = r.keyNull
-		return !missing
+	err := withRecords(c, h, batch, func(recs []byte) error {
+		return forEachRecord(recs, h.NumRecords, func(_ []byte, r recordFields) bool {
+			missing = r.keyNull
+			return !missing
+		})
 	})
 	if err != nil {
 		return err
@@ -183,26 +200,14 @@ func buildBatch(dst []byte, c Codecs, h BatchHeader, kept []keptRecord, horizon 
 	if dst, err = compress(c, codec, dst, recs); err != nil {
 		return nil, err
 	}
-	b := dst[start:]
-	be := binary.BigEndian
-	attrs := uint16(h.Attributes) &^ (attrCompressionMask | attrDeleteHorizon)
-	attrs |= uint16(codec)
+	attrs := h.Attributes &^ (attrCompressionMask | attrDeleteHorizon)
+	attrs |= int16(codec)
 	if hasHorizon {
 		attrs |= attrDeleteHorizon
 	}
-	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
-	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
-	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], attrs)
-	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
-	be.PutUint64(b[offFirstTimestamp:], uint64(first))
-	be.PutUint64(b[offMaxTimestamp:], uint64(maxTs))
-	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
-	be.PutUint32(b[offNumRecords:], uint32(len(kept)))
-	be.PutUint32(b[offCRC:], batchCRC(b))
+	out := h
+	out.Attributes, out.FirstTimestamp, out.MaxTimestamp, out.NumRecords = attrs, first, maxTs, int32(len(kept))
+	putHeader(dst[start:], out)
 	return dst, nil
 }
 
@@ -210,23 +215,12 @@ func buildBatch(dst []byte, c Codecs, h BatchHeader, kept []keptRecord, horizon 
 // DefaultRecordBatch.writeEmptyHeader): what compaction keeps of a batch
 // whose records all went but whose offsets and producer state must stay.
 func appendEmptyBatch(dst []byte, h BatchHeader) []byte {
+	out := h
+	out.Attributes = h.Attributes & (AttrLogAppendTime | attrTransactional | attrControl)
+	out.FirstTimestamp = -1 // no timestamp
+	out.NumRecords = 0
 	start := len(dst)
 	dst = append(dst, make([]byte, BatchHeaderSize)...)
-	b := dst[start:]
-	be := binary.BigEndian
-	attrs := uint16(h.Attributes) & (attrTimestampType | attrTransactional | attrControl)
-	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(minBatchLength))
-	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
-	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], attrs)
-	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
-	be.PutUint64(b[offFirstTimestamp:], ^uint64(0)) // -1: no timestamp
-	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
-	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
-	be.PutUint32(b[offNumRecords:], 0)
-	be.PutUint32(b[offCRC:], batchCRC(b))
+	putHeader(dst[start:], out)
 	return dst
 }

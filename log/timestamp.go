@@ -7,8 +7,8 @@ package log
 // first batch whose max timestamp reaches ts. Inside an uncompressed
 // CreateTime batch it finds the exact record; in a LogAppendTime batch every
 // record has the batch's time, so the answer is its first offset; in a
-// compressed CreateTime batch (whose records would need a codec outside the
-// standard library) it answers with the batch's first offset and max
+// compressed CreateTime batch (whose records would need a codec, which
+// the lookup does not take) it answers with the batch's first offset and max
 // timestamp: an offset at or before the exact one, so a consumer seeking to
 // it misses nothing. ok is false when no batch reaches ts.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bool) {

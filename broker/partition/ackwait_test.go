@@ -101,7 +101,7 @@ func TestConcurrentAckWaits(t *testing.T) {
 			defer wg.Done()
 			for j := range batches {
 				buf := plain(1 + (i+j)%3).encode()
-				hdrs, err := log.ValidateBatches(buf, 0)
+				hdrs, err := log.ValidateBatches(buf, 0, nil)
 				if err != nil {
 					t.Errorf("producer %d batch %d: %v", i, j, err)
 					return

@@ -31,7 +31,7 @@ func TestConcurrentIdempotentAppendsAndReads(t *testing.T) {
 	// append builds, validates and appends one batch without touching t (goroutine-safe).
 	appendBatch := func(b batch) (AppendInfo, error) {
 		buf := b.encode()
-		hdrs, err := log.ValidateBatches(buf, 0)
+		hdrs, err := log.ValidateBatches(buf, 0, nil)
 		if err != nil {
 			return AppendInfo{}, err
 		}
@@ -97,7 +97,7 @@ func TestConcurrentIdempotentAppendsAndReads(t *testing.T) {
 						continue
 					}
 				}
-				hs, err := log.ValidateBatches(res.Records, 0)
+				hs, err := log.ValidateBatches(res.Records, 0, nil)
 				if err != nil {
 					t.Errorf("reader %d at %d: %v", r, next, err)
 					return

@@ -83,7 +83,7 @@ func payload(t testing.TB, bs ...batch) ([]byte, []log.BatchHeader) {
 	for _, s := range bs {
 		b = append(b, s.encode()...)
 	}
-	hdrs, err := log.ValidateBatches(b, 0)
+	hdrs, err := log.ValidateBatches(b, 0, nil)
 	if err != nil {
 		t.Fatalf("ValidateBatches: %v", err)
 	}
@@ -150,7 +150,7 @@ func soleLeader(t testing.TB, p *Partition, epoch int32) {
 // headers splits a read result into batch headers, checking framing and CRC.
 func headers(t testing.TB, b []byte) []log.BatchHeader {
 	t.Helper()
-	hs, err := log.ValidateBatches(b, 0)
+	hs, err := log.ValidateBatches(b, 0, nil)
 	if len(b) == 0 {
 		return nil
 	}

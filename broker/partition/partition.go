@@ -270,7 +270,7 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	for _, h := range hdrs {
 		h.BaseOffset = off
 		if res.LogAppendTime >= 0 {
-			h.Attributes |= 1 << 3 // as stored: LogAppendTime, max timestamp = append time
+			h.Attributes |= log.AttrLogAppendTime // as stored: LogAppendTime, max timestamp = append time
 			h.MaxTimestamp = res.LogAppendTime
 		}
 		p.producers.record(h)

@@ -6,6 +6,7 @@
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
+//	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -57,6 +58,7 @@ type options struct {
 	fetchParts  int           // > 0: the fetch-session run (fetchsessions.go) over this many partitions
 	quick       bool
 	targets     map[string]bool // empty: all
+	compression []string        // non-empty: the compressed-produce run instead of the benchmark
 }
 
 func main() {
@@ -77,6 +79,8 @@ func main() {
 	defer stop()
 	if o.fetchParts > 0 {
 		err = runFetchSessions(ctx, o, o.fetchParts)
+	} else if len(o.compression) > 0 {
+		err = runCompressed(ctx, o)
 	} else if o.soak > 0 {
 		err = runSoak(ctx, o)
 	} else if o.profile {
@@ -109,6 +113,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&targets, "targets", "", "comma-separated subset of minikraft,kfake,cluster3 to run (default all)")
 	fs.DurationVar(&o.soak, "soak", 0, "instead of benchmarking, run a steady 1 KB produce+consume load for this long and sample the server's RSS")
 	fs.IntVar(&o.fetchParts, "fetch-sessions", 0, "instead of benchmarking, measure an idle consumer of this many partitions with full fetches and with fetch sessions")
+	var compression string
+	fs.StringVar(&compression, "compression", "", "instead of benchmarking, measure compressed produces with these codecs (e.g. snappy,lz4,zstd,gzip) against uncompressed ones")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -138,6 +144,11 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	o.partitions = int32(parts)
+	if compression != "" {
+		if o.compression, err = parseCodecs(compression); err != nil {
+			return o, err
+		}
+	}
 	if targets != "" {
 		o.targets = map[string]bool{}
 		for _, t := range strings.Split(targets, ",") {
