@@ -39,37 +39,45 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	if req.ReplicaID >= 0 {
 		b.recordFollowerFetch(req)
 	}
+	// The first read is taken here, in request order (see the wire package's doc): a Fetch
+	// pipelined before a Produce on the same connection does not return that Produce's records
+	// unless it had to wait for data anyway. Only the long poll waits in the future.
+	resp, size, parts := b.fetchOnce(req)
+	if fetchDone(req, resp.FetchResponse, size) {
+		return wire.Done(resp, nil)
+	}
+	// The wait counts from now, as Kafka's delayed fetch does, not from when the futures before
+	// this one have answered.
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	return func() (kmsg.Response, error) {
-		return b.fetch(ctx, req), nil
+		return b.fetchWait(ctx, req, resp, parts, deadline), nil
 	}
 }
 
-func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest) *wire.FetchResponse {
-	var deadline <-chan time.Time
-	if req.MaxWaitMillis > 0 {
-		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		defer t.Stop()
-		deadline = t.C
-	}
-	resp, size, parts := b.fetchOnce(req)
-	if fetchDone(req, resp.FetchResponse, size) {
-		return resp
-	}
+// fetchWait long-polls a fetch whose first read, first, did not have enough: it waits on the
+// partitions' signals until MinBytes are ready or the deadline has passed, and answers with a new
+// read.
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, first *wire.FetchResponse,
+	parts []*partition.Partition, deadline time.Time) *wire.FetchResponse {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
 	// Register before re-reading, so data that arrives between a read and the wait still wakes
 	// us; a buffered channel of one coalesces any number of signals.
 	wake := make(chan struct{}, 1)
 	for _, p := range parts {
 		defer p.Register(wake)()
 	}
+	resp := first
 	for {
 		resp.Release() // a response not sent gives its file references back
+		var size int
 		resp, size, _ = b.fetchOnce(req)
 		if fetchDone(req, resp.FetchResponse, size) {
 			return resp
 		}
 		select {
 		case <-wake:
-		case <-deadline:
+		case <-t.C:
 			resp.Release()
 			resp, _, _ = b.fetchOnce(req)
 			return resp
