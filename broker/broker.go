@@ -73,6 +73,11 @@ type Broker struct {
 	registered  atomic.Bool // the controller has accepted our registration
 	lastVoter   int         // broker-only: the voter that answered the last metadata fetch
 
+	// applied is the metadata index the local partitions are reconciled with; appliedCh wakes the
+	// heartbeat loop to report it (propagation.go).
+	applied   atomic.Uint64
+	appliedCh chan struct{}
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -103,6 +108,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		listeners:   make(map[string]net.Listener),
 		incarnation: newUUID(),
 		failed:      make(chan struct{}),
+		appliedCh:   make(chan struct{}, 1),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer func() {
