@@ -40,14 +40,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/fetchsession"
+	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
 )
 
 func init() { register(1, 4, 13, (*Broker).handleFetch) }
 
-// handleFetch resolves the request's session when it arrives (requests of one connection are
-// handled in order, so a session's epochs are checked in the order they were sent); the reads
-// and the wait happen in the Future.
+// handleFetch resolves the request's session and takes the first read when the request arrives,
+// in request order (see the wire package's doc): session epochs are checked in the order they
+// were sent, and a Fetch pipelined before a Produce on the same connection does not return that
+// Produce's records unless it had to wait for data anyway. Only the long poll waits in the
+// Future.
 func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.FetchRequest)
 	fc, err := b.sessions.NewContext(sessionRequest(req), time.Now())
@@ -56,8 +59,17 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 		resp.ErrorCode = sessionErrorCode(err)
 		return wire.Done(resp, nil)
 	}
+	parts := fc.Partitions()
+	reads := make([]partRead, len(parts))
+	st := b.readPartitions(req, parts, reads, true)
+	if st.answerNow(req, len(parts)) {
+		return wire.Done(fetchResponse(req, fc, parts, reads), nil)
+	}
+	// The wait counts from now, as Kafka's delayed fetch does, not from when the futures before
+	// this one have answered.
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	return func() (kmsg.Response, error) {
-		return b.fetch(ctx, req, fc), nil
+		return b.fetchWait(ctx, req, fc, parts, reads, st.waitOn, deadline), nil
 	}
 }
 
@@ -111,42 +123,37 @@ func sessionErrorCode(err error) int16 {
 	return errorCode(err)
 }
 
-func (b *Broker) fetch(ctx context.Context, req *kmsg.FetchRequest, fc *fetchsession.Context) *wire.FetchResponse {
-	var deadline <-chan time.Time
-	if req.MaxWaitMillis > 0 {
-		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		defer t.Stop()
-		deadline = t.C
+// fetchWait long-polls a fetch whose first read did not have enough: it waits on the partitions'
+// signals until MinBytes are ready, a partition has news that ends the wait, or the deadline has
+// passed, and answers with a new read.
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc *fetchsession.Context,
+	parts []fetchsession.PartitionRequest, reads []partRead, waitOn []*partition.Partition, deadline time.Time) *wire.FetchResponse {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	// Register before re-reading, so data that arrives between a read and the wait still wakes
+	// us; a buffered channel of one coalesces any number of signals.
+	wake := make(chan struct{}, 1)
+	for _, p := range waitOn {
+		defer p.Register(wake)()
 	}
-	parts := fc.Partitions()
-	reads := make([]partRead, len(parts))
-	st := b.readPartitions(req, parts, reads, true)
-	if !st.answerNow(req, len(parts)) {
-		// Register before re-reading, so data that arrives between a read and the wait still
-		// wakes us; a buffered channel of one coalesces any number of signals.
-		wake := make(chan struct{}, 1)
-		for _, p := range st.waitOn {
-			defer p.Register(wake)()
+	for {
+		if st := b.readPartitions(req, parts, reads, false); st.answerNow(req, len(parts)) {
+			break
 		}
-	wait:
-		for {
-			if st = b.readPartitions(req, parts, reads, false); st.answerNow(req, len(parts)) {
-				break
+		select {
+		case <-wake:
+			continue
+		case <-t.C:
+			b.readPartitions(req, parts, reads, false)
+		case <-ctx.Done():
+			// The connection is gone: nothing will be sent, and the session must not record
+			// what the client was never told.
+			for i := range reads {
+				reads[i].release()
 			}
-			select {
-			case <-wake:
-			case <-deadline:
-				b.readPartitions(req, parts, reads, false)
-				break wait
-			case <-ctx.Done():
-				// The connection is gone: nothing will be sent, and the session must not
-				// record what the client was never told.
-				for i := range reads {
-					reads[i].release()
-				}
-				return &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-			}
+			return &wire.FetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 		}
+		break
 	}
 	return fetchResponse(req, fc, parts, reads)
 }

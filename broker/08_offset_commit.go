@@ -6,6 +6,4 @@ package broker
 // answered once its __consumer_offsets record is in the ISR, so it survives what acks=all data
 // survives. Metadata strings round-trip.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(8, 0, 8, groupAPI((*group.Coordinator).OffsetCommit)) }
+func init() { register(8, 0, 8, groupAPI) }

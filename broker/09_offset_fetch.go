@@ -5,6 +5,4 @@ package broker
 // Committed offsets of one group (v0–7) or several (v8+, Groups). A group or partition without a
 // commit gets offset -1 and no error, as in Kafka.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(9, 0, 8, groupAPI((*group.Coordinator).OffsetFetch)) }
+func init() { register(9, 0, 8, groupAPI) }

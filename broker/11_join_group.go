@@ -6,6 +6,4 @@ package broker
 // id is first sent MEMBER_ID_REQUIRED with one to use; group.instance.id (v5+) makes the member
 // static.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(11, 0, 9, groupAPI((*group.Coordinator).JoinGroup)) }
+func init() { register(11, 0, 9, groupAPI) }

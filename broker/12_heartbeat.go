@@ -4,6 +4,4 @@ package broker
 //
 // Keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(12, 0, 4, groupAPI((*group.Coordinator).Heartbeat)) }
+func init() { register(12, 0, 4, groupAPI) }

@@ -4,6 +4,4 @@ package broker
 //
 // Removes members (one before v3, a batch from v3) and rebalances the rest.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(13, 0, 5, groupAPI((*group.Coordinator).LeaveGroup)) }
+func init() { register(13, 0, 5, groupAPI) }

@@ -4,6 +4,4 @@ package broker
 //
 // State, protocol and members (with their metadata and assignment) of each named group.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(15, 0, 5, groupAPI((*group.Coordinator).DescribeGroups)) }
+func init() { register(15, 0, 5, groupAPI) }

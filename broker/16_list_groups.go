@@ -4,6 +4,4 @@ package broker
 //
 // Every group this broker coordinates; v4 filters by state.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(16, 0, 4, groupAPI((*group.Coordinator).ListGroups)) }
+func init() { register(16, 0, 4, groupAPI) }

@@ -49,6 +49,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	changed := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -68,6 +69,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 				st.ErrorMessage = errorMessage(err)
 			}
 		} else {
+			changed = !req.ValidateOnly
 			st.TopicID = t.ID
 			st.NumPartitions = int32(len(t.Partitions))
 			if len(t.Partitions) > 0 {
@@ -79,6 +81,9 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 			st.Configs = b.createTopicsConfigs(rt)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if changed && req.TimeoutMillis > 0 {
+		b.propagate(ctx) // every broker knows the new topics when the client does
 	}
 	return wire.Done(resp, nil)
 }

@@ -40,18 +40,23 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 			targets = append(targets, target{name: t.Topic, id: t.TopicID})
 		}
 	}
+	changed := false
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
 		err := b.deleteTopic(ctx, tg.name, tg.id)
 		if err == nil {
 			b.applyMetadata(b.meta.State())
+			changed = true
 		}
 		st.ErrorCode = errorCode(err)
 		if req.Version >= 5 {
 			st.ErrorMessage = errorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if changed && req.TimeoutMillis > 0 {
+		b.propagate(ctx) // no broker serves the deleted topics when the client hears of it
 	}
 	return wire.Done(resp, nil)
 }

@@ -28,6 +28,7 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	changed := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -47,11 +48,15 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 			}, nil)
 			if err == nil && !req.ValidateOnly {
 				b.applyMetadata(b.meta.State())
+				changed = true
 			}
 		}
 		st.ErrorCode = errorCode(err)
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
+	}
+	if changed && req.TimeoutMillis > 0 {
+		b.propagate(ctx) // every broker serves the new partitions when the client hears of them
 	}
 	return wire.Done(resp, nil)
 }

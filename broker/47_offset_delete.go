@@ -5,6 +5,4 @@ package broker
 // Deletes a group's offsets for some partitions, refused (GROUP_SUBSCRIBED_TO_TOPIC) for topics an
 // active consumer group still subscribes to.
 
-import "github.com/minikraft/minikraft/broker/group"
-
-func init() { register(47, 0, 0, groupAPI((*group.Coordinator).OffsetDelete)) }
+func init() { register(47, 0, 0, groupAPI) }

@@ -61,6 +61,9 @@ type Broker struct {
 	srvMux *wire.Mux
 
 	listeners map[string]net.Listener // by listener name, controller listener included
+	// late are the client listeners on fixed ports, by name: their address was checked free at
+	// start, and they are bound only once the broker is ready to serve (startServing).
+	late map[string]string
 
 	parts    replicas
 	applyMu  sync.Mutex // serialises metadata reconciliation
@@ -75,6 +78,11 @@ type Broker struct {
 	incarnation [16]byte    // this process's registration identity
 	registered  atomic.Bool // the controller has accepted our registration
 	lastVoter   int         // broker-only: the voter that answered the last metadata fetch
+
+	// applied is the metadata index the local partitions are reconciled with; appliedCh wakes the
+	// heartbeat loop to report it (propagation.go).
+	applied   atomic.Uint64
+	appliedCh chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,8 +112,10 @@ func New(cfg Config) (_ *Broker, err error) {
 		cfg:         cfg,
 		log:         cfg.Logger.With("node", bc.NodeID),
 		listeners:   make(map[string]net.Listener),
+		late:        make(map[string]string),
 		incarnation: uuid.New(),
 		failed:      make(chan struct{}),
+		appliedCh:   make(chan struct{}, 1),
 		sessions:    fetchsession.NewCache(bc.FetchSessionCacheSlots, fetchsession.MinEvictionAge),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -146,22 +156,43 @@ func New(cfg Config) (_ *Broker, err error) {
 	return b, nil
 }
 
-// startServing starts answering clients on every client listener. The listeners are bound from
-// the start (so a taken port fails the start), but Kafka serves clients only once its broker is
-// registered and unfenced; until then connections wait in the accept backlog instead of seeing
-// a cluster without brokers. A node that is not a broker never serves clients.
+// startServing starts answering clients on every client listener, once the broker is registered
+// (which unfences it) and its metadata has caught up with its registration. Kafka enables request
+// processing at the same point, so a client never sees a cluster whose brokers have not all
+// registered: a client port that accepts is a registered broker's, and once every node's does,
+// every node is listed (an RF 3 topic can be created on three nodes that all accept).
+//
+// A client listener on a fixed port is therefore bound only now: its port was checked free at
+// start (a taken port fails the start), and connections until now are refused, so that
+// "the port accepts" means "ready" to clients and health checks. One on port 0 (tests) or
+// handed over in Config.Listeners is bound from the start, since its port must be known to
+// register; its connections wait in the accept backlog until now. A node that is not a broker
+// never serves clients.
 func (b *Broker) startServing() {
 	b.serveOnce.Do(func() {
-		for name, ln := range b.listeners {
-			if slices.Contains(b.cfg.Broker.ControllerListenerNames, name) {
-				continue
-			}
+		// Caught up: the local partitions are reconciled with the metadata that registered us.
+		b.applyMetadata(b.meta.State())
+		serve := func(ln net.Listener, name string) {
 			b.goBackground(func() {
 				if err := b.srv.Serve(ln, name); err != nil && b.ctx.Err() == nil {
 					b.log.Error("listener stopped", "listener", name, "err", err)
 				}
 			})
 		}
+		for name, ln := range b.listeners {
+			if !slices.Contains(b.cfg.Broker.ControllerListenerNames, name) {
+				serve(ln, name)
+			}
+		}
+		for name, addr := range b.late {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				b.fatal(fmt.Errorf("broker: listener %s on %s: %w", name, addr, err))
+				return
+			}
+			serve(ln, name) // the server closes it when it stops
+		}
+		b.log.Info("serving clients", "listeners", b.listenerSummary())
 	})
 }
 
@@ -177,6 +208,12 @@ func (b *Broker) bindListeners() error {
 		if err != nil {
 			return fmt.Errorf("broker: listener %s on %s: %w", l.Name, addr, err)
 		}
+		if l.Port != 0 && b.cfg.Broker.IsBroker() && !slices.Contains(b.cfg.Broker.ControllerListenerNames, l.Name) {
+			// Checked free; bound again once the broker is ready (startServing).
+			ln.Close()
+			b.late[l.Name] = addr
+			continue
+		}
 		b.listeners[l.Name] = ln
 	}
 	return nil
@@ -185,23 +222,33 @@ func (b *Broker) bindListeners() error {
 func (b *Broker) listenerSummary() string {
 	var s string
 	for _, l := range b.cfg.Broker.Listeners {
-		if ln := b.listeners[l.Name]; ln != nil {
-			if s != "" {
-				s += ","
-			}
-			s += l.Name + "://" + ln.Addr().String()
+		addr, ok := b.ListenerAddr(l.Name)
+		if !ok {
+			continue
+		}
+		if s != "" {
+			s += ","
+		}
+		s += l.Name + "://" + addr.String()
+		if _, late := b.late[l.Name]; late && !b.registered.Load() {
+			s += " (once registered)"
 		}
 	}
 	return s
 }
 
-// ListenerAddr is the bound address of the named listener (useful with port 0).
+// ListenerAddr is the bound address of the named listener (useful with port 0); for a client
+// listener on a fixed port, the address it is bound to once the broker serves.
 func (b *Broker) ListenerAddr(name string) (net.Addr, bool) {
-	ln, ok := b.listeners[name]
-	if !ok {
-		return nil, false
+	if ln, ok := b.listeners[name]; ok {
+		return ln.Addr(), true
 	}
-	return ln.Addr(), true
+	if addr, ok := b.late[name]; ok {
+		if ta, err := net.ResolveTCPAddr("tcp", addr); err == nil {
+			return ta, true
+		}
+	}
+	return nil, false
 }
 
 // NodeID is this node's id.

@@ -28,7 +28,10 @@ import (
 // A Kafka error crosses as its code and message, so the broker that forwarded the call answers
 // its client exactly as the controller would have. The answer carries the Raft index of the
 // change; the caller waits until its own metadata has applied that index before answering its
-// client, so the client's next request to the same broker already sees the change.
+// client, so the client's next request to the same broker already sees the change. A request
+// that changed the metadata then makes one more call, await_applied, for the controller to wait
+// until every live broker has applied it too (propagation.go), so that the other brokers see it
+// as well.
 
 const (
 	opCreateTopic      = "create_topic"
@@ -45,6 +48,7 @@ const (
 	opDescribeQuorum   = "describe_quorum"
 	opReassign         = "reassign"
 	opReassignments    = "list_reassignments"
+	opAwaitApplied     = "await_applied"
 )
 
 // maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
@@ -84,8 +88,16 @@ type reassignCall struct {
 type heartbeatCall struct {
 	ID             int32
 	Incarnation    [16]byte
-	MetadataOffset int64 // how far this node's metadata goes (KRaft's CurrentMetadataOffset)
-	RaftLog        bool  // MetadataOffset is a Raft log index (a voter), else an applied command's
+	MetadataOffset int64  // how far this node's metadata goes (KRaft's CurrentMetadataOffset)
+	RaftLog        bool   // MetadataOffset is a Raft log index (a voter), else an applied command's
+	Applied        uint64 // the metadata index this broker's partitions are reconciled with
+}
+
+// awaitAppliedCall asks the controller to wait, up to WaitMillis, until every live broker has
+// applied the metadata up to Index (see propagation.go).
+type awaitAppliedCall struct {
+	Index      uint64
+	WaitMillis int64
 }
 
 // remoteError is a Kafka error that came back from the controller.
@@ -305,7 +317,14 @@ func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, 
 			return nil, err
 		}
 		b.ctrl.MetadataProgress(in.ID, in.MetadataOffset, in.RaftLog, now)
+		b.ctrl.BrokerApplied(in.ID, in.Applied)
 		return nil, nil
+	case opAwaitApplied:
+		var in awaitAppliedCall
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		return nil, b.awaitApplied(ctx, in)
 	case opDescribeQuorum:
 		return b.ctrl.DescribeQuorum(time.Now())
 	case opReassign:

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,16 +11,19 @@ import (
 	"github.com/minikraft/minikraft/wire"
 )
 
-// groupAPI adapts a group coordinator method to a handler. The call runs in the response future,
-// not in the handler: futures of one connection run in request order, so a client's commit and
-// the fetch that follows it take effect in the order sent, while a JoinGroup that waits for a
-// rebalance does not stop the connection from reading.
-func groupAPI[Req kmsg.Request, Resp kmsg.Response](call func(*group.Coordinator, context.Context, Req) Resp) handlerFunc {
-	return func(b *Broker, ctx context.Context, r *wire.Request) wire.Future {
-		req := r.Msg.(Req)
-		ctx = group.WithClient(ctx, clientID(r), clientHost(r))
-		return func() (kmsg.Response, error) { return call(b.groups, ctx, req), nil }
+// groupAPI serves every group request. It queues the request in its group before returning, as
+// every handler performs its effects before it returns (see the wire package's doc), and waits
+// for the group's answer in the response future. So a connection's OffsetCommit is in its group
+// before the Produce that follows it is appended, and a JoinGroup parked for a rebalance does not
+// stop the connection from reading.
+func groupAPI(b *Broker, ctx context.Context, r *wire.Request) wire.Future {
+	ctx = group.WithClient(ctx, clientID(r), clientHost(r))
+	wait := b.groups.Start(ctx, r.Msg)
+	if wait == nil {
+		// Only group requests are registered with groupAPI: anything else is a programming error.
+		panic(fmt.Sprintf("broker: %s is not a group request", kmsg.NameForKey(r.Key)))
 	}
+	return func() (kmsg.Response, error) { return wait(), nil }
 }
 
 func clientID(r *wire.Request) string {

@@ -13,7 +13,8 @@ import (
 // The node's background duties, each in its own goroutine started by run:
 //   - follow the metadata: reconcile local partitions with every new State (applyMetadata);
 //   - as a broker: register with the active controller, then heartbeat, re-registering when the
-//     controller no longer knows this incarnation;
+//     controller no longer knows this incarnation, and heartbeat at once whenever the applied
+//     metadata advances (propagation.go);
 //   - as the Raft leader: run the controller's liveness tick, which fences brokers whose
 //     session lapsed and moves their leaderships.
 
@@ -74,7 +75,9 @@ func (b *Broker) metadataLoop() {
 	}
 	for {
 		ch := b.meta.Changed()
-		b.applyMetadata(b.meta.State())
+		st := b.meta.State()
+		b.applyMetadata(st)
+		b.noteApplied(st.Index)
 		select {
 		case <-ch:
 		case <-b.ctx.Done():
@@ -109,10 +112,7 @@ func (b *Broker) heartbeatLoop() {
 	if !b.waitForMetadata() {
 		return
 	}
-	interval := b.cfg.Broker.BrokerHeartbeatInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
+	interval := b.heartbeatInterval()
 	registered := false
 	for b.ctx.Err() == nil && !b.stopping.Load() {
 		ctx, cancel := context.WithTimeout(b.ctx, max(2*interval, 5*time.Second))
@@ -129,7 +129,8 @@ func (b *Broker) heartbeatLoop() {
 			}
 		} else {
 			off, raftLog := b.meta.MetadataOffset()
-			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(off), RaftLog: raftLog}
+			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(off), RaftLog: raftLog,
+				Applied: b.applied.Load()}
 			err = b.control(ctx, opHeartbeat, hb, nil)
 			if errorCode(err) == brokerNotRegisteredCode {
 				registered = false
@@ -142,14 +143,28 @@ func (b *Broker) heartbeatLoop() {
 			b.log.Warn("controller unreachable", "registered", registered, "err", err)
 		}
 		wait := interval
-		if !registered {
+		var applied <-chan struct{}
+		if registered {
+			// A newly applied metadata index is reported at once: requests that changed the
+			// metadata wait for it (propagation.go).
+			applied = b.appliedCh
+		} else {
 			wait = 100 * time.Millisecond
 		}
 		select {
 		case <-time.After(wait):
+		case <-applied:
 		case <-b.ctx.Done():
 		}
 	}
+}
+
+// heartbeatInterval is broker.heartbeat.interval.ms.
+func (b *Broker) heartbeatInterval() time.Duration {
+	if d := b.cfg.Broker.BrokerHeartbeatInterval; d > 0 {
+		return d
+	}
+	return 2 * time.Second
 }
 
 // controllerLoop runs the liveness tick while this node leads the quorum, and, with

@@ -43,11 +43,20 @@
 // # Why handlers run one at a time, and Futures in parallel
 //
 // Handlers of one connection are called serially, in the order their requests were read, and
-// each should perform its side effects before returning. That makes the order of side effects on
-// a connection the order the client sent its requests, as in Kafka. An idempotent producer relies
-// on it: it keeps up to five Produce requests in flight on one connection and their sequence
-// numbers must be appended in that order, or the broker would answer OUT_OF_ORDER_SEQUENCE for
-// batches that were sent correctly.
+// each performs its side effects and takes its decisions before it returns: Produce appends,
+// OffsetCommit and JoinGroup are queued in their group, a Fetch takes its first read, an admin
+// request has the controller commit its change. That makes the order of effects on a connection
+// the order the client sent its requests, as in Kafka (which reads a connection's next request
+// only once it has answered the last). An idempotent producer relies on it: it keeps up to five
+// Produce requests in flight on one connection and their sequence numbers must be appended in
+// that order, or the broker would answer OUT_OF_ORDER_SEQUENCE for batches that were sent
+// correctly; a consumer's commit must be in its group before the requests that follow it.
+//
+// A Future only waits for what its handler started: the ISR for acks=all, a group's answer (a
+// JoinGroup parked until its rebalance completes, a commit until it is durable), data for a
+// Fetch's long poll. What a Future decides after it has waited (the records a long poll finds,
+// the rebalance's outcome) belongs to that later moment, as in Kafka's delayed operations; what
+// it must not do is start an effect that later requests of its connection could overtake.
 //
 // Waiting, however, must not stall the connection: a Produce with acks=all waits for the ISR, a
 // Fetch long-polls up to MaxWaitMillis. Such a handler returns a Future that blocks, and the

@@ -43,9 +43,10 @@ func Done(resp kmsg.Response, err error) Future {
 
 // HandlerFunc is called for each request of a connection ONE AT A TIME, in the order the requests
 // were read, so the per-connection order of side effects is the request order, as in Kafka (an
-// idempotent producer with 5 in-flight batches depends on it). It should do its side effects
-// synchronously and may return a Future that blocks (acks=all waiting, fetch long-poll) so later
-// requests can be read and processed meanwhile (pipelining). ctx is canceled when the connection
+// idempotent producer with 5 in-flight batches depends on it). It must do its side effects and
+// take its decisions synchronously, and may return a Future that only waits for their outcome
+// (acks=all, a group's answer, a fetch long-poll) so later requests can be read and processed
+// meanwhile (pipelining); see the package doc. ctx is canceled when the connection
 // closes or the server stops. A nil Future is treated as Done(nil, nil): nothing is sent.
 type HandlerFunc func(ctx context.Context, req *Request) Future
 

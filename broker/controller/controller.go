@@ -35,6 +35,7 @@ type Controller struct {
 	// longer unfence it (see ShutdownBroker).
 	stopping map[int32][16]byte
 	progress map[int32]metadataProgress // see quorum.go
+	applied  appliedIndexes             // see liveness.go
 }
 
 // New returns a controller proposing through meta.
@@ -51,6 +52,7 @@ func New(meta *raftmeta.Node, logger *slog.Logger) *Controller {
 		lastSeen: make(map[int32]time.Time),
 		stopping: make(map[int32][16]byte),
 		progress: make(map[int32]metadataProgress),
+		applied:  appliedIndexes{index: make(map[int32]uint64), changed: make(chan struct{})},
 	}
 }
 

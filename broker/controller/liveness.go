@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/minikraft/minikraft/raftmeta"
@@ -39,6 +41,9 @@ func (c *Controller) RegisterBroker(ctx context.Context, br raftmeta.Broker, now
 	c.mu.Lock()
 	delete(c.stopping, br.ID) // a new registration is a running broker again
 	c.mu.Unlock()
+	c.applied.mu.Lock()
+	delete(c.applied.index, br.ID) // a new process reports its own progress
+	c.applied.mu.Unlock()
 	c.touch(br.ID, now)
 	if err := c.electLeaderless(ctx, br.ID); err != nil {
 		return 0, err
@@ -223,4 +228,105 @@ func sortedTopics(st *raftmeta.State) []*raftmeta.Topic {
 		out[i] = st.Topics[n]
 	}
 	return out
+}
+
+// Metadata propagation. A broker applies each metadata change a moment after the controller
+// commits it; Kafka's clients live with the gap, but one that asks another broker right after
+// CreateTopics answered (segmentio/kafka-go's Writer, say) caches "unknown topic". So the
+// metadata-changing requests wait, before they answer, until every live broker has applied the
+// change (AwaitApplied): each broker reports the index it has applied in a heartbeat sent as soon
+// as that index advances, and the controller keeps the latest report (in memory: a new
+// controller learns them with the next heartbeats).
+
+// appliedIndexes are the brokers' reported applied metadata indexes; changed is closed and
+// replaced at every report, so waiters can sleep on it.
+type appliedIndexes struct {
+	mu      sync.Mutex
+	index   map[int32]uint64
+	changed chan struct{}
+}
+
+// BrokerApplied records that broker id has applied the metadata up to index (its partitions
+// reconciled with it): it serves what the metadata says up to there.
+func (c *Controller) BrokerApplied(id int32, index uint64) {
+	a := &c.applied
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if index <= a.index[id] {
+		return
+	}
+	a.index[id] = index
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// AwaitApplied waits until every live broker has applied the metadata up to index, or until ctx
+// ends. Live means registered, unfenced, not in controlled shutdown, and heard from within
+// stale: a broker silent for longer is most likely gone, about to be fenced, and is not waited
+// for (nor is one that is fenced meanwhile). It returns the live brokers still behind when ctx
+// ended, with the index each last reported; none when all caught up. It returns
+// raftmeta.ErrNotLeader if this node stops leading the quorum: the reports go to the new leader.
+func (c *Controller) AwaitApplied(ctx context.Context, index uint64, stale time.Duration) (map[int32]uint64, error) {
+	for {
+		c.applied.mu.Lock()
+		reported := c.applied.changed
+		c.applied.mu.Unlock()
+		metaChanged := c.meta.Changed()
+		if !c.meta.IsLeader() {
+			return nil, raftmeta.ErrNotLeader
+		}
+		behind, recheck := c.behind(index, stale, time.Now())
+		if len(behind) == 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(recheck)
+		select {
+		case <-reported:
+		case <-metaChanged:
+		case <-t.C: // a broker behind may have gone stale
+		case <-ctx.Done():
+			t.Stop()
+			return behind, nil
+		}
+		t.Stop()
+	}
+}
+
+// behind lists the live brokers that have not reported index applied, with what they reported,
+// and when to look again for one of them going stale.
+func (c *Controller) behind(index uint64, stale time.Duration, now time.Time) (map[int32]uint64, time.Duration) {
+	st := c.meta.State()
+	recheck := stale
+	c.mu.Lock()
+	stopping := maps.Clone(c.stopping)
+	lastSeen := make(map[int32]time.Time, len(st.Brokers))
+	for id := range st.Brokers {
+		lastSeen[id] = c.lastSeen[id]
+	}
+	c.mu.Unlock()
+	c.applied.mu.Lock()
+	defer c.applied.mu.Unlock()
+	var out map[int32]uint64
+	for id, br := range st.Brokers {
+		if br.Fenced || c.applied.index[id] >= index {
+			continue
+		}
+		if inc, ok := stopping[id]; ok && inc == br.Incarnation {
+			continue
+		}
+		// A broker not seen at all is one a new controller has not ticked for yet: the Tick
+		// gives it a session, and it counts as live until then.
+		if seen := lastSeen[id]; !seen.IsZero() {
+			left := seen.Add(stale).Sub(now)
+			if left <= 0 {
+				continue
+			}
+			recheck = min(recheck, left)
+		}
+		if out == nil {
+			out = make(map[int32]uint64)
+		}
+		out[id] = c.applied.index[id]
+	}
+	return out, recheck
 }

@@ -153,3 +153,55 @@ func TestTickFencesLapsedBroker(t *testing.T) {
 		}
 	}
 }
+
+// AwaitApplied waits for every live broker's report of the index, no longer for one that is
+// fenced meanwhile, and names the brokers still behind when its time is up.
+func TestAwaitApplied(t *testing.T) {
+	c, meta, _ := liveCluster(t, 3)
+	idx := meta.State().Index
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	c.BrokerApplied(0, idx)
+	c.BrokerApplied(1, idx-1)
+	behind, err := c.AwaitApplied(short, idx, time.Minute)
+	if err != nil || len(behind) != 2 || behind[1] != idx-1 || behind[2] != 0 {
+		t.Fatalf("behind after the timeout: %v, %v; want brokers 1 (at %d) and 2 (at 0)", behind, err, idx-1)
+	}
+
+	done := make(chan map[int32]uint64)
+	go func() {
+		behind, err := c.AwaitApplied(ctxFor(t), idx, time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- behind
+	}()
+	c.BrokerApplied(1, idx+5)
+	select {
+	case b := <-done:
+		t.Fatalf("answered with broker 2 live and behind: %v", b)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// Broker 2 is fenced: no longer waited for. (Fencing moves partitions: more indexes, which
+	// the others have not reported, but the wait is for idx.)
+	if err := c.fence(ctxFor(t), 2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-done:
+		if len(b) != 0 {
+			t.Fatalf("behind: %v", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting for a fenced broker")
+	}
+
+	// Broker 1, unfenced but silent for longer than stale, is not waited for either.
+	idx = meta.State().Index
+	c.BrokerApplied(0, idx)
+	c.touch(1, time.Now().Add(-time.Minute))
+	if behind, err := c.AwaitApplied(ctxFor(t), idx, time.Second); err != nil || len(behind) != 0 {
+		t.Fatalf("waited for a silent broker: %v %v", behind, err)
+	}
+}

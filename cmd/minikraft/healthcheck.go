@@ -16,8 +16,10 @@ import (
 )
 
 // healthcheck sends one ApiVersions request to addr and reports whether a well-formed answer came
-// back within five seconds. It speaks the protocol directly so the container image needs nothing
-// but this binary. Without an address it probes this node's first client listener as the
+// back within five seconds. A node opens its client port only once its broker is registered with
+// the controller and caught up with the metadata, as Kafka enables request processing only then,
+// so healthy means ready for clients; before that the connection is refused and the check fails
+// at once. It speaks the protocol directly so the container image needs nothing but this binary. Without an address it probes this node's first client listener as the
 // environment configures it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the
 // listener binds every interface; by default 127.0.0.1:9092.
 func healthcheck(args []string) int {
