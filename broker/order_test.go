@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minikraft/minikraft/log"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -178,7 +179,7 @@ func TestConnectionAppliesRequestsInOrder(t *testing.T) {
 	pt := kmsg.NewProduceRequestTopic()
 	pt.Topic = "ordered"
 	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Records = encodeBatch([]kv{{Value: []byte("after the commit")}}, time.Now().UnixMilli())
+	pp.Records = log.EncodeBatch([]log.KeyValue{{Value: []byte("after the commit")}}, time.Now().UnixMilli())
 	pt.Partitions = append(pt.Partitions, pp)
 	produce.Topics = append(produce.Topics, pt)
 	p.send(produce)
