@@ -26,7 +26,10 @@ import (
 // which could throw away records the new leader has committed. Each fetch also carries the
 // epoch of the follower's last fetched records (LastFetchedEpoch, KIP-595); a leader that finds
 // the follower's log diverging from its own answers DivergingEpoch instead of records, and the
-// follower truncates to it and fetches again (Kafka's truncation on fetch).
+// follower truncates to it and fetches again (Kafka's truncation on fetch). The fetches of one
+// leader share a fetch session (KIP-227, replica_session.go): after a first full fetch, each
+// names only the partitions whose fetch state changed, and the leader answers only those with
+// news, so following thousands of idle partitions no longer resends all of them every round.
 
 const (
 	fetcherBackoff = 100 * time.Millisecond // idle; after an error, replica.fetch.backoff.ms
@@ -99,6 +102,9 @@ func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
 		// truncated remembers, per partition, the leader epoch under which it has been
 		// truncated to the leader's log; a new epoch needs a new check.
 		truncated = make(map[*localPartition]int32)
+		// sess is the fetch session with this leader: it outlives connections, as the
+		// leader's session cache does, but a failed round makes its next fetch a full one.
+		sess fetchSession
 	)
 	defer func() {
 		if cl != nil {
@@ -120,8 +126,9 @@ func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
 			}
 			cl = c
 		}
-		err := b.fetchRound(ctx, cl, parts, truncated)
+		err := b.fetchRound(ctx, cl, &sess, parts, truncated)
 		if err != nil {
+			sess.handleError()
 			if ctx.Err() == nil {
 				b.log.Debug("replica fetcher: round failed", "leader", leader, "err", err)
 			}
@@ -164,8 +171,11 @@ func (b *Broker) dialBroker(ctx context.Context, id int32) (*wire.Client, error)
 	return wire.NewClient(c, "minikraft-replica-fetcher-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes)), nil
 }
 
-// fetchRound truncates the partitions that need it, then makes one fetch for all of them.
-func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []followed, truncated map[*localPartition]int32) error {
+// fetchRound truncates the partitions that need it, then makes one fetch for all of them in the
+// leader's fetch session: a partition whose fetch state did not change since the last fetch is
+// not named (the leader keeps fetching it from where it was), one no longer followed or not
+// ready this round is forgotten.
+func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, truncated map[*localPartition]int32) error {
 	var ready []followed
 	for _, f := range parts {
 		if e, ok := truncated[f.p]; ok && e == f.state.LeaderEpoch {
@@ -192,45 +202,43 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, parts []follow
 	req.MaxWaitMillis = int32(b.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = int32(b.cfg.Broker.ReplicaFetchResponseMaxBytes)
-	byTopic := make(map[string]int)
-	for _, f := range ready {
-		i, ok := byTopic[f.topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[f.topic] = i
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = f.topic
-			req.Topics = append(req.Topics, rt)
+	want := make([]sessionPartition, len(ready))
+	find := make(map[sessionKey]followed, len(ready))
+	for i, f := range ready {
+		k := sessionKey{f.topic, f.id}
+		want[i] = sessionPartition{
+			sessionKey:         k,
+			fetchOffset:        f.state.LogEnd,
+			logStartOffset:     f.p.LogStartOffset(),
+			currentLeaderEpoch: f.state.LeaderEpoch,
+			lastFetchedEpoch:   f.state.LatestEpoch,
+			maxBytes:           int32(b.cfg.Broker.ReplicaFetchMaxBytes),
 		}
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = f.id
-		rp.CurrentLeaderEpoch = f.state.LeaderEpoch
-		rp.FetchOffset = f.state.LogEnd
-		rp.LastFetchedEpoch = f.state.LatestEpoch
-		rp.LogStartOffset = f.p.LogStartOffset()
-		rp.PartitionMaxBytes = int32(b.cfg.Broker.ReplicaFetchMaxBytes)
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		find[k] = f
 	}
+	sess.build(req, want)
 	rctx, cancel := context.WithTimeout(ctx, b.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
 	defer cancel()
 	raw, err := cl.Request(rctx, req)
 	if err != nil {
+		sess.handleError()
 		return err
 	}
 	resp := raw.(*kmsg.FetchResponse)
-	if resp.ErrorCode != 0 {
-		return kerr.ErrorForCode(resp.ErrorCode)
-	}
-	find := make(map[string]map[int32]followed)
-	for _, f := range ready {
-		if find[f.topic] == nil {
-			find[f.topic] = make(map[int32]followed)
+	if err := sess.handleResponse(resp); err != nil {
+		switch resp.ErrorCode {
+		case kerr.FetchSessionIDNotFound.Code, kerr.InvalidFetchSessionEpoch.Code:
+			// The leader lost or moved on from our session (restarted, evicted it): the
+			// next fetch, a full one, makes a new session at once.
+			b.log.Debug("replica fetcher: fetch session reset", "err", err)
+			return nil
 		}
-		find[f.topic][f.id] = f
+		return err
 	}
+	// An incremental answer names only the partitions with news: the others have none.
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
-			f, ok := find[rt.Topic][rp.Partition]
+			f, ok := find[sessionKey{rt.Topic, rp.Partition}]
 			if !ok {
 				continue
 			}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -282,9 +283,10 @@ func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
 	// Truncation at this epoch is done as far as OffsetForLeaderEpoch goes: only the fetch's
 	// divergence check is left to find the divergence.
 	truncated := map[*localPartition]int32{f.p: f.state.LeaderEpoch}
+	var sess fetchSession
 	for round := 0; round < 5 && p.LogEndOffset() != leader.LogEndOffset(); round++ {
 		f.state, _ = p.Follower()
-		if err := b.fetchRound(context.Background(), cl, []followed{f}, truncated); err != nil {
+		if err := b.fetchRound(context.Background(), cl, &sess, []followed{f}, truncated); err != nil {
 			t.Fatal(err)
 		}
 		if round == 0 && p.LogEndOffset() > 2 {
@@ -308,5 +310,84 @@ func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
 	}
 	if e, end := p.Log().EndOffsetForEpoch(1); e != 1 || end != 4 {
 		t.Fatalf("the follower's epoch 1 ends at (%d, %d), want (1, 4)", e, end)
+	}
+}
+
+// The fetcher in a fetch session: a full fetch first, then incremental ones naming only the
+// partitions whose fetch offset moved; an incremental answer that leaves a partition out is
+// not an error (it has no news), and FETCH_SESSION_ID_NOT_FOUND makes the next fetch a full one
+// at once, without failing the round.
+func TestFollowerFetchesInSession(t *testing.T) {
+	b := fetcherBroker(t)
+	l0, l1 := openReplica(t, b, "leader-0"), openReplica(t, b, "leader-1")
+	lead(t, l0, 1, 2, 2)
+	lead(t, l1, 1, 3, 3)
+	f0 := follow(t, openReplica(t, b, "follower-0"), 1)
+	f1 := follow(t, openReplica(t, b, "follower-1"), 1)
+	f1.id = 1
+	leaders := map[int32]*partition.Partition{0: l0, 1: l1}
+
+	type want struct {
+		id, epoch int32
+		named     []string // topic/partition@offset, sorted
+	}
+	steps := []struct {
+		want   want
+		answer func(req *kmsg.FetchRequest) *kmsg.FetchResponse
+	}{
+		{want{0, 0, []string{"t/0@0", "t/1@0"}}, func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+			resp := kmsg.NewPtrFetchResponse()
+			resp.SessionID = 42
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = "t"
+			for _, rp := range req.Topics[0].Partitions {
+				one := *req
+				one.Topics = []kmsg.FetchRequestTopic{{Topic: "t", Partitions: []kmsg.FetchRequestTopicPartition{rp}}}
+				rt.Partitions = append(rt.Partitions, leaderFetch(t, leaders[rp.Partition], &one).Topics[0].Partitions...)
+			}
+			resp.Topics = append(resp.Topics, rt)
+			return resp
+		}},
+		// Both moved on: both named. The answer has news of t/0 only.
+		{want{42, 1, []string{"t/0@2", "t/1@3"}}, func(*kmsg.FetchRequest) *kmsg.FetchResponse {
+			return answer(42, sessionKey{"t", 0})
+		}},
+		// Nothing moved: nothing named. The leader lost the session.
+		{want{42, 2, nil}, func(*kmsg.FetchRequest) *kmsg.FetchResponse {
+			resp := answer(0)
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp
+		}},
+		{want{0, 0, []string{"t/0@2", "t/1@3"}}, func(*kmsg.FetchRequest) *kmsg.FetchResponse {
+			return answer(43, sessionKey{"t", 0}, sessionKey{"t", 1})
+		}},
+		{want{43, 1, nil}, func(*kmsg.FetchRequest) *kmsg.FetchResponse { return answer(43) }},
+	}
+	step := 0
+	cl := fakeLeader(t, func(r kmsg.Request) kmsg.Response {
+		req, ok := r.(*kmsg.FetchRequest)
+		if !ok || step >= len(steps) {
+			t.Errorf("unexpected request %T (step %d)", r, step)
+			return r.ResponseKind()
+		}
+		s := steps[step]
+		step++
+		if got := named(req); req.SessionID != s.want.id || req.SessionEpoch != s.want.epoch || !slices.Equal(got, s.want.named) {
+			t.Errorf("fetch %d: session %d epoch %d naming %v; want session %d epoch %d naming %v",
+				step, req.SessionID, req.SessionEpoch, got, s.want.id, s.want.epoch, s.want.named)
+		}
+		return s.answer(req)
+	})
+	truncated := map[*localPartition]int32{f0.p: 1, f1.p: 1}
+	var sess fetchSession
+	for range steps {
+		f0.state, _ = f0.p.Follower()
+		f1.state, _ = f1.p.Follower()
+		if err := b.fetchRound(context.Background(), cl, &sess, []followed{f0, f1}, truncated); err != nil {
+			t.Fatalf("round %d: %v", step, err)
+		}
+	}
+	if e0, e1 := f0.p.LogEndOffset(), f1.p.LogEndOffset(); e0 != 2 || e1 != 3 {
+		t.Fatalf("follower log ends %d, %d; want 2, 3", e0, e1)
 	}
 }
