@@ -102,7 +102,7 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (*raftmeta.To
 		Name:              name,
 		Partitions:        int32(bc.NumPartitions),
 		ReplicationFactor: int16(bc.DefaultReplicationFactor),
-	}, false)
+	})
 }
 
 func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {

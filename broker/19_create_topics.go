@@ -14,6 +14,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,19 +51,23 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
-	changed := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		var (
-			t   *raftmeta.Topic
-			err error
+			created kmsg.CreateTopicsResponseTopic
+			err     error
 		)
 		if count[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: Create topics request from client contains multiple entries for the following topics: %s", kerr.InvalidRequest, rt.Topic)
 		} else {
-			t, err = b.createTopicFromRequest(ctx, rt, req.ValidateOnly)
+			var spec controller.TopicSpec
+			if spec, err = b.topicSpecFromRequest(rt); err == nil {
+				// With a positive timeout, the controller answers once every broker knows the
+				// new topic (propagation.go).
+				created, err = b.forwardCreateTopic(ctx, spec, req.ValidateOnly, forwardTimeout(ctx, req.TimeoutMillis))
+			}
 		}
 		if err != nil {
 			st.ErrorCode = errorCode(err)
@@ -69,12 +75,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 				st.ErrorMessage = errorMessage(err)
 			}
 		} else {
-			changed = !req.ValidateOnly
-			st.TopicID = t.ID
-			st.NumPartitions = int32(len(t.Partitions))
-			if len(t.Partitions) > 0 {
-				st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
-			}
+			st.TopicID, st.NumPartitions, st.ReplicationFactor = created.TopicID, created.NumPartitions, created.ReplicationFactor
 			if req.ValidateOnly {
 				st.TopicID = [16]byte{}
 			}
@@ -82,13 +83,12 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if changed && req.TimeoutMillis > 0 {
-		b.propagate(ctx) // every broker knows the new topics when the client does
-	}
 	return wire.Done(resp, nil)
 }
 
-func (b *Broker) createTopicFromRequest(ctx context.Context, rt kmsg.CreateTopicsRequestTopic, validateOnly bool) (*raftmeta.Topic, error) {
+// topicSpecFromRequest is what a CreateTopics topic asks for, with -1 resolved to this node's
+// num.partitions and default.replication.factor.
+func (b *Broker) topicSpecFromRequest(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec, error) {
 	bc := &b.cfg.Broker
 	spec := controller.TopicSpec{
 		Name:              rt.Topic,
@@ -97,12 +97,12 @@ func (b *Broker) createTopicFromRequest(ctx context.Context, rt kmsg.CreateTopic
 	}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-			return nil, fmt.Errorf("%w: Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.", kerr.InvalidRequest)
+			return spec, fmt.Errorf("%w: Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.", kerr.InvalidRequest)
 		}
 		spec.Assignment = make([][]int32, len(rt.ReplicaAssignment))
 		for _, ra := range rt.ReplicaAssignment {
 			if ra.Partition < 0 || int(ra.Partition) >= len(rt.ReplicaAssignment) || spec.Assignment[ra.Partition] != nil {
-				return nil, fmt.Errorf("%w: Partitions should be a consecutive 0-based integer sequence", controller.ErrInvalidReplicaAssignment)
+				return spec, fmt.Errorf("%w: Partitions should be a consecutive 0-based integer sequence", controller.ErrInvalidReplicaAssignment)
 			}
 			spec.Assignment[ra.Partition] = ra.Replicas
 		}
@@ -117,34 +117,71 @@ func (b *Broker) createTopicFromRequest(ctx context.Context, rt kmsg.CreateTopic
 		spec.Configs = make(map[string]string, len(rt.Configs))
 		for _, c := range rt.Configs {
 			if c.Value == nil {
-				return nil, fmt.Errorf("%w: Null value not supported for topic configs: %s", kerr.InvalidConfig, c.Name)
+				return spec, fmt.Errorf("%w: Null value not supported for topic configs: %s", kerr.InvalidConfig, c.Name)
 			}
 			spec.Configs[c.Name] = *c.Value
 		}
 	}
-	return b.createTopic(ctx, spec, validateOnly)
+	return spec, nil
 }
 
-// createTopic validates a topic's name and configs, has the controller commit it, and applies the
-// new metadata locally before returning so the caller's next request sees the topic served.
-func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec, validateOnly bool) (*raftmeta.Topic, error) {
-	if err := validateTopicName(spec.Name); err != nil {
+// createTopic creates a topic for the broker itself (auto-creation, internal topics): no
+// propagation wait, and the topic as this node's metadata has it.
+func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec) (*raftmeta.Topic, error) {
+	if _, err := b.forwardCreateTopic(ctx, spec, false, 0); err != nil {
 		return nil, err
+	}
+	t := b.meta.State().Topics[spec.Name]
+	if t == nil {
+		return nil, fmt.Errorf("%w: topic %s was deleted as it was created", kerr.UnknownTopicOrPartition, spec.Name)
+	}
+	return t, nil
+}
+
+// forwardCreateTopic validates a topic's name and configs, has the controller commit it (a
+// CreateTopics of that one topic), and applies the new metadata locally before returning so the
+// caller's next request sees the topic served. It returns the controller's answer for the topic.
+func (b *Broker) forwardCreateTopic(ctx context.Context, spec controller.TopicSpec, validateOnly bool, timeoutMillis int32) (kmsg.CreateTopicsResponseTopic, error) {
+	var none kmsg.CreateTopicsResponseTopic
+	if err := validateTopicName(spec.Name); err != nil {
+		return none, err
 	}
 	if err := b.checkTopicCollision(spec.Name); err != nil {
-		return nil, err
+		return none, err
 	}
 	if err := config.ValidateTopic(spec.Configs); err != nil {
-		return nil, err
+		return none, err
 	}
-	t := new(raftmeta.Topic)
-	if err := b.control(ctx, opCreateTopic, createTopicCall{Spec: spec, ValidateOnly: validateOnly}, t); err != nil {
-		return nil, err
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis, req.ValidateOnly = timeoutMillis, validateOnly
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = spec.Name, spec.Partitions, spec.ReplicationFactor
+	if len(spec.Assignment) > 0 {
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		for i, replicas := range spec.Assignment {
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = int32(i), replicas
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(spec.Configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = name, kmsg.StringPtr(spec.Configs[name])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := b.callController(ctx, req)
+	if err != nil {
+		return none, err
+	}
+	topics := resp.(*kmsg.CreateTopicsResponse).Topics
+	if len(topics) != 1 {
+		return none, fmt.Errorf("%w: the controller answered %d topics for one", kerr.UnknownServerError, len(topics))
 	}
 	if !validateOnly {
 		b.applyMetadata(b.meta.State())
 	}
-	return t, nil
+	return topics[0], nil
 }
 
 // createTopicsConfigs lists the new topic's effective configs for CreateTopics v5+.

@@ -40,14 +40,14 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 			targets = append(targets, target{name: t.Topic, id: t.TopicID})
 		}
 	}
-	changed := false
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
-		err := b.deleteTopic(ctx, tg.name, tg.id)
+		// With a positive timeout, the controller answers once no broker serves the topic
+		// (propagation.go).
+		err := b.deleteTopic(ctx, tg.name, tg.id, forwardTimeout(ctx, req.TimeoutMillis))
 		if err == nil {
 			b.applyMetadata(b.meta.State())
-			changed = true
 		}
 		st.ErrorCode = errorCode(err)
 		if req.Version >= 5 {
@@ -55,13 +55,10 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if changed && req.TimeoutMillis > 0 {
-		b.propagate(ctx) // no broker serves the deleted topics when the client hears of it
-	}
 	return wire.Done(resp, nil)
 }
 
-func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte) error {
+func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte, timeoutMillis int32) error {
 	if !b.cfg.Broker.DeleteTopicEnable {
 		return kerr.TopicDeletionDisabled
 	}
@@ -88,5 +85,11 @@ func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte) err
 	if isInternalTopic(topic) {
 		return fmt.Errorf("%w: Cannot delete internal topic %s", kerr.InvalidTopicException, topic)
 	}
-	return b.control(ctx, opDeleteTopic, topic, nil)
+	fwd := kmsg.NewPtrDeleteTopicsRequest()
+	fwd.TimeoutMillis = timeoutMillis
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	fwd.Topics = append(fwd.Topics, rt)
+	_, err := b.callController(ctx, fwd)
+	return err
 }

@@ -53,11 +53,14 @@ func (a *pidAllocator) next(ctx context.Context) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.nextID >= a.end {
-		var first int64
-		if err := a.b.control(ctx, opAllocatePIDs, int64(producerIDBlockSize), &first); err != nil {
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = a.b.cfg.Broker.NodeID, a.b.brokerEpoch.Load()
+		resp, err := a.b.callController(ctx, req)
+		if err != nil {
 			return 0, err
 		}
-		a.nextID, a.end = first, first+producerIDBlockSize
+		block := resp.(*kmsg.AllocateProducerIDsResponse)
+		a.nextID, a.end = block.ProducerIDStart, block.ProducerIDStart+int64(block.ProducerIDLen)
 	}
 	id := a.nextID
 	a.nextID++

@@ -19,7 +19,6 @@ func init() { register(33, 0, 2, (*Broker).handleAlterConfigs) }
 func (b *Broker) handleAlterConfigs(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	changed := false
 	for _, rr := range req.Resources {
 		changes := make([]configChange, 0, len(rr.Configs))
 		for _, c := range rr.Configs {
@@ -30,10 +29,6 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, r *wire.Request) wire.F
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
-		changed = changed || (err == nil && !req.ValidateOnly)
-	}
-	if changed {
-		b.propagateConfigs(ctx)
 	}
 	return wire.Done(resp, nil)
 }

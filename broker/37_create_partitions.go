@@ -28,7 +28,6 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
-	changed := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -39,24 +38,21 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 		case isInternalTopic(rt.Topic):
 			err = fmt.Errorf("%w: Cannot increase the partition count of internal topic %s", kerr.InvalidTopicException, rt.Topic)
 		default:
-			var assignment [][]int32
-			for _, a := range rt.Assignment {
-				assignment = append(assignment, a.Replicas)
-			}
-			err = b.control(ctx, opCreatePartitions, createPartitionsCall{
-				Topic: rt.Topic, Total: rt.Count, Assignment: assignment, ValidateOnly: req.ValidateOnly,
-			}, nil)
+			// With a positive timeout, the controller answers once every broker serves the
+			// new partitions (propagation.go).
+			fwd := kmsg.NewPtrCreatePartitionsRequest()
+			fwd.TimeoutMillis, fwd.ValidateOnly = forwardTimeout(ctx, req.TimeoutMillis), req.ValidateOnly
+			ft := kmsg.NewCreatePartitionsRequestTopic()
+			ft.Topic, ft.Count, ft.Assignment = rt.Topic, rt.Count, rt.Assignment
+			fwd.Topics = append(fwd.Topics, ft)
+			_, err = b.callController(ctx, fwd)
 			if err == nil && !req.ValidateOnly {
 				b.applyMetadata(b.meta.State())
-				changed = true
 			}
 		}
 		st.ErrorCode = errorCode(err)
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
-	}
-	if changed && req.TimeoutMillis > 0 {
-		b.propagate(ctx) // every broker serves the new partitions when the client hears of them
 	}
 	return wire.Done(resp, nil)
 }

@@ -14,46 +14,29 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
 
 func init() { register(43, 0, 2, (*Broker).handleElectLeaders) }
-
-type electLeaderCall struct {
-	Type      int8
-	Topic     string
-	Partition int32
-}
 
 func (b *Broker) handleElectLeaders(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
-	topics := req.Topics
-	if topics == nil {
-		st := b.meta.State()
-		names := make([]string, 0, len(st.Topics))
-		for n := range st.Topics {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
-			rt := kmsg.NewElectLeadersRequestTopic()
-			rt.Topic = n
-			for _, p := range st.Topics[n].Partitions {
-				rt.Partitions = append(rt.Partitions, p.ID)
-			}
-			topics = append(topics, rt)
-		}
-	}
-	for _, rt := range topics {
+	for _, rt := range electionTopics(b.meta.State(), req.Topics) {
 		st := kmsg.NewElectLeadersResponseTopic()
 		st.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
-			err := b.control(ctx, opElectLeader, electLeaderCall{Type: req.ElectionType, Topic: rt.Topic, Partition: p}, nil)
+			fwd := kmsg.NewPtrElectLeadersRequest()
+			fwd.ElectionType, fwd.TimeoutMillis = req.ElectionType, forwardTimeout(ctx, req.TimeoutMillis)
+			ft := kmsg.NewElectLeadersRequestTopic()
+			ft.Topic, ft.Partitions = rt.Topic, []int32{p}
+			fwd.Topics = append(fwd.Topics, ft)
+			_, err := b.callController(ctx, fwd)
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -61,4 +44,26 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *wire.Request) wire.F
 	}
 	b.applyMetadata(b.meta.State())
 	return wire.Done(resp, nil)
+}
+
+// electionTopics are the partitions an election asks for: every partition of st when topics is
+// null.
+func electionTopics(st *raftmeta.State, topics []kmsg.ElectLeadersRequestTopic) []kmsg.ElectLeadersRequestTopic {
+	if topics != nil {
+		return topics
+	}
+	names := make([]string, 0, len(st.Topics))
+	for n := range st.Topics {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic = n
+		for _, p := range st.Topics[n].Partitions {
+			rt.Partitions = append(rt.Partitions, p.ID)
+		}
+		topics = append(topics, rt)
+	}
+	return topics
 }

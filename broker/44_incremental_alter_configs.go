@@ -22,7 +22,6 @@ func init() { register(44, 0, 1, (*Broker).handleIncrementalAlterConfigs) }
 func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	changed := false
 	for _, rr := range req.Resources {
 		changes := make([]configChange, 0, len(rr.Configs))
 		for _, c := range rr.Configs {
@@ -33,10 +32,6 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, r *wire.Requ
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
-		changed = changed || (err == nil && !req.ValidateOnly)
-	}
-	if changed {
-		b.propagateConfigs(ctx)
 	}
 	return wire.Done(resp, nil)
 }

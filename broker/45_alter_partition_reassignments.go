@@ -31,7 +31,13 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *wire.
 			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			// kmsg decodes a null list as nil and an empty one as empty: cancel and invalid.
-			err := b.control(ctx, opReassign, reassignCall{Topic: rt.Topic, Partition: rp.Partition, Target: rp.Replicas}, nil)
+			fwd := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+			fwd.TimeoutMillis = forwardTimeout(ctx, req.TimeoutMillis)
+			ft := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+			ft.Topic = rt.Topic
+			ft.Partitions = append(ft.Partitions, rp)
+			fwd.Topics = append(fwd.Topics, ft)
+			_, err := b.callController(ctx, fwd)
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -22,13 +21,31 @@ func init() { register(46, 0, 0, (*Broker).handleListPartitionReassignments) }
 
 func (b *Broker) handleListPartitionReassignments(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
-	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
-	var all []controller.Reassignment
-	if err := b.control(ctx, opReassignments, nil, &all); err != nil {
+	fwd := kmsg.NewPtrListPartitionReassignmentsRequest()
+	fwd.TimeoutMillis, fwd.Topics = req.TimeoutMillis, req.Topics
+	resp, err := b.callController(ctx, fwd)
+	if err != nil {
+		out := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		return wire.Done(out, nil)
+	}
+	return wire.Done(resp, nil)
+}
+
+// serveListPartitionReassignments is the controller's side.
+func (b *Broker) serveListPartitionReassignments(req *kmsg.ListPartitionReassignmentsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	err := b.activeController()
+	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
-		return wire.Done(resp, nil)
+		return resp
+	}
+	all, err := b.ctrl.Reassignments()
+	if err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp
 	}
 	wanted := func(topic string, part int32) bool {
 		if req.Topics == nil {
@@ -56,5 +73,5 @@ func (b *Broker) handleListPartitionReassignments(ctx context.Context, r *wire.R
 		t := &resp.Topics[len(resp.Topics)-1]
 		t.Partitions = append(t.Partitions, p)
 	}
-	return wire.Done(resp, nil)
+	return resp
 }

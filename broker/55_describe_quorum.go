@@ -27,31 +27,48 @@ const metadataTopic = "__cluster_metadata"
 
 func (b *Broker) handleDescribeQuorum(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeQuorumRequest)
-	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-	valid := len(req.Topics) == 1 && req.Topics[0].Topic == metadataTopic &&
-		len(req.Topics[0].Partitions) == 1 && req.Topics[0].Partitions[0].Partition == 0
-	if !valid {
-		for _, t := range req.Topics {
-			rt := kmsg.NewDescribeQuorumResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewDescribeQuorumResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicOrPartition.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
+	if resp, ok := unknownQuorumPartitions(req); !ok {
 		return wire.Done(resp, nil)
 	}
 	// The request has no timeout of its own; the client's request timeout is 30 s by default.
 	ctx, cancel := context.WithTimeout(ctx, describeQuorumTimeout)
 	defer cancel()
-	var d controller.QuorumDescription
-	if err := b.control(ctx, opDescribeQuorum, nil, &d); err != nil {
-		resp.ErrorCode = errorCode(err)
-		resp.ErrorMessage = errorMessage(err)
-		return wire.Done(resp, nil)
+	fwd := kmsg.NewPtrDescribeQuorumRequest()
+	fwd.Topics = req.Topics
+	resp, err := b.callController(ctx, fwd)
+	if err != nil {
+		out := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		return wire.Done(out, nil)
 	}
+	return wire.Done(resp, nil)
+}
+
+const describeQuorumTimeout = 15 * time.Second
+
+// unknownQuorumPartitions answers a request that asks for anything but __cluster_metadata-0;
+// ok is true when the request asks for exactly that.
+func unknownQuorumPartitions(req *kmsg.DescribeQuorumRequest) (resp *kmsg.DescribeQuorumResponse, ok bool) {
+	if len(req.Topics) == 1 && req.Topics[0].Topic == metadataTopic &&
+		len(req.Topics[0].Partitions) == 1 && req.Topics[0].Partitions[0].Partition == 0 {
+		return nil, true
+	}
+	resp = req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewDescribeQuorumResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDescribeQuorumResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicOrPartition.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, false
+}
+
+// describeQuorumResponse fills resp with the controller's description of the quorum.
+func describeQuorumResponse(resp *kmsg.DescribeQuorumResponse, d controller.QuorumDescription) {
 	rt := kmsg.NewDescribeQuorumResponseTopic()
 	rt.Topic = metadataTopic
 	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
@@ -60,10 +77,7 @@ func (b *Broker) handleDescribeQuorum(ctx context.Context, r *wire.Request) wire
 	rp.Observers = replicaStates(d.Observers)
 	rt.Partitions = append(rt.Partitions, rp)
 	resp.Topics = append(resp.Topics, rt)
-	return wire.Done(resp, nil)
 }
-
-const describeQuorumTimeout = 15 * time.Second
 
 func replicaStates(rs []controller.ReplicaProgress) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
 	out := make([]kmsg.DescribeQuorumResponseTopicPartitionReplicaState, 0, len(rs))

@@ -52,13 +52,15 @@ type Broker struct {
 	dataDir string
 	lock    *os.File
 
-	meta   Metadata       // the metadata this node serves from: its Raft node, or an observer
-	raft   *raftmeta.Node // nil on a broker-only node
-	cmux   *raftmeta.Mux
-	ctrl   *controller.Controller
-	groups *group.Coordinator
-	srv    *wire.Server
-	srvMux *wire.Mux
+	meta     Metadata       // the metadata this node serves from: its Raft node, or an observer
+	raft     *raftmeta.Node // nil on a broker-only node
+	cmux     *raftmeta.Mux
+	ctrl     *controller.Controller
+	groups   *group.Coordinator
+	srv      *wire.Server
+	srvMux   *wire.Mux
+	ctlSrv   *wire.Server // the control APIs on the CONTROLLER listener (control_server.go)
+	ctlConns controlConns // idle connections to the controllers (control_client.go)
 
 	listeners map[string]net.Listener // by listener name, controller listener included
 	// late are the client listeners on fixed ports, by name: their address was checked free at
@@ -75,9 +77,10 @@ type Broker struct {
 	// guarded by applyMu.
 	ledOffsets map[int32]bool
 
-	incarnation [16]byte    // this process's registration identity
-	registered  atomic.Bool // the controller has accepted our registration
-	lastVoter   int         // broker-only: the voter that answered the last metadata fetch
+	incarnation [16]byte     // this process's registration identity
+	registered  atomic.Bool  // the controller has accepted our registration
+	brokerEpoch atomic.Int64 // the broker epoch of that registration, which heartbeats carry
+	lastVoter   int          // broker-only: the voter that answered the last metadata fetch
 
 	// applied is the metadata index the local partitions are reconciled with; appliedCh wakes the
 	// heartbeat loop to report it (propagation.go).
@@ -139,9 +142,6 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.pids.b = b
 	if err := b.startMeta(); err != nil {
 		return nil, err
-	}
-	if b.raft != nil {
-		b.ctrl = controller.New(b.raft, b.log)
 	}
 	b.offsets.b = b
 	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
@@ -332,11 +332,16 @@ func (b *Broker) startMeta() error {
 		return fmt.Errorf("broker: metadata quorum: %w", err)
 	}
 	b.meta, b.raft = m, m
+	b.ctrl = controller.New(m, b.log)
+	// The control APIs, once the controller they call exists.
 	ctrlCalls := b.cmux.Listener(raftmeta.TagControl)
+	b.ctlSrv = wire.NewServer(b.newControlMux(), wire.ServerConfig{
+		MaxRequestBytes: int32(bc.SocketRequestMaxBytes), Logger: b.log.With("component", "control"),
+	})
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.serveControl(ctrlCalls)
+		b.ctlSrv.Serve(ctrlCalls, "CONTROLLER")
 	}()
 	return nil
 }
@@ -416,6 +421,10 @@ func (b *Broker) close(controlled bool) error {
 		if b.srv != nil {
 			errs = append(errs, b.srv.Close())
 		}
+		if b.ctlSrv != nil {
+			errs = append(errs, b.ctlSrv.Close())
+		}
+		b.ctlConns.close()
 		for name, ln := range b.listeners {
 			if slices.Contains(b.cfg.Broker.ControllerListenerNames, name) && b.cmux != nil {
 				continue // the Mux closes it, after Raft

@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/raftmeta"
@@ -148,8 +150,25 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, chang
 	if validateOnly {
 		return nil
 	}
-	cmd := raftmeta.AlterConfigs{Resource: res, Set: next, Replace: true}
-	if err := b.control(ctx, opAlterConfigs, cmd, nil); err != nil {
+	// The controller takes the new set as IncrementalAlterConfigs SETs of every value and
+	// DELETEs of the keys that go; it answers once every broker applied them (propagation.go).
+	fwd := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceType(typ), name
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = k, kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(next[k])
+		rr.Configs = append(rr.Configs, c)
+	}
+	for _, k := range slices.Sorted(maps.Keys(current)) {
+		if _, kept := next[k]; !kept {
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Op = k, kmsg.IncrementalAlterConfigOpDelete
+			rr.Configs = append(rr.Configs, c)
+		}
+	}
+	fwd.Resources = append(fwd.Resources, rr)
+	if _, err := b.callController(ctx, fwd); err != nil {
 		return err
 	}
 	b.applyMetadata(b.meta.State())

@@ -1,103 +1,51 @@
 package broker
 
 import (
-	"bufio"
-	"context"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/minikraft/minikraft/broker/controller"
-	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
 )
 
-// Control calls are the brokers' requests to the active controller (the Raft leader): broker
-// registration and heartbeats, and every metadata change a client asked some broker for
-// (create and delete topics, partitions, configs, producer ids). Kafka forwards such requests to
-// its active controller (KIP-590); minikraft does the same over the CONTROLLER listener, on
-// connections tagged raftmeta.TagControl.
+// The control plane: the brokers' requests to the active controller (the Raft leader), over
+// the CONTROLLER listener on connections tagged raftmeta.TagControl, in Kafka's own KRaft APIs
+// encoded by kmsg with wire's framing (wire.Client on the broker, a wire.Server with its own
+// Mux on the controller, control_server.go). That Mux serves only these APIs, and the client
+// listeners' Mux only the client APIs, as Kafka's controller listener serves only
+// ControllerApis: a Produce sent to the controller port closes the connection.
 //
-// The format is deliberately small: each call is one frame (a 4-byte big-endian length and a
-// JSON object {"op": ..., "body": ...}), each answer one frame {"index", "result", "code", "msg"}.
-// A Kafka error crosses as its code and message, so the broker that forwarded the call answers
-// its client exactly as the controller would have. The answer carries the Raft index of the
-// change; the caller waits until its own metadata has applied that index before answering its
-// client, so the client's next request to the same broker already sees the change. A request
-// that changed the metadata then makes one more call, await_applied, for the controller to wait
-// until every live broker has applied it too (propagation.go), so that the other brokers see it
-// as well.
+//   - registration and liveness: BrokerRegistration (62) at start, then BrokerHeartbeat (63)
+//     every broker.heartbeat.interval.ms and whenever the applied metadata advances; a
+//     heartbeat with WantShutdown is the controlled shutdown (KRaft's), answered with
+//     ShouldShutdown once the broker's leaderships moved (lifecycle.go);
+//   - AlterPartition (56), the leaders' ISR changes; AllocateProducerIDs (67), blocks of
+//     producer ids; DescribeQuorum (55);
+//   - the admin requests a client asked some broker for: CreateTopics (19), DeleteTopics (20),
+//     CreatePartitions (37), IncrementalAlterConfigs (44, which AlterConfigs is sent as),
+//     ElectLeaders (43), AlterPartitionReassignments (45), ListPartitionReassignments (46).
+//     They are sent to the controller directly, as KRaft's ControllerApis accept them, not
+//     wrapped in Envelope (58) as Kafka's ForwardingManager does: Envelope exists to carry the
+//     client's principal and raw request to a controller that authorizes and validates it
+//     anew, and minikraft has no principals yet; the forwarding broker validates against its
+//     own view and config (topic names, config values, per-broker resources) and sends the
+//     controller one resolved item per request, so each answer's errors belong to one item.
+//   - MetadataFetch, minikraft's own message (wire/control.go): a broker-only node's pull of the
+//     metadata (metadata_fetch.go).
+//
+// Errors cross as Kafka error codes and messages in the response's own fields, so the broker
+// that forwarded a request answers its client exactly as the controller would have;
+// NOT_CONTROLLER makes it retry against the new leader. Every response carries, in the tagged
+// field wire.TagMetadataIndex, the controller's Raft index after the change; the caller waits
+// until its own metadata has applied it, so the client's next request to the same broker sees
+// the change. A change that the client gave a timeout for is answered by the controller only
+// once every live broker has applied it too, or 9/10 of the timeout passed (propagation.go), so
+// that the other brokers see it as well.
 
-const (
-	opCreateTopic      = "create_topic"
-	opDeleteTopic      = "delete_topic"
-	opCreatePartitions = "create_partitions"
-	opAlterConfigs     = "alter_configs"
-	opAllocatePIDs     = "allocate_producer_ids"
-	opRegisterBroker   = "register_broker"
-	opHeartbeat        = "heartbeat"
-	opShutdownBroker   = "shutdown_broker"
-	opAlterPartition   = "alter_partition"
-	opElectLeader      = "elect_leader"
-	opFetchMetadata    = "fetch_metadata"
-	opDescribeQuorum   = "describe_quorum"
-	opReassign         = "reassign"
-	opReassignments    = "list_reassignments"
-	opAwaitApplied     = "await_applied"
-)
-
-// maxControlFrame bounds a control frame: metadata requests are small, and the peer is another
-// node of the cluster, but a broken peer must not make us allocate gigabytes.
-const maxControlFrame = 16 << 20
-
-type controlRequest struct {
-	Op   string          `json:"op"`
-	Body json.RawMessage `json:"body"`
-}
-
-type controlResponse struct {
-	Index  uint64          `json:"index"`
-	Result json.RawMessage `json:"result,omitempty"`
-	Code   int16           `json:"code,omitempty"`
-	Msg    string          `json:"msg,omitempty"`
-}
-
-type createTopicCall struct {
-	Spec         controller.TopicSpec
-	ValidateOnly bool
-}
-
-type createPartitionsCall struct {
-	Topic        string
-	Total        int32
-	Assignment   [][]int32
-	ValidateOnly bool
-}
-
-type reassignCall struct {
-	Topic     string
-	Partition int32
-	Target    []int32 // nil: cancel
-}
-
-type heartbeatCall struct {
-	ID             int32
-	Incarnation    [16]byte
-	MetadataOffset int64  // how far this node's metadata goes (KRaft's CurrentMetadataOffset)
-	RaftLog        bool   // MetadataOffset is a Raft log index (a voter), else an applied command's
-	Applied        uint64 // the metadata index this broker's partitions are reconciled with
-}
-
-// awaitAppliedCall asks the controller to wait, up to WaitMillis, until every live broker has
-// applied the metadata up to Index (see propagation.go).
-type awaitAppliedCall struct {
-	Index      uint64
-	WaitMillis int64
+// The versions the brokers send: one each, since both ends are the same build; the controller's
+// Mux serves exactly these.
+var controlVersions = map[int16]int16{
+	19: 7, 20: 6, 37: 3, 43: 2, 44: 1, 45: 0, 46: 0, 55: 1, 56: 1, 62: 0, 63: 0, 67: 0,
+	wire.MetadataFetchKey: 0,
 }
 
 // remoteError is a Kafka error that came back from the controller.
@@ -115,270 +63,104 @@ func (e *remoteError) Error() string {
 
 func (e *remoteError) Unwrap() error { return kerr.ErrorForCode(e.code) }
 
-// control runs a controller operation on the active controller, here or forwarded, retrying
-// while leadership moves, until ctx ends. out, if not nil, receives the JSON result.
-func (b *Broker) control(ctx context.Context, op string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("broker: encoding %s: %w", op, err)
-	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-time.After(min(time.Duration(attempt)*20*time.Millisecond, 250*time.Millisecond)):
-			case <-ctx.Done():
-				if lastErr == nil {
-					lastErr = ctx.Err()
-				}
-				return fmt.Errorf("%w: %v", kerr.RequestTimedOut, lastErr)
-			}
-		}
-		var resp controlResponse
-		if b.meta.IsLeader() {
-			resp = b.serveControlCall(ctx, controlRequest{Op: op, Body: body})
-		} else {
-			_, addr, ok := b.meta.Leader()
-			if !ok {
-				lastErr = errors.New("no controller is known")
-				continue
-			}
-			resp, err = b.callRemote(ctx, addr, controlRequest{Op: op, Body: body})
-			if err != nil {
-				if b.peerOfAnotherCluster(err) && !b.joined.Load() {
-					return err
-				}
-				lastErr = err
-				continue
-			}
-		}
-		if resp.Code == kerr.NotController.Code {
-			lastErr = &remoteError{resp.Code, resp.Msg}
-			continue
-		}
-		if resp.Code != 0 {
-			return &remoteError{resp.Code, resp.Msg}
-		}
-		if err := b.meta.WaitForIndex(ctx, resp.Index); err != nil {
-			return fmt.Errorf("%w: waiting for the change to be applied here: %v", kerr.RequestTimedOut, err)
-		}
-		if out != nil && len(resp.Result) > 0 {
-			if err := json.Unmarshal(resp.Result, out); err != nil {
-				return fmt.Errorf("broker: decoding %s result: %w", op, err)
-			}
-		}
+func remoteErr(code int16, msg *string) error {
+	if code == 0 {
 		return nil
 	}
+	e := &remoteError{code: code}
+	if msg != nil {
+		e.msg = *msg
+	}
+	return e
 }
 
-// callRemote makes one control call to the controller at addr.
-func (b *Broker) callRemote(ctx context.Context, addr string, req controlRequest) (controlResponse, error) {
-	var resp controlResponse
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := raftmeta.DialTag(dctx, b.cfg.Dial, addr, raftmeta.TagControl, b.clusterID())
-	if err != nil {
-		return resp, err
+// controlError is the error a control response carries: its top-level error, else its first
+// item's (the brokers send one item per request).
+func controlError(resp kmsg.Response) error {
+	switch r := resp.(type) {
+	case *kmsg.CreateTopicsResponse:
+		if len(r.Topics) > 0 {
+			return remoteErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+		}
+	case *kmsg.DeleteTopicsResponse:
+		if len(r.Topics) > 0 {
+			return remoteErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+		}
+	case *kmsg.CreatePartitionsResponse:
+		if len(r.Topics) > 0 {
+			return remoteErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		if len(r.Resources) > 0 {
+			return remoteErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
+		}
+	case *kmsg.ElectLeadersResponse:
+		if r.ErrorCode != 0 {
+			return remoteErr(r.ErrorCode, nil)
+		}
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			p := r.Topics[0].Partitions[0]
+			return remoteErr(p.ErrorCode, p.ErrorMessage)
+		}
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		if r.ErrorCode != 0 {
+			return remoteErr(r.ErrorCode, r.ErrorMessage)
+		}
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			p := r.Topics[0].Partitions[0]
+			return remoteErr(p.ErrorCode, p.ErrorMessage)
+		}
+	case *kmsg.ListPartitionReassignmentsResponse:
+		return remoteErr(r.ErrorCode, r.ErrorMessage)
+	case *kmsg.DescribeQuorumResponse:
+		return remoteErr(r.ErrorCode, r.ErrorMessage)
+	case *kmsg.AlterPartitionResponse:
+		if r.ErrorCode != 0 {
+			return remoteErr(r.ErrorCode, nil)
+		}
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			return remoteErr(r.Topics[0].Partitions[0].ErrorCode, nil)
+		}
+	case *kmsg.AllocateProducerIDsResponse:
+		return remoteErr(r.ErrorCode, nil)
+	case *kmsg.BrokerRegistrationResponse:
+		return remoteErr(r.ErrorCode, nil)
+	case *kmsg.BrokerHeartbeatResponse:
+		return remoteErr(r.ErrorCode, nil)
+	case *wire.MetadataFetchResponse:
+		return remoteErr(r.ErrorCode, r.ErrorMessage)
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if err := writeControlFrame(c, req); err != nil {
-		return resp, err
-	}
-	err = readControlFrame(bufio.NewReader(c), &resp)
-	return resp, err
+	return nil
 }
 
-// serveControl answers control calls from other brokers on connections from the Mux.
-func (b *Broker) serveControl(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			defer c.Close()
-			stop := context.AfterFunc(b.ctx, func() { c.Close() })
-			defer stop()
-			r := bufio.NewReader(c)
-			for {
-				var req controlRequest
-				if err := readControlFrame(r, &req); err != nil {
-					if !errors.Is(err, io.EOF) && b.ctx.Err() == nil {
-						b.log.Debug("control connection closed", "remote", c.RemoteAddr(), "err", err)
-					}
-					return
-				}
-				resp := b.serveControlCall(b.ctx, req)
-				if err := writeControlFrame(c, resp); err != nil {
-					return
-				}
-			}
-		}()
+// responseTags are the top-level tagged fields of a control response, where the controller puts
+// wire.TagMetadataIndex; nil for a response that has none (MetadataFetch, not flexible).
+func responseTags(resp kmsg.Response) *kmsg.Tags {
+	switch r := resp.(type) {
+	case *kmsg.CreateTopicsResponse:
+		return &r.UnknownTags
+	case *kmsg.DeleteTopicsResponse:
+		return &r.UnknownTags
+	case *kmsg.CreatePartitionsResponse:
+		return &r.UnknownTags
+	case *kmsg.IncrementalAlterConfigsResponse:
+		return &r.UnknownTags
+	case *kmsg.ElectLeadersResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		return &r.UnknownTags
+	case *kmsg.ListPartitionReassignmentsResponse:
+		return &r.UnknownTags
+	case *kmsg.DescribeQuorumResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterPartitionResponse:
+		return &r.UnknownTags
+	case *kmsg.AllocateProducerIDsResponse:
+		return &r.UnknownTags
+	case *kmsg.BrokerRegistrationResponse:
+		return &r.UnknownTags
+	case *kmsg.BrokerHeartbeatResponse:
+		return &r.UnknownTags
 	}
-}
-
-// controlCallTimeout bounds one controller operation on the leader.
-const controlCallTimeout = 30 * time.Second
-
-// serveControlCall runs one controller operation on this node, which must lead the quorum.
-func (b *Broker) serveControlCall(ctx context.Context, req controlRequest) controlResponse {
-	ctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
-	defer cancel()
-	result, err := b.dispatchControl(ctx, req)
-	resp := controlResponse{Index: b.meta.State().Index}
-	if err != nil {
-		if errors.Is(err, raftmeta.ErrNotLeader) {
-			resp.Code = kerr.NotController.Code
-		} else {
-			resp.Code = errorCode(err)
-		}
-		if m := errorMessage(err); m != nil {
-			resp.Msg = *m
-		}
-		return resp
-	}
-	if result != nil {
-		resp.Result, err = json.Marshal(result)
-		if err != nil {
-			resp.Code, resp.Msg = kerr.UnknownServerError.Code, err.Error()
-		}
-	}
-	return resp
-}
-
-func (b *Broker) dispatchControl(ctx context.Context, req controlRequest) (any, error) {
-	decode := func(v any) error {
-		if err := json.Unmarshal(req.Body, v); err != nil {
-			return fmt.Errorf("%w: control call %s: %v", kerr.InvalidRequest, req.Op, err)
-		}
-		return nil
-	}
-	if req.Op == opFetchMetadata { // any voter serves the metadata
-		var in fetchMetadataCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return b.serveFetchMetadata(ctx, in)
-	}
-	if b.ctrl == nil || !b.meta.IsLeader() {
-		return nil, raftmeta.ErrNotLeader
-	}
-	switch req.Op {
-	case opCreateTopic:
-		var in createTopicCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return b.ctrl.CreateTopic(ctx, in.Spec, in.ValidateOnly)
-	case opDeleteTopic:
-		var name string
-		if err := decode(&name); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.DeleteTopic(ctx, name)
-	case opCreatePartitions:
-		var in createPartitionsCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.CreatePartitions(ctx, in.Topic, in.Total, in.Assignment, in.ValidateOnly)
-	case opAlterConfigs:
-		var in raftmeta.AlterConfigs
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.AlterConfigs(ctx, in)
-	case opAllocatePIDs:
-		var n int64
-		if err := decode(&n); err != nil {
-			return nil, err
-		}
-		return b.ctrl.AllocateProducerIDs(ctx, n)
-	case opRegisterBroker:
-		var in raftmeta.Broker
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return b.ctrl.RegisterBroker(ctx, in, time.Now())
-	case opHeartbeat:
-		var in heartbeatCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		now := time.Now()
-		if err := b.ctrl.Heartbeat(ctx, in.ID, in.Incarnation, now); err != nil {
-			return nil, err
-		}
-		b.ctrl.MetadataProgress(in.ID, in.MetadataOffset, in.RaftLog, now)
-		b.ctrl.BrokerApplied(in.ID, in.Applied)
-		return nil, nil
-	case opAwaitApplied:
-		var in awaitAppliedCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.awaitApplied(ctx, in)
-	case opDescribeQuorum:
-		return b.ctrl.DescribeQuorum(time.Now())
-	case opReassign:
-		var in reassignCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.AlterReassignment(ctx, in.Topic, in.Partition, in.Target)
-	case opReassignments:
-		return b.ctrl.Reassignments()
-	case opAlterPartition:
-		var in alterPartitionCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.AlterPartition(ctx, in.Topic, in.Partition, in.Leader, in.LeaderEpoch, in.PartitionEpoch, in.ISR)
-	case opElectLeader:
-		var in electLeaderCall
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.ElectLeader(ctx, in.Type, in.Topic, in.Partition)
-	case opShutdownBroker:
-		var id int32
-		if err := decode(&id); err != nil {
-			return nil, err
-		}
-		return nil, b.ctrl.ShutdownBroker(ctx, id)
-	}
-	return nil, fmt.Errorf("%w: unknown control call %q", kerr.InvalidRequest, req.Op)
-}
-
-func writeControlFrame(w io.Writer, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
-	_, err = w.Write(append(frame, body...))
-	return err
-}
-
-func readControlFrame(r io.Reader, v any) error {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n > maxControlFrame {
-		return fmt.Errorf("broker: control frame of %d bytes is over the %d limit", n, maxControlFrame)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return err
-	}
-	return json.Unmarshal(body, v)
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/minikraft/minikraft/broker/partition"
 )
 
@@ -31,22 +33,18 @@ func (b *Broker) isrLoop() {
 // tick serves both here.
 const isrCheckInterval = 100 * time.Millisecond
 
-type alterPartitionCall struct {
-	Topic          string
-	Partition      int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
-	ISR            []int32
-}
-
 func (b *Broker) proposeISR(topic string, id int32, p *partition.Partition, c partition.ISRChange) {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
-	err := b.control(ctx, opAlterPartition, alterPartitionCall{
-		Topic: topic, Partition: id, Leader: c.Leader, LeaderEpoch: c.LeaderEpoch,
-		PartitionEpoch: c.PartitionEpoch, ISR: c.ISR,
-	}, nil)
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID = c.Leader
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = id, c.LeaderEpoch, c.PartitionEpoch, c.ISR
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	err := b.alterPartition(ctx, req)
 	if err != nil {
 		p.ISRChangeFailed()
 		if b.ctx.Err() == nil {

@@ -7,14 +7,18 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
 )
 
 // The node's background duties, each in its own goroutine started by run:
 //   - follow the metadata: reconcile local partitions with every new State (applyMetadata);
-//   - as a broker: register with the active controller, then heartbeat, re-registering when the
-//     controller no longer knows this incarnation, and heartbeat at once whenever the applied
-//     metadata advances (propagation.go);
+//   - as a broker: register with the active controller (BrokerRegistration), then heartbeat
+//     (BrokerHeartbeat), re-registering when the controller no longer knows this registration,
+//     and heartbeat at once whenever the applied metadata advances (propagation.go);
 //   - as the Raft leader: run the controller's liveness tick, which fences brokers whose
 //     session lapsed and moves their leaderships.
 
@@ -86,10 +90,14 @@ func (b *Broker) metadataLoop() {
 	}
 }
 
-// registration is this broker's record for the controller: its advertised endpoints.
-func (b *Broker) registration() raftmeta.Broker {
+// registration is this broker's BrokerRegistration: its incarnation and advertised endpoints.
+func (b *Broker) registration() *kmsg.BrokerRegistrationRequest {
 	bc := &b.cfg.Broker
-	reg := raftmeta.Broker{ID: bc.NodeID, Rack: bc.Rack, Incarnation: b.incarnation}
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID, req.IncarnationID = bc.NodeID, b.clusterID(), b.incarnation
+	if bc.Rack != "" {
+		req.Rack = kmsg.StringPtr(bc.Rack)
+	}
 	for _, l := range bc.AdvertisedListeners {
 		port := l.Port
 		if port == 0 {
@@ -100,11 +108,26 @@ func (b *Broker) registration() raftmeta.Broker {
 				}
 			}
 		}
-		reg.Listeners = append(reg.Listeners, raftmeta.Endpoint{
-			Name: l.Name, Host: l.Host, Port: port, SecurityProtocol: "PLAINTEXT",
-		})
+		rl := kmsg.NewBrokerRegistrationRequestListener()
+		rl.Name, rl.Host, rl.Port, rl.SecurityProtocol = l.Name, l.Host, uint16(port), securityProtocolID("PLAINTEXT")
+		req.Listeners = append(req.Listeners, rl)
 	}
-	return reg
+	return req
+}
+
+// heartbeat is this broker's BrokerHeartbeat: its metadata offset (CurrentMetadataOffset, with
+// wire.TagRaftLogOffset on a voter) and the index its partitions are reconciled with
+// (wire.TagMetadataIndex, for propagation.go).
+func (b *Broker) heartbeat() *kmsg.BrokerHeartbeatRequest {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = b.cfg.Broker.NodeID, b.brokerEpoch.Load()
+	off, raftLog := b.meta.MetadataOffset()
+	req.CurrentMetadataOffset = int64(off)
+	if raftLog {
+		req.UnknownTags.Set(wire.TagRaftLogOffset, nil)
+	}
+	wire.SetUint64Tag(&req.UnknownTags, wire.TagMetadataIndex, b.applied.Load())
+	return req
 }
 
 // heartbeatLoop registers the broker, then heartbeats every broker.heartbeat.interval.ms.
@@ -118,21 +141,20 @@ func (b *Broker) heartbeatLoop() {
 		ctx, cancel := context.WithTimeout(b.ctx, max(2*interval, 5*time.Second))
 		var err error
 		if !registered {
-			err = b.control(ctx, opRegisterBroker, b.registration(), nil)
+			var resp kmsg.Response
+			resp, err = b.callController(ctx, b.registration())
 			if err == nil {
+				b.brokerEpoch.Store(resp.(*kmsg.BrokerRegistrationResponse).BrokerEpoch)
 				registered = true
 				b.registered.Store(true)
-				b.log.Debug("broker registered")
+				b.log.Debug("broker registered", "epoch", b.brokerEpoch.Load())
 				b.startServing()
 				cancel()
 				continue // heartbeat at once: the registration's effects are applied
 			}
 		} else {
-			off, raftLog := b.meta.MetadataOffset()
-			hb := heartbeatCall{ID: b.cfg.Broker.NodeID, Incarnation: b.incarnation, MetadataOffset: int64(off), RaftLog: raftLog,
-				Applied: b.applied.Load()}
-			err = b.control(ctx, opHeartbeat, hb, nil)
-			if errorCode(err) == brokerNotRegisteredCode {
+			_, err = b.callController(ctx, b.heartbeat())
+			if errors.Is(err, kerr.BrokerIDNotRegistered) || errors.Is(err, kerr.StaleBrokerEpoch) {
 				registered = false
 				cancel()
 				continue
@@ -213,7 +235,15 @@ func (b *Broker) controlledShutdown() {
 	b.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
 	defer cancel()
-	if err := b.control(ctx, opShutdownBroker, b.cfg.Broker.NodeID, nil); err != nil {
+	// KRaft's controlled shutdown: a heartbeat that wants to shut down, answered once the
+	// controller moved this broker's leaderships and fenced it.
+	req := b.heartbeat()
+	req.WantShutdown = true
+	resp, err := b.callController(ctx, req)
+	if err == nil && !resp.(*kmsg.BrokerHeartbeatResponse).ShouldShutdown {
+		err = errors.New("the controller did not agree to the shutdown")
+	}
+	if err != nil {
 		b.log.Warn("controlled shutdown failed; partitions move after the session timeout", "err", err)
 	}
 }

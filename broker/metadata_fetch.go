@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,23 +9,16 @@ import (
 	"time"
 
 	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
 )
 
 // Broker-only nodes (process.roles=broker) are not Raft members: they pull the metadata from
-// the controllers with the fetch_metadata control call, a long poll answered by any voter (every
+// the controllers with MetadataFetch (wire/control.go), a long poll answered by any voter (every
 // voter has the whole State) as soon as its State is newer than the caller's, or after
 // fetchMetadataWait with what it has. The answer names the Raft leader, so the broker's own
-// control calls (registration, heartbeats, forwarded changes) go to the right node.
+// control requests (registration, heartbeats, forwarded changes) go to the right node.
 
 const fetchMetadataWait = time.Second
-
-type fetchMetadataCall struct{ After uint64 }
-
-type fetchMetadataResult struct {
-	State      json.RawMessage
-	LeaderID   int32
-	LeaderAddr string
-}
 
 // fetchMetadata is a broker-only node's FetchFunc: it asks the voters in turn, starting with the
 // one that answered last.
@@ -35,31 +27,28 @@ func (b *Broker) fetchMetadata(ctx context.Context, after uint64) (raftmeta.Fetc
 	if len(voters) == 0 {
 		return raftmeta.Fetched{}, errors.New("broker: no controller.quorum.voters to fetch the metadata from")
 	}
-	body, _ := json.Marshal(fetchMetadataCall{After: after})
 	var errs []error
 	for i := range voters {
 		v := voters[(b.lastVoter+i)%len(voters)]
 		addr := net.JoinHostPort(v.Host, strconv.Itoa(int(v.Port)))
 		cctx, cancel := context.WithTimeout(ctx, fetchMetadataWait+5*time.Second)
-		resp, err := b.callRemote(cctx, addr, controlRequest{Op: opFetchMetadata, Body: body})
+		req := &wire.MetadataFetchRequest{After: after, MaxWaitMillis: int32(fetchMetadataWait.Milliseconds())}
+		resp, err := b.controlRoundTrip(cctx, addr, req)
 		cancel()
 		if b.peerOfAnotherCluster(err) && !b.joined.Load() {
 			return raftmeta.Fetched{}, err
 		}
-		if err == nil && resp.Code != 0 {
-			err = &remoteError{resp.Code, resp.Msg}
+		if err == nil {
+			err = controlError(resp)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("voter %d at %s: %w", v.ID, addr, err))
 			continue
 		}
 		b.lastVoter = (b.lastVoter + i) % len(voters)
-		var res fetchMetadataResult
-		if err := json.Unmarshal(resp.Result, &res); err != nil {
-			return raftmeta.Fetched{}, fmt.Errorf("broker: decoding fetched metadata: %w", err)
-		}
+		res := resp.(*wire.MetadataFetchResponse)
 		f := raftmeta.Fetched{LeaderID: res.LeaderID, LeaderAddr: res.LeaderAddr}
-		if len(res.State) > 0 {
+		if res.State != nil {
 			if f.State, err = raftmeta.UnmarshalState(res.State); err != nil {
 				return raftmeta.Fetched{}, err
 			}
@@ -69,38 +58,43 @@ func (b *Broker) fetchMetadata(ctx context.Context, after uint64) (raftmeta.Fetc
 	return raftmeta.Fetched{}, errors.Join(errs...)
 }
 
-// serveFetchMetadata answers a broker-only node's fetch on a voter: the State once it is newer
-// than the caller's (or after fetchMetadataWait without it: then only the leader news).
-func (b *Broker) serveFetchMetadata(ctx context.Context, in fetchMetadataCall) (any, error) {
-	timer := time.NewTimer(fetchMetadataWait)
+// serveMetadataFetch answers a broker-only node's fetch on a voter: the State once it is newer
+// than the caller's (or after MaxWaitMillis without it: then only the leader news).
+func (b *Broker) serveMetadataFetch(ctx context.Context, r *wire.MetadataFetchRequest) *wire.MetadataFetchResponse {
+	resp := r.ResponseKind().(*wire.MetadataFetchResponse)
+	timer := time.NewTimer(min(time.Duration(max(r.MaxWaitMillis, 0))*time.Millisecond, controlCallTimeout))
 	defer timer.Stop()
 	for {
 		ch := b.meta.Changed()
 		st := b.meta.State()
-		if st.Index > in.After {
-			return b.metadataResult(st, true)
+		if st.Index > r.After {
+			b.metadataResult(resp, st)
+			return resp
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
-			return b.metadataResult(st, false)
+			b.metadataResult(resp, nil)
+			return resp
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			resp.ErrorCode = errorCode(ctx.Err())
+			return resp
 		}
 	}
 }
 
-func (b *Broker) metadataResult(st *raftmeta.State, withState bool) (fetchMetadataResult, error) {
-	res := fetchMetadataResult{LeaderID: -1}
+// metadataResult fills resp with the leader and, if st is not nil, the encoded State.
+func (b *Broker) metadataResult(resp *wire.MetadataFetchResponse, st *raftmeta.State) {
 	if id, addr, ok := b.meta.Leader(); ok {
-		res.LeaderID, res.LeaderAddr = id, addr
+		resp.LeaderID, resp.LeaderAddr = id, addr
 	}
-	if withState {
-		enc, err := raftmeta.MarshalState(st)
-		if err != nil {
-			return res, err
-		}
-		res.State = enc
+	if st == nil {
+		return
 	}
-	return res, nil
+	enc, err := raftmeta.MarshalState(st)
+	if err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return
+	}
+	resp.State = enc
 }

@@ -98,7 +98,7 @@ func (b *Broker) createInternalTopic(ctx context.Context, name string) (*raftmet
 	if spec.ReplicationFactor < 1 {
 		return nil, fmt.Errorf("%w: no live broker to place %s on", kerr.CoordinatorNotAvailable, name)
 	}
-	return b.createTopic(ctx, spec, false)
+	return b.createTopic(ctx, spec)
 }
 
 // internalTopicSpec is the topic Kafka creates for an internal topic name, with its replication

@@ -13,14 +13,16 @@ import (
 // it (segmentio/kafka-go's Writer caches UNKNOWN_TOPIC_OR_PARTITION); a development cluster
 // should not have it.
 //
-// Each broker reports the metadata index it has applied in a heartbeat sent as soon as the index
-// advances (heartbeatLoop), not only every broker.heartbeat.interval.ms; the active controller
-// keeps the reports (controller.AwaitApplied) and, asked by the broker that served the request,
+// Each broker reports the metadata index it has applied in a BrokerHeartbeat (tag
+// wire.TagMetadataIndex) sent as soon as the index advances (heartbeatLoop), not only every
+// broker.heartbeat.interval.ms; the active controller keeps the reports
+// (controller.AwaitApplied) and, before it answers the forwarded request that made the change,
 // waits until every live broker (registered, unfenced, heard from within two heartbeat
-// intervals) has reached the change's index. The wait is
-// bounded by the request's timeout: a broker that does not catch up in time is logged at WARN by
-// the controller, and the request answers without it (its change is committed either way). As
-// in Kafka, a request with a timeout of 0 or less does not wait.
+// intervals) has reached the change's index. The wait is bounded by 9/10 of the timeout the
+// forwarding broker passed on (what was left of the client's; the rest is for the answer to
+// reach the client in time): a broker that does not catch up in time is logged at WARN by the
+// controller, and the request answers without it (its change is committed either way). As in
+// Kafka, a request with a timeout of 0 or less does not wait.
 
 // configPropagationTimeout bounds the wait of a config change: AlterConfigs and
 // IncrementalAlterConfigs carry no timeout of their own.
@@ -39,11 +41,23 @@ func (b *Broker) noteApplied(idx uint64) {
 	}
 }
 
-// propagate waits until every live broker has applied the metadata this broker has now (which
-// includes the changes its caller made), for at most nine tenths of what is left of ctx's
-// deadline: the rest is for the answer to reach the client in time. Without a deadline it does
-// not wait.
-func (b *Broker) propagate(ctx context.Context) {
+// forwardTimeout is the timeout a forwarded admin request carries to the controller: what is
+// left of ctx's deadline when the client gave a positive timeout, else 0 (no propagation wait).
+func forwardTimeout(ctx context.Context, clientTimeoutMillis int32) int32 {
+	if clientTimeoutMillis <= 0 {
+		return 0
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return clientTimeoutMillis
+	}
+	return int32(max(time.Until(dl).Milliseconds(), 1))
+}
+
+// awaitPropagation is the controller's wait, after a change, until every live broker has
+// applied the metadata it has now (which includes the change), for at most nine tenths of what
+// is left of ctx's deadline. Without a deadline it does not wait.
+func (b *Broker) awaitPropagation(ctx context.Context) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return
@@ -52,39 +66,17 @@ func (b *Broker) propagate(ctx context.Context) {
 	if wait < time.Millisecond {
 		return
 	}
-	idx := b.meta.State().Index
-	err := b.control(ctx, opAwaitApplied, awaitAppliedCall{Index: idx, WaitMillis: wait.Milliseconds()}, nil)
-	if err != nil && b.ctx.Err() == nil {
-		b.log.Warn("could not wait for the brokers to apply a metadata change", "index", idx, "err", err)
-	}
-}
-
-// awaitApplied is the controller's side of propagate.
-func (b *Broker) awaitApplied(ctx context.Context, in awaitAppliedCall) error {
-	if in.WaitMillis <= 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(in.WaitMillis)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	idx := b.meta.State().Index
 	// A broker that missed two heartbeats is on its way to being fenced (every cluster node
 	// shares broker.heartbeat.interval.ms in practice): it is not waited for.
-	behind, err := b.ctrl.AwaitApplied(ctx, in.Index, 2*b.heartbeatInterval())
-	if err != nil {
-		return err
-	}
-	if b.ctx.Err() != nil {
-		return nil // stopping: the brokers are not to blame
+	behind, err := b.ctrl.AwaitApplied(ctx, idx, 2*b.heartbeatInterval())
+	if err != nil || b.ctx.Err() != nil {
+		return // no longer the controller (the change is committed), or stopping
 	}
 	for id, applied := range behind {
 		b.log.Warn("broker did not apply a metadata change in time; the request answered without it",
-			"broker", id, "index", in.Index, "applied", applied)
+			"broker", id, "index", idx, "applied", applied)
 	}
-	return nil
-}
-
-// propagateConfigs is propagate for a config change, bounded by configPropagationTimeout.
-func (b *Broker) propagateConfigs(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, configPropagationTimeout)
-	defer cancel()
-	b.propagate(ctx)
 }

@@ -282,7 +282,7 @@ func parse(frame []byte, mux *Mux) (*Request, HandlerFunc, error) {
 	}
 	b := kbin.Reader{Src: frame}
 	req := &Request{Key: b.Int16(), Version: b.Int16(), CorrelationID: b.Int32()}
-	msg := kmsg.RequestForKey(req.Key)
+	msg := requestForKey(req.Key)
 	if msg == nil {
 		return req, nil, fmt.Errorf("%w: %d", ErrUnknownKey, req.Key)
 	}
@@ -295,19 +295,19 @@ func parse(frame []byte, mux *Mux) (*Request, HandlerFunc, error) {
 			kmsg.SkipTags(&b)
 		}
 		if !b.Ok() {
-			return req, nil, fmt.Errorf("%w: %s v%d: bad request header", ErrMalformed, kmsg.NameForKey(req.Key), req.Version)
+			return req, nil, fmt.Errorf("%w: %s v%d: bad request header", ErrMalformed, nameForKey(req.Key), req.Version)
 		}
 	}
 	rt, ok := mux.route(req.Key)
 	if !ok {
-		return req, nil, fmt.Errorf("%w: %s (key %d) is not served", ErrUnknownKey, kmsg.NameForKey(req.Key), req.Key)
+		return req, nil, fmt.Errorf("%w: %s (key %d) is not served", ErrUnknownKey, nameForKey(req.Key), req.Key)
 	}
 	if req.Version < rt.min || req.Version > rt.max {
-		return req, nil, fmt.Errorf("%w: %s v%d (serving v%d-v%d)", ErrUnsupportedVersion, kmsg.NameForKey(req.Key), req.Version, rt.min, rt.max)
+		return req, nil, fmt.Errorf("%w: %s v%d (serving v%d-v%d)", ErrUnsupportedVersion, nameForKey(req.Key), req.Version, rt.min, rt.max)
 	}
 	// Trailing bytes after the body are tolerated, as Kafka does.
 	if err := msg.ReadFrom(b.Src); err != nil {
-		return req, nil, fmt.Errorf("%w: %s v%d: %w", ErrMalformed, kmsg.NameForKey(req.Key), req.Version, err)
+		return req, nil, fmt.Errorf("%w: %s v%d: %w", ErrMalformed, nameForKey(req.Key), req.Version, err)
 	}
 	req.Msg = msg
 	return req, rt.h, nil
@@ -327,7 +327,7 @@ func appendResponse(dst []byte, key, version int16, corr int32, resp kmsg.Respon
 // error dst and sp are returned as they came, and the caller releases resp.
 func encodeResponse(dst []byte, sp []splice, key, version int16, corr int32, resp kmsg.Response, minSplice int) ([]byte, []splice, error) {
 	if resp.Key() != key {
-		return dst, sp, fmt.Errorf("wire: %s request answered with a %s response", kmsg.NameForKey(key), kmsg.NameForKey(resp.Key()))
+		return dst, sp, fmt.Errorf("wire: %s request answered with a %s response", nameForKey(key), nameForKey(resp.Key()))
 	}
 	resp.SetVersion(version)
 	start, spStart := len(dst), len(sp)
@@ -364,7 +364,7 @@ func encodeResponse(dst []byte, sp []splice, key, version int16, corr int32, res
 	}
 	if size > math.MaxInt32 {
 		clear(sp[spStart:])
-		return dst[:start], sp[:spStart], fmt.Errorf("wire: %s response of %d bytes is too large", kmsg.NameForKey(key), size)
+		return dst[:start], sp[:spStart], fmt.Errorf("wire: %s response of %d bytes is too large", nameForKey(key), size)
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(size))
 	return dst, sp, nil

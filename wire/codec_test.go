@@ -21,6 +21,7 @@ func fullMux() *Mux {
 			m.Handle(k, 0, r.MaxVersion(), func(context.Context, *Request) Future { panic("not called") })
 		}
 	}
+	m.Handle(MetadataFetchKey, 0, 0, func(context.Context, *Request) Future { panic("not called") })
 	return m
 }
 
@@ -92,6 +93,9 @@ func seedRequests() [][]byte {
 	oct.Partitions = append(oct.Partitions, ocp)
 	oc.Topics = append(oc.Topics, oct)
 	add(oc, 2, 8)
+	for _, req := range controlSeeds() { // the control plane's APIs (control_test.go)
+		add(req, req.GetVersion())
+	}
 	return frames
 }
 

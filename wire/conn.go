@@ -143,9 +143,9 @@ func (c *conn) readLoop() error {
 func (c *conn) handle(h HandlerFunc, req *Request) (fut Future, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("wire: handler panicked; closing connection", "api", kmsg.NameForKey(req.Key),
+			c.log.Error("wire: handler panicked; closing connection", "api", nameForKey(req.Key),
 				"version", req.Version, "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("wire: %s handler panicked: %v", kmsg.NameForKey(req.Key), v)
+			err = fmt.Errorf("wire: %s handler panicked: %v", nameForKey(req.Key), v)
 		}
 	}()
 	return h(c.ctx, req), nil
@@ -187,7 +187,7 @@ func (c *conn) writeLoop() {
 			err = c.write(out, p, resp, len(c.queue) == 0)
 		}
 		if err != nil {
-			c.log.Debug("wire: closing connection", "api", kmsg.NameForKey(p.key), "err", err)
+			c.log.Debug("wire: closing connection", "api", nameForKey(p.key), "err", err)
 			failed = true
 			c.shutdown()
 		}
@@ -211,9 +211,9 @@ func (c *conn) recycle(p pending) {
 func (c *conn) respond(p pending) (resp kmsg.Response, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("wire: response future panicked; closing connection", "api", kmsg.NameForKey(p.key),
+			c.log.Error("wire: response future panicked; closing connection", "api", nameForKey(p.key),
 				"version", p.version, "panic", v, "stack", string(debug.Stack()))
-			resp, err = nil, fmt.Errorf("wire: %s response panicked: %v", kmsg.NameForKey(p.key), v)
+			resp, err = nil, fmt.Errorf("wire: %s response panicked: %v", nameForKey(p.key), v)
 		}
 	}()
 	if p.fut == nil {
@@ -224,7 +224,7 @@ func (c *conn) respond(p pending) (resp kmsg.Response, err error) {
 		if resp != nil {
 			releaseResponse(resp)
 		}
-		return nil, fmt.Errorf("wire: %s future: %w", kmsg.NameForKey(p.key), err)
+		return nil, fmt.Errorf("wire: %s future: %w", nameForKey(p.key), err)
 	}
 	if c.ctx.Err() != nil {
 		if resp != nil {
@@ -240,9 +240,9 @@ func (c *conn) respond(p pending) (resp kmsg.Response, err error) {
 func (c *conn) write(out *outBuf, p pending, resp kmsg.Response, flush bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("wire: encoding a response panicked; closing connection", "api", kmsg.NameForKey(p.key),
+			c.log.Error("wire: encoding a response panicked; closing connection", "api", nameForKey(p.key),
 				"version", p.version, "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("wire: %s response panicked: %v", kmsg.NameForKey(p.key), v)
+			err = fmt.Errorf("wire: %s response panicked: %v", nameForKey(p.key), v)
 		}
 	}()
 	return out.write(p, resp, flush)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // An Interceptor sees a request before the handler registered for its key. It may answer the
@@ -56,7 +54,7 @@ type chain struct {
 // and with other calls.
 func (m *Mux) Intercept(key int16, n int, f Interceptor) (remove func()) {
 	if f == nil {
-		panic(fmt.Sprintf("wire: nil interceptor for %s", kmsg.NameForKey(key)))
+		panic(fmt.Sprintf("wire: nil interceptor for %s", nameForKey(key)))
 	}
 	i := &interception{f: f}
 	i.left.Store(-1)

@@ -77,20 +77,20 @@ func (m *Mux) Handle(key, minVersion, maxVersion int16, h HandlerFunc) {
 	if h == nil {
 		panic(fmt.Sprintf("wire: nil handler for api key %d", key))
 	}
-	proto := kmsg.RequestForKey(key)
+	proto := requestForKey(key)
 	if proto == nil {
 		panic(fmt.Sprintf("wire: api key %d unknown to kmsg", key))
 	}
 	if minVersion < 0 || minVersion > maxVersion {
-		panic(fmt.Sprintf("wire: bad version range %d..%d for %s", minVersion, maxVersion, kmsg.NameForKey(key)))
+		panic(fmt.Sprintf("wire: bad version range %d..%d for %s", minVersion, maxVersion, nameForKey(key)))
 	}
 	if maxVersion > proto.MaxVersion() {
-		panic(fmt.Sprintf("wire: %s v%d is above kmsg's max v%d", kmsg.NameForKey(key), maxVersion, proto.MaxVersion()))
+		panic(fmt.Sprintf("wire: %s v%d is above kmsg's max v%d", nameForKey(key), maxVersion, proto.MaxVersion()))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.routes[key]; dup {
-		panic(fmt.Sprintf("wire: duplicate handler for %s (key %d)", kmsg.NameForKey(key), key))
+		panic(fmt.Sprintf("wire: duplicate handler for %s (key %d)", nameForKey(key), key))
 	}
 	m.routes[key] = route{min: minVersion, max: maxVersion, h: h}
 }
