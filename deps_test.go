@@ -22,6 +22,7 @@ var allowedImports = map[string][]string{
 	"broker/group":        {module + "/internal/uuid", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"broker/config":       {},
 	"broker/fetchsession": {},
+	"internal/periodic":   {},
 	"internal/uuid":       {},
 }
 

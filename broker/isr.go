@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/internal/periodic"
 )
 
 // isrLoop is the leader side of ISR maintenance: every tick, each partition this node leads
@@ -12,7 +13,7 @@ import (
 // join it (caught up to the high watermark), and the change goes to the controller as an
 // AlterPartition. It takes effect when the committed metadata comes back.
 func (b *Broker) isrLoop() {
-	every(b.ctx, isrCheckInterval, func() {
+	periodic.Every(b.ctx, isrCheckInterval, func() {
 		now := time.Now()
 		for topic, tp := range b.parts.all() {
 			for id, lp := range tp {

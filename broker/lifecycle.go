@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/minikraft/minikraft/internal/periodic"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
@@ -37,22 +38,6 @@ func (b *Broker) goBackground(fn func()) {
 		defer b.wg.Done()
 		fn()
 	}()
-}
-
-// every calls f every interval until ctx is done: the periodic duties' loop. The first call is
-// one interval after the start, and a call that overruns the interval delays the next rather
-// than queueing more (a time.Ticker drops ticks).
-func every(ctx context.Context, interval time.Duration, f func()) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return
-		}
-		f()
-	}
 }
 
 // waitForMetadata waits until a leader is known and the cluster id checked; a cluster id
@@ -177,7 +162,7 @@ func (b *Broker) controllerLoop() {
 	if session <= 0 {
 		session = 9 * time.Second
 	}
-	every(b.ctx, max(session/8, 20*time.Millisecond), func() {
+	periodic.Every(b.ctx, max(session/8, 20*time.Millisecond), func() {
 		if !b.meta.IsLeader() {
 			return
 		}

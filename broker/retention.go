@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/internal/periodic"
 	"github.com/minikraft/minikraft/log"
 )
 
@@ -29,13 +30,13 @@ func (b *Broker) retentionLoop() {
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
-	every(b.ctx, interval, b.enforceRetention)
+	periodic.Every(b.ctx, interval, b.enforceRetention)
 }
 
 // cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
 func (b *Broker) cleanerLoop() {
 	// log.cleaner.backoff.ms may be 0 (Kafka then checks again at once); a ticker needs more.
-	every(b.ctx, max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond), b.cleanLogs)
+	periodic.Every(b.ctx, max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond), b.cleanLogs)
 }
 
 // enforceRetention applies retention and flush.ms to every local replica once.
