@@ -183,7 +183,7 @@ func logConfig(tc config.Topic) log.Config {
 func (b *Broker) topicConfig(st *raftmeta.State, topic string) config.Topic {
 	entries := config.ResolveTopic(
 		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceTopic, Name: topic}],
-		st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+		st.Configs[raftmeta.BrokerConfigResource(b.cfg.Broker.NodeID)],
 		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 		b.cfg.Broker.Props,
 	)

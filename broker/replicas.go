@@ -103,9 +103,3 @@ func (b *Broker) localPartition(topic string, p int32) (*partition.Partition, co
 	}
 	return lp.Partition, tc, nil
 }
-
-// topicNameByID resolves a topic id (Fetch v13+, Metadata v10+).
-func (b *Broker) topicNameByID(id [16]byte) (string, bool) {
-	name, ok := b.meta.State().TopicIDs[id]
-	return name, ok
-}
