@@ -24,8 +24,7 @@ func (b *Broker) run() {
 	b.goBackground(b.metadataLoop)
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "broker") {
 		b.goBackground(b.heartbeatLoop)
-		b.goBackground(b.isrLoop)
-		b.goBackground(b.retentionLoop)
+		b.replicas.Run() // ISR proposals, retention and cleaning
 	}
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "controller") {
 		b.goBackground(b.controllerLoop)

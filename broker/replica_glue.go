@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/replica"
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// The broker's side of its replica manager (broker/replica): what the manager is given, and the
+// one broker method the API handlers and control calls use to apply new metadata.
+
+// newReplicaManager makes the node's replica manager. Its goroutines end with the broker's
+// context.
+func (b *Broker) newReplicaManager() *replica.Manager {
+	return replica.New(b.ctx, replica.Config{
+		Broker:     b.cfg.Broker,
+		DataDir:    b.dataDir,
+		Logger:     b.log,
+		Dial:       b.cfg.Dial,
+		Metadata:   b.meta,
+		Controller: isrController{b},
+		// The group coordinator follows the __consumer_offsets leaderships in the same
+		// serialised pass, after the partitions are promoted and before the fetchers move.
+		Reconciled: b.syncGroupCoordinator,
+	})
+}
+
+// applyMetadata brings the local partitions, and the group coordinator's partitions, in line
+// with st (replica.Manager.Apply). Requests that changed the metadata call it before answering,
+// so the client's next request to this broker sees the change.
+func (b *Broker) applyMetadata(st *raftmeta.State) { b.replicas.Apply(st) }
+
+// isrController sends the replica manager's ISR changes to the active controller.
+type isrController struct{ b *Broker }
+
+type alterPartitionCall struct {
+	Topic          string
+	Partition      int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+}
+
+// AlterPartition sends each partition of req as one control call; the manager sends one.
+func (c isrController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) error {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			err := c.b.control(ctx, opAlterPartition, alterPartitionCall{
+				Topic: rt.Topic, Partition: rp.Partition, Leader: req.BrokerID, LeaderEpoch: rp.LeaderEpoch,
+				PartitionEpoch: rp.PartitionEpoch, ISR: rp.NewISR,
+			}, nil)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
