@@ -139,7 +139,7 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, 
 		// non-transactional data that a read_committed consumer would treat wrongly.
 		return nil, partition.AppendInfo{}, kerr.TransactionalIDAuthorizationFailed
 	}
-	lp, tc, err := b.leaderPartition(topic, part)
+	lp, tc, err := b.replicas.Leader(topic, part)
 	if err != nil {
 		return nil, partition.AppendInfo{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/config"
-	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -179,32 +177,14 @@ func TestProduceRecycledFramesKeepRecords(t *testing.T) {
 
 // BenchmarkHandleProduce is the produce handler's own cost for a request like franz-go's under
 // load: one batch for each of 6 partitions, acks=all, on a single-replica topic, so every
-// partition settles at append time. The logs are in memory (log.MemFS); the record validation
-// (log.ValidateBatches) is part of the figure.
+// partition settles at append time. The logs are in a temporary directory, opened by the replica
+// manager as for a real topic; the record validation (log.ValidateBatches) is part of the figure.
 func BenchmarkHandleProduce(b *testing.B) {
 	const topic, partitions, records = "t", 6, 10
-	br := &Broker{log: slog.New(slog.DiscardHandler)}
-	br.parts.init()
-	fs := log.NewMemFS()
-	lt := &localTopic{cfg: config.DefaultTopic(), parts: map[int32]*localPartition{}}
+	br := fetchBroker(b, 0)
 	for i := range int32(partitions) {
-		lcfg := log.DefaultConfig()
-		lcfg.SegmentBytes = 1 << 20 // small segments: an in-memory file grows by copying
-		l, err := log.Open(fmt.Sprintf("/data/%s-%d", topic, i), lcfg, log.Options{FS: fs})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := partition.New(l, partition.Config{Topic: topic, Partition: i, NodeID: 1, MinInsyncReplicas: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := p.BecomeLeader(0, 0, []int32{1}, []int32{1}); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { p.Close() })
-		lt.parts[i] = &localPartition{Partition: p}
+		addPartition(b, br, topic, i, 0, 1)
 	}
-	br.parts.topics[topic] = lt
 
 	recs := make([]log.KeyValue, records)
 	for i := range recs {

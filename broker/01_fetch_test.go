@@ -4,53 +4,96 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/log"
+	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
 
-// fetchBroker is a Broker with only what the Fetch handler uses (v12 requests: no topic ids, so
-// no metadata), and a session cache of slots entries.
-func fetchBroker(t *testing.T, slots int) *Broker {
+// testMeta is the metadata of a broker built without a quorum: a State the test writes. Only
+// State is implemented: the handlers these tests drive use nothing else of it.
+type testMeta struct {
+	Metadata
+	st atomic.Pointer[raftmeta.State]
+}
+
+func (m *testMeta) State() *raftmeta.State { return m.st.Load() }
+
+// fetchBroker is a Broker with only what the Fetch handler uses (v12 requests: no topic ids):
+// node 1, its replica manager over a temporary data directory, metadata the test writes
+// (addPartition) and a session cache of slots entries.
+func fetchBroker(t testing.TB, slots int) *Broker {
 	t.Helper()
-	b := retentionBroker(t)
+	b := &Broker{log: slog.New(slog.DiscardHandler), dataDir: t.TempDir()}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.cfg.Broker.NodeID = 1
+	b.cfg.Broker.ReplicaLagTimeMax = time.Minute
+	meta := &testMeta{}
+	meta.st.Store(&raftmeta.State{
+		Brokers:  map[int32]*raftmeta.Broker{},
+		Topics:   map[string]*raftmeta.Topic{},
+		TopicIDs: map[[16]byte]string{},
+		Configs:  map[raftmeta.ConfigResource]map[string]string{},
+	})
+	b.meta = meta
+	b.replicas = b.newReplicaManager()
 	b.sessions = fetchsession.NewCache(slots, fetchsession.MinEvictionAge)
+	t.Cleanup(func() {
+		b.cancel()
+		if err := b.replicas.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return b
+}
+
+// addPartition adds partition id of topic to the broker's metadata, led by this node (1) at
+// leaderEpoch with replicas all in the ISR, applies it (which opens the replica) and returns the
+// replica. Partitions of a topic are added in order.
+func addPartition(t testing.TB, b *Broker, topic string, id, leaderEpoch int32, replicas ...int32) *partition.Partition {
+	t.Helper()
+	meta := b.meta.(*testMeta)
+	st := *meta.State()
+	st.Index++
+	st.Topics, st.TopicIDs = maps.Clone(st.Topics), maps.Clone(st.TopicIDs)
+	mt := &raftmeta.Topic{Name: topic, ID: uuid.New()}
+	if old := st.Topics[topic]; old != nil {
+		*mt = *old
+		mt.Partitions = slices.Clone(old.Partitions)
+	}
+	if int(id) != len(mt.Partitions) {
+		t.Fatalf("partition %d of %s added after %d partitions", id, topic, len(mt.Partitions))
+	}
+	mt.Partitions = append(mt.Partitions, &raftmeta.Partition{
+		ID: id, Replicas: replicas, ISR: replicas, Leader: 1, LeaderEpoch: leaderEpoch,
+	})
+	st.Topics[topic], st.TopicIDs[mt.ID] = mt, topic
+	meta.st.Store(&st)
+	b.applyMetadata(&st)
+	p, _, err := b.replicas.Leader(topic, id)
+	if err != nil {
+		t.Fatalf("partition %s-%d: %v", topic, id, err)
+	}
+	return p
 }
 
 // addReplicated opens partition id of topic led by this node (1) at leaderEpoch, with replicas
 // 1 and 2 both in the ISR: the high watermark moves only when follower 2 says how far it is.
 func addReplicated(t *testing.T, b *Broker, topic string, id int32, leaderEpoch int32) *partition.Partition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, fmt.Sprintf("%s-%d", topic, id)), log.DefaultConfig(), log.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := partition.New(l, partition.Config{Topic: topic, Partition: id, NodeID: 1, MinInsyncReplicas: 1, ReplicaLagTimeMax: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.BecomeLeader(leaderEpoch, 0, []int32{1, 2}, []int32{1, 2}); err != nil {
-		t.Fatal(err)
-	}
-	b.parts.mu.Lock()
-	lt := b.parts.topics[topic]
-	if lt == nil {
-		lt = &localTopic{cfg: config.DefaultTopic(), parts: map[int32]*localPartition{}}
-		b.parts.topics[topic] = lt
-	}
-	lt.parts[id] = &localPartition{Partition: p}
-	b.parts.mu.Unlock()
-	return p
+	return addPartition(t, b, topic, id, leaderEpoch, 1, 2)
 }
 
 // appendN appends n one-record batches with acks=0 (no wait for the follower).

@@ -45,7 +45,7 @@ func (b *Broker) handleListOffsets(_ context.Context, r *wire.Request) wire.Futu
 }
 
 func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	p, _, err := b.leaderPartition(topic, rp.Partition)
+	p, _, err := b.replicas.Leader(topic, rp.Partition)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,17 +27,6 @@ import (
 )
 
 func init() { register(19, 0, 7, (*Broker).handleCreateTopics) }
-
-// defaultAdminTimeout bounds admin requests that carry no usable timeout of their own.
-const defaultAdminTimeout = 30 * time.Second
-
-func adminContext(ctx context.Context, timeoutMillis int32) (context.Context, context.CancelFunc) {
-	d := time.Duration(timeoutMillis) * time.Millisecond
-	if d <= 0 {
-		d = defaultAdminTimeout
-	}
-	return context.WithTimeout(ctx, d)
-}
 
 func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
@@ -194,7 +181,7 @@ func (b *Broker) createTopicsConfigs(rt kmsg.CreateTopicsRequestTopic) []kmsg.Cr
 	}
 	st := b.meta.State()
 	entries := config.ResolveTopic(overrides,
-		st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+		st.Configs[raftmeta.BrokerConfigResource(b.cfg.Broker.NodeID)],
 		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 		b.cfg.Broker.Props)
 	out := make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(entries))
@@ -204,45 +191,4 @@ func (b *Broker) createTopicsConfigs(rt kmsg.CreateTopicsRequestTopic) []kmsg.Cr
 		out = append(out, c)
 	}
 	return out
-}
-
-// maxTopicNameLength is Kafka's limit: 255 minus room for a partition suffix and ".deleted".
-const maxTopicNameLength = 249
-
-// validateTopicName applies Kafka's Topic.validate rules.
-func validateTopicName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: Topic name is illegal, it can't be empty", kerr.InvalidTopicException)
-	case name == "." || name == "..":
-		return fmt.Errorf("%w: Topic name cannot be \".\" or \"..\"", kerr.InvalidTopicException)
-	case len(name) > maxTopicNameLength:
-		return fmt.Errorf("%w: Topic name is illegal, it can't be longer than %d characters, topic name: %s", kerr.InvalidTopicException, maxTopicNameLength, name)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: Topic name \"%s\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", kerr.InvalidTopicException, name)
-		}
-	}
-	return nil
-}
-
-// checkTopicCollision refuses a name that differs from an existing topic only by '.' versus '_':
-// Kafka's metric names cannot tell them apart, so Kafka refuses such a pair.
-func (b *Broker) checkTopicCollision(name string) error {
-	norm := strings.ReplaceAll(name, ".", "_")
-	for existing := range b.meta.State().Topics {
-		if existing != name && strings.ReplaceAll(existing, ".", "_") == norm {
-			return fmt.Errorf("%w: Topic '%s' collides with existing topic: %s", kerr.InvalidTopicException, name, existing)
-		}
-	}
-	return nil
-}
-
-func isInternalTopic(name string) bool {
-	return name == offsetsTopic || name == "__transaction_state"
-}
-
-func brokerResource(id int32) raftmeta.ConfigResource {
-	return raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker, Name: fmt.Sprint(id)}
 }

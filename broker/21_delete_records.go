@@ -45,7 +45,7 @@ func (b *Broker) deleteRecords(topic string, part int32, offset int64) (int64, e
 	if isInternalTopic(topic) {
 		return 0, kerr.InvalidTopicException
 	}
-	p, _, err := b.leaderPartition(topic, part)
+	p, _, err := b.replicas.Leader(topic, part)
 	if err != nil {
 		return 0, err
 	}

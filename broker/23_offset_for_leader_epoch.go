@@ -28,7 +28,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *wire.Request) 
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, _, err := b.leaderPartition(rt.Topic, rp.Partition)
+			p, _, err := b.replicas.Leader(rt.Topic, rp.Partition)
 			if err == nil {
 				err = p.CheckLeaderEpoch(rp.CurrentLeaderEpoch)
 			}

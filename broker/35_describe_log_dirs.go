@@ -36,7 +36,7 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, r *wire.Request) wire.
 		dir.UsableBytes = int64(fs.Bavail) * int64(fs.Bsize)
 	}
 
-	local := b.parts.all()
+	local := b.replicas.All()
 	want := func(topic string, p int32) bool { return true }
 	if req.Topics != nil {
 		asked := make(map[string][]int32)

@@ -30,7 +30,7 @@ func (b *Broker) handleDescribeProducers(_ context.Context, r *wire.Request) wir
 		for _, id := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = id
-			p, _, err := b.localPartition(rt.Topic, id)
+			p, _, err := b.replicas.Local(rt.Topic, id)
 			if err == nil {
 				var states []partition.ProducerState
 				if states, err = p.ActiveProducers(); err == nil {

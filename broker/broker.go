@@ -18,6 +18,7 @@ import (
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/broker/replica"
 	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -67,14 +68,12 @@ type Broker struct {
 	// start, and they are bound only once the broker is ready to serve (startServing).
 	late map[string]string
 
-	parts    replicas
-	applyMu  sync.Mutex // serialises metadata reconciliation
+	replicas *replica.Manager // the local partitions (replica_glue.go)
 	pids     pidAllocator
-	fetchers fetchers
 	sessions *fetchsession.Cache // Fetch sessions (KIP-227), see 01_fetch.go
 	offsets  offsetsStore
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
-	// guarded by applyMu.
+	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
 
 	incarnation [16]byte     // this process's registration identity
@@ -137,12 +136,12 @@ func New(cfg Config) (_ *Broker, err error) {
 	if err := b.bindListeners(); err != nil {
 		return nil, err
 	}
-	b.parts.init()
 	b.ledOffsets = make(map[int32]bool)
 	b.pids.b = b
 	if err := b.startMeta(); err != nil {
 		return nil, err
 	}
+	b.replicas = b.newReplicaManager()
 	b.offsets.b = b
 	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
 
@@ -444,10 +443,15 @@ func (b *Broker) close(controlled bool) error {
 		// The background loops end with the context and the closed listeners; only then are
 		// the partitions closed, so no reconciliation reopens one behind us.
 		b.wg.Wait()
+		if b.replicas != nil {
+			b.replicas.Stop() // its fetchers and periodic duties, which also end with b.ctx
+		}
 		if b.groups != nil {
 			b.groups.Close()
 		}
-		errs = append(errs, b.parts.closeAll())
+		if b.replicas != nil {
+			errs = append(errs, b.replicas.Close())
+		}
 		if b.lock != nil {
 			b.lock.Close()
 		}

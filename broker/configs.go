@@ -29,7 +29,7 @@ func (b *Broker) describeResource(typ int8, name string) ([]config.Entry, error)
 		}
 		return config.ResolveTopic(
 			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceTopic, Name: name}],
-			st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+			st.Configs[raftmeta.BrokerConfigResource(b.cfg.Broker.NodeID)],
 			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 			b.cfg.Broker.Props), nil
 	case raftmeta.ConfigResourceBroker:
@@ -40,7 +40,7 @@ func (b *Broker) describeResource(typ int8, name string) ([]config.Entry, error)
 			return nil, err
 		}
 		return config.ResolveBroker(
-			st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+			st.Configs[raftmeta.BrokerConfigResource(b.cfg.Broker.NodeID)],
 			st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
 			b.cfg.Broker.Props), nil
 	case raftmeta.ConfigResourceBrokerLogger:

@@ -1,15 +1,16 @@
 // Package broker is a minikraft node: the Kafka protocol's face and the wiring of everything
 // below it.
 //
-// A Broker owns its listeners, the Raft metadata node (raftmeta), the local partitions
-// (broker/partition over log), the controller duties when it leads the quorum
-// (broker/controller) and the group coordinator (broker/group). Each Kafka API lives in its own
-// file named after its key, NN_name.go, which starts with the versions it serves and how it
-// behaves, and registers its handler in init; the same table feeds ApiVersions, so an API is
-// advertised exactly when it is handled.
+// A Broker owns its listeners, the Raft metadata node (raftmeta), the replica manager that keeps
+// the local partitions (broker/replica, over broker/partition and log), the controller duties
+// when it leads the quorum (broker/controller) and the group coordinator (broker/group). Each
+// Kafka API lives in its own file named after its key, NN_name.go, which starts with the versions
+// it serves and how it behaves, and registers its handler in init; the same table feeds
+// ApiVersions, so an API is advertised exactly when it is handled.
 //
 // Metadata flows one way: a change is proposed through Raft, applied by every node's FSM, and the
-// broker reconciles its local partitions with each new immutable State (metadata_apply.go). A
+// broker has its replica manager reconcile the local partitions with each new immutable State
+// (replica.Manager.Apply, with the group coordinator's share in the same pass: replica_glue.go). A
 // request that changed metadata is answered only after the change is applied locally, so the
 // client's next Metadata request to the same broker already shows it.
 package broker

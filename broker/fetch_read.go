@@ -62,7 +62,7 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 			st.urgent = true
 			continue
 		}
-		p, _, err := b.leaderPartition(name, pr.Partition)
+		p, _, err := b.replicas.Leader(name, pr.Partition)
 		if err != nil {
 			r.sp.ErrorCode = errorCode(err)
 			st.urgent = true

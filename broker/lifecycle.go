@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/internal/periodic"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -27,8 +28,7 @@ func (b *Broker) run() {
 	b.goBackground(b.metadataLoop)
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "broker") {
 		b.goBackground(b.heartbeatLoop)
-		b.goBackground(b.isrLoop)
-		b.goBackground(b.retentionLoop)
+		b.replicas.Run() // ISR proposals, retention and cleaning
 	}
 	if slices.Contains(b.cfg.Broker.ProcessRoles, "controller") {
 		b.goBackground(b.controllerLoop)
@@ -41,22 +41,6 @@ func (b *Broker) goBackground(fn func()) {
 		defer b.wg.Done()
 		fn()
 	}()
-}
-
-// every calls f every interval until ctx is done: the periodic duties' loop. The first call is
-// one interval after the start, and a call that overruns the interval delays the next rather
-// than queueing more (a time.Ticker drops ticks).
-func every(ctx context.Context, interval time.Duration, f func()) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return
-		}
-		f()
-	}
 }
 
 // waitForMetadata waits until a leader is known and the cluster id checked; a cluster id
@@ -199,7 +183,7 @@ func (b *Broker) controllerLoop() {
 	if session <= 0 {
 		session = 9 * time.Second
 	}
-	every(b.ctx, max(session/8, 20*time.Millisecond), func() {
+	periodic.Every(b.ctx, max(session/8, 20*time.Millisecond), func() {
 		if !b.meta.IsLeader() {
 			return
 		}

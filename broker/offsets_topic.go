@@ -178,7 +178,7 @@ type offsetsStore struct{ b *Broker }
 // Append writes recs as one batch and waits until the ISR has it, so a commit acknowledged to a
 // client survives what an acks=all produce survives.
 func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Record) error {
-	p, _, err := s.b.leaderPartition(offsetsTopic, part)
+	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func storeError(ctx context.Context, err error) error {
 // old leader had already acknowledged (a follower learns the high watermark one fetch later),
 // and a leader never truncates its own log.
 func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Record) error) error {
-	p, _, err := s.b.leaderPartition(offsetsTopic, part)
+	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package raftmeta
 
-import "slices"
+import (
+	"slices"
+	"strconv"
+)
 
 // State is the whole cluster metadata at one point of the log.
 //
@@ -31,6 +34,11 @@ const (
 type ConfigResource struct {
 	Type int8   // ConfigResourceTopic or ConfigResourceBroker
 	Name string // topic name; broker id in decimal, or "" for the cluster-wide broker default
+}
+
+// BrokerConfigResource names the dynamic configs of broker id (its per-broker overrides).
+func BrokerConfigResource(id int32) ConfigResource {
+	return ConfigResource{Type: ConfigResourceBroker, Name: strconv.Itoa(int(id))}
 }
 
 // Broker is a registered broker.

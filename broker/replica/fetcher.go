@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -43,16 +43,16 @@ type fetchers struct {
 
 // syncFetchers starts a fetcher for every leader this node now follows and stops the others.
 // Called after each metadata reconciliation.
-func (b *Broker) syncFetchers() {
+func (m *Manager) syncFetchers() {
 	want := make(map[int32]bool)
-	for _, tp := range b.parts.all() {
+	for _, tp := range m.parts.all() {
 		for _, lp := range tp {
 			if fs, ok := lp.Follower(); ok {
 				want[fs.Leader] = true
 			}
 		}
 	}
-	f := &b.fetchers
+	f := &m.fetchers
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.running == nil {
@@ -65,12 +65,12 @@ func (b *Broker) syncFetchers() {
 		}
 	}
 	for id := range want {
-		if _, ok := f.running[id]; ok || b.ctx.Err() != nil {
+		if _, ok := f.running[id]; ok || m.ctx.Err() != nil {
 			continue
 		}
-		ctx, cancel := context.WithCancel(b.ctx)
+		ctx, cancel := context.WithCancel(m.ctx)
 		f.running[id] = cancel
-		b.goBackground(func() { b.fetchFrom(ctx, id) })
+		m.goBackground(func() { m.fetchFrom(ctx, id) })
 	}
 }
 
@@ -83,9 +83,9 @@ type followed struct {
 }
 
 // followedFrom lists the local follower replicas whose leader is leader.
-func (b *Broker) followedFrom(leader int32) []followed {
+func (m *Manager) followedFrom(leader int32) []followed {
 	var out []followed
-	for topic, tp := range b.parts.all() {
+	for topic, tp := range m.parts.all() {
 		for id, lp := range tp {
 			if fs, ok := lp.Follower(); ok && fs.Leader == leader {
 				out = append(out, followed{topic: topic, id: id, p: lp, state: fs})
@@ -96,7 +96,7 @@ func (b *Broker) followedFrom(leader int32) []followed {
 }
 
 // fetchFrom is the fetcher loop for one leader.
-func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
+func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 	var (
 		cl *wire.Client
 		// truncated remembers, per partition, the leader epoch under which it has been
@@ -112,34 +112,34 @@ func (b *Broker) fetchFrom(ctx context.Context, leader int32) {
 		}
 	}()
 	for ctx.Err() == nil {
-		parts := b.followedFrom(leader)
+		parts := m.followedFrom(leader)
 		if len(parts) == 0 {
-			b.sleep(ctx, fetcherBackoff)
+			m.sleep(ctx, fetcherBackoff)
 			continue
 		}
 		if cl == nil {
-			c, err := b.dialBroker(ctx, leader)
+			c, err := m.dialBroker(ctx, leader)
 			if err != nil {
-				b.log.Debug("replica fetcher: cannot reach leader", "leader", leader, "err", err)
-				b.sleep(ctx, b.cfg.Broker.ReplicaFetchBackoff)
+				m.log.Debug("replica fetcher: cannot reach leader", "leader", leader, "err", err)
+				m.sleep(ctx, m.cfg.Broker.ReplicaFetchBackoff)
 				continue
 			}
 			cl = c
 		}
-		err := b.fetchRound(ctx, cl, &sess, parts, truncated)
+		err := m.fetchRound(ctx, cl, &sess, parts, truncated)
 		if err != nil {
 			sess.handleError()
 			if ctx.Err() == nil {
-				b.log.Debug("replica fetcher: round failed", "leader", leader, "err", err)
+				m.log.Debug("replica fetcher: round failed", "leader", leader, "err", err)
 			}
 			cl.Close()
 			cl = nil
-			b.sleep(ctx, b.cfg.Broker.ReplicaFetchBackoff)
+			m.sleep(ctx, m.cfg.Broker.ReplicaFetchBackoff)
 		}
 	}
 }
 
-func (b *Broker) sleep(ctx context.Context, d time.Duration) {
+func (m *Manager) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-time.After(d):
 	case <-ctx.Done():
@@ -147,19 +147,19 @@ func (b *Broker) sleep(ctx context.Context, d time.Duration) {
 }
 
 // dialBroker connects to a broker's inter-broker listener.
-func (b *Broker) dialBroker(ctx context.Context, id int32) (*wire.Client, error) {
-	br := b.meta.State().Brokers[id]
+func (m *Manager) dialBroker(ctx context.Context, id int32) (*wire.Client, error) {
+	br := m.cfg.Metadata.State().Brokers[id]
 	if br == nil {
 		return nil, fmt.Errorf("broker %d is not registered", id)
 	}
-	name := b.cfg.Broker.InterBrokerListenerName
+	name := m.cfg.Broker.InterBrokerListenerName
 	addr, ok := brokerEndpoint(br, name)
 	if !ok {
 		return nil, fmt.Errorf("broker %d has no %s listener", id, name)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	dial := b.cfg.Dial
+	dial := m.cfg.Dial
 	if dial == nil {
 		var d net.Dialer
 		dial = d.DialContext
@@ -168,21 +168,21 @@ func (b *Broker) dialBroker(ctx context.Context, id int32) (*wire.Client, error)
 	if err != nil {
 		return nil, err
 	}
-	return wire.NewClient(c, "minikraft-replica-fetcher-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes)), nil
+	return wire.NewClient(c, "minikraft-replica-fetcher-"+strconv.Itoa(int(m.cfg.Broker.NodeID)), int32(m.cfg.Broker.SocketRequestMaxBytes)), nil
 }
 
 // fetchRound truncates the partitions that need it, then makes one fetch for all of them in the
 // leader's fetch session: a partition whose fetch state did not change since the last fetch is
 // not named (the leader keeps fetching it from where it was), one no longer followed or not
 // ready this round is forgotten.
-func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, truncated map[*localPartition]int32) error {
+func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, truncated map[*localPartition]int32) error {
 	var ready []followed
 	for _, f := range parts {
 		if e, ok := truncated[f.p]; ok && e == f.state.LeaderEpoch {
 			ready = append(ready, f)
 			continue
 		}
-		if err := b.truncateToLeader(ctx, cl, f); err != nil {
+		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
 				continue
 			}
@@ -193,15 +193,15 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSes
 		ready = append(ready, f)
 	}
 	if len(ready) == 0 {
-		b.sleep(ctx, fetcherBackoff)
+		m.sleep(ctx, fetcherBackoff)
 		return nil
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
-	req.ReplicaID = b.cfg.Broker.NodeID
-	req.MaxWaitMillis = int32(b.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
+	req.ReplicaID = m.cfg.Broker.NodeID
+	req.MaxWaitMillis = int32(m.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
 	req.MinBytes = 1
-	req.MaxBytes = int32(b.cfg.Broker.ReplicaFetchResponseMaxBytes)
+	req.MaxBytes = int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes)
 	want := make([]sessionPartition, len(ready))
 	find := make(map[sessionKey]followed, len(ready))
 	for i, f := range ready {
@@ -212,12 +212,12 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSes
 			logStartOffset:     f.p.LogStartOffset(),
 			currentLeaderEpoch: f.state.LeaderEpoch,
 			lastFetchedEpoch:   f.state.LatestEpoch,
-			maxBytes:           int32(b.cfg.Broker.ReplicaFetchMaxBytes),
+			maxBytes:           int32(m.cfg.Broker.ReplicaFetchMaxBytes),
 		}
 		find[k] = f
 	}
 	sess.build(req, want)
-	rctx, cancel := context.WithTimeout(ctx, b.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, m.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
 	defer cancel()
 	raw, err := cl.Request(rctx, req)
 	if err != nil {
@@ -230,7 +230,7 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSes
 		case kerr.FetchSessionIDNotFound.Code, kerr.InvalidFetchSessionEpoch.Code:
 			// The leader lost or moved on from our session (restarted, evicted it): the
 			// next fetch, a full one, makes a new session at once.
-			b.log.Debug("replica fetcher: fetch session reset", "err", err)
+			m.log.Debug("replica fetcher: fetch session reset", "err", err)
 			return nil
 		}
 		return err
@@ -242,30 +242,30 @@ func (b *Broker) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSes
 			if !ok {
 				continue
 			}
-			b.handleFetchedPartition(f, rp, truncated)
+			m.handleFetchedPartition(f, rp, truncated)
 		}
 	}
 	return nil
 }
 
 // handleFetchedPartition applies one partition of a follower fetch response.
-func (b *Broker) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) {
+func (m *Manager) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) {
 	switch {
 	case rp.ErrorCode == 0 && rp.DivergingEpoch.Epoch >= 0:
 		// As Kafka: truncate, and neither append the records nor take the high watermark;
 		// the next fetch, from the new log end, brings them.
-		b.truncateToEpochEnd(f, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
+		m.truncateToEpochEnd(f, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
 	case rp.ErrorCode == 0:
 		recs := wholeBatches(rp.RecordBatches)
 		if err := f.p.AppendAsFollower(f.state.LeaderEpoch, recs, rp.HighWatermark); err != nil {
-			b.log.Warn("follower append failed", "topic", f.topic, "partition", f.id, "err", err)
+			m.log.Warn("follower append failed", "topic", f.topic, "partition", f.id, "err", err)
 			delete(truncated, f.p) // re-check where we stand against the leader
 		}
 	case rp.ErrorCode == kerr.OffsetOutOfRange.Code:
 		if f.state.LogEnd < rp.LogStartOffset {
 			// Our whole log is below the leader's start: start again from there.
 			if err := f.p.ResetTo(f.state.LeaderEpoch, rp.LogStartOffset); err != nil {
-				b.log.Warn("follower reset failed", "topic", f.topic, "partition", f.id, "err", err)
+				m.log.Warn("follower reset failed", "topic", f.topic, "partition", f.id, "err", err)
 			}
 			return
 		}
@@ -273,13 +273,13 @@ func (b *Broker) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPa
 	default:
 		// NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH and the like: the metadata is
 		// moving; the next round uses the new state.
-		b.log.Debug("follower fetch error", "topic", f.topic, "partition", f.id, "err", kerr.ErrorForCode(rp.ErrorCode))
+		m.log.Debug("follower fetch error", "topic", f.topic, "partition", f.id, "err", kerr.ErrorForCode(rp.ErrorCode))
 	}
 }
 
 // errRetryLater marks a partition that cannot be truncated this round (the leader does not yet
 // know the epoch we follow it in).
-var errRetryLater = errors.New("broker: retry later")
+var errRetryLater = errors.New("replica: retry later")
 
 // truncateToLeader asks the leader where our latest leader epoch ends in its log and truncates
 // our log there (KIP-279: if the leader answers an earlier epoch, our log diverged after that
@@ -287,13 +287,13 @@ var errRetryLater = errors.New("broker: retry later")
 // have, we cut back to our largest epoch below it and ask again about that one; each round
 // lowers our latest epoch, and a round that does not (a leader answering an epoch above the
 // one asked) ends the truncation rather than repeating it.
-func (b *Broker) truncateToLeader(ctx context.Context, cl *wire.Client, f followed) error {
+func (m *Manager) truncateToLeader(ctx context.Context, cl *wire.Client, f followed) error {
 	for f.state.LatestEpoch >= 0 && f.state.LogEnd > 0 {
-		ans, err := b.epochEndOffset(ctx, cl, f)
+		ans, err := m.epochEndOffset(ctx, cl, f)
 		if err != nil {
 			return err
 		}
-		if b.truncateToEpochEnd(f, ans.LeaderEpoch, ans.EndOffset) {
+		if m.truncateToEpochEnd(f, ans.LeaderEpoch, ans.EndOffset) {
 			return nil
 		}
 		st, ok := f.p.Follower()
@@ -309,11 +309,11 @@ func (b *Broker) truncateToLeader(ctx context.Context, cl *wire.Client, f follow
 }
 
 // epochEndOffset asks the leader where our latest leader epoch ends in its log.
-func (b *Broker) epochEndOffset(ctx context.Context, cl *wire.Client, f followed) (kmsg.OffsetForLeaderEpochResponseTopicPartition, error) {
+func (m *Manager) epochEndOffset(ctx context.Context, cl *wire.Client, f followed) (kmsg.OffsetForLeaderEpochResponseTopicPartition, error) {
 	var ans kmsg.OffsetForLeaderEpochResponseTopicPartition
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.Version = 3
-	req.ReplicaID = b.cfg.Broker.NodeID
+	req.ReplicaID = m.cfg.Broker.NodeID
 	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
 	rt.Topic = f.topic
 	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
@@ -343,14 +343,14 @@ func (b *Broker) epochEndOffset(ctx context.Context, cl *wire.Client, f followed
 // OffsetForLeaderEpoch answer or a fetch's DivergingEpoch; see Partition.TruncateToEpochEnd).
 // It reports whether the truncation is complete; on an error the partition's metadata is moving
 // and the next round starts over.
-func (b *Broker) truncateToEpochEnd(f followed, epoch int32, endOffset int64) (done bool) {
+func (m *Manager) truncateToEpochEnd(f followed, epoch int32, endOffset int64) (done bool) {
 	end, done, err := f.p.TruncateToEpochEnd(f.state.LeaderEpoch, epoch, endOffset)
 	if err != nil {
-		b.log.Warn("follower truncation failed", "topic", f.topic, "partition", f.id, "err", err)
+		m.log.Warn("follower truncation failed", "topic", f.topic, "partition", f.id, "err", err)
 		return true
 	}
 	if end < f.state.LogEnd {
-		b.log.Info("follower truncated to the leader's log", "topic", f.topic, "partition", f.id,
+		m.log.Info("follower truncated to the leader's log", "topic", f.topic, "partition", f.id,
 			"from", f.state.LogEnd, "to", end, "epoch", f.state.LeaderEpoch,
 			"leader_epoch_end", epoch, "leader_end_offset", endOffset)
 	}

@@ -1,10 +1,9 @@
-package broker
+package replica
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,28 +14,26 @@ import (
 	"github.com/minikraft/minikraft/log"
 )
 
-// retentionBroker is a Broker with only what the retention loop uses.
-func retentionBroker(t *testing.T) *Broker {
+// testManager is a Manager of node 1 over a temporary data directory, with no metadata: tests
+// add replicas themselves.
+func testManager(t *testing.T) *Manager {
 	t.Helper()
-	b := &Broker{log: slog.New(slog.DiscardHandler), dataDir: t.TempDir()}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.parts.init()
+	m := New(context.Background(), Config{DataDir: t.TempDir()})
+	m.cfg.Broker.NodeID = 1
 	t.Cleanup(func() {
-		b.cancel()
-		b.wg.Wait()
-		if err := b.parts.closeAll(); err != nil {
+		if err := m.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return b
+	return m
 }
 
 // addLeader opens a single-replica partition led by this node. Its log gets logConfig's
 // settings, which (until logConfig applies withRetention) leave retention at the defaults:
 // eachLog must bring the topic's settings in.
-func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPartition {
+func addLeader(t *testing.T, m *Manager, topic string, tc config.Topic) *localPartition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: compress.Codecs{}})
+	l, err := log.Open(filepath.Join(m.cfg.DataDir, topic+"-0"), logConfig(tc), log.Options{Codecs: compress.Codecs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +45,9 @@ func addLeader(t *testing.T, b *Broker, topic string, tc config.Topic) *localPar
 		t.Fatal(err)
 	}
 	lp := &localPartition{Partition: p}
-	b.parts.mu.Lock()
-	b.parts.topics[topic] = &localTopic{cfg: tc, parts: map[int32]*localPartition{0: lp}}
-	b.parts.mu.Unlock()
+	m.parts.mu.Lock()
+	m.parts.topics[topic] = &localTopic{cfg: tc, parts: map[int32]*localPartition{0: lp}}
+	m.parts.mu.Unlock()
 	return lp
 }
 
@@ -67,11 +64,11 @@ func produce(t *testing.T, p *partition.Partition, recs []log.KeyValue, ts int64
 }
 
 func TestRetentionPass(t *testing.T) {
-	b := retentionBroker(t)
+	m := testManager(t)
 	tc := config.DefaultTopic()
 	tc.SegmentBytes = 4096
 	tc.RetentionMs = 3000
-	lp := addLeader(t, b, "events", tc)
+	lp := addLeader(t, m, "events", tc)
 	old := time.Now().Add(-time.Hour).UnixMilli()
 	for i := range 200 {
 		produce(t, lp.Partition, []log.KeyValue{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 100)}}, old)
@@ -84,7 +81,7 @@ func TestRetentionPass(t *testing.T) {
 	if hw := lp.HighWatermark(); hw != end {
 		t.Fatalf("high watermark %d, want %d", hw, end)
 	}
-	b.enforceRetention()
+	m.enforceRetention()
 	start := lp.LogStartOffset()
 	if start < 150 || start > 200 || lp.LogEndOffset() != end {
 		t.Fatalf("log [%d, %d) after retention, want the hour-old records gone, the end at %d", start, lp.LogEndOffset(), end)
@@ -99,12 +96,12 @@ func TestRetentionPass(t *testing.T) {
 }
 
 func TestCleanerPass(t *testing.T) {
-	b := retentionBroker(t)
+	m := testManager(t)
 	tc := config.DefaultTopic()
 	tc.CleanupPolicy = []string{"compact"}
 	tc.SegmentBytes = 2048
 	tc.MinCleanableDirtyRatio = 0.01
-	lp := addLeader(t, b, "__consumer_offsets", tc)
+	lp := addLeader(t, m, "__consumer_offsets", tc)
 	var batchSize int
 	for round := range 50 {
 		var recs []log.KeyValue
@@ -115,7 +112,7 @@ func TestCleanerPass(t *testing.T) {
 		produce(t, lp.Partition, recs, time.Now().UnixMilli())
 	}
 	before := lp.Log().Size()
-	b.cleanLogs()
+	m.cleanLogs()
 	if after := lp.Log().Size(); after >= before/2 {
 		t.Fatalf("size %d after cleaning, was %d", after, before)
 	}
@@ -128,18 +125,19 @@ func TestCleanerPass(t *testing.T) {
 		if err != nil || len(rr.Records) == 0 {
 			t.Fatalf("read at %d: %v", off, err)
 		}
-		if err := log.EachRecord(rr.Records, func(o int64, key, value []byte) error {
+		// One batch at a time: a read may end inside a batch.
+		h, err := log.ParseBatchHeader(rr.Records)
+		if err != nil || h.Size() > len(rr.Records) {
+			t.Fatalf("read at %d: a batch of %d bytes in %d (%v)", off, h.Size(), len(rr.Records), err)
+		}
+		if err := log.EachRecord(rr.Records[:h.Size()], func(o int64, key, value []byte) error {
 			n++
 			seen[string(key)] = string(value)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		end, err := lastBatchEnd(rr.Records)
-		if err != nil {
-			t.Fatal(err)
-		}
-		off = end
+		off = h.LastOffset() + 1
 	}
 	for k, v := range seen {
 		if v != "commit-49" {
@@ -152,18 +150,18 @@ func TestCleanerPass(t *testing.T) {
 }
 
 func TestRetentionLoopStops(t *testing.T) {
-	b := retentionBroker(t)
-	b.cfg.Broker.LogRetentionCheckInterval = time.Millisecond
-	b.cfg.Broker.LogCleanerEnable, b.cfg.Broker.LogCleanerBackoff = true, time.Millisecond
+	m := testManager(t)
+	m.cfg.Broker.LogRetentionCheckInterval = time.Millisecond
+	m.cfg.Broker.LogCleanerEnable, m.cfg.Broker.LogCleanerBackoff = true, time.Millisecond
 	tc := config.DefaultTopic()
 	tc.RetentionBytes = 0
 	tc.SegmentBytes = 1024
-	lp := addLeader(t, b, "t", tc)
+	lp := addLeader(t, m, "t", tc)
 	for range 50 {
 		produce(t, lp.Partition, []log.KeyValue{{Key: []byte("k"), Value: make([]byte, 100)}}, time.Now().UnixMilli())
 	}
 	done := make(chan struct{})
-	b.goBackground(func() { b.retentionLoop(); close(done) })
+	m.goBackground(func() { m.retentionLoop(); close(done) })
 	deadline := time.Now().Add(10 * time.Second)
 	for lp.LogStartOffset() != lp.LogEndOffset() {
 		if time.Now().After(deadline) {
@@ -171,7 +169,7 @@ func TestRetentionLoopStops(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	b.cancel()
+	m.cancel()
 	<-done
 }
 
@@ -195,9 +193,9 @@ func TestWithRetention(t *testing.T) {
 // TestRetentionPassExpiresProducers: the retention pass forgets idempotent producers whose last
 // write is producer.id.expiration.ms old, and keeps the others.
 func TestRetentionPassExpiresProducers(t *testing.T) {
-	b := retentionBroker(t)
-	b.cfg.Broker.ProducerIDExpiration = time.Hour
-	lp := addLeader(t, b, "t", config.DefaultTopic())
+	m := testManager(t)
+	m.cfg.Broker.ProducerIDExpiration = time.Hour
+	lp := addLeader(t, m, "t", config.DefaultTopic())
 	now := time.Now().UnixMilli()
 	for _, w := range []struct {
 		pid int64
@@ -213,7 +211,7 @@ func TestRetentionPassExpiresProducers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.enforceRetention()
+	m.enforceRetention()
 	got, err := lp.ActiveProducers()
 	if err != nil || len(got) != 1 || got[0].ProducerID != 8 {
 		t.Fatalf("producers after the retention pass: %+v, %v", got, err)

@@ -1,10 +1,11 @@
-package broker
+package replica
 
 import (
 	"errors"
 	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/internal/periodic"
 	"github.com/minikraft/minikraft/log"
 )
 
@@ -21,63 +22,63 @@ import (
 
 // retentionLoop runs retention and, in a goroutine of its own, the log cleaner, until the broker
 // stops.
-func (b *Broker) retentionLoop() {
-	if b.cfg.Broker.LogCleanerEnable {
-		b.goBackground(b.cleanerLoop)
+func (m *Manager) retentionLoop() {
+	if m.cfg.Broker.LogCleanerEnable {
+		m.goBackground(m.cleanerLoop)
 	}
-	interval := b.cfg.Broker.LogRetentionCheckInterval
+	interval := m.cfg.Broker.LogRetentionCheckInterval
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
-	every(b.ctx, interval, b.enforceRetention)
+	periodic.Every(m.ctx, interval, m.enforceRetention)
 }
 
 // cleanerLoop compacts the compacted logs every log.cleaner.backoff.ms.
-func (b *Broker) cleanerLoop() {
+func (m *Manager) cleanerLoop() {
 	// log.cleaner.backoff.ms may be 0 (Kafka then checks again at once); a ticker needs more.
-	every(b.ctx, max(b.cfg.Broker.LogCleanerBackoff, time.Millisecond), b.cleanLogs)
+	periodic.Every(m.ctx, max(m.cfg.Broker.LogCleanerBackoff, time.Millisecond), m.cleanLogs)
 }
 
 // enforceRetention applies retention and flush.ms to every local replica once.
-func (b *Broker) enforceRetention() {
-	b.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
+func (m *Manager) enforceRetention() {
+	m.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
 		l := lp.Log()
 		n, err := l.DeleteOldSegments(lp.HighWatermark())
 		switch {
 		case err != nil && !errors.Is(err, log.ErrClosed):
-			b.log.Error("log retention failed", "topic", topic, "partition", id, "err", err)
+			m.log.Error("log retention failed", "topic", topic, "partition", id, "err", err)
 		case n > 0:
-			b.log.Info("deleted log segments", "topic", topic, "partition", id, "segments", n, "log_start_offset", l.StartOffset())
+			m.log.Info("deleted log segments", "topic", topic, "partition", id, "segments", n, "log_start_offset", l.StartOffset())
 		}
 		if err := l.FlushIfDue(); err != nil && !errors.Is(err, log.ErrClosed) {
-			b.log.Error("log flush failed", "topic", topic, "partition", id, "err", err)
+			m.log.Error("log flush failed", "topic", topic, "partition", id, "err", err)
 		}
-		if n := lp.ExpireProducers(time.Now(), b.producerIDExpiration()); n > 0 {
-			b.log.Debug("expired producer ids", "topic", topic, "partition", id, "producers", n)
+		if n := lp.ExpireProducers(time.Now(), m.producerIDExpiration()); n > 0 {
+			m.log.Debug("expired producer ids", "topic", topic, "partition", id, "producers", n)
 		}
 	})
 }
 
 // producerIDExpiration is producer.id.expiration.ms (one day unless set).
-func (b *Broker) producerIDExpiration() time.Duration {
-	if d := b.cfg.Broker.ProducerIDExpiration; d > 0 {
+func (m *Manager) producerIDExpiration() time.Duration {
+	if d := m.cfg.Broker.ProducerIDExpiration; d > 0 {
 		return d
 	}
 	return 24 * time.Hour
 }
 
 // cleanLogs compacts every local replica of a compacted topic that needs it.
-func (b *Broker) cleanLogs() {
-	b.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
-		if !tc.Compact() || b.ctx.Err() != nil {
+func (m *Manager) cleanLogs() {
+	m.eachLog(func(topic string, id int32, lp *localPartition, tc config.Topic) {
+		if !tc.Compact() || m.ctx.Err() != nil {
 			return
 		}
 		st, err := lp.Log().Clean(lp.HighWatermark())
 		switch {
 		case err != nil && !errors.Is(err, log.ErrClosed):
-			b.log.Error("log cleaning failed", "topic", topic, "partition", id, "err", err)
+			m.log.Error("log cleaning failed", "topic", topic, "partition", id, "err", err)
 		case st.Cleaned:
-			b.log.Debug("cleaned log", "topic", topic, "partition", id, "records_removed", st.RecordsRemoved,
+			m.log.Debug("cleaned log", "topic", topic, "partition", id, "records_removed", st.RecordsRemoved,
 				"bytes_read", st.BytesRead, "bytes_written", st.BytesWritten, "dirty_ratio", st.DirtyRatio)
 		}
 	})
@@ -85,13 +86,13 @@ func (b *Broker) cleanLogs() {
 
 // eachLog calls fn for every local replica with its topic's current configuration, first making
 // sure the log acts on the topic's retention and cleaning settings.
-func (b *Broker) eachLog(fn func(topic string, id int32, lp *localPartition, tc config.Topic)) {
-	for topic, parts := range b.parts.all() {
+func (m *Manager) eachLog(fn func(topic string, id int32, lp *localPartition, tc config.Topic)) {
+	for topic, parts := range m.parts.all() {
 		for id := range parts {
-			if b.ctx.Err() != nil {
+			if m.ctx.Err() != nil {
 				return
 			}
-			lp, tc, ok := b.parts.get(topic, id)
+			lp, tc, ok := m.parts.get(topic, id)
 			if !ok {
 				continue // removed meanwhile
 			}
@@ -105,7 +106,7 @@ func (b *Broker) eachLog(fn func(topic string, id int32, lp *localPartition, tc 
 }
 
 // withRetention adds a topic's retention, cleaning and flush settings to its log configuration.
-// logConfig (metadata_apply.go) should end with it, so config changes reach logs at once;
+// logConfig (apply.go) should end with it, so config changes reach logs at once;
 // eachLog applies it too before every pass.
 func withRetention(c log.Config, tc config.Topic) log.Config {
 	c.Delete, c.Compact = tc.Delete(), tc.Compact()

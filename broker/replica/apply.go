@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"encoding/base64"
@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
@@ -17,24 +18,26 @@ import (
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
-// applyMetadata brings the local partitions in line with st: opens replicas newly assigned here,
-// applies leader and ISR changes, pushes config changes into logs, and deletes replicas of topics
-// that are gone. It is idempotent and is also called synchronously by requests that changed the
-// metadata, so their answers see the result.
-func (b *Broker) applyMetadata(st *raftmeta.State) {
-	b.applyMu.Lock()
-	defer b.applyMu.Unlock()
-	self := b.cfg.Broker.NodeID
+// Apply brings the local partitions in line with st: opens replicas newly assigned here, applies
+// leader and ISR changes, pushes config changes into logs, and deletes replicas of topics that
+// are gone; then it calls Config.Reconciled and starts or stops replica fetchers for the leaders
+// this node now follows. It is idempotent, and calls are serialised: the broker calls it on every
+// new State and also synchronously from requests that changed the metadata, so their answers see
+// the result.
+func (m *Manager) Apply(st *raftmeta.State) {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	self := m.cfg.Broker.NodeID
 
 	for name, t := range st.Topics {
-		b.parts.mu.RLock()
-		lt := b.parts.topics[name]
-		b.parts.mu.RUnlock()
+		m.parts.mu.RLock()
+		lt := m.parts.topics[name]
+		m.parts.mu.RUnlock()
 		if lt != nil && lt.id != t.ID {
-			b.removeTopic(name) // deleted and re-created under the same name
+			m.removeTopic(name) // deleted and re-created under the same name
 			lt = nil
 		}
-		tc := b.topicConfig(st, name)
+		tc := m.topicConfig(st, name)
 		if lt == nil {
 			lt = &localTopic{id: t.ID, cfg: tc, parts: make(map[int32]*localPartition)}
 		}
@@ -47,22 +50,22 @@ func (b *Broker) applyMetadata(st *raftmeta.State) {
 			lp := newParts[mp.ID]
 			if !slices.Contains(mp.Replicas, self) {
 				if lp != nil {
-					b.dropPartition(name, lp, true)
+					m.dropPartition(name, lp, true)
 					delete(newParts, mp.ID)
 				}
 				continue
 			}
 			if lp == nil {
-				p, err := b.openPartition(t, mp.ID, tc)
+				p, err := m.openPartition(t, mp.ID, tc)
 				if err != nil {
-					b.log.Error("cannot open partition", "topic", name, "partition", mp.ID, "err", err)
+					m.log.Error("cannot open partition", "topic", name, "partition", mp.ID, "err", err)
 					continue
 				}
 				lp = &localPartition{Partition: p, applied: -1}
 				newParts[mp.ID] = lp
 			} else if cfgChanged {
 				lp.Log().SetConfig(logConfig(tc))
-				lp.SetConfig(b.partitionConfig(name, mp.ID, tc))
+				lp.SetConfig(m.partitionConfig(name, mp.ID, tc))
 			}
 			if lp.applied != mp.PartitionEpoch {
 				var err error
@@ -72,47 +75,49 @@ func (b *Broker) applyMetadata(st *raftmeta.State) {
 					err = lp.BecomeFollower(mp.Leader, mp.LeaderEpoch, mp.PartitionEpoch, mp.Replicas)
 				}
 				if err != nil {
-					b.log.Error("partition role change failed", "topic", name, "partition", mp.ID, "err", err)
+					m.log.Error("partition role change failed", "topic", name, "partition", mp.ID, "err", err)
 					continue
 				}
 				lp.applied = mp.PartitionEpoch
 			}
 		}
-		b.parts.mu.Lock()
-		b.parts.topics[name] = &localTopic{id: t.ID, cfg: tc, parts: newParts}
-		b.parts.mu.Unlock()
+		m.parts.mu.Lock()
+		m.parts.topics[name] = &localTopic{id: t.ID, cfg: tc, parts: newParts}
+		m.parts.mu.Unlock()
 	}
 
-	b.parts.mu.RLock()
+	m.parts.mu.RLock()
 	var gone []string
-	for name := range b.parts.topics {
+	for name := range m.parts.topics {
 		if st.Topics[name] == nil {
 			gone = append(gone, name)
 		}
 	}
-	b.parts.mu.RUnlock()
+	m.parts.mu.RUnlock()
 	for _, name := range gone {
-		b.removeTopic(name)
+		m.removeTopic(name)
 	}
-	b.syncGroupCoordinator(st)
-	b.syncFetchers()
+	if m.cfg.Reconciled != nil {
+		m.cfg.Reconciled(st)
+	}
+	m.syncFetchers()
 }
 
 // removeTopic deletes every local replica of a topic.
-func (b *Broker) removeTopic(name string) {
-	b.parts.mu.Lock()
-	lt := b.parts.topics[name]
-	delete(b.parts.topics, name)
-	b.parts.mu.Unlock()
+func (m *Manager) removeTopic(name string) {
+	m.parts.mu.Lock()
+	lt := m.parts.topics[name]
+	delete(m.parts.topics, name)
+	m.parts.mu.Unlock()
 	if lt == nil {
 		return
 	}
 	for _, lp := range lt.parts {
-		b.dropPartition(name, lp, true)
+		m.dropPartition(name, lp, true)
 	}
 }
 
-func (b *Broker) dropPartition(topic string, lp *localPartition, deleteData bool) {
+func (m *Manager) dropPartition(topic string, lp *localPartition, deleteData bool) {
 	var err error
 	if deleteData {
 		err = lp.Delete()
@@ -120,48 +125,63 @@ func (b *Broker) dropPartition(topic string, lp *localPartition, deleteData bool
 		err = lp.Close()
 	}
 	if err != nil {
-		b.log.Warn("removing partition", "topic", topic, "err", err)
+		m.log.Warn("removing partition", "topic", topic, "err", err)
 	}
 }
 
 // openPartition opens (or creates) the log of one local replica. A directory left by an earlier
 // topic of the same name (a different topic id in partition.metadata) is removed first, so a
 // re-created topic never serves the old one's records.
-func (b *Broker) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*partition.Partition, error) {
-	dir := filepath.Join(b.dataDir, t.Name+"-"+strconv.Itoa(int(id)))
+func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*partition.Partition, error) {
+	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(id)))
 	idText := base64.RawURLEncoding.EncodeToString(t.ID[:])
 	metaPath := filepath.Join(dir, "partition.metadata")
-	props, err := readProperties(metaPath)
+	onDisk, err := readTopicID(metaPath)
 	switch {
-	case err == nil && props["topic_id"] != idText:
-		b.log.Info("removing stale replica of an earlier topic with the same name", "dir", dir)
+	case err == nil && onDisk != idText:
+		m.log.Info("removing stale replica of an earlier topic with the same name", "dir", dir)
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: b.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
+	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
 	if err != nil {
 		return nil, err
 	}
-	if props == nil || props["topic_id"] != idText {
+	if onDisk != idText {
 		if err := os.WriteFile(metaPath, []byte(fmt.Sprintf("version: 0\ntopic_id: %s\n", idText)), 0o644); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
-	return partition.New(l, b.partitionConfig(t.Name, id, tc))
+	return partition.New(l, m.partitionConfig(t.Name, id, tc))
 }
 
-func (b *Broker) partitionConfig(topic string, id int32, tc config.Topic) partition.Config {
+// readTopicID reads the topic id a replica's partition.metadata records (Kafka's
+// PartitionMetadataFile: "version: 0" and "topic_id: <base64>" lines).
+func readTopicID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "topic_id" {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", nil
+}
+
+func (m *Manager) partitionConfig(topic string, id int32, tc config.Topic) partition.Config {
 	return partition.Config{
 		Topic:             topic,
 		Partition:         id,
-		NodeID:            b.cfg.Broker.NodeID,
+		NodeID:            m.cfg.Broker.NodeID,
 		MinInsyncReplicas: tc.MinInsyncReplicas,
-		ReplicaLagTimeMax: b.cfg.Broker.ReplicaLagTimeMax,
-		Logger:            b.log,
+		ReplicaLagTimeMax: m.cfg.Broker.ReplicaLagTimeMax,
+		Logger:            m.log,
 	}
 }
 
@@ -180,12 +200,12 @@ func logConfig(tc config.Topic) log.Config {
 
 // topicConfig resolves a topic's effective configuration: topic override, then this broker's
 // dynamic config, the cluster-wide dynamic default, the static properties and Kafka's default.
-func (b *Broker) topicConfig(st *raftmeta.State, topic string) config.Topic {
+func (m *Manager) topicConfig(st *raftmeta.State, topic string) config.Topic {
 	entries := config.ResolveTopic(
 		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceTopic, Name: topic}],
-		st.Configs[brokerResource(b.cfg.Broker.NodeID)],
+		st.Configs[raftmeta.BrokerConfigResource(m.cfg.Broker.NodeID)],
 		st.Configs[raftmeta.ConfigResource{Type: raftmeta.ConfigResourceBroker}],
-		b.cfg.Broker.Props,
+		m.cfg.Broker.Props,
 	)
 	return config.TopicFrom(entries)
 }

@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
@@ -81,20 +80,19 @@ func fakeLeader(t *testing.T, answer func(kmsg.Request) kmsg.Response) *wire.Cli
 	return cl
 }
 
-// fetcherBroker is a Broker with only what the replica fetcher's rounds use.
-func fetcherBroker(t *testing.T) *Broker {
+// fetcherManager is a Manager with what the replica fetcher's rounds use.
+func fetcherManager(t *testing.T) *Manager {
 	t.Helper()
-	b := &Broker{log: slog.New(slog.DiscardHandler), dataDir: t.TempDir()}
-	b.cfg.Broker.NodeID = 1
-	b.cfg.Broker.ReplicaFetchMaxBytes = 1 << 20
-	b.cfg.Broker.ReplicaFetchResponseMaxBytes = 1 << 20
-	return b
+	m := testManager(t)
+	m.cfg.Broker.ReplicaFetchMaxBytes = 1 << 20
+	m.cfg.Broker.ReplicaFetchResponseMaxBytes = 1 << 20
+	return m
 }
 
 // openReplica opens a partition replica named dir under the broker's data directory.
-func openReplica(t *testing.T, b *Broker, dir string) *partition.Partition {
+func openReplica(t *testing.T, m *Manager, dir string) *partition.Partition {
 	t.Helper()
-	l, err := log.Open(filepath.Join(b.dataDir, dir), logConfig(config.DefaultTopic()), log.Options{Codecs: compress.Codecs{}})
+	l, err := log.Open(filepath.Join(m.cfg.DataDir, dir), logConfig(config.DefaultTopic()), log.Options{Codecs: compress.Codecs{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +157,8 @@ func epochEndAnswers(t *testing.T, end func(epoch int32) (int32, int64)) func(km
 // ours), the follower keeps its log up to its high watermark, as Kafka does; it used to
 // truncate to its log start, throwing away committed records.
 func TestFollowerKeepsCommittedLogOnUndefinedEpochEnd(t *testing.T) {
-	b := fetcherBroker(t)
-	p := openReplica(t, b, "follower")
+	m := fetcherManager(t)
+	p := openReplica(t, m, "follower")
 	lead(t, p, 0, 2, 2)
 	lead(t, p, 1, 3, 5)  // committed up to 5
 	lead(t, p, 2, 2, -1) // 5..6 not committed
@@ -174,7 +172,7 @@ func TestFollowerKeepsCommittedLogOnUndefinedEpochEnd(t *testing.T) {
 		asked++
 		return -1, -1
 	}))
-	if err := b.truncateToLeader(context.Background(), cl, f); err != nil {
+	if err := m.truncateToLeader(context.Background(), cl, f); err != nil {
 		t.Fatal(err)
 	}
 	if asked != 1 {
@@ -225,16 +223,16 @@ func leaderFetch(t *testing.T, leader *partition.Partition, req *kmsg.FetchReque
 // divergedReplicas returns a leader of epoch 3 whose log has 0..1 in epoch 0 and 2..3 in
 // epoch 1, and its follower, which shares epoch 0, missed epoch 1 and led epoch 2, writing
 // 2..4 that nobody else has.
-func divergedReplicas(t *testing.T, b *Broker) (leader, follower *partition.Partition, f followed) {
+func divergedReplicas(t *testing.T, m *Manager) (leader, follower *partition.Partition, f followed) {
 	t.Helper()
-	leader = openReplica(t, b, "leader")
+	leader = openReplica(t, m, "leader")
 	lead(t, leader, 0, 2, 2)
 	lead(t, leader, 1, 2, 4)
 	if err := leader.BecomeLeader(3, 3, []int32{1, 2}, []int32{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	leader.UpdateFollower(2, 4)
-	follower = openReplica(t, b, "follower")
+	follower = openReplica(t, m, "follower")
 	lead(t, follower, 0, 2, 2)
 	lead(t, follower, 2, 3, -1)
 	return leader, follower, follow(t, follower, 3)
@@ -244,14 +242,14 @@ func divergedReplicas(t *testing.T, b *Broker) (leader, follower *partition.Part
 // the follower does not have, so it cuts back to where its epoch 0 ends and asks again about
 // epoch 0 (KIP-279), which settles it.
 func TestFollowerTruncatesByEpochEndOffsets(t *testing.T) {
-	b := fetcherBroker(t)
-	leader, p, f := divergedReplicas(t, b)
+	m := fetcherManager(t)
+	leader, p, f := divergedReplicas(t, m)
 	var asked []int32
 	cl := fakeLeader(t, epochEndAnswers(t, func(epoch int32) (int32, int64) {
 		asked = append(asked, epoch)
 		return leader.Log().EndOffsetForEpoch(epoch)
 	}))
-	if err := b.truncateToLeader(context.Background(), cl, f); err != nil {
+	if err := m.truncateToLeader(context.Background(), cl, f); err != nil {
 		t.Fatal(err)
 	}
 	if end := p.LogEndOffset(); end != 2 || len(asked) != 2 || asked[0] != 2 || asked[1] != 0 {
@@ -264,8 +262,8 @@ func TestFollowerTruncatesByEpochEndOffsets(t *testing.T) {
 // fetches again: here with no OffsetForLeaderEpoch at all, the follower's log ends up the same
 // as the leader's.
 func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
-	b := fetcherBroker(t)
-	leader, p, f := divergedReplicas(t, b)
+	m := fetcherManager(t)
+	leader, p, f := divergedReplicas(t, m)
 
 	var sent []int32 // LastFetchedEpoch of each fetch
 	cl := fakeLeader(t, func(r kmsg.Request) kmsg.Response {
@@ -286,7 +284,7 @@ func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
 	var sess fetchSession
 	for round := 0; round < 5 && p.LogEndOffset() != leader.LogEndOffset(); round++ {
 		f.state, _ = p.Follower()
-		if err := b.fetchRound(context.Background(), cl, &sess, []followed{f}, truncated); err != nil {
+		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f}, truncated); err != nil {
 			t.Fatal(err)
 		}
 		if round == 0 && p.LogEndOffset() > 2 {
@@ -318,12 +316,12 @@ func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
 // not an error (it has no news), and FETCH_SESSION_ID_NOT_FOUND makes the next fetch a full one
 // at once, without failing the round.
 func TestFollowerFetchesInSession(t *testing.T) {
-	b := fetcherBroker(t)
-	l0, l1 := openReplica(t, b, "leader-0"), openReplica(t, b, "leader-1")
+	m := fetcherManager(t)
+	l0, l1 := openReplica(t, m, "leader-0"), openReplica(t, m, "leader-1")
 	lead(t, l0, 1, 2, 2)
 	lead(t, l1, 1, 3, 3)
-	f0 := follow(t, openReplica(t, b, "follower-0"), 1)
-	f1 := follow(t, openReplica(t, b, "follower-1"), 1)
+	f0 := follow(t, openReplica(t, m, "follower-0"), 1)
+	f1 := follow(t, openReplica(t, m, "follower-1"), 1)
 	f1.id = 1
 	leaders := map[int32]*partition.Partition{0: l0, 1: l1}
 
@@ -383,7 +381,7 @@ func TestFollowerFetchesInSession(t *testing.T) {
 	for range steps {
 		f0.state, _ = f0.p.Follower()
 		f1.state, _ = f1.p.Follower()
-		if err := b.fetchRound(context.Background(), cl, &sess, []followed{f0, f1}, truncated); err != nil {
+		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f0, f1}, truncated); err != nil {
 			t.Fatalf("round %d: %v", step, err)
 		}
 	}

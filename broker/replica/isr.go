@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -7,22 +7,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/internal/periodic"
 )
 
 // isrLoop is the leader side of ISR maintenance: every tick, each partition this node leads
 // says whether followers should leave the ISR (no catch-up within replica.lag.time.max.ms) or
 // join it (caught up to the high watermark), and the change goes to the controller as an
 // AlterPartition. It takes effect when the committed metadata comes back.
-func (b *Broker) isrLoop() {
-	every(b.ctx, isrCheckInterval, func() {
+func (m *Manager) isrLoop() {
+	periodic.Every(m.ctx, isrCheckInterval, func() {
 		now := time.Now()
-		for topic, tp := range b.parts.all() {
+		for topic, tp := range m.parts.all() {
 			for id, lp := range tp {
 				change, ok := lp.WantedISRChange(now)
 				if !ok {
 					continue
 				}
-				b.proposeISR(topic, id, lp.Partition, change)
+				m.proposeISR(topic, id, lp.Partition, change)
 			}
 		}
 	})
@@ -33,8 +34,10 @@ func (b *Broker) isrLoop() {
 // tick serves both here.
 const isrCheckInterval = 100 * time.Millisecond
 
-func (b *Broker) proposeISR(topic string, id int32, p *partition.Partition, c partition.ISRChange) {
-	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+// proposeISR sends one partition's wanted ISR change to the controller as an AlterPartition
+// (Kafka's AlterPartitionManager sends the same, batched).
+func (m *Manager) proposeISR(topic string, id int32, p *partition.Partition, c partition.ISRChange) {
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.BrokerID = c.Leader
@@ -44,15 +47,15 @@ func (b *Broker) proposeISR(topic string, id int32, p *partition.Partition, c pa
 	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = id, c.LeaderEpoch, c.PartitionEpoch, c.ISR
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	err := b.alterPartition(ctx, req)
+	err := m.cfg.Controller.AlterPartition(ctx, req)
 	if err != nil {
 		p.ISRChangeFailed()
-		if b.ctx.Err() == nil {
-			b.log.Debug("ISR change refused", "topic", topic, "partition", id, "isr", c.ISR, "err", err)
+		if m.ctx.Err() == nil {
+			m.log.Debug("ISR change refused", "topic", topic, "partition", id, "isr", c.ISR, "err", err)
 		}
 		return
 	}
 	// Apply the committed change now rather than at the next metadata tick, so the
 	// partition's pending change clears without delay.
-	b.applyMetadata(b.meta.State())
+	m.Apply(m.cfg.Metadata.State())
 }

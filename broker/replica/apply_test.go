@@ -1,0 +1,65 @@
+package replica
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/minikraft/minikraft/log"
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// oneReplica is metadata with topic t (id) of one partition, led by node 1 alone.
+func oneReplica(id byte) *raftmeta.State {
+	tid := [16]byte{id}
+	return &raftmeta.State{
+		Brokers: map[int32]*raftmeta.Broker{},
+		Topics: map[string]*raftmeta.Topic{"t": {Name: "t", ID: tid, Partitions: []*raftmeta.Partition{
+			{ID: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
+		}}},
+		TopicIDs: map[[16]byte]string{tid: "t"},
+		Configs:  map[raftmeta.ConfigResource]map[string]string{},
+	}
+}
+
+// A replica's directory is kept across restarts while partition.metadata names the same topic
+// id, and removed when the topic was deleted and re-created under the same name while this node
+// was away, so the new topic never serves the old one's records.
+func TestApplyRemovesStaleReplicaOfEarlierTopic(t *testing.T) {
+	dir := t.TempDir()
+	open := func(st *raftmeta.State) (*Manager, int64) {
+		m := New(context.Background(), Config{DataDir: dir})
+		m.cfg.Broker.NodeID = 1
+		m.Apply(st)
+		p, _, err := m.Leader("t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, p.LogEndOffset()
+	}
+	m, _ := open(oneReplica(1))
+	p, _, _ := m.Leader("t", 0)
+	for range 3 {
+		produce(t, p, []log.KeyValue{{Value: []byte("old")}}, time.Now().UnixMilli())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, end := open(oneReplica(1))
+	if end != 3 {
+		t.Fatalf("reopened under the same topic id: log end %d, want 3", end)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, end = open(oneReplica(2))
+	defer m.Close()
+	if end != 0 {
+		t.Fatalf("opened for a new topic of the same name: log end %d, want the old records gone", end)
+	}
+	id, err := readTopicID(filepath.Join(dir, "t-0", "partition.metadata"))
+	if err != nil || id != "AgAAAAAAAAAAAAAAAAAAAA" {
+		t.Fatalf("partition.metadata topic id %q (%v), want the new topic's", id, err)
+	}
+}

@@ -1,0 +1,212 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// Config is what a Manager needs of its node: plain values and two small interfaces, never the
+// broker itself.
+type Config struct {
+	// Broker is the node's static configuration: node.id, the replica.* and log.* settings,
+	// inter.broker.listener.name, and the properties topic configs fall back on.
+	Broker config.Broker
+	// DataDir holds one directory per local replica, named topic-partition.
+	DataDir string
+	// Logger receives the manager's logs; nil discards them.
+	Logger *slog.Logger
+	// Dial, if set, opens the replica fetchers' connections to leaders; nil dials directly.
+	Dial raftmeta.Dialer
+	// Metadata is the node's current cluster metadata: the brokers' addresses for the
+	// fetchers, and which partitions exist for the errors of Leader and Local.
+	Metadata Metadata
+	// Controller takes the ISR changes this node proposes as a leader.
+	Controller Controller
+	// Reconciled, if set, is called by Apply under its lock once the local partitions match
+	// the State, before the replica fetchers follow the new leaders: the broker's own
+	// reaction to the metadata (its group coordinator's __consumer_offsets partitions).
+	Reconciled func(st *raftmeta.State)
+}
+
+// Metadata is the read side of the cluster metadata the manager needs.
+type Metadata interface {
+	State() *raftmeta.State
+}
+
+// Controller is the active controller as a partition leader sees it: it commits an ISR change
+// (an AlterPartition of one partition) or refuses it.
+type Controller interface {
+	AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) error
+}
+
+// Manager is the node's replica manager: its local partitions and everything that keeps them
+// in line with the metadata and with their leaders.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the fetchers and the periodic duties
+
+	applyMu  sync.Mutex // serialises Apply (and so Config.Reconciled)
+	parts    registry
+	fetchers fetchers
+}
+
+// New makes a Manager with no local partitions; the first Apply opens them. Its goroutines
+// end when ctx is done or at Stop.
+func New(ctx context.Context, cfg Config) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger}
+	m.ctx, m.cancel = context.WithCancel(ctx)
+	m.parts.init()
+	return m
+}
+
+// Run starts the periodic duties of a broker's replicas: ISR proposals for the partitions it
+// leads, retention and cleaning for all. A node that is only a controller holds no replicas and
+// does not call it.
+func (m *Manager) Run() {
+	m.goBackground(m.isrLoop)
+	m.goBackground(m.retentionLoop)
+}
+
+func (m *Manager) goBackground(fn func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		fn()
+	}()
+}
+
+// Stop ends the fetchers and the periodic duties and waits for them; the partitions stay open.
+func (m *Manager) Stop() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+// Close stops the manager and closes every local partition (each log writes its clean-shutdown
+// marker). Nothing may call Apply after it.
+func (m *Manager) Close() error {
+	m.Stop()
+	return m.parts.closeAll()
+}
+
+// localPartition is a partition this node holds a replica of.
+type localPartition struct {
+	*partition.Partition
+	// applied is the partition epoch of the last metadata this replica was reconciled with; the
+	// controller bumps it on every leader, ISR or replica change.
+	applied int32
+}
+
+// localTopic is the node's view of one topic it holds replicas of.
+type localTopic struct {
+	id    [16]byte
+	cfg   config.Topic
+	parts map[int32]*localPartition
+}
+
+// registry is the set of local partitions. Lookups take a read lock; only Apply writes.
+type registry struct {
+	mu     sync.RWMutex
+	topics map[string]*localTopic
+}
+
+func (r *registry) init() { r.topics = make(map[string]*localTopic) }
+
+func (r *registry) get(topic string, p int32) (*localPartition, config.Topic, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t := r.topics[topic]
+	if t == nil {
+		return nil, config.Topic{}, false
+	}
+	lp := t.parts[p]
+	return lp, t.cfg, lp != nil
+}
+
+// all returns every local partition.
+func (r *registry) all() map[string]map[int32]*localPartition {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]map[int32]*localPartition, len(r.topics))
+	for name, t := range r.topics {
+		m := make(map[int32]*localPartition, len(t.parts))
+		for id, lp := range t.parts {
+			m[id] = lp
+		}
+		out[name] = m
+	}
+	return out
+}
+
+func (r *registry) closeAll() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for name, t := range r.topics {
+		for id, lp := range t.parts {
+			if err := lp.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing %s-%d: %w", name, id, err))
+			}
+		}
+	}
+	r.topics = make(map[string]*localTopic)
+	return errors.Join(errs...)
+}
+
+// All returns every local replica by topic and partition id, for DescribeLogDirs. The maps are
+// the caller's.
+func (m *Manager) All() map[string]map[int32]*partition.Partition {
+	out := make(map[string]map[int32]*partition.Partition)
+	for name, tp := range m.parts.all() {
+		ps := make(map[int32]*partition.Partition, len(tp))
+		for id, lp := range tp {
+			ps[id] = lp.Partition
+		}
+		out[name] = ps
+	}
+	return out
+}
+
+// Leader returns the local leader replica of topic/partition with its topic config, or the Kafka
+// error a client should see: UNKNOWN_TOPIC_OR_PARTITION when the metadata has no such
+// partition, NOT_LEADER_OR_FOLLOWER when this node does not lead it.
+func (m *Manager) Leader(topic string, p int32) (*partition.Partition, config.Topic, error) {
+	lp, tc, err := m.Local(topic, p)
+	if err == nil && !lp.IsLeader() {
+		err = kerr.NotLeaderForPartition
+	}
+	if err != nil {
+		return nil, tc, err
+	}
+	return lp, tc, nil
+}
+
+// Local is Leader for any local replica, leader or follower.
+func (m *Manager) Local(topic string, p int32) (*partition.Partition, config.Topic, error) {
+	lp, tc, ok := m.parts.get(topic, p)
+	if !ok {
+		st := m.cfg.Metadata.State()
+		t := st.Topics[topic]
+		if t == nil || p < 0 || int(p) >= len(t.Partitions) {
+			return nil, tc, kerr.UnknownTopicOrPartition
+		}
+		return nil, tc, kerr.NotLeaderForPartition
+	}
+	return lp.Partition, tc, nil
+}

@@ -1,0 +1,42 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/broker/replica"
+	"github.com/minikraft/minikraft/raftmeta"
+)
+
+// The broker's side of its replica manager (broker/replica): what the manager is given, and the
+// one broker method the API handlers and control calls use to apply new metadata.
+
+// newReplicaManager makes the node's replica manager. Its goroutines end with the broker's
+// context.
+func (b *Broker) newReplicaManager() *replica.Manager {
+	return replica.New(b.ctx, replica.Config{
+		Broker:     b.cfg.Broker,
+		DataDir:    b.dataDir,
+		Logger:     b.log,
+		Dial:       b.cfg.Dial,
+		Metadata:   b.meta,
+		Controller: isrController{b},
+		// The group coordinator follows the __consumer_offsets leaderships in the same
+		// serialised pass, after the partitions are promoted and before the fetchers move.
+		Reconciled: b.syncGroupCoordinator,
+	})
+}
+
+// applyMetadata brings the local partitions, and the group coordinator's partitions, in line
+// with st (replica.Manager.Apply). Requests that changed the metadata call it before answering,
+// so the client's next request to this broker sees the change.
+func (b *Broker) applyMetadata(st *raftmeta.State) { b.replicas.Apply(st) }
+
+// isrController sends the replica manager's ISR changes to the active controller.
+type isrController struct{ b *Broker }
+
+// AlterPartition sends req to the active controller (control.go's alterPartition).
+func (c isrController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) error {
+	return c.b.alterPartition(ctx, req)
+}
