@@ -28,9 +28,11 @@ const fixtureClusterID = "minikraft-fixture-0000"
 // returns once every running node's metadata (and so Metadata answers) shows the shrunk ISR.
 //
 // As in Kafka, a follower out of the ISR rejoins as soon as it has caught up (the leader proposes
-// the expansion): one that keeps fetching is back within moments. To keep it out, hold its
-// fetches first, e.g. c.InjectError(leader, 1, 6, 0) (Fetch, NOT_LEADER_OR_FOLLOWER) until
-// ClearInjections, or cut it off with PartitionOneWay. The leader cannot leave its own ISR.
+// the expansion): one that keeps fetching is back within moments, and one that has nothing to
+// catch up (nothing was written since its last fetch) at once. To keep it out, hold its fetches
+// first and write something it has not got: e.g. c.InjectError(leader, 1, 6, 0) (Fetch,
+// NOT_LEADER_OR_FOLLOWER) until ClearInjections, then an acks=1 record; or cut it off with
+// PartitionOneWay. The leader cannot leave its own ISR.
 func (c *Cluster) ShrinkISR(ctx context.Context, topic string, partition int32, nodes ...int) error {
 	for _, n := range nodes {
 		c.checkNode(n)

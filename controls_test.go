@@ -349,6 +349,13 @@ func TestShrinkISR(t *testing.T) {
 	cl := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("shrink"),
 		kgo.RequiredAcks(kgo.AllISRAcks()))
 	c.InjectError(leader, keyFetch, kerr.NotLeaderForPartition.Code, 0)
+	// A record the held followers cannot fetch: without it they would be caught up (with
+	// nothing to fetch), and the leader would take them back at once.
+	one := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("shrink"),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("ahead")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.ShrinkISR(ctx, "shrink", 0, followers...); err != nil {
 		t.Fatal(err)
 	}
