@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,28 +20,14 @@ import (
 type injection struct {
 	node int
 	key  int16
-	left atomic.Int64 // requests still to take; -1: until ClearInjections
 	do   func(ctx context.Context, req *wire.Request, next wire.HandlerFunc) wire.Future
 
-	// Guarded by injections.mu: the broker inj is installed on and how to remove it from there.
+	// Guarded by injections.mu: the requests still to take (-1: until ClearInjections), kept
+	// to install the rest on a restarted node (the Mux counts exactly on its own); the broker
+	// inj is installed on, and how to remove it from there.
+	left   int64
 	on     *broker.Broker
 	remove func()
-}
-
-// claim takes one request for inj, reporting whether it still takes one and whether it was the
-// last.
-func (inj *injection) claim() (ok, last bool) {
-	for {
-		n := inj.left.Load()
-		switch {
-		case n < 0:
-			return true, false
-		case n == 0:
-			return false, false
-		case inj.left.CompareAndSwap(n, n-1):
-			return true, n == 1
-		}
-	}
 }
 
 // injections are the Cluster's live injections.
@@ -111,7 +96,7 @@ func (c *Cluster) ClearInjections() {
 	list := c.inj.list
 	c.inj.list = nil
 	for _, inj := range list {
-		inj.left.Store(0)
+		inj.left = 0
 		if inj.remove != nil {
 			inj.remove()
 			inj.remove = nil
@@ -121,10 +106,9 @@ func (c *Cluster) ClearInjections() {
 }
 
 func (c *Cluster) inject(node int, key int16, times int, do func(context.Context, *wire.Request, wire.HandlerFunc) wire.Future) {
-	inj := &injection{node: node, key: key, do: do}
-	inj.left.Store(-1)
+	inj := &injection{node: node, key: key, do: do, left: -1}
 	if times > 0 {
-		inj.left.Store(int64(times))
+		inj.left = int64(times)
 	}
 	c.inj.mu.Lock()
 	defer c.inj.mu.Unlock()
@@ -134,41 +118,24 @@ func (c *Cluster) inject(node int, key int16, times int, do func(context.Context
 	}
 }
 
-// install puts inj on b's Mux, unless it is there already. Called with c.inj.mu held.
+// install puts inj on b's Mux for the requests it has left, unless it is there already. Called
+// with c.inj.mu held.
 func (c *Cluster) install(inj *injection, b *broker.Broker) {
-	if inj.on == b {
+	if inj.on == b || inj.left == 0 {
 		return
 	}
 	if _, _, ok := b.Mux().Versions(inj.key); !ok {
 		panic(fmt.Sprintf("minikraft: node %d does not serve %s (key %d)", inj.node, kmsg.NameForKey(inj.key), inj.key))
 	}
-	inj.remove = b.Mux().Intercept(inj.key, 0, func(ctx context.Context, r *wire.Request, next wire.HandlerFunc) wire.Future {
-		ok, last := inj.claim()
-		if last {
-			c.retire(inj)
+	inj.remove = b.Mux().Intercept(inj.key, int(max(inj.left, 0)), func(ctx context.Context, r *wire.Request, next wire.HandlerFunc) wire.Future {
+		c.inj.mu.Lock()
+		if inj.left > 0 {
+			inj.left--
 		}
-		if !ok {
-			return next(ctx, r)
-		}
+		c.inj.mu.Unlock()
 		return inj.do(ctx, r, next)
 	})
 	inj.on = b
-}
-
-// retire removes an injection that has taken its last request.
-func (c *Cluster) retire(inj *injection) {
-	c.inj.mu.Lock()
-	defer c.inj.mu.Unlock()
-	for i, x := range c.inj.list {
-		if x == inj {
-			c.inj.list = append(c.inj.list[:i:i], c.inj.list[i+1:]...)
-			break
-		}
-	}
-	if inj.remove != nil {
-		inj.remove()
-		inj.remove = nil
-	}
 }
 
 // reinstall puts node's live injections on its new broker after a restart.
@@ -176,7 +143,7 @@ func (c *Cluster) reinstall(node int, b *broker.Broker) {
 	c.inj.mu.Lock()
 	defer c.inj.mu.Unlock()
 	for _, inj := range c.inj.list {
-		if inj.node == node && inj.left.Load() != 0 {
+		if inj.node == node {
 			c.install(inj, b)
 		}
 	}

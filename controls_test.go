@@ -109,7 +109,8 @@ func TestInjectErrorNotLeaderProduce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("inj"),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
+		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
+		kgo.MetadataMinAge(50*time.Millisecond))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestMoveLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("move"),
-		kgo.RequiredAcks(kgo.AllISRAcks()))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(50*time.Millisecond))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -407,9 +408,11 @@ func TestMoveLeader(t *testing.T) {
 	defer prod.Close()
 
 	target := followers[1]
+	start := time.Now()
 	if err := c.MoveLeader(ctx, "move", 0, target); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("MoveLeader took %v", time.Since(start))
 	for i := range 3 {
 		p, err := metadataOn(ctx, t, cl, i, "move")
 		if err != nil {
