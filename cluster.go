@@ -66,6 +66,7 @@ type Cluster struct {
 	opts  options
 	nodes []*clusterNode
 	net   *faultNet
+	inj   injections
 	log   *slog.Logger
 
 	mu     sync.Mutex
@@ -171,7 +172,7 @@ func start(n int, o options) (*Cluster, error) {
 		cn.props["controller.listener.names"] = "CONTROLLER"
 		cn.props["controller.quorum.voters"] = strings.Join(voters, ",")
 		cn.props["log.dirs"] = cn.dir
-		cn.props[config.ClusterIDProp] = "minikraft-fixture-0000"
+		cn.props[config.ClusterIDProp] = fixtureClusterID
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -223,6 +224,7 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener) error 
 	c.mu.Lock()
 	cn.b = b
 	c.mu.Unlock()
+	c.reinstall(int(cn.id), b)
 	return nil
 }
 
@@ -331,10 +333,45 @@ func (c *Cluster) RestartNode(i int) error {
 
 // Isolate cuts node i off from the other nodes: its connections to them are closed and new ones
 // fail, in both directions, as in a network partition. Clients can still reach it.
-func (c *Cluster) Isolate(i int) { c.net.isolate(int32(i), true) }
+func (c *Cluster) Isolate(i int) {
+	c.checkNode(i)
+	c.net.isolate(int32(i))
+}
 
-// Heal reconnects an isolated node.
-func (c *Cluster) Heal(i int) { c.net.isolate(int32(i), false) }
+// Partition cuts every node of a off from every node of b, both ways, as Isolate does: their
+// Raft, control and replication connections are closed and new ones fail. Links within a, within
+// b, and to nodes in neither stay up; clients still reach every node.
+func (c *Cluster) Partition(a, b []int) {
+	c.net.cut(c.ids(a), c.ids(b), true)
+}
+
+// PartitionOneWay drops everything the nodes of from send to the nodes of to, on connections
+// dialled either way, while what to sends still reaches from: from's requests to to are lost,
+// to's requests reach from (which acts on them) but its answers are lost. Connections are not
+// closed and new ones are made, so both ends see only timeouts, as behind a firewall that drops
+// one direction's packets. A connection that lost bytes is closed when the cut is healed.
+func (c *Cluster) PartitionOneWay(from, to []int) {
+	c.net.cut(c.ids(from), c.ids(to), false)
+}
+
+// Heal ends every cut to or from node i: Isolate(i) and every Partition or PartitionOneWay that
+// involves it.
+func (c *Cluster) Heal(i int) {
+	c.checkNode(i)
+	c.net.heal(int32(i))
+}
+
+// HealAll ends every cut between nodes.
+func (c *Cluster) HealAll() { c.net.healAll() }
+
+func (c *Cluster) ids(nodes []int) []int32 {
+	out := make([]int32, len(nodes))
+	for i, n := range nodes {
+		c.checkNode(n)
+		out[i] = int32(n)
+	}
+	return out
+}
 
 // WaitForLeaders waits until every partition of topic has a leader that every running node
 // agrees on.

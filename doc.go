@@ -10,4 +10,12 @@
 // t.TempDir(), with timeouts short enough that the cluster is ready in a fraction of a second,
 // and closes them when the test ends. StopNode, RestartNode, Isolate and Heal inject the faults
 // replication must survive. StartCluster does the same outside a test.
+//
+// Test controls put the cluster into a chosen state, quickly and deterministically: InjectError
+// and InjectDelay answer a node's next requests of an API key with an error (encoded as Kafka
+// encodes it for that API) or late, between nodes too (errresp.go, controls.go); Partition and
+// PartitionOneWay cut links between groups of nodes, both ways or one, while clients still reach
+// every node, and Heal / HealAll end the cuts (faultnet.go); ShrinkISR and MoveLeader change a
+// partition's ISR and leader through the active controller, as the cluster itself does
+// (controls_replicas.go).
 package minikraft
