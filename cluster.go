@@ -58,6 +58,7 @@ var fixtureProps = map[string]string{
 	"group.initial.rebalance.delay.ms":      "0",
 	"offsets.topic.num.partitions":          "10",
 	"replica.lag.time.max.ms":               "3000",
+	"replica.fetch.backoff.ms":              "100",
 	"controller.quorum.election.timeout.ms": "100",
 }
 

@@ -98,10 +98,8 @@ func (m *Manager) followedFrom(leader int32) []followed {
 // fetchFrom is the fetcher loop for one leader.
 func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 	var (
-		cl *wire.Client
-		// truncated remembers, per partition, the leader epoch under which it has been
-		// truncated to the leader's log; a new epoch needs a new check.
-		truncated = make(map[*localPartition]int32)
+		cl   *wire.Client
+		prog = newFetchProgress()
 		// sess is the fetch session with this leader: it outlives connections, as the
 		// leader's session cache does, but a failed round makes its next fetch a full one.
 		sess fetchSession
@@ -126,7 +124,7 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 			}
 			cl = c
 		}
-		err := m.fetchRound(ctx, cl, &sess, parts, truncated)
+		err := m.fetchRound(ctx, cl, &sess, parts, prog)
 		if err != nil {
 			sess.handleError()
 			if ctx.Err() == nil {
@@ -175,9 +173,17 @@ func (m *Manager) dialBroker(ctx context.Context, id int32) (*wire.Client, error
 // leader's fetch session: a partition whose fetch state did not change since the last fetch is
 // not named (the leader keeps fetching it from where it was), one no longer followed or not
 // ready this round is forgotten.
-func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, truncated map[*localPartition]int32) error {
+func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, prog *fetchProgress) error {
+	truncated := prog.truncated
 	var ready []followed
+	now := time.Now()
 	for _, f := range parts {
+		if d, ok := prog.delayed[f.p]; ok {
+			if d.epoch == f.state.LeaderEpoch && now.Before(d.until) {
+				continue // backing off after an error: left out, so forgotten by the session
+			}
+			delete(prog.delayed, f.p)
+		}
 		if e, ok := truncated[f.p]; ok && e == f.state.LeaderEpoch {
 			ready = append(ready, f)
 			continue
@@ -242,14 +248,39 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 			if !ok {
 				continue
 			}
-			m.handleFetchedPartition(f, rp, truncated)
+			if m.handleFetchedPartition(f, rp, truncated) {
+				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(m.cfg.Broker.ReplicaFetchBackoff), epoch: f.state.LeaderEpoch}
+			}
 		}
 	}
 	return nil
 }
 
-// handleFetchedPartition applies one partition of a follower fetch response.
-func (m *Manager) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) {
+// fetchProgress is a fetcher's memory across rounds of what its partitions need.
+type fetchProgress struct {
+	// truncated remembers, per partition, the leader epoch under which it has been truncated to
+	// the leader's log; a new epoch needs a new check.
+	truncated map[*localPartition]int32
+	// delayed holds the partitions whose last fetch failed, until when they are left out of
+	// the fetches: Kafka's AbstractFetcherThread delays a partition with an error by
+	// replica.fetch.backoff.ms, so a leader answering NOT_LEADER or FENCED_LEADER_EPOCH while
+	// the metadata moves is not asked again in a tight loop. A new leader epoch ends the delay,
+	// as a new epoch gives a Kafka fetcher a fresh partition state.
+	delayed map[*localPartition]fetchDelay
+}
+
+type fetchDelay struct {
+	until time.Time
+	epoch int32 // the leader epoch the error came under
+}
+
+func newFetchProgress() *fetchProgress {
+	return &fetchProgress{truncated: make(map[*localPartition]int32), delayed: make(map[*localPartition]fetchDelay)}
+}
+
+// handleFetchedPartition applies one partition of a follower fetch response. It reports whether
+// the partition had an error that should delay its next fetch by replica.fetch.backoff.ms.
+func (m *Manager) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicPartition, truncated map[*localPartition]int32) (backOff bool) {
 	switch {
 	case rp.ErrorCode == 0 && rp.DivergingEpoch.Epoch >= 0:
 		// As Kafka: truncate, and neither append the records nor take the high watermark;
@@ -266,15 +297,18 @@ func (m *Manager) handleFetchedPartition(f followed, rp kmsg.FetchResponseTopicP
 			// Our whole log is below the leader's start: start again from there.
 			if err := f.p.ResetTo(f.state.LeaderEpoch, rp.LogStartOffset); err != nil {
 				m.log.Warn("follower reset failed", "topic", f.topic, "partition", f.id, "err", err)
+				return true
 			}
-			return
+			return false
 		}
 		delete(truncated, f.p) // ahead of the leader: truncate via OffsetForLeaderEpoch
 	default:
 		// NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH and the like: the metadata is
-		// moving; the next round uses the new state.
+		// moving; the partition waits replica.fetch.backoff.ms, then uses the new state.
 		m.log.Debug("follower fetch error", "topic", f.topic, "partition", f.id, "err", kerr.ErrorForCode(rp.ErrorCode))
+		return true
 	}
+	return false
 }
 
 // errRetryLater marks a partition that cannot be truncated this round (the leader does not yet

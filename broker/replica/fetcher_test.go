@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -284,7 +285,7 @@ func TestFollowerTruncatesOnDivergingEpoch(t *testing.T) {
 	var sess fetchSession
 	for round := 0; round < 5 && p.LogEndOffset() != leader.LogEndOffset(); round++ {
 		f.state, _ = p.Follower()
-		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f}, truncated); err != nil {
+		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f}, &fetchProgress{truncated: truncated, delayed: map[*localPartition]fetchDelay{}}); err != nil {
 			t.Fatal(err)
 		}
 		if round == 0 && p.LogEndOffset() > 2 {
@@ -381,11 +382,69 @@ func TestFollowerFetchesInSession(t *testing.T) {
 	for range steps {
 		f0.state, _ = f0.p.Follower()
 		f1.state, _ = f1.p.Follower()
-		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f0, f1}, truncated); err != nil {
+		if err := m.fetchRound(context.Background(), cl, &sess, []followed{f0, f1}, &fetchProgress{truncated: truncated, delayed: map[*localPartition]fetchDelay{}}); err != nil {
 			t.Fatalf("round %d: %v", step, err)
 		}
 	}
 	if e0, e1 := f0.p.LogEndOffset(), f1.p.LogEndOffset(); e0 != 2 || e1 != 3 {
 		t.Fatalf("follower log ends %d, %d; want 2, 3", e0, e1)
+	}
+}
+
+// TestFollowerBacksOffAPartitionWithAnError: a partition whose fetch fails (here
+// NOT_LEADER_OR_FOLLOWER, as while the metadata moves) is left out of the fetches for
+// replica.fetch.backoff.ms, as Kafka's fetcher delays it, while the other partitions go on; a new
+// leader epoch ends the delay. Before, the partition was asked again at once, every round, and a
+// leader answering errors was fetched from in a tight loop.
+func TestFollowerBacksOffAPartitionWithAnError(t *testing.T) {
+	m := fetcherManager(t)
+	m.cfg.Broker.ReplicaFetchBackoff = time.Minute
+	good := follow(t, openReplica(t, m, "good"), 1)
+	bad := follow(t, openReplica(t, m, "bad"), 1)
+	bad.id = 1
+	asked := map[int32]int{}
+	cl := fakeLeader(t, func(r kmsg.Request) kmsg.Response {
+		req := r.(*kmsg.FetchRequest)
+		resp := kmsg.NewPtrFetchResponse() // SessionID 0: no session, every fetch is full
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = "t"
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				asked[p.Partition]++
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = p.Partition
+				if p.Partition == 1 {
+					rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+		return resp
+	})
+	prog := newFetchProgress()
+	prog.truncated[good.p], prog.truncated[bad.p] = 1, 1
+	var sess fetchSession
+	rounds := func(n int) {
+		for range n {
+			good.state, _ = good.p.Follower()
+			bad.state, _ = bad.p.Follower()
+			if err := m.fetchRound(context.Background(), cl, &sess, []followed{good, bad}, prog); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rounds(20)
+	if asked[0] != 20 || asked[1] != 1 {
+		t.Fatalf("in 20 rounds the good partition was fetched %d times, the failing one %d; want 20 and 1", asked[0], asked[1])
+	}
+	// A new leader epoch is a fresh start for the partition.
+	if err := bad.p.Partition.BecomeFollower(2, 2, 2, []int32{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	prog.truncated[bad.p] = 2
+	rounds(1)
+	if asked[1] != 2 {
+		t.Fatalf("after a new leader epoch the failing partition was fetched %d times in all, want 2", asked[1])
 	}
 }
