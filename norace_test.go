@@ -1,0 +1,5 @@
+//go:build !race
+
+package minikraft_test
+
+const raceEnabled = false
