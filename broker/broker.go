@@ -75,6 +75,7 @@ type Broker struct {
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
 	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
+	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
 
 	incarnation [16]byte     // this process's registration identity
 	registered  atomic.Bool  // the controller has accepted our registration

@@ -164,12 +164,45 @@ func (b *Broker) syncGroupCoordinator(st *raftmeta.State) {
 			delete(b.ledOffsets, p)
 		}
 	}
+	retry := false
 	for p := range lead {
 		if !b.ledOffsets[p] {
+			if err := b.groups.Elected(b.ctx, p); err != nil {
+				// Not loaded (the coordinator answers COORDINATOR_LOAD_IN_PROGRESS meanwhile):
+				// try again soon rather than at the next metadata change, which may be long.
+				retry = true
+				continue
+			}
 			b.ledOffsets[p] = true
-			b.groups.Elected(b.ctx, p)
 		}
 	}
+	if retry {
+		b.retryGroupLoad()
+	}
+}
+
+// groupLoadRetry is how long a failed load of a __consumer_offsets partition waits before the
+// next attempt.
+const groupLoadRetry = 200 * time.Millisecond
+
+// retryGroupLoad reconciles the metadata again after groupLoadRetry, so syncGroupCoordinator
+// retries the partitions it leads but could not load. One retry is pending at a time.
+func (b *Broker) retryGroupLoad() {
+	if b.ctx.Err() != nil || !b.groupRetry.CompareAndSwap(false, true) {
+		return
+	}
+	b.goBackground(func() {
+		t := time.NewTimer(groupLoadRetry)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-b.ctx.Done():
+			b.groupRetry.Store(false)
+			return
+		}
+		b.groupRetry.Store(false)
+		b.applyMetadata(b.meta.State())
+	})
 }
 
 // offsetsStore implements group.Store with the local __consumer_offsets partitions.

@@ -302,10 +302,15 @@ func TestGroupOffsetsSurviveCoordinatorFailover(t *testing.T) {
 	})
 	failover := time.Since(start)
 	adm3 := kadm.NewClient(newClient(t, others[0], kgo.SeedBrokers(others...)))
+	var lastErr string
 	eventually(t, 30*time.Second, "the new coordinator to serve the group's offsets", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		off, err := fetchCommitted(ctx, adm3, group)
+		if err != nil && err.Error() != lastErr {
+			lastErr = err.Error()
+			t.Logf("%v after the kill: fetching the offsets: %v", time.Since(start).Round(time.Millisecond), err)
+		}
 		return err == nil && len(off) > 0
 	})
 	for _, g := range []string{group, simple} {

@@ -94,13 +94,13 @@ func (c *Coordinator) expireAll() {
 // COORDINATOR_LOAD_IN_PROGRESS meanwhile, and returns when they are loaded (call it in a goroutine
 // to keep serving). If the replay fails (or ctx ends, or the partition is resigned meanwhile) the
 // partition stays unowned: its groups get NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
-// Config.Leads still says this broker leads it), and the broker may call Elected again.
-// Electing a partition already led or loading does nothing.
-func (c *Coordinator) Elected(ctx context.Context, partition int32) {
+// Config.Leads still says this broker leads it), Elected returns the replay's error, and the
+// broker should call Elected again. Electing a partition already led or loading does nothing.
+func (c *Coordinator) Elected(ctx context.Context, partition int32) error {
 	c.mu.Lock()
 	if c.closed || c.parts[partition] != nil {
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	pctx, cancel := context.WithCancel(c.root)
 	ps := &partState{id: partition, loading: true, ctx: pctx, cancel: cancel}
@@ -122,13 +122,13 @@ func (c *Coordinator) Elected(ctx context.Context, partition int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.parts[partition] != ps {
-		return // resigned (or closed) meanwhile
+		return nil // resigned (or closed) meanwhile
 	}
 	if err != nil {
-		c.log.Error("group: loading __consumer_offsets partition failed", "partition", partition, "err", err)
+		c.log.Warn("group: loading __consumer_offsets partition failed", "partition", partition, "err", err)
 		delete(c.parts, partition)
 		cancel()
-		return
+		return err
 	}
 	now := c.cfg.Now()
 	for id, lg := range ld.groups {
@@ -142,6 +142,7 @@ func (c *Coordinator) Elected(ctx context.Context, partition int32) {
 	ps.loading = false
 	c.log.Info("group: loaded __consumer_offsets partition", "partition", partition,
 		"groups", len(ld.groups), "took", time.Since(start))
+	return nil
 }
 
 // Resigned tells the coordinator that this broker no longer leads __consumer_offsets partition
