@@ -74,12 +74,9 @@ func runCompressed(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := o.minikraft
-	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building minikraft ...")
-		if bin, err = buildMinikraft(ctx, work); err != nil {
-			return err
-		}
+	bin, err := minikraftBinary(ctx, o, work)
+	if err != nil {
+		return err
 	}
 	names := append([]string{"none"}, o.compression...)
 	runs := map[string][]compressedRun{} // by codec and size

@@ -220,12 +220,9 @@ func startOwnMinikraft(ctx context.Context, o options, prefix string) (s *server
 			os.RemoveAll(dir)
 		}
 	}()
-	bin := o.minikraft
-	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building minikraft ...")
-		if bin, err = buildMinikraft(ctx, dir); err != nil {
-			return nil, nil, err
-		}
+	bin, err := minikraftBinary(ctx, o, dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	if s, err = startMinikraft(bin, filepath.Join(dir, "data")); err != nil {
 		return nil, nil, err

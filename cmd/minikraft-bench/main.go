@@ -218,12 +218,9 @@ func runBench(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 
-	bin := o.minikraft
-	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building minikraft ...")
-		if bin, err = buildMinikraft(ctx, work); err != nil {
-			return err
-		}
+	bin, err := minikraftBinary(ctx, o, work)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

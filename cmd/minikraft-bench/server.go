@@ -59,6 +59,15 @@ func buildMinikraft(ctx context.Context, dir string) (string, error) {
 
 // freePort returns a loopback port that was free a moment ago; the server binds it itself, as a
 // user's would.
+// minikraftBinary is the -minikraft binary, or one built into dir when none was given.
+func minikraftBinary(ctx context.Context, o options, dir string) (string, error) {
+	if o.minikraft != "" {
+		return o.minikraft, nil
+	}
+	fmt.Fprintln(os.Stderr, "building minikraft ...")
+	return buildMinikraft(ctx, dir)
+}
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
