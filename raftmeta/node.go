@@ -207,7 +207,7 @@ func (n *Node) run() {
 // WaitForLeader.
 func (n *Node) lead(term uint64) {
 	defer n.wg.Done()
-	if err := n.raft.Barrier(0).Error(); err != nil {
+	if err := n.await(context.Background(), n.raft.Barrier(0)); err != nil {
 		n.log.Debug("leadership ended before the barrier", "err", err)
 		return
 	}
@@ -218,7 +218,7 @@ func (n *Node) lead(term uint64) {
 			panic(err) // a string field always encodes
 		}
 		f := n.raft.Apply(data, 0)
-		if err := f.Error(); err != nil {
+		if err := n.await(context.Background(), f); err != nil {
 			n.log.Debug("leadership ended before the cluster id was committed", "err", err)
 			return
 		}
@@ -332,24 +332,39 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error)
 		}
 	}
 	f := n.raft.Apply(data, timeout)
-	if ctx.Done() == nil {
-		err = f.Error()
-	} else {
-		done := make(chan error, 1)
-		go func() { done <- f.Error() }()
-		select {
-		case err = <-done:
-		case <-ctx.Done():
+	if err := n.await(ctx, f); err != nil {
+		if errors.Is(err, errAwaitCtx) {
 			return nil, ctxErr(ctx, "proposing")
 		}
-	}
-	if err != nil {
 		return nil, raftError(err)
 	}
 	if err, ok := f.Response().(error); ok {
 		return nil, err
 	}
 	return f.Response(), nil
+}
+
+// errAwaitCtx is await's error when its context ended first.
+var errAwaitCtx = errors.New("raftmeta: context ended while waiting for raft")
+
+// await waits for an Apply or Barrier future, the node's Close or ctx, whichever comes first
+// (errAwaitCtx for ctx, raft.ErrRaftShutdown for Close). Never block on such a future alone:
+// hashicorp/raft 1.7.3 can leave one unanswered for ever when it shuts down while a committed batch
+// waits in the buffered channel to its FSM goroutine (runFSM returns without draining it, and a
+// logFuture has no shutdown channel), and a Close that waits for the waiter would hang with it.
+// The goroutine waiting on such a lost future stays until the process ends: at most one per
+// future lost that way.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.closing:
+		return raft.ErrRaftShutdown
+	case <-ctx.Done():
+		return errAwaitCtx
+	}
 }
 
 // raftError maps a raft future's error onto the package's sentinels.

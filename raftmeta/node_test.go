@@ -287,15 +287,24 @@ func leaderAmong(t *testing.T, nodes []*Node) *Node {
 }
 
 // proposeOnLeader proposes on whichever of nodes leads, retrying while leadership moves (a loaded
-// machine may trigger an election at any time).
+// machine may trigger an election at any time). After an attempt that lost leadership in flight
+// (which may still have been committed), a retry the FSM rejects — ErrTopicExists for a create —
+// means that earlier attempt took effect: the result is then nil.
 func proposeOnLeader(t *testing.T, nodes []*Node, cmd Command) (*Node, any) {
 	t.Helper()
 	deadline := time.Now().Add(testWait)
+	maybeApplied := false
 	for {
 		leader := leaderAmong(t, nodes)
 		res, err := leader.Propose(ctxFor(t, testWait), cmd)
-		if err == nil {
+		switch {
+		case err == nil:
 			return leader, res
+		case errors.Is(err, ErrLeadershipLost):
+			maybeApplied = true
+		case maybeApplied && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrClosed):
+			t.Logf("propose %T: %v after an attempt that lost leadership in flight: that one was applied", cmd, err)
+			return leader, nil
 		}
 		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
 			t.Fatalf("propose %T: %v", cmd, err)
