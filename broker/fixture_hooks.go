@@ -27,3 +27,6 @@ func (b *Broker) ReplicaFetchThrottle() int64 {
 	}
 	return b.replicas.FetchThrottle()
 }
+
+// ClusterID is the cluster id this node serves (from its configuration or its data directory).
+func (b *Broker) ClusterID() string { return b.clusterID() }
