@@ -30,10 +30,11 @@ type TB interface {
 type Option func(*options)
 
 type options struct {
-	props  map[string]string
-	logger *slog.Logger
-	quiet  bool
-	dir    string
+	props   map[string]string
+	logger  *slog.Logger
+	quiet   bool
+	dir     string
+	history bool // WithHistory
 }
 
 // WithConfig sets a broker property on every node (for example "num.partitions", "3").
@@ -68,6 +69,8 @@ type Cluster struct {
 	nodes []*clusterNode
 	net   *faultNet
 	inj   injections
+	lag   lagControls // ThrottleFollower (controls_lag.go)
+	hist  *History    // nil unless WithHistory (history.go)
 	log   *slog.Logger
 
 	mu     sync.Mutex
@@ -138,6 +141,9 @@ func start(n int, o options) (*Cluster, error) {
 		return nil, fmt.Errorf("minikraft: a cluster needs at least one node, not %d", n)
 	}
 	c := &Cluster{opts: o, net: newFaultNet(), log: o.logger}
+	if o.history {
+		c.hist = newHistory(c)
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -226,6 +232,8 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener) error 
 	cn.b = b
 	c.mu.Unlock()
 	c.reinstall(int(cn.id), b)
+	c.restoreLag(int(cn.id), b)
+	c.hist.attach(int(cn.id), b)
 	return nil
 }
 

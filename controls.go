@@ -48,9 +48,16 @@ type injections struct {
 // fails the followers' fetches from the leader, and consumers' fetches, until cleared. Two more
 // details, both as Kafka: a Fetch in a fetch session is answered without the session, so the
 // fetcher's next fetch is a full one naming every partition (which fails too); a Produce with
-// acks=0 gets no answer and its connection is closed. The controller's own APIs (AlterPartition,
-// broker heartbeats, the admin requests a node forwards to the controller) travel on the
-// CONTROLLER listener and are not intercepted.
+// acks=0 gets no answer and its connection is closed.
+//
+// The controller's own APIs count too, on the node's CONTROLLER listener: AlterPartition (a
+// leader's ISR change), BrokerRegistration, BrokerHeartbeat, AllocateProducerIDs, and the admin
+// requests brokers forward to the controller (CreateTopics, DeleteTopics, CreatePartitions,
+// IncrementalAlterConfigs, ElectLeaders, the reassignments, DescribeQuorum). An API served on
+// both listeners (CreateTopics, say) is counted on both: a client's request to the node and a
+// forwarded one from another node each take one of times. Only requests that arrive over a
+// connection are seen: the active controller's own broker calls it in-process, and Raft's
+// traffic is not Kafka requests.
 //
 // It panics for a node out of range, an unknown api key, or an API whose error answer it does
 // not know how to build (ACLs, DescribeLogDirs): a mistake in the test, found on its first run.
@@ -118,23 +125,47 @@ func (c *Cluster) inject(node int, key int16, times int, do func(context.Context
 	}
 }
 
-// install puts inj on b's Mux for the requests it has left, unless it is there already. Called
-// with c.inj.mu held.
+// install puts inj on every Mux of b that serves its key (the client and inter-broker Mux, the
+// control APIs' Mux on the CONTROLLER listener) for the requests it has left, unless it is there
+// already. The count is kept here, under c.inj.mu, so that it spans both Muxes and restarts.
+// Called with c.inj.mu held.
 func (c *Cluster) install(inj *injection, b *broker.Broker) {
 	if inj.on == b || inj.left == 0 {
 		return
 	}
-	if _, _, ok := b.Mux().Versions(inj.key); !ok {
+	var removes []func()
+	for _, m := range []*wire.Mux{b.Mux(), b.ControlMux()} {
+		if m == nil {
+			continue
+		}
+		if _, _, ok := m.Versions(inj.key); !ok {
+			continue
+		}
+		removes = append(removes, m.Intercept(inj.key, 0, func(ctx context.Context, r *wire.Request, next wire.HandlerFunc) wire.Future {
+			c.inj.mu.Lock()
+			if inj.left == 0 {
+				c.inj.mu.Unlock()
+				return next(ctx, r) // used up on the other Mux, and being removed
+			}
+			if inj.left > 0 {
+				inj.left--
+				if inj.left == 0 && inj.remove != nil {
+					inj.remove()
+					inj.remove = nil
+				}
+			}
+			c.inj.mu.Unlock()
+			return inj.do(ctx, r, next)
+		}))
+	}
+	if len(removes) == 0 {
 		panic(fmt.Sprintf("minikraft: node %d does not serve %s (key %d)", inj.node, kmsg.NameForKey(inj.key), inj.key))
 	}
-	inj.remove = b.Mux().Intercept(inj.key, int(max(inj.left, 0)), func(ctx context.Context, r *wire.Request, next wire.HandlerFunc) wire.Future {
-		c.inj.mu.Lock()
-		if inj.left > 0 {
-			inj.left--
+	inj.remove = func() {
+		for _, rm := range removes {
+			rm()
 		}
-		c.inj.mu.Unlock()
-		return inj.do(ctx, r, next)
-	})
+	}
 	inj.on = b
 }
 

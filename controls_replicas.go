@@ -37,8 +37,13 @@ func (c *Cluster) ShrinkISR(ctx context.Context, topic string, partition int32, 
 	for _, n := range nodes {
 		c.checkNode(n)
 	}
+	return shrinkISR(ctx, c, topic, partition, nodes...)
+}
+
+// shrinkISR is ShrinkISR through v: the fixture's cluster, or one node (the test admin endpoint).
+func shrinkISR(ctx context.Context, v controllerView, topic string, partition int32, nodes ...int) error {
 	var epoch int32
-	err := c.retryController(ctx, func(st *raftmeta.State) (kmsg.Request, error) {
+	err := retryController(ctx, v, func(st *raftmeta.State) (kmsg.Request, error) {
 		p := st.Partition(topic, partition)
 		if p == nil {
 			return nil, fmt.Errorf("minikraft: ShrinkISR: %s-%d: %w", topic, partition, kerr.UnknownTopicOrPartition)
@@ -79,7 +84,7 @@ func (c *Cluster) ShrinkISR(ctx context.Context, topic string, partition int32, 
 	if err != nil {
 		return err
 	}
-	return c.waitMetadata(ctx, func(st *raftmeta.State) bool {
+	return v.waitMetadata(ctx, func(st *raftmeta.State) bool {
 		p := st.Partition(topic, partition)
 		return p != nil && p.PartitionEpoch >= epoch
 	}, fmt.Sprintf("the ISR change of %s-%d", topic, partition))
@@ -93,8 +98,13 @@ func (c *Cluster) ShrinkISR(ctx context.Context, topic string, partition int32, 
 // leading.
 func (c *Cluster) MoveLeader(ctx context.Context, topic string, partition int32, node int) error {
 	c.checkNode(node)
+	return moveLeader(ctx, c, topic, partition, node)
+}
+
+// moveLeader is MoveLeader through v.
+func moveLeader(ctx context.Context, v controllerView, topic string, partition int32, node int) error {
 	id := int32(node)
-	err := c.retryController(ctx, func(st *raftmeta.State) (kmsg.Request, error) {
+	err := retryController(ctx, v, func(st *raftmeta.State) (kmsg.Request, error) {
 		p := st.Partition(topic, partition)
 		if p == nil {
 			return nil, fmt.Errorf("minikraft: MoveLeader: %s-%d: %w", topic, partition, kerr.UnknownTopicOrPartition)
@@ -128,7 +138,7 @@ func (c *Cluster) MoveLeader(ctx context.Context, topic string, partition int32,
 	if err != nil {
 		return err
 	}
-	err = c.retryController(ctx, func(st *raftmeta.State) (kmsg.Request, error) {
+	err = retryController(ctx, v, func(st *raftmeta.State) (kmsg.Request, error) {
 		p := st.Partition(topic, partition)
 		if p == nil {
 			return nil, fmt.Errorf("minikraft: MoveLeader: %s-%d: %w", topic, partition, kerr.UnknownTopicOrPartition)
@@ -162,7 +172,7 @@ func (c *Cluster) MoveLeader(ctx context.Context, topic string, partition int32,
 	if err != nil {
 		return err
 	}
-	return c.waitMetadata(ctx, func(st *raftmeta.State) bool {
+	return v.waitMetadata(ctx, func(st *raftmeta.State) bool {
 		p := st.Partition(topic, partition)
 		return p != nil && p.Leader == id
 	}, fmt.Sprintf("node %d leading %s-%d", node, topic, partition))
@@ -174,7 +184,7 @@ func (c *Cluster) MoveLeader(ctx context.Context, topic string, partition int32,
 // changed under the request (INVALID_UPDATE_VERSION, FENCED_LEADER_EPOCH: the leader's own ISR
 // change won the race, or a leader moved) make it start again from the new metadata; another
 // error code is returned.
-func (c *Cluster) retryController(ctx context.Context, build func(*raftmeta.State) (kmsg.Request, error), check func(kmsg.Response) (int16, error)) error {
+func retryController(ctx context.Context, v controllerView, build func(*raftmeta.State) (kmsg.Request, error), check func(kmsg.Response) (int16, error)) error {
 	var last error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -184,7 +194,7 @@ func (c *Cluster) retryController(ctx context.Context, build func(*raftmeta.Stat
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		b, addr, ok := c.activeController()
+		b, addr, ok := v.activeController()
 		if !ok {
 			last = errors.New("no active controller")
 			continue
@@ -193,7 +203,7 @@ func (c *Cluster) retryController(ctx context.Context, build func(*raftmeta.Stat
 		if err != nil || req == nil {
 			return err
 		}
-		resp, err := controlCall(ctx, addr, req)
+		resp, err := controlCall(ctx, addr, v.clusterID(), req)
 		if err != nil {
 			last = err
 			continue
@@ -214,6 +224,17 @@ func (c *Cluster) retryController(ctx context.Context, build func(*raftmeta.Stat
 	}
 }
 
+// controllerView is how the replication controls see a cluster: its metadata and active
+// controller, and every node's metadata to wait on. The fixture's Cluster sees all its nodes; the
+// test admin endpoint of a node (admin.go) sees what that node sees.
+type controllerView interface {
+	activeController() (*raftmeta.State, string, bool)
+	waitMetadata(ctx context.Context, ok func(*raftmeta.State) bool, what string) error
+	clusterID() string
+}
+
+func (c *Cluster) clusterID() string { return fixtureClusterID }
+
 // activeController is the metadata and the CONTROLLER address of the node that leads the
 // quorum, as a running node sees them.
 func (c *Cluster) activeController() (*raftmeta.State, string, bool) {
@@ -230,11 +251,11 @@ func (c *Cluster) activeController() (*raftmeta.State, string, bool) {
 
 // controlCall sends one request on a new control connection to addr. The fixture dials as a
 // client would: cuts between nodes do not apply to it.
-func controlCall(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
+func controlCall(ctx context.Context, addr, clusterID string, req kmsg.Request) (kmsg.Response, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var d net.Dialer
-	nc, err := raftmeta.DialTag(cctx, d.DialContext, addr, raftmeta.TagControl, fixtureClusterID)
+	nc, err := raftmeta.DialTag(cctx, d.DialContext, addr, raftmeta.TagControl, clusterID)
 	if err != nil {
 		return nil, err
 	}

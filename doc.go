@@ -17,5 +17,14 @@
 // PartitionOneWay cut links between groups of nodes, both ways or one, while clients still reach
 // every node, and Heal / HealAll end the cuts (faultnet.go); ShrinkISR and MoveLeader change a
 // partition's ISR and leader through the active controller, as the cluster itself does
-// (controls_replicas.go).
+// (controls_replicas.go); ThrottleFollower makes a follower lag for real and UncleanLeaderLoss
+// makes a leader lose a partition's log (controls_lag.go).
+//
+// WithHistory records every produce and every consumer fetch through Mux interceptors, and
+// History().Check() reports what breaks Kafka's promises: lost acks=all writes, divergent and
+// phantom reads, reads past the high watermark, order, gaps, idempotent duplicates, aborted
+// reads under read_committed (history*.go).
+//
+// NodeAdmin serves the same controls for one node over HTTP (the binary's --test-admin-listen),
+// for tests in other languages (admin.go, admin_links.go).
 package minikraft

@@ -248,7 +248,7 @@ func errorResponse(req kmsg.Request, code int16) (resp kmsg.Response, ok bool) {
 		resp.ErrorCode = code
 		return resp, true
 	}
-	return nil, false
+	return controlErrorResponse(req, code)
 }
 
 // produceError fails every partition of a Produce request, with the offsets Kafka answers for a

@@ -61,6 +61,7 @@ type Broker struct {
 	srv      *wire.Server
 	srvMux   *wire.Mux
 	ctlSrv   *wire.Server // the control APIs on the CONTROLLER listener (control_server.go)
+	ctlMux   *wire.Mux    // ctlSrv's Mux; nil on a broker-only node
 	ctlConns controlConns // idle connections to the controllers (control_client.go)
 
 	listeners map[string]net.Listener // by listener name, controller listener included
@@ -335,7 +336,8 @@ func (b *Broker) startMeta() error {
 	b.ctrl = controller.New(m, b.log)
 	// The control APIs, once the controller they call exists.
 	ctrlCalls := b.cmux.Listener(raftmeta.TagControl)
-	b.ctlSrv = wire.NewServer(b.newControlMux(), wire.ServerConfig{
+	b.ctlMux = b.newControlMux()
+	b.ctlSrv = wire.NewServer(b.ctlMux, wire.ServerConfig{
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes), Logger: b.log.With("component", "control"),
 	})
 	b.wg.Add(1)

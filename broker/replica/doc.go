@@ -11,7 +11,9 @@
 //     epoch the controller decided, and pushes topic config changes into their logs;
 //   - the replica fetchers (fetcher.go, session.go): one goroutine per leader this node
 //     follows, fetching all its partitions in a KIP-227 fetch session, truncating by leader
-//     epoch (KIP-101, KIP-279) and on a fetch's DivergingEpoch (KIP-595);
+//     epoch (KIP-101, KIP-279) and on a fetch's DivergingEpoch (KIP-595); a follower throttle
+//     (throttle.go, SetFetchThrottle: a token bucket over the fetched bytes, shared by the
+//     fetchers, waited out between rounds with no lock held) makes a node lag for real;
 //   - ISR proposals (isr.go): leaders propose ISR shrinks and expansions to the controller as
 //     AlterPartition requests;
 //   - retention and cleaning passes (retention.go) over every local log.

@@ -202,12 +202,13 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		m.sleep(ctx, fetcherBackoff)
 		return nil
 	}
+	m.throttle.wait(ctx) // no lock is held here: only this fetcher waits
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = m.cfg.Broker.NodeID
 	req.MaxWaitMillis = int32(m.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
 	req.MinBytes = 1
-	req.MaxBytes = int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes)
+	req.MaxBytes = m.throttle.limit(int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes))
 	want := make([]sessionPartition, len(ready))
 	find := make(map[sessionKey]followed, len(ready))
 	for i, f := range ready {
@@ -218,7 +219,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 			logStartOffset:     f.p.LogStartOffset(),
 			currentLeaderEpoch: f.state.LeaderEpoch,
 			lastFetchedEpoch:   f.state.LatestEpoch,
-			maxBytes:           int32(m.cfg.Broker.ReplicaFetchMaxBytes),
+			maxBytes:           m.throttle.limit(int32(m.cfg.Broker.ReplicaFetchMaxBytes)),
 		}
 		find[k] = f
 	}
@@ -241,6 +242,13 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 		return err
 	}
+	fetched := 0
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			fetched += len(rp.RecordBatches)
+		}
+	}
+	m.throttle.take(fetched)
 	// An incremental answer names only the partitions with news: the others have none.
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {

@@ -62,6 +62,7 @@ type Manager struct {
 	applyMu  sync.Mutex // serialises Apply (and so Config.Reconciled)
 	parts    registry
 	fetchers fetchers
+	throttle fetchThrottle // the follower throttle (throttle.go)
 }
 
 // New makes a Manager with no local partitions; the first Apply opens them. Its goroutines

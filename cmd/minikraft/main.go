@@ -13,10 +13,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/minikraft/minikraft"
 	"github.com/minikraft/minikraft/broker"
 	"github.com/minikraft/minikraft/broker/config"
 )
@@ -43,6 +47,8 @@ func run(args, environ []string) error {
 	for _, name := range ignored {
 		logger.Info("ignoring environment variable that only applies to the JVM or the bitnami scripts", "name", name)
 	}
+	adminAddr := props[testAdminProp]
+	delete(props, testAdminProp)
 	bc, unknown, err := config.FromProperties(props)
 	if err != nil {
 		return err
@@ -50,9 +56,27 @@ func run(args, environ []string) error {
 	for _, name := range unknown {
 		logger.Warn("the configuration was supplied but isn't a known config", "name", name)
 	}
-	b, err := broker.New(broker.Config{Broker: bc, Logger: logger})
+	cfg := broker.Config{Broker: bc, Logger: logger}
+	var admin *minikraft.NodeAdmin
+	if adminAddr != "" {
+		admin = minikraft.NewNodeAdmin(props["controller.quorum.voters"])
+		cfg.Dial = admin.Dial
+	}
+	b, err := broker.New(cfg)
 	if err != nil {
 		return err
+	}
+	if admin != nil {
+		admin.Attach(b)
+		ln, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("--test-admin-listen: %w", err)
+		}
+		srv := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		logger.Warn("the test admin endpoint is on: anyone who reaches it can fail this node's requests", "addr", ln.Addr().String())
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

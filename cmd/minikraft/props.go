@@ -29,7 +29,13 @@ var shortcutFlags = []struct{ flag, prop, usage string }{
 	{"voters", "controller.quorum.voters", "controller quorum, e.g. 0@host0:9093,1@host1:9093 (controller.quorum.voters)"},
 	{"cluster-id", clusterIDProp, "cluster id for a new data directory (bitnami: KAFKA_KRAFT_CLUSTER_ID)"},
 	{"data-dir", "log.dirs", "data directory (log.dirs)"},
+	{"test-admin-listen", testAdminProp, "FOR TESTS ONLY: serve the test admin endpoint (fault injection) over HTTP on this address, e.g. 127.0.0.1:9095 (" + testAdminProp + "); off by default"},
 }
+
+// testAdminProp is the address of the test admin endpoint (minikraft.NodeAdmin), not a Kafka
+// property: main takes it out before the broker's configuration is read. Also set by
+// KAFKA_CFG_MINIKRAFT_TEST_ADMIN_LISTEN.
+const testAdminProp = "minikraft.test.admin.listen"
 
 // logLevels are the accepted --log-level values.
 var logLevels = []string{"debug", "info", "warn", "error"}
