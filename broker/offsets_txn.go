@@ -144,7 +144,7 @@ func controlRecordKey(batch []byte) ([]byte, error) {
 	if len(rec) < 1 {
 		return nil, fmt.Errorf("%w: %w: empty record", log.ErrCorruptBatch, errBadControlBatch)
 	}
-	pos := 1 // attributes
+	pos := 1      // attributes
 	for range 2 { // timestamp delta, offset delta
 		if _, k := binary.Varint(rec[pos:]); k > 0 {
 			pos += k

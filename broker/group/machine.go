@@ -203,8 +203,8 @@ type group struct {
 	// transaction marker (Kafka's pendingTransactionalOffsetCommits); an entry's logOffset is -1
 	// until its record is durable.
 	pendingTxn map[int64]map[topicPartition]offsetEntry
-	subscribed     map[string]bool                // topics of a consumer group's members
-	subKnown       bool
+	subscribed map[string]bool // topics of a consumer group's members
+	subKnown   bool
 
 	inflight map[uint64]*appendCont
 	nextSeq  uint64

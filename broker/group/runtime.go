@@ -52,13 +52,13 @@ func NewCoordinator(cfg Config, store Store) *Coordinator {
 	cfg = cfg.withDefaults()
 	root, stop := context.WithCancel(context.Background())
 	c := &Coordinator{
-		cfg:    cfg,
-		lim:    limitsFrom(&cfg),
-		store:  store,
-		log:    cfg.Logger,
-		root:   root,
-		stop:   stop,
-		done:   make(chan struct{}),
+		cfg:       cfg,
+		lim:       limitsFrom(&cfg),
+		store:     store,
+		log:       cfg.Logger,
+		root:      root,
+		stop:      stop,
+		done:      make(chan struct{}),
 		parts:     map[int32]*partState{},
 		groups:    map[string]*actor{},
 		txnGroups: map[int64]map[string]int32{},
