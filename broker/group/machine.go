@@ -199,12 +199,12 @@ type group struct {
 
 	offsets        map[topicPartition]offsetEntry
 	pendingCommits map[topicPartition]offsetEntry // written but not yet durable
+	subscribed     map[string]bool                // topics of a consumer group's members
+	subKnown       bool
 	// pendingTxn holds transactional offset commits by producer id until the producer's
 	// transaction marker (Kafka's pendingTransactionalOffsetCommits); an entry's logOffset is -1
 	// until its record is durable.
 	pendingTxn map[int64]map[topicPartition]offsetEntry
-	subscribed map[string]bool // topics of a consumer group's members
-	subKnown   bool
 
 	inflight map[uint64]*appendCont
 	nextSeq  uint64
