@@ -39,21 +39,12 @@ var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
 func (s *offsetsStore) appendTxn(p *partition.Partition, batch []byte, txn *group.Producer) (partition.AppendInfo, error) {
 	s.txnMu.Lock()
 	defer s.txnMu.Unlock()
-	states, err := p.ActiveProducers()
+	seq, err := nextTxnSequence(p, txn)
 	if err != nil {
 		return partition.AppendInfo{}, err
 	}
-	seq := int32(0)
-	for _, st := range states {
-		if st.ProducerID == txn.ID && st.ProducerEpoch == txn.Epoch && st.LastSequence >= 0 {
-			seq = st.LastSequence + 1
-			if st.LastSequence == math.MaxInt32 {
-				seq = 0
-			}
-		}
-	}
 	log.SetProducer(batch, txn.ID, txn.Epoch, seq)
-	setTransactional(batch)
+	orAttributes(batch, attrTransactionalV2)
 	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
 	if err != nil {
 		return partition.AppendInfo{}, fmt.Errorf("broker: encoding transactional group records: %w", err)
@@ -68,11 +59,26 @@ func (s *offsetsStore) appendTxn(p *partition.Partition, batch []byte, txn *grou
 	return info, err
 }
 
-// setTransactional sets a v2 batch's transactional attribute and recomputes its CRC (which
-// covers the attributes onwards).
-func setTransactional(batch []byte) {
+// nextTxnSequence is the sequence that follows txn's last batch on p: 0 for a producer p does not
+// know or knows with another epoch.
+func nextTxnSequence(p *partition.Partition, txn *group.Producer) (int32, error) {
+	states, err := p.ActiveProducers()
+	if err != nil {
+		return 0, err
+	}
+	for _, st := range states {
+		if st.ProducerID == txn.ID && st.ProducerEpoch == txn.Epoch && st.LastSequence >= 0 && st.LastSequence < math.MaxInt32 {
+			return st.LastSequence + 1, nil
+		}
+	}
+	return 0, nil
+}
+
+// orAttributes sets attribute bits of a v2 batch and recomputes its CRC (which covers the
+// attributes onwards).
+func orAttributes(batch []byte, bits uint16) {
 	attrs := binary.BigEndian.Uint16(batch[batchAttributesPos:])
-	binary.BigEndian.PutUint16(batch[batchAttributesPos:], attrs|attrTransactionalV2)
+	binary.BigEndian.PutUint16(batch[batchAttributesPos:], attrs|bits)
 	binary.BigEndian.PutUint32(batch[batchCRCPos:], crc32.Checksum(batch[batchAttributesPos:], castagnoliTable))
 }
 

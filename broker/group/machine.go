@@ -202,9 +202,8 @@ type group struct {
 	subscribed     map[string]bool                // topics of a consumer group's members
 	subKnown       bool
 	// pendingTxn holds transactional offset commits by producer id until the producer's
-	// transaction marker (Kafka's pendingTransactionalOffsetCommits); an entry's logOffset is -1
-	// until its record is durable.
-	pendingTxn map[int64]map[topicPartition]offsetEntry
+	// transaction marker (Kafka's pendingTransactionalOffsetCommits).
+	pendingTxn map[int64]map[topicPartition]*txnOffset
 
 	inflight map[uint64]*appendCont
 	nextSeq  uint64
@@ -226,7 +225,7 @@ func newGroup(id string, lim *limits, now time.Time) *group {
 		supported:      map[string]int{},
 		offsets:        map[topicPartition]offsetEntry{},
 		pendingCommits: map[topicPartition]offsetEntry{},
-		pendingTxn:     map[int64]map[topicPartition]offsetEntry{},
+		pendingTxn:     map[int64]map[topicPartition]*txnOffset{},
 		inflight:       map[uint64]*appendCont{},
 	}
 }

@@ -513,7 +513,13 @@ func (g *group) expireOffsets(now time.Time) {
 func loadGroup(id string, lg *loadedGroup, lim *limits, now time.Time) *group {
 	g := newGroup(id, lim, now)
 	g.offsets = lg.offsets
-	g.pendingTxn = lg.pendingTxn
+	for pid, offs := range lg.pendingTxn {
+		m := make(map[topicPartition]*txnOffset, len(offs))
+		for tp, e := range offs {
+			m[tp] = &txnOffset{e: e, durable: true}
+		}
+		g.pendingTxn[pid] = m
+	}
 	v := lg.meta
 	if v == nil {
 		return g

@@ -84,6 +84,18 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool
 	}
 }
 
+// txnOffset is a producer's pending offset of one partition: the last of its commits that is
+// durable, and how many are being written. Kafka keeps the last commit asked for and drops it if
+// its write fails, which also drops the durable one it replaced: a fenced producer's failed
+// TxnOffsetCommit (INVALID_PRODUCER_EPOCH, same producer id) would wipe the live producer's
+// offset. Here a failed write changes nothing, and writes complete in order, so the durable entry
+// is always the latest durable commit.
+type txnOffset struct {
+	e       offsetEntry // with its log offset, if durable
+	durable bool
+	writing int
+}
+
 // txnMarker is a transaction marker that reached a partition while it was loading.
 type txnMarker struct {
 	producerID int64
@@ -152,35 +164,43 @@ func (g *group) txnCommitOffsets(now time.Time, w waiter, req *kmsg.TxnOffsetCom
 	}
 	offs := g.pendingTxn[txn.ID]
 	if offs == nil {
-		offs = map[topicPartition]offsetEntry{}
+		offs = map[topicPartition]*txnOffset{}
 		g.pendingTxn[txn.ID] = offs
 	}
 	recs := make([]Record, 0, len(st.items))
 	for _, it := range st.items {
-		offs[it.tp] = it.e
+		to := offs[it.tp]
+		if to == nil {
+			to = &txnOffset{}
+			offs[it.tp] = to
+		}
+		to.writing++
 		recs = append(recs, Record{Key: offsetCommitKey(g.id, it.tp), Value: offsetCommitValue(it.e)})
 	}
 	g.emitTxn(recs, txn, &appendCont{kind: appendTxnCommit, w: w, commit: st, producer: txn.ID})
 }
 
 // onTxnCommitStored is Kafka's onTxnOffsetCommitAppend / failPendingTxnOffsetCommit: a durable
-// offset learns its log offset (which orders it against regular commits when its marker comes),
-// a failed one is no longer pending. An entry replaced by a later commit of the same producer, or
-// removed meanwhile (deleted, or its transaction ended), is left alone.
+// offset becomes the producer's pending offset of its partition, with its log offset (which
+// orders it against regular commits when its marker comes); a failed one changes nothing (see
+// txnOffset). A partition whose pending offsets were removed meanwhile (deleted, or its
+// transaction ended) is left alone.
 func (g *group) onTxnCommitStored(c *appendCont, offset int64, err error) {
 	st := c.commit
 	if offs := g.pendingTxn[c.producer]; offs != nil && !g.is(stateDead) {
 		for _, it := range st.items {
-			cur, ok := offs[it.tp]
-			if !ok || cur != it.e {
+			to := offs[it.tp]
+			if to == nil {
 				continue
 			}
-			if err != nil {
+			to.writing = max(0, to.writing-1)
+			if err == nil {
+				to.e, to.durable = it.e, true
+				to.e.logOffset = offset
+			}
+			if to.writing == 0 && !to.durable {
 				delete(offs, it.tp)
-				continue
 			}
-			cur.logOffset = offset
-			offs[it.tp] = cur
 		}
 		if len(offs) == 0 {
 			delete(g.pendingTxn, c.producer)
@@ -192,9 +212,9 @@ func (g *group) onTxnCommitStored(c *appendCont, offset int64, err error) {
 // completeTxn applies the producer's transaction marker (Kafka's completePendingTxnOffsetCommit):
 // on commit each pending offset becomes current unless the partition's current offset is later
 // in the log (a regular commit after the transactional one wins, as it does when the log is
-// replayed); on abort they are dropped. An offset whose record is not durable yet (a marker
-// overtaking the TxnOffsetCommit's own write, which Kafka treats as an illegal state) is dropped
-// rather than applied.
+// replayed); on abort they are dropped. Only durable offsets are applied: a commit still being
+// written when its marker comes (the marker overtaking the TxnOffsetCommit's own write, which
+// Kafka treats as an illegal state) is dropped.
 func (g *group) completeTxn(now time.Time, producerID int64, commit bool) {
 	g.now = now
 	offs, ok := g.pendingTxn[producerID]
@@ -205,12 +225,12 @@ func (g *group) completeTxn(now time.Time, producerID int64, commit bool) {
 	if !commit || g.is(stateDead) {
 		return
 	}
-	for tp, e := range offs {
-		if e.logOffset < 0 {
+	for tp, to := range offs {
+		if !to.durable {
 			continue
 		}
-		if cur, ok := g.offsets[tp]; !ok || cur.logOffset < e.logOffset {
-			g.offsets[tp] = e
+		if cur, ok := g.offsets[tp]; !ok || cur.logOffset < to.e.logOffset {
+			g.offsets[tp] = to.e
 		}
 	}
 }

@@ -355,6 +355,24 @@ func TestTxnOffsetCommitCoordinatorErrors(t *testing.T) {
 	r.wantOffset("g", 0, -1)
 	r.end(1, true)
 	r.wantOffset("g", 0, -1)
+
+	// A failed write (a fenced epoch of the same producer id) leaves the producer's durable
+	// pending offset as it was.
+	r.store.mu.Lock()
+	r.store.appendFn = nil
+	r.store.mu.Unlock()
+	if code := r.txnCommit(txnReq("g", 1, 0, 5)); code != 0 {
+		t.Fatalf("txn commit %d", code)
+	}
+	r.store.mu.Lock()
+	r.store.appendFn = func(int32, []Record) error { return kerr.InvalidProducerEpoch }
+	r.store.mu.Unlock()
+	if code := r.txnCommit(txnReq("g", 1, 0, 6)); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("fenced producer: %d", code)
+	}
+	r.wantUnstable("g", 0, -1)
+	r.end(1, true)
+	r.wantOffset("g", 0, 5)
 }
 
 // TestTxnOffsetsDeleteAndExpiry: DeleteGroups deletes an Empty group's pending transactional
