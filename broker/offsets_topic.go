@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -206,29 +207,42 @@ func (b *Broker) retryGroupLoad() {
 }
 
 // offsetsStore implements group.Store with the local __consumer_offsets partitions.
-type offsetsStore struct{ b *Broker }
+type offsetsStore struct {
+	b *Broker
+	// txnMu makes choosing a transactional batch's sequence and appending it one step
+	// (appendTxn). Lock order: taken before Partition.mu, with no other lock held.
+	txnMu sync.Mutex
+}
 
-// Append writes recs as one batch and waits until the ISR has it, so a commit acknowledged to a
-// client survives what an acks=all produce survives.
-func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Record) error {
+// Append writes recs as one batch (a transactional batch of txn, if not nil) and waits until the
+// ISR has it, so a commit acknowledged to a client survives what an acks=all produce survives.
+func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Record, txn *group.Producer) (int64, error) {
 	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	kvs := make([]log.KeyValue, len(recs))
 	for i, r := range recs {
 		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
 	}
 	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
-	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
-	if err != nil {
-		return fmt.Errorf("broker: encoding group records: %w", err)
+	var info partition.AppendInfo
+	if txn != nil {
+		info, err = s.appendTxn(p, batch, txn)
+	} else {
+		var hdrs []log.BatchHeader
+		if hdrs, err = log.ValidateBatches(batch, len(batch), nil); err != nil {
+			return -1, fmt.Errorf("broker: encoding group records: %w", err)
+		}
+		info, err = p.AppendAsLeader(batch, hdrs, -1)
 	}
-	info, err := p.AppendAsLeader(batch, hdrs, -1)
 	if err == nil {
 		err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 	}
-	return storeError(ctx, err)
+	if err != nil {
+		return -1, storeError(ctx, err)
+	}
+	return info.BaseOffset, nil
 }
 
 // storeError gives the coordinator the *kerr.Error group.Store promises for an error of the
@@ -263,14 +277,16 @@ func storeError(ctx context.Context, err error) error {
 // Replay reads a partition from its start to its log end offset, as Kafka's
 // GroupMetadataManager loads (FetchLogEnd): a new leader's high watermark lags the records the
 // old leader had already acknowledged (a follower learns the high watermark one fetch later),
-// and a leader never truncates its own log.
+// and a leader never truncates its own log. The end is read again after each chunk, as Kafka's
+// loader does, so a transaction marker written meanwhile is read too. Each record comes with its
+// offset and its batch's producer id and transactional flag, and each transaction marker as a
+// Control record, which the coordinator needs to rebuild transactional offset commits.
 func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Record) error) error {
 	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
 	if err != nil {
 		return err
 	}
-	off, end := p.LogStartOffset(), p.LogEndOffset()
-	for off < end {
+	for off := p.LogStartOffset(); off < p.LogEndOffset(); {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -282,40 +298,14 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 		if len(rr.Records) == 0 {
 			break
 		}
-		last := off
-		err = log.EachRecord(rr.Records, func(o int64, key, value []byte) error {
-			last = o
-			if o < off {
-				return nil
-			}
-			return fn(group.Record{Key: key, Value: value})
-		})
+		next, err := replayBatches(rr.Records, off, fn)
 		if err != nil {
 			return err
 		}
-		hdr, err := lastBatchEnd(rr.Records)
-		if err != nil {
-			return err
+		if next <= off {
+			return fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", offsetsTopic, part, off)
 		}
-		off = max(last+1, hdr)
+		off = next
 	}
 	return nil
-}
-
-// lastBatchEnd is the offset after the last batch in data (control and compressed batches
-// included, which log.EachRecord skips).
-func lastBatchEnd(data []byte) (int64, error) {
-	var end int64
-	for len(data) > 0 {
-		h, err := log.ParseBatchHeader(data)
-		if err != nil {
-			return 0, err
-		}
-		end = h.LastOffset() + 1
-		if h.Size() > len(data) {
-			break
-		}
-		data = data[h.Size():]
-	}
-	return end, nil
 }

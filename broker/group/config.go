@@ -13,21 +13,45 @@ import (
 
 // Record is one __consumer_offsets record: Key and Value encoded exactly as Kafka does
 // (kmsg.OffsetCommitKey/Value, kmsg.GroupMetadataKey/Value; Value nil = tombstone).
-type Record struct{ Key, Value []byte }
+//
+// Replay also says where the record is and what batch it came in, which the coordinator needs to
+// rebuild transactional offset commits (Kafka's loading of pendingOffsetsByProducer); Append
+// ignores these fields.
+type Record struct {
+	Key, Value []byte
+
+	Offset        int64 // the record's offset in the log
+	ProducerID    int64 // the batch's producer id (-1: none)
+	Transactional bool  // the batch is transactional: an offset commit pending its producer's marker
+	// Control: the record is a transaction marker (a control batch's record): Key is the control
+	// record key (version int16, type int16: 0 abort, 1 commit), Value is ignored.
+	Control bool
+}
+
+// Producer is a transactional producer, whose offset commits (TxnOffsetCommit) are written as a
+// transactional batch of its own.
+type Producer struct {
+	ID    int64
+	Epoch int16
+}
 
 // Store persists records in __consumer_offsets partition `partition`.
 //
-// Append returns after the records are durable (acks=all). An error should be, or wrap, a
-// *kerr.Error (kerr.NotLeaderForPartition, kerr.NotEnoughReplicas, kerr.RequestTimedOut, ...): the
-// coordinator maps it to the code the client sees exactly as Kafka does (a not-leader error becomes
-// NOT_COORDINATOR, a timeout REBALANCE_IN_PROGRESS for a SyncGroup, ...). context.DeadlineExceeded
-// counts as REQUEST_TIMED_OUT, context.Canceled as NOT_COORDINATOR, anything else as
-// UNKNOWN_SERVER_ERROR.
+// Append writes recs as one batch and returns the offset of its first record after the records
+// are durable (acks=all). With txn nil the batch is a plain one; otherwise it is a transactional
+// batch of that producer (producer id and epoch set, transactional attribute set), so that the
+// partition's producer state knows the open transaction as Kafka's does, and refuses a fenced
+// epoch (INVALID_PRODUCER_EPOCH). An error should be, or wrap, a *kerr.Error
+// (kerr.NotLeaderForPartition, kerr.NotEnoughReplicas, kerr.RequestTimedOut, ...): the
+// coordinator maps it to the code the client sees exactly as Kafka does (a not-leader error
+// becomes NOT_COORDINATOR, a timeout REBALANCE_IN_PROGRESS for a SyncGroup, ...).
+// context.DeadlineExceeded counts as REQUEST_TIMED_OUT, context.Canceled as NOT_COORDINATOR,
+// anything else as UNKNOWN_SERVER_ERROR.
 //
-// Replay calls fn with every record from the log start offset to the high watermark, in offset
-// order; an error from fn or ctx stops it.
+// Replay calls fn with every record from the log start offset to the log end offset, in offset
+// order, transaction markers included (Record.Control); an error from fn or ctx stops it.
 type Store interface {
-	Append(ctx context.Context, partition int32, recs []Record) error
+	Append(ctx context.Context, partition int32, recs []Record, txn *Producer) (offset int64, err error)
 	Replay(ctx context.Context, partition int32, fn func(Record) error) error
 }
 

@@ -43,6 +43,8 @@ func (c *Coordinator) Start(ctx context.Context, req kmsg.Request) func() kmsg.R
 		return erase(c.startDeleteGroups(ctx, r))
 	case *kmsg.OffsetDeleteRequest:
 		return erase(c.startOffsetDelete(ctx, r))
+	case *kmsg.TxnOffsetCommitRequest:
+		return erase(c.startTxnOffsetCommit(ctx, r))
 	}
 	return nil
 }

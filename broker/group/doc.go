@@ -1,6 +1,7 @@
 // Package group is Kafka's classic consumer-group coordinator (Kafka 3.4's GroupCoordinator,
 // GroupMetadata and GroupMetadataManager): JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-// OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and OffsetDelete.
+// OffsetCommit, TxnOffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and
+// OffsetDelete.
 //
 // # Shape
 //
@@ -65,7 +66,10 @@
 //     assignment), written when the leader's assignment is accepted, when a static member is
 //     replaced, and when a rebalance leaves the group Empty;
 //   - tombstones (nil value) for deleted and expired offsets, and for the metadata of a deleted
-//     group that had a generation.
+//     group that had a generation;
+//   - a transactional offset commit: the same records, in a transactional batch of the producer
+//     (Store.Append with a Producer); the transaction coordinator's marker (a control batch)
+//     follows in the same partition.
 //
 // Replay rebuilds groups and offsets: the last record of a key wins, a tombstone deletes. A group
 // with members comes back Stable (members must heartbeat within their session timeout), one
@@ -73,6 +77,27 @@
 // offsets.retention.check.interval.ms) as in Kafka: for an Empty group counting from when it
 // became Empty, for a Stable consumer group only for topics no member subscribes to any more,
 // for a simple group from each commit.
+//
+// # Transactions
+//
+// TxnOffsetCommit (KIP-98, KIP-447) is validated as OffsetCommit is (v3's generation, member id
+// and group.instance.id: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID), except that
+// the group's state does not matter and a request without member or generation (v0-v2) is
+// accepted even for a group with members; a generation -1 commit creates a missing group. Its
+// offsets are written as the producer's transactional batch, so the partition's producer state
+// knows the transaction and refuses a fenced epoch (INVALID_PRODUCER_EPOCH), and held pending by
+// producer id (txn.go). The broker calls CompleteTxn once a producer's marker is durable in a
+// partition it leads: a commit makes the producer's pending offsets the group's, unless a regular
+// commit later in the log replaced one (offsets are ordered by log offset, as Kafka's olderThan);
+// an abort drops them. Until then OffsetFetch answers the last committed offset, or
+// UNSTABLE_OFFSET_COMMIT with RequireStable. Replay holds a transactional batch's offsets pending
+// until its producer's marker (commit applies, abort drops); a load that ends inside a
+// transaction keeps them pending for the marker to come, and a marker that reaches a loading
+// partition is applied once it is loaded. A regular tombstone (DeleteGroups, OffsetDelete,
+// expiry) removes the key's pending transactional offsets too, in memory and on replay, so
+// DeleteGroups deletes an Empty group with pending offsets entirely, and expiry keeps an offset
+// (and so its group) while a transaction holds its partition: Kafka 3.5+'s OffsetMetadataManager
+// rules, which 3.4's GroupMetadataManager did not keep consistent with its own replay.
 //
 // # Differences from Kafka
 //
@@ -85,8 +110,15 @@
 //     without waiting), and tombstones also cover commits still being written.
 //   - Where Kafka iterates hash maps (members in JoinGroup and DescribeGroups answers, protocol
 //     ties, the new leader when the leader leaves), this package uses join order.
-//   - Transactional offset commits (TxnOffsetCommit) are not handled; OffsetFetch's RequireStable
-//     only waits for regular commits still being written (UNSTABLE_OFFSET_COMMIT).
+//   - A TxnOffsetCommit without a producer id is INVALID_PRODUCER_ID_MAPPING, without an epoch
+//     INVALID_PRODUCER_EPOCH (Kafka 3.4 stores the first as a regular commit). One with a member
+//     id or generation for a group that does not exist is UNKNOWN_MEMBER_ID without creating the
+//     group (Kafka creates it empty first).
+//   - A TxnOffsetCommit whose write fails leaves the producer's earlier durable pending offset of
+//     that partition in place; Kafka drops it (so a fenced zombie's failed commit, same producer
+//     id, would wipe the live producer's).
+//   - The coordinator does not itself check that the producer id belongs to the transactional id
+//     or added the group's partition to its transaction (KIP-890's verification).
 //   - Undecodable records are skipped with a warning instead of failing the load.
 //   - OffsetCommit v10 and OffsetFetch v10 address topics by id, which this package does not
 //     resolve: the broker should advertise at most v9 (Kafka 3.4 serves v8).

@@ -121,24 +121,42 @@ type memStore struct {
 
 func newMemStore() *memStore { return &memStore{logs: map[int32][]Record{}} }
 
-func (s *memStore) Append(ctx context.Context, partition int32, recs []Record) error {
+// Append stores recs at the end of the partition's log: a record's offset is its index.
+func (s *memStore) Append(ctx context.Context, partition int32, recs []Record, txn *Producer) (int64, error) {
 	s.mu.Lock()
 	fn := s.appendFn
 	s.mu.Unlock()
 	if fn != nil {
 		if err := fn(partition, recs); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return -1, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	base := int64(len(s.logs[partition]))
 	for _, r := range recs {
-		s.logs[partition] = append(s.logs[partition], Record{Key: slices.Clone(r.Key), Value: slices.Clone(r.Value)})
+		stored := Record{Key: slices.Clone(r.Key), Value: slices.Clone(r.Value), ProducerID: -1}
+		if txn != nil {
+			stored.ProducerID, stored.Transactional = txn.ID, true
+		}
+		s.logs[partition] = append(s.logs[partition], stored)
 	}
-	return nil
+	return base, nil
+}
+
+// marker appends a transaction marker of the producer, as the partition leader's WriteTxnMarkers
+// handler does.
+func (s *memStore) marker(partition int32, producerID int64, commit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	typ := byte(controlAbort)
+	if commit {
+		typ = controlCommit
+	}
+	s.logs[partition] = append(s.logs[partition], Record{Key: []byte{0, 0, 0, typ}, Value: []byte{0, 0, 0, 0, 0, 0}, ProducerID: producerID, Transactional: true, Control: true})
 }
 
 func (s *memStore) Replay(ctx context.Context, partition int32, fn func(Record) error) error {
@@ -153,10 +171,11 @@ func (s *memStore) Replay(ctx context.Context, partition int32, fn func(Record) 
 	s.mu.Lock()
 	recs := slices.Clone(s.logs[partition])
 	s.mu.Unlock()
-	for _, r := range recs {
+	for i, r := range recs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		r.Offset = int64(i)
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -179,7 +198,7 @@ type harness struct {
 	nextW   uint64
 	replies map[uint64]kmsg.Response
 	pending []appendReq // asked for, not yet completed
-	written []Record    // completed successfully, in order
+	written []Record    // completed successfully, in order (Offset: the index, as in memStore)
 	uuid    int
 }
 
@@ -232,10 +251,18 @@ func (h *harness) flush(err error) {
 	for len(h.pending) > 0 {
 		a := h.pending[0]
 		h.pending = h.pending[1:]
+		off := int64(-1)
 		if err == nil {
-			h.written = append(h.written, a.recs...)
+			off = int64(len(h.written))
+			for i, r := range a.recs {
+				r.Offset, r.ProducerID = off+int64(i), -1
+				if a.txn != nil {
+					r.ProducerID, r.Transactional = a.txn.ID, true
+				}
+				h.written = append(h.written, r)
+			}
 		}
-		h.g.appendDone(h.now, a.seq, err)
+		h.g.appendDone(h.now, a.seq, off, err)
 		h.collect()
 	}
 }

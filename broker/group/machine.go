@@ -44,11 +44,13 @@ type reply struct {
 	resp kmsg.Response
 }
 
-// appendReq asks the runtime to persist records; it answers with group.appendDone(seq, err).
-// Appends of one group must complete in the order they were issued.
+// appendReq asks the runtime to persist records (as a transactional batch of txn, if not nil); it
+// answers with group.appendDone(seq, offset, err). Appends of one group must complete in the
+// order they were issued.
 type appendReq struct {
 	seq  uint64
 	recs []Record
+	txn  *Producer
 }
 
 // output is what a step of the machine asks the runtime to do.
@@ -199,6 +201,9 @@ type group struct {
 	pendingCommits map[topicPartition]offsetEntry // written but not yet durable
 	subscribed     map[string]bool                // topics of a consumer group's members
 	subKnown       bool
+	// pendingTxn holds transactional offset commits by producer id until the producer's
+	// transaction marker (Kafka's pendingTransactionalOffsetCommits).
+	pendingTxn map[int64]map[topicPartition]*txnOffset
 
 	inflight map[uint64]*appendCont
 	nextSeq  uint64
@@ -220,6 +225,7 @@ func newGroup(id string, lim *limits, now time.Time) *group {
 		supported:      map[string]int{},
 		offsets:        map[topicPartition]offsetEntry{},
 		pendingCommits: map[topicPartition]offsetEntry{},
+		pendingTxn:     map[int64]map[topicPartition]*txnOffset{},
 		inflight:       map[uint64]*appendCont{},
 	}
 }
@@ -554,7 +560,8 @@ type appendCont struct {
 	deleted  *kmsg.DeleteGroupsResponseGroup
 	offDel   *kmsg.OffsetDeleteResponse
 	static   *staticReplace
-	canceled bool // the group was unloaded; the waiter was answered already
+	producer int64 // appendTxnCommit: the producer id
+	canceled bool  // the group was unloaded; the waiter was answered already
 }
 
 type appendKind int8
@@ -564,14 +571,18 @@ const (
 	appendEmptyStore                    // an Empty generation
 	appendStaticStore                   // a static member replaced in a Stable group
 	appendCommit                        // OffsetCommit
+	appendTxnCommit                     // TxnOffsetCommit
 	appendTombstones                    // DeleteGroups, OffsetDelete, offset expiry
 )
 
 // emit asks the runtime to persist recs and remembers what to do when that is done.
-func (g *group) emit(recs []Record, c *appendCont) {
+func (g *group) emit(recs []Record, c *appendCont) { g.emitTxn(recs, nil, c) }
+
+// emitTxn is emit of a transactional batch of txn (nil: a plain batch).
+func (g *group) emitTxn(recs []Record, txn *Producer, c *appendCont) {
 	g.nextSeq++
 	g.inflight[g.nextSeq] = c
-	g.out.appends = append(g.out.appends, appendReq{seq: g.nextSeq, recs: recs})
+	g.out.appends = append(g.out.appends, appendReq{seq: g.nextSeq, recs: recs, txn: txn})
 }
 
 // storeGroup persists the current generation with assignment (Kafka's storeGroup).
@@ -579,8 +590,8 @@ func (g *group) storeGroup(assignment map[string][]byte, c *appendCont) {
 	g.emit([]Record{{Key: groupMetadataKey(g.id), Value: g.groupMetadataValue(assignment)}}, c)
 }
 
-// appendDone is the runtime's answer to an appendReq: err is Store.Append's result.
-func (g *group) appendDone(now time.Time, seq uint64, err error) {
+// appendDone is the runtime's answer to an appendReq: offset and err are Store.Append's result.
+func (g *group) appendDone(now time.Time, seq uint64, offset int64, err error) {
 	g.now = now
 	c := g.inflight[seq]
 	delete(g.inflight, seq)
@@ -595,7 +606,9 @@ func (g *group) appendDone(now time.Time, seq uint64, err error) {
 	case appendStaticStore:
 		g.onStaticStored(c, err)
 	case appendCommit:
-		g.onCommitStored(c, err)
+		g.onCommitStored(c, offset, err)
+	case appendTxnCommit:
+		g.onTxnCommitStored(c, offset, err)
 	case appendTombstones:
 		// Kafka ignores tombstone failures: the next expiry pass writes them again.
 		if c.deleted != nil {
@@ -633,7 +646,7 @@ func (g *group) cancelCont(c *appendCont, code int16) {
 	c.canceled = true
 	switch {
 	case c.commit != nil:
-		g.respond(c.w, c.commit.groupError(code))
+		g.respond(c.w, c.commit.build(code, true))
 	case c.deleted != nil:
 		d := *c.deleted
 		d.ErrorCode = code

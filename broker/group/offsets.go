@@ -12,13 +12,20 @@ import (
 // codeFromAppend marks a partition whose code is the append's outcome.
 const codeFromAppend = int16(-32768)
 
-// commitState is an OffsetCommit in progress: the request, the code already known for each
-// partition, and the offsets to write.
+// commitState is an OffsetCommit or TxnOffsetCommit in progress: the partitions asked for, the
+// code already known for each, and the offsets to write.
 type commitState struct {
 	version int16
-	req     *kmsg.OffsetCommitRequest
+	txn     bool // a TxnOffsetCommit: answer with a TxnOffsetCommitResponse
+	topics  []commitTopic
 	codes   [][]int16
 	items   []commitItem
+}
+
+type commitTopic struct {
+	topic      string
+	id         [16]byte // OffsetCommit v10+
+	partitions []int32
 }
 
 type commitItem struct {
@@ -26,36 +33,75 @@ type commitItem struct {
 	e  offsetEntry
 }
 
+// commitPartition is one partition of either request.
+type commitPartition struct {
+	partition   int32
+	offset      int64
+	leaderEpoch int32
+	metadata    *string
+	timestamp   int64 // OffsetCommit v1's commit timestamp; -1: now
+}
+
 // newCommitState sorts the partitions of req: unknown topics, oversized metadata, and the rest,
 // whose entries it builds as Kafka's KafkaApis does (commit time now unless a v1 request gives
 // one; an explicit expiry for v2-v4 requests with a retention time).
 func newCommitState(req *kmsg.OffsetCommitRequest, lim *limits, now time.Time) *commitState {
-	st := &commitState{version: req.Version, req: req, codes: make([][]int16, len(req.Topics))}
-	for ti, t := range req.Topics {
-		st.codes[ti] = make([]int16, len(t.Partitions))
-		for pi, p := range t.Partitions {
-			switch {
-			case lim.topicExists != nil && !lim.topicExists(t.Topic, p.Partition):
-				st.codes[ti][pi] = kerr.UnknownTopicOrPartition.Code
-			case p.Metadata != nil && utf16Len(*p.Metadata) > lim.maxMetadataBytes:
-				st.codes[ti][pi] = kerr.OffsetMetadataTooLarge.Code
-			default:
-				st.codes[ti][pi] = codeFromAppend
-				e := offsetEntry{offset: p.Offset, leaderEpoch: p.LeaderEpoch, commitTime: now.UnixMilli(), expireTime: -1}
-				if p.Metadata != nil {
-					e.metadata = *p.Metadata
-				}
-				if p.Timestamp != -1 && req.Version == 1 {
-					e.commitTime = p.Timestamp
-				}
-				if req.RetentionTimeMillis != -1 && req.Version >= 2 && req.Version <= 4 {
-					e.expireTime = now.UnixMilli() + req.RetentionTimeMillis
-				}
-				st.items = append(st.items, commitItem{topicPartition{t.Topic, p.Partition}, e})
+	st := &commitState{version: req.Version}
+	expire := int64(-1)
+	if req.RetentionTimeMillis != -1 && req.Version >= 2 && req.Version <= 4 {
+		expire = now.UnixMilli() + req.RetentionTimeMillis
+	}
+	for _, t := range req.Topics {
+		ps := make([]commitPartition, len(t.Partitions))
+		for i, p := range t.Partitions {
+			ps[i] = commitPartition{p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, -1}
+			if req.Version == 1 {
+				ps[i].timestamp = p.Timestamp
 			}
 		}
+		st.add(t.Topic, t.TopicID, ps, lim, now, expire)
 	}
 	return st
+}
+
+// newTxnCommitState is newCommitState for a TxnOffsetCommit (Kafka's convertTxnOffsets: commit
+// time now, no expiry).
+func newTxnCommitState(req *kmsg.TxnOffsetCommitRequest, lim *limits, now time.Time) *commitState {
+	st := &commitState{version: req.Version, txn: true}
+	for _, t := range req.Topics {
+		ps := make([]commitPartition, len(t.Partitions))
+		for i, p := range t.Partitions {
+			ps[i] = commitPartition{p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, -1}
+		}
+		st.add(t.Topic, [16]byte{}, ps, lim, now, -1)
+	}
+	return st
+}
+
+func (st *commitState) add(topic string, id [16]byte, ps []commitPartition, lim *limits, now time.Time, expire int64) {
+	ct := commitTopic{topic: topic, id: id, partitions: make([]int32, len(ps))}
+	codes := make([]int16, len(ps))
+	for i, p := range ps {
+		ct.partitions[i] = p.partition
+		switch {
+		case lim.topicExists != nil && !lim.topicExists(topic, p.partition):
+			codes[i] = kerr.UnknownTopicOrPartition.Code
+		case p.metadata != nil && utf16Len(*p.metadata) > lim.maxMetadataBytes:
+			codes[i] = kerr.OffsetMetadataTooLarge.Code
+		default:
+			codes[i] = codeFromAppend
+			e := offsetEntry{offset: p.offset, leaderEpoch: p.leaderEpoch, commitTime: now.UnixMilli(), expireTime: expire, logOffset: -1}
+			if p.metadata != nil {
+				e.metadata = *p.metadata
+			}
+			if p.timestamp != -1 {
+				e.commitTime = p.timestamp
+			}
+			st.items = append(st.items, commitItem{topicPartition{topic, p.partition}, e})
+		}
+	}
+	st.topics = append(st.topics, ct)
+	st.codes = append(st.codes, codes)
 }
 
 // known reports whether any partition is of an existing topic: if none is, Kafka answers without
@@ -72,25 +118,57 @@ func (st *commitState) known() bool {
 }
 
 // response gives the partitions written the append's outcome c.
-func (st *commitState) response(c int16) *kmsg.OffsetCommitResponse { return st.build(c, false) }
+func (st *commitState) response(c int16) *kmsg.OffsetCommitResponse {
+	return st.build(c, false).(*kmsg.OffsetCommitResponse)
+}
 
 // groupError gives every partition of an existing topic the group-level error c.
-func (st *commitState) groupError(c int16) *kmsg.OffsetCommitResponse { return st.build(c, true) }
+func (st *commitState) groupError(c int16) *kmsg.OffsetCommitResponse {
+	return st.build(c, true).(*kmsg.OffsetCommitResponse)
+}
 
-func (st *commitState) build(c int16, group bool) *kmsg.OffsetCommitResponse {
+// txnResponse and txnGroupError are response and groupError for a TxnOffsetCommit.
+func (st *commitState) txnResponse(c int16) *kmsg.TxnOffsetCommitResponse {
+	return st.build(c, false).(*kmsg.TxnOffsetCommitResponse)
+}
+
+func (st *commitState) txnGroupError(c int16) *kmsg.TxnOffsetCommitResponse {
+	return st.build(c, true).(*kmsg.TxnOffsetCommitResponse)
+}
+
+// build answers with code c for the partitions written (group: also for those with oversized
+// metadata), as an OffsetCommitResponse or, for a TxnOffsetCommit, a TxnOffsetCommitResponse.
+func (st *commitState) build(c int16, group bool) kmsg.Response {
+	code := func(ti, pi int) int16 {
+		if k := st.codes[ti][pi]; k != codeFromAppend && (!group || k != kerr.OffsetMetadataTooLarge.Code) {
+			return k
+		}
+		return c
+	}
+	if st.txn {
+		r := kmsg.NewPtrTxnOffsetCommitResponse()
+		r.Version = st.version
+		for ti, t := range st.topics {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.topic
+			for pi, p := range t.partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, code(ti, pi)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+		return r
+	}
 	r := kmsg.NewPtrOffsetCommitResponse()
 	r.Version = st.version
-	for ti, t := range st.req.Topics {
+	for ti, t := range st.topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
-		rt.TopicID = t.TopicID
-		for pi, p := range t.Partitions {
+		rt.Topic = t.topic
+		rt.TopicID = t.id
+		for pi, p := range t.partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = st.codes[ti][pi]
-			if rp.ErrorCode == codeFromAppend || (group && rp.ErrorCode == kerr.OffsetMetadataTooLarge.Code) {
-				rp.ErrorCode = c
-			}
+			rp.Partition, rp.ErrorCode = p, code(ti, pi)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		r.Topics = append(r.Topics, rt)
@@ -99,8 +177,10 @@ func (st *commitState) build(c int16, group bool) *kmsg.OffsetCommitResponse {
 }
 
 // validateOffsetCommit is Kafka's check of who may commit: members of the current generation, or
-// anyone with generation -1 while the group is Empty (simple consumers, admin tools).
-func (g *group) validateOffsetCommit(generation int32, memberID string, instanceID *string) int16 {
+// anyone with generation -1 while the group is Empty (simple consumers, admin tools). A
+// transactional commit without a member id, instance id and generation (TxnOffsetCommit v0-v2,
+// which cannot send them) is accepted whatever the group's state.
+func (g *group) validateOffsetCommit(generation int32, memberID string, instanceID *string, txn bool) int16 {
 	switch {
 	case g.is(stateDead):
 		return g.deadCode()
@@ -114,7 +194,7 @@ func (g *group) validateOffsetCommit(generation int32, memberID string, instance
 			return kerr.IllegalGeneration.Code
 		}
 		return 0
-	case !g.is(stateEmpty):
+	case !txn && !g.is(stateEmpty):
 		return kerr.UnknownMemberID.Code
 	}
 	return 0
@@ -124,7 +204,7 @@ func (g *group) validateOffsetCommit(generation int32, memberID string, instance
 func (g *group) commitOffsets(now time.Time, w waiter, req *kmsg.OffsetCommitRequest) {
 	g.now = now
 	st := newCommitState(req, g.lim, now)
-	if c := g.validateOffsetCommit(req.Generation, req.MemberID, req.InstanceID); c != 0 {
+	if c := g.validateOffsetCommit(req.Generation, req.MemberID, req.InstanceID, false); c != 0 {
 		g.respond(w, st.groupError(c))
 		return
 	}
@@ -149,13 +229,19 @@ func (g *group) commitOffsets(now time.Time, w waiter, req *kmsg.OffsetCommitReq
 	g.emit(recs, &appendCont{kind: appendCommit, w: w, commit: st})
 }
 
-func (g *group) onCommitStored(c *appendCont, err error) {
+// onCommitStored is Kafka's onOffsetCommitAppend: the offsets become current unless a newer
+// record (by log offset: a transactional commit completed meanwhile) replaced them.
+func (g *group) onCommitStored(c *appendCont, offset int64, err error) {
 	st := c.commit
 	if !g.is(stateDead) {
 		for _, it := range st.items {
 			if err == nil {
 				if _, ok := g.pendingCommits[it.tp]; ok {
-					g.offsets[it.tp] = it.e
+					e := it.e
+					e.logOffset = offset
+					if cur, ok := g.offsets[it.tp]; !ok || cur.logOffset < e.logOffset {
+						g.offsets[it.tp] = e
+					}
 				}
 			}
 			if p, ok := g.pendingCommits[it.tp]; ok && p == it.e {
@@ -184,7 +270,8 @@ type fetchedPartition struct {
 
 // fetchOffsets returns the committed offsets of the given partitions (all = every partition with
 // an offset, by topic and partition). With requireStable, a partition with a commit still being
-// written answers UNSTABLE_OFFSET_COMMIT, as Kafka does.
+// written, or with a transactional commit waiting for its marker, answers UNSTABLE_OFFSET_COMMIT
+// (KIP-447), as Kafka does; without it, the last committed offset.
 func (g *group) fetchOffsets(topics []fetchTopic, all, requireStable bool) []fetchedPartition {
 	var out []fetchedPartition
 	if all {
@@ -216,7 +303,7 @@ func (g *group) fetchOne(tp topicPartition, requireStable bool) fetchedPartition
 	if g.is(stateDead) {
 		return f
 	}
-	if _, pending := g.pendingCommits[tp]; requireStable && pending {
+	if requireStable && g.hasPendingCommit(tp) {
 		f.code = kerr.UnstableOffsetCommit.Code
 		return f
 	}
@@ -226,20 +313,40 @@ func (g *group) fetchOne(tp topicPartition, requireStable bool) fetchedPartition
 	return f
 }
 
-// removeOffsets forgets the offsets of tps (committed or being written) and returns the ones
-// that need a tombstone.
+// hasPendingCommit reports whether tp has a commit being written or a transactional commit
+// waiting for its producer's marker (Kafka's hasPendingOffsetCommitsForTopicPartition).
+func (g *group) hasPendingCommit(tp topicPartition) bool {
+	if _, ok := g.pendingCommits[tp]; ok {
+		return true
+	}
+	for _, offs := range g.pendingTxn {
+		if _, ok := offs[tp]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// removeOffsets forgets the offsets of tps (committed, being written, or pending in a
+// transaction) and returns the ones that need a tombstone.
 func (g *group) removeOffsets(tps []topicPartition) []topicPartition {
 	var removed []topicPartition
 	for _, tp := range tps {
 		_, committed := g.offsets[tp]
-		_, pending := g.pendingCommits[tp]
-		if committed || pending {
+		if committed || g.hasPendingCommit(tp) {
 			// A commit still being written lands before the tombstone (appends are ordered), so
-			// it needs one too.
+			// it needs one too; so does a transactional one, whose commit marker would otherwise
+			// bring it back when the log is replayed (the replay drops a key's pending
+			// transactional offsets at its tombstone, as Kafka 3.5+'s OffsetMetadataManager does).
 			removed = append(removed, tp)
 		}
 		delete(g.offsets, tp)
 		delete(g.pendingCommits, tp)
+		for pid, offs := range g.pendingTxn {
+			if delete(offs, tp); len(offs) == 0 {
+				delete(g.pendingTxn, pid)
+			}
+		}
 	}
 	return removed
 }
@@ -248,7 +355,7 @@ func (g *group) removeOffsets(tps []topicPartition) []topicPartition {
 // makes it Dead and (if it ever had a generation) tombstones its metadata: Kafka's
 // cleanupGroupMetadata. It reports whether it emitted an append.
 func (g *group) cleanup(removed []topicPartition, c *appendCont) bool {
-	if g.is(stateEmpty) && len(g.offsets) == 0 && len(g.pendingCommits) == 0 && len(g.pending) == 0 {
+	if g.is(stateEmpty) && len(g.offsets) == 0 && len(g.pendingCommits) == 0 && len(g.pendingTxn) == 0 && len(g.pending) == 0 {
 		g.transition(stateDead)
 	}
 	var recs []Record
@@ -279,13 +386,26 @@ func (g *group) deleteGroup(now time.Time, w waiter) {
 	case stateEmpty:
 		g.transition(stateDead)
 		clear(g.pending) // members still to rejoin with an id will find the group gone
+		// Every offset goes, pending transactional ones too (Kafka 3.5+'s deleteAllOffsets; 3.4
+		// dropped them from memory without a tombstone, so a later commit marker brought them
+		// back on the next load).
 		all := make([]topicPartition, 0, len(g.offsets)+len(g.pendingCommits))
+		seen := map[topicPartition]bool{}
+		add := func(tp topicPartition) {
+			if !seen[tp] {
+				seen[tp] = true
+				all = append(all, tp)
+			}
+		}
 		for tp := range g.offsets {
-			all = append(all, tp)
+			add(tp)
 		}
 		for tp := range g.pendingCommits {
-			if _, ok := g.offsets[tp]; !ok {
-				all = append(all, tp)
+			add(tp)
+		}
+		for _, offs := range g.pendingTxn {
+			for tp := range offs {
+				add(tp)
 			}
 		}
 		if g.cleanup(g.removeOffsets(all), &appendCont{kind: appendTombstones, w: w, deleted: &d}) {
@@ -375,7 +495,9 @@ func (g *group) expireOffsets(now time.Time) {
 			if keep[tp.topic] {
 				continue
 			}
-			if _, pending := g.pendingCommits[tp]; pending {
+			if g.hasPendingCommit(tp) {
+				// Not while a commit is being written, nor while a transaction holds an offset
+				// for it (Kafka 3.5+; 3.4 only waited for regular commits).
 				continue
 			}
 			if (o.expireTime == -1 && nowMs-base(o) >= retention) || (o.expireTime != -1 && nowMs >= o.expireTime) {
@@ -391,6 +513,13 @@ func (g *group) expireOffsets(now time.Time) {
 func loadGroup(id string, lg *loadedGroup, lim *limits, now time.Time) *group {
 	g := newGroup(id, lim, now)
 	g.offsets = lg.offsets
+	for pid, offs := range lg.pendingTxn {
+		m := make(map[topicPartition]*txnOffset, len(offs))
+		for tp, e := range offs {
+			m[tp] = &txnOffset{e: e, durable: true}
+		}
+		g.pendingTxn[pid] = m
+	}
 	v := lg.meta
 	if v == nil {
 		return g

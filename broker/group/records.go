@@ -32,6 +32,10 @@ type offsetEntry struct {
 	metadata    string
 	commitTime  int64 // unix millis
 	expireTime  int64 // unix millis; -1: none (only OffsetCommit v1-v4 with a retention time set it)
+	// logOffset is the offset of the record in __consumer_offsets (-1 until it is durable): of
+	// a regular and a transactional commit of one partition, the one later in the log wins,
+	// whichever completes last (Kafka's CommitRecordMetadataAndOffset.olderThan).
+	logOffset int64
 }
 
 func offsetCommitKey(group string, tp topicPartition) []byte {
@@ -93,29 +97,82 @@ func (g *group) groupMetadataValue(assignment map[string][]byte) []byte {
 
 // loadedGroup is what replaying one partition yields for one group.
 type loadedGroup struct {
-	meta    *kmsg.GroupMetadataValue // nil: offsets only (a simple consumer group)
-	offsets map[topicPartition]offsetEntry
+	meta       *kmsg.GroupMetadataValue // nil: offsets only (a simple consumer group)
+	offsets    map[topicPartition]offsetEntry
+	pendingTxn map[int64]map[topicPartition]offsetEntry // by producer id, waiting for its marker
+}
+
+func (lg *loadedGroup) empty() bool {
+	return lg.meta == nil && len(lg.offsets) == 0 && len(lg.pendingTxn) == 0
 }
 
 // loader rebuilds groups from __consumer_offsets records: the last record of a key wins, a
-// tombstone deletes.
+// tombstone deletes. A transactional batch's offsets are held by producer until the producer's
+// marker: a commit marker applies them (unless a later regular commit of the same partition is
+// already loaded), an abort marker drops them, and a replay ending without the marker leaves them
+// pending (Kafka's doLoadGroupsAndOffsets).
 type loader struct {
 	groups map[string]*loadedGroup
+	// producers is, for each producer with pending offsets, the groups that hold them.
+	producers map[int64]map[string]bool
 }
 
-func newLoader() *loader { return &loader{groups: map[string]*loadedGroup{}} }
+func newLoader() *loader {
+	return &loader{groups: map[string]*loadedGroup{}, producers: map[int64]map[string]bool{}}
+}
 
 func (l *loader) get(id string) *loadedGroup {
 	lg := l.groups[id]
 	if lg == nil {
-		lg = &loadedGroup{offsets: map[topicPartition]offsetEntry{}}
+		lg = &loadedGroup{offsets: map[topicPartition]offsetEntry{}, pendingTxn: map[int64]map[topicPartition]offsetEntry{}}
 		l.groups[id] = lg
 	}
 	return lg
 }
 
+// Control record types of a transaction marker (Kafka's ControlRecordType).
+const (
+	controlAbort  = 0
+	controlCommit = 1
+)
+
+// parseControlKey decodes a control record key: version int16, type int16. ok is false for a
+// key too short to hold both.
+func parseControlKey(key []byte) (typ int16, ok bool) {
+	if len(key) < 4 {
+		return 0, false
+	}
+	return int16(key[2])<<8 | int16(key[3]), true
+}
+
+// marker applies a transaction marker of producer pid to the offsets it holds pending.
+func (l *loader) marker(pid int64, commit bool) {
+	for id := range l.producers[pid] {
+		lg := l.groups[id]
+		if commit {
+			for tp, e := range lg.pendingTxn[pid] {
+				if cur, ok := lg.offsets[tp]; !ok || cur.logOffset < e.logOffset {
+					lg.offsets[tp] = e
+				}
+			}
+		}
+		delete(lg.pendingTxn, pid)
+	}
+	delete(l.producers, pid)
+}
+
 // add applies one record. Records with an unknown key version are skipped, as Kafka does.
 func (l *loader) add(r Record) error {
+	if r.Control {
+		typ, ok := parseControlKey(r.Key)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: control record key of %d bytes", ErrBadRecord, len(r.Key))
+		case typ == controlCommit || typ == controlAbort:
+			l.marker(r.ProducerID, typ == controlCommit)
+		}
+		return nil // other control records (none are written here) are not markers
+	}
 	if len(r.Key) < 2 {
 		return fmt.Errorf("%w: key of %d bytes", ErrBadRecord, len(r.Key))
 	}
@@ -128,7 +185,18 @@ func (l *loader) add(r Record) error {
 		tp := topicPartition{k.Topic, k.Partition}
 		if r.Value == nil {
 			if lg := l.groups[k.Group]; lg != nil {
+				if r.Transactional {
+					delete(lg.pendingTxn[r.ProducerID], tp)
+					return nil
+				}
+				// A regular tombstone (DeleteGroups, OffsetDelete, expiry) also drops the key's
+				// pending transactional offsets, as the coordinator did in memory when it wrote it.
 				delete(lg.offsets, tp)
+				for pid, offs := range lg.pendingTxn {
+					if delete(offs, tp); len(offs) == 0 {
+						delete(lg.pendingTxn, pid)
+					}
+				}
 			}
 			return nil
 		}
@@ -136,14 +204,28 @@ func (l *loader) add(r Record) error {
 		if err := v.ReadFrom(r.Value); err != nil {
 			return fmt.Errorf("%w: offset commit value: %v", ErrBadRecord, err)
 		}
-		o := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: v.CommitTimestamp, expireTime: -1}
+		o := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: v.CommitTimestamp, expireTime: -1, logOffset: r.Offset}
 		if v.Version >= 3 {
 			o.leaderEpoch = v.LeaderEpoch
 		}
 		if v.Version == 1 {
 			o.expireTime = v.ExpireTimestamp
 		}
-		l.get(k.Group).offsets[tp] = o
+		lg := l.get(k.Group)
+		if !r.Transactional {
+			lg.offsets[tp] = o
+			return nil
+		}
+		offs := lg.pendingTxn[r.ProducerID]
+		if offs == nil {
+			offs = map[topicPartition]offsetEntry{}
+			lg.pendingTxn[r.ProducerID] = offs
+		}
+		offs[tp] = o
+		if l.producers[r.ProducerID] == nil {
+			l.producers[r.ProducerID] = map[string]bool{}
+		}
+		l.producers[r.ProducerID][k.Group] = true
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(r.Key); err != nil {

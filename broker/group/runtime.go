@@ -27,6 +27,7 @@ type Coordinator struct {
 	closed      bool
 	parts       map[int32]*partState
 	groups      map[string]*actor
+	txnGroups   map[int64]map[string]int32 // producer id → groups that may hold its offsets → their partition
 	expiryStop  func() bool
 	nextWaiter  atomic.Uint64
 	wg          sync.WaitGroup // actor workers and append workers
@@ -39,6 +40,7 @@ type partState struct {
 	loading bool
 	ctx     context.Context // canceled when the partition is resigned: in-flight appends stop
 	cancel  context.CancelFunc
+	markers []txnMarker // CompleteTxn calls while loading, applied once loaded
 }
 
 // NewCoordinator returns a coordinator that leads no partition yet (see Elected). Zero fields of
@@ -50,15 +52,16 @@ func NewCoordinator(cfg Config, store Store) *Coordinator {
 	cfg = cfg.withDefaults()
 	root, stop := context.WithCancel(context.Background())
 	c := &Coordinator{
-		cfg:    cfg,
-		lim:    limitsFrom(&cfg),
-		store:  store,
-		log:    cfg.Logger,
-		root:   root,
-		stop:   stop,
-		done:   make(chan struct{}),
-		parts:  map[int32]*partState{},
-		groups: map[string]*actor{},
+		cfg:       cfg,
+		lim:       limitsFrom(&cfg),
+		store:     store,
+		log:       cfg.Logger,
+		root:      root,
+		stop:      stop,
+		done:      make(chan struct{}),
+		parts:     map[int32]*partState{},
+		groups:    map[string]*actor{},
+		txnGroups: map[int64]map[string]int32{},
 	}
 	c.armExpiry()
 	return c
@@ -132,14 +135,21 @@ func (c *Coordinator) Elected(ctx context.Context, partition int32) error {
 	}
 	now := c.cfg.Now()
 	for id, lg := range ld.groups {
-		if lg.meta == nil && len(lg.offsets) == 0 {
+		if lg.empty() {
 			continue
 		}
 		a := c.newActor(id, ps, loadGroup(id, lg, c.lim, now))
 		c.groups[id] = a
 		a.post(func(g *group, now time.Time) { g.onLoaded(now) })
+		for pid := range lg.pendingTxn {
+			c.addTxnGroupLocked(pid, id, partition)
+		}
 	}
 	ps.loading = false
+	for _, m := range ps.markers {
+		c.completeLocked(ps, m.producerID, m.commit)
+	}
+	ps.markers = nil
 	c.log.Info("group: loaded __consumer_offsets partition", "partition", partition,
 		"groups", len(ld.groups), "took", time.Since(start))
 	return nil
@@ -162,6 +172,7 @@ func (c *Coordinator) Resigned(partition int32) {
 			a.unload()
 		}
 	}
+	c.dropTxnGroupsLocked(partition)
 }
 
 // Close drops every group (parked requests get NOT_COORDINATOR), stops all timers and waits for
@@ -187,6 +198,7 @@ func (c *Coordinator) Close() {
 		delete(c.parts, id)
 		ps.cancel()
 	}
+	clear(c.txnGroups)
 	c.mu.Unlock()
 	c.expiryTimer.Unlock()
 	c.stop()
@@ -237,6 +249,12 @@ func (c *Coordinator) dispatch(groupID string, allowEmptyID bool, create func() 
 	ev func(g *group, now time.Time, w waiter)) (*call, int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.dispatchLocked(groupID, allowEmptyID, create, version, ev)
+}
+
+// dispatchLocked is dispatch with c.mu held.
+func (c *Coordinator) dispatchLocked(groupID string, allowEmptyID bool, create func() bool, version int16,
+	ev func(g *group, now time.Time, w waiter)) (*call, int16) {
 	a, ps, code := c.routeLocked(groupID, allowEmptyID)
 	if code != 0 {
 		return nil, code
@@ -450,11 +468,11 @@ func (a *actor) appendLoop() {
 		a.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(a.part.ctx, a.c.cfg.CommitTimeout)
-		err := a.c.store.Append(ctx, a.part.id, req.recs)
+		off, err := a.c.store.Append(ctx, a.part.id, req.recs, req.txn)
 		cancel()
 		if err != nil {
 			a.c.log.Warn("group: appending to __consumer_offsets failed", "group", a.id, "partition", a.part.id, "err", err)
 		}
-		a.post(func(g *group, now time.Time) { g.appendDone(now, req.seq, err) })
+		a.post(func(g *group, now time.Time) { g.appendDone(now, req.seq, off, err) })
 	}
 }
