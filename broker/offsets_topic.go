@@ -211,18 +211,24 @@ type offsetsStore struct{ b *Broker }
 // Append writes recs as one batch and waits until the ISR has it, so a commit acknowledged to a
 // client survives what an acks=all produce survives.
 func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Record) error {
-	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
-	if err != nil {
-		return err
-	}
 	kvs := make([]log.KeyValue, len(recs))
 	for i, r := range recs {
 		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
 	}
+	return s.b.appendInternal(ctx, offsetsTopic, part, kvs)
+}
+
+// appendInternal writes a coordinator's records (groups' to __consumer_offsets, transactions' to
+// __transaction_state) to a local leader as one uncompressed batch and waits until the ISR has it.
+func (b *Broker) appendInternal(ctx context.Context, topic string, part int32, kvs []log.KeyValue) error {
+	p, _, err := b.replicas.Leader(topic, part)
+	if err != nil {
+		return err
+	}
 	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
 	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
 	if err != nil {
-		return fmt.Errorf("broker: encoding group records: %w", err)
+		return fmt.Errorf("broker: encoding %s records: %w", topic, err)
 	}
 	info, err := p.AppendAsLeader(batch, hdrs, -1)
 	if err == nil {
@@ -265,7 +271,15 @@ func storeError(ctx context.Context, err error) error {
 // old leader had already acknowledged (a follower learns the high watermark one fetch later),
 // and a leader never truncates its own log.
 func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Record) error) error {
-	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
+	return s.b.replayInternal(ctx, offsetsTopic, part, func(key, value []byte) error {
+		return fn(group.Record{Key: key, Value: value})
+	})
+}
+
+// replayInternal reads a local leader of a coordinator's topic from its start to its log end
+// offset (see offsetsStore.Replay), record by record.
+func (b *Broker) replayInternal(ctx context.Context, topic string, part int32, fn func(key, value []byte) error) error {
+	p, _, err := b.replicas.Leader(topic, part)
 	if err != nil {
 		return err
 	}
@@ -275,7 +289,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 			return err
 		}
 		// Read as a replica: up to the log end offset, not the high watermark.
-		rr, err := p.Read(off, 1<<20, s.b.cfg.Broker.NodeID, -1)
+		rr, err := p.Read(off, 1<<20, b.cfg.Broker.NodeID, -1)
 		if err != nil {
 			return storeError(ctx, err)
 		}
@@ -288,7 +302,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 			if o < off {
 				return nil
 			}
-			return fn(group.Record{Key: key, Value: value})
+			return fn(key, value)
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,291 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft"
+	"github.com/minikraft/minikraft/wire"
+)
+
+// markerLog records the WriteTxnMarkers a node received, when the test stands in for the
+// partition side's handler (key 27) on a broker that does not serve it.
+type markerLog struct {
+	mu      sync.Mutex
+	markers []kmsg.WriteTxnMarkersRequestMarker
+}
+
+func (l *markerLog) handle(_ context.Context, r *wire.Request) wire.Future {
+	req := r.Msg.(*kmsg.WriteTxnMarkersRequest)
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	l.mu.Lock()
+	l.markers = append(l.markers, req.Markers...)
+	l.mu.Unlock()
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, t := range m.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.WriteTxnMarkersResponseMarkerTopicPartition{Partition: p})
+			}
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return wire.Done(resp, nil)
+}
+
+func (l *markerLog) all() []kmsg.WriteTxnMarkersRequestMarker {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]kmsg.WriteTxnMarkersRequestMarker(nil), l.markers...)
+}
+
+// serveMarkers makes node i answer WriteTxnMarkers with the test's recorder unless it already
+// serves the API; it returns nil when the node's own handler answers.
+func serveMarkers(c *minikraft.Cluster, i int) *markerLog {
+	if _, _, ok := c.Node(i).Mux().Versions(27); ok {
+		return nil
+	}
+	l := &markerLog{}
+	c.Node(i).Mux().Handle(27, 0, 1, l.handle)
+	return l
+}
+
+func describeTxn(ctx context.Context, t *testing.T, cl *wire.Client, id string) kmsg.DescribeTransactionsResponseTransactionState {
+	t.Helper()
+	req := kmsg.NewPtrDescribeTransactionsRequest()
+	req.TransactionalIDs = []string{id}
+	return request[*kmsg.DescribeTransactionsResponse](ctx, t, cl, req).TransactionStates[0]
+}
+
+// TestTransactionCoordinatorOverTheWire drives the coordinator with raw requests on one node:
+// FindCoordinator key type 1 creates __transaction_state and names the node; InitProducerId,
+// AddPartitionsToTxn (v3, and v4's verification), EndTxn; the markers go out as WriteTxnMarkers to
+// the partition leader and the transaction completes; the state survives a restart (replayed from
+// __transaction_state) and the next InitProducerId bumps the epoch.
+func TestTransactionCoordinatorOverTheWire(t *testing.T) {
+	c := minikraft.NewCluster(t, 1, minikraft.WithConfig("transaction.state.log.num.partitions", "5"))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl := rawClient(t, c, 0)
+	markers := serveMarkers(c, 0)
+
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "t", 2, 1
+	ct.Topics, ct.TimeoutMillis = []kmsg.CreateTopicsRequestTopic{rt}, 30000
+	if r := request[*kmsg.CreateTopicsResponse](ctx, t, cl, ct); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.Version, fc.CoordinatorType, fc.CoordinatorKeys = 4, 1, []string{"tx"}
+	if r := request[*kmsg.FindCoordinatorResponse](ctx, t, cl, fc); r.Coordinators[0].ErrorCode != 0 || r.Coordinators[0].NodeID != 0 {
+		t.Fatalf("FindCoordinator: %+v", r.Coordinators[0])
+	}
+	fc.CoordinatorType = 2
+	if r := request[*kmsg.FindCoordinatorResponse](ctx, t, cl, fc); r.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("FindCoordinator of an unknown type: %+v", r.Coordinators[0])
+	}
+
+	// InitProducerId until the partition is loaded (COORDINATOR_LOAD_IN_PROGRESS meanwhile).
+	var pid int64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ip := kmsg.NewPtrInitProducerIDRequest()
+		ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+		r := request[*kmsg.InitProducerIDResponse](ctx, t, cl, ip)
+		if r.ErrorCode == 0 {
+			if r.ProducerEpoch != 0 {
+				t.Fatalf("InitProducerId epoch %d", r.ProducerEpoch)
+			}
+			pid = r.ProducerID
+			break
+		}
+		if e := kerr.ErrorForCode(r.ErrorCode); !kerr.IsRetriable(e) || time.Now().After(deadline) {
+			t.Fatalf("InitProducerId: %v", e)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 3600001
+	if r := request[*kmsg.InitProducerIDResponse](ctx, t, cl, ip); r.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("a timeout above transaction.max.timeout.ms: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.Version, ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = 3, "tx", pid, 0
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	for _, t2 := range request[*kmsg.AddPartitionsToTxnResponse](ctx, t, cl, ap).Topics {
+		for _, p := range t2.Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("AddPartitionsToTxn %s-%d: %v", t2.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "nope", Partitions: []int32{0}}}
+	if r := request[*kmsg.AddPartitionsToTxnResponse](ctx, t, cl, ap); len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("AddPartitionsToTxn of a missing topic: %+v", r.Topics)
+	}
+
+	v := kmsg.NewPtrAddPartitionsToTxnRequest()
+	v.Version = 4
+	vt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	vt.TransactionalID, vt.ProducerID, vt.ProducerEpoch, vt.VerifyOnly = "tx", pid, 0, true
+	vt.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{1}}}
+	v.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{vt}
+	if r := request[*kmsg.AddPartitionsToTxnResponse](ctx, t, cl, v); len(r.Transactions) != 1 || r.Transactions[0].Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("verification: %+v", r.Transactions)
+	}
+
+	et := kmsg.NewPtrEndTxnRequest()
+	et.Version, et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = 3, "tx", pid, 0, true
+	if r := request[*kmsg.EndTxnResponse](ctx, t, cl, et); r.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	waitState := func(cl *wire.Client, want string) kmsg.DescribeTransactionsResponseTransactionState {
+		t.Helper()
+		var d kmsg.DescribeTransactionsResponseTransactionState
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			d = describeTxn(ctx, t, cl, "tx")
+			if d.ErrorCode == 0 && d.State == want {
+				return d
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("transaction is %q (%v), want %s", d.State, kerr.ErrorForCode(d.ErrorCode), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	d := waitState(cl, "CompleteCommit")
+	if d.ProducerID != pid || d.ProducerEpoch != 0 || len(d.Topics) != 0 {
+		t.Fatalf("DescribeTransactions: %+v", d)
+	}
+	if markers != nil {
+		got := markers.all()
+		if len(got) != 1 || !got[0].Committed || got[0].ProducerID != pid || len(got[0].Topics) != 1 || len(got[0].Topics[0].Partitions) != 2 {
+			t.Fatalf("WriteTxnMarkers received: %+v", got)
+		}
+	}
+	lt := kmsg.NewPtrListTransactionsRequest()
+	if r := request[*kmsg.ListTransactionsResponse](ctx, t, cl, lt); r.ErrorCode != 0 || len(r.TransactionStates) != 1 {
+		t.Fatalf("ListTransactions: %+v", r)
+	}
+
+	// A crash and a restart: the coordinator replays __transaction_state.
+	if err := c.KillNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	var cl2 *wire.Client
+	eventuallyDial := time.Now().Add(30 * time.Second)
+	for cl2 == nil {
+		conn, err := net.Dial("tcp", c.Addrs()[0])
+		if err != nil {
+			if time.Now().After(eventuallyDial) {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		cl2 = wire.NewClient(conn, "test", 16<<20)
+		defer cl2.Close()
+	}
+	d = waitState(cl2, "CompleteCommit")
+	if d.ProducerID != pid || d.ProducerEpoch != 0 {
+		t.Fatalf("after the restart: %+v", d)
+	}
+	ip.TransactionTimeoutMillis = 60000
+	if r := request[*kmsg.InitProducerIDResponse](ctx, t, cl2, ip); r.ErrorCode != 0 || r.ProducerID != pid || r.ProducerEpoch != 1 {
+		t.Fatalf("InitProducerId after the restart: %+v", r)
+	}
+}
+
+// TestTransactionalProducer runs franz-go's transactional producer: commit one transaction, abort
+// another; a read_committed consumer sees the committed records only. It needs the partition
+// side of transactions (transactional produce, WriteTxnMarkers, read_committed): until the broker
+// serves WriteTxnMarkers it is skipped.
+func TestTransactionalProducer(t *testing.T) {
+	c := minikraft.NewCluster(t, 1, minikraft.WithConfig("transaction.state.log.num.partitions", "3"))
+	if _, _, ok := c.Node(0).Mux().Versions(27); !ok {
+		t.Skip("the broker does not serve WriteTxnMarkers (the partition side of issue 14) yet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "tt", 3, 1
+	ct.Topics, ct.TimeoutMillis = []kmsg.CreateTopicsRequestTopic{rt}, 30000
+	if _, err := ct.RequestWith(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID("producer"),
+		kgo.DefaultProduceTopic("tt"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for round, commit := range []bool{true, false, true} {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			v := []byte{byte(round), byte(i)}
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: v}).FirstErr(); err != nil {
+				t.Fatalf("round %d: produce: %v", round, err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("round %d: EndTransaction(%v): %v", round, commit, err)
+		}
+	}
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics("tt"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	seen := map[[2]byte]bool{}
+	for len(seen) < 12 {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read_committed saw %d of 12 committed records: %v", len(seen), err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("fetch: %v", err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			k := [2]byte{r.Value[0], r.Value[1]}
+			if r.Value[0] == 1 {
+				t.Errorf("read_committed saw aborted record %v", k)
+			}
+			if seen[k] {
+				t.Errorf("record %v twice", k)
+			}
+			seen[k] = true
+		})
+	}
+}
