@@ -203,11 +203,11 @@ func (t *txn) begin(k kind, to meta, w waiter) {
 	t.out.appends = append(t.out.appends, appendReq{seq: t.seq, rec: record(t.id, &to)})
 }
 
-// next returns the current metadata as the start of a transition: Kafka's prepareTransitionTo
-// records the current producer id as the transition's last one.
+// next returns the current metadata as the start of a transition. The last producer id and
+// epoch change only with InitProducerId (Kafka's completeTransitionTo copies them only into an
+// Empty state), which sets them itself.
 func (t *txn) next(s state, now time.Time) meta {
 	m := t.meta.clone()
-	m.lastProducerID = t.producerID
 	m.state = s
 	m.lastUpdateMs = now.UnixMilli()
 	return m
@@ -255,6 +255,7 @@ func (t *txn) initProducerID(now time.Time, w waiter, timeoutMs int32, expected 
 			to = t.next(stateEmpty, now)
 			to.epoch, to.lastEpoch = epoch, last
 		}
+		to.lastProducerID = t.producerID
 		to.timeoutMs = timeoutMs
 		to.parts = map[TopicPartition]struct{}{}
 		to.startMs = -1

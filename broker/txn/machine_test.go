@@ -560,3 +560,25 @@ func TestAppendErrorCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationRetryAfterATransaction: the last producer id survives the transitions after a
+// rotation (only InitProducerId changes it), so a late retry of the rotation is still recognized.
+func TestRotationRetryAfterATransaction(t *testing.T) {
+	h := newHarness(t)
+	h.init(nil)
+	h.tx.epoch = math.MaxInt16 - 1
+	w := h.w()
+	h.tx.initProducerID(h.now, w, 60000, &producerIDEpoch{1000, math.MaxInt16 - 1}, 2000)
+	h.collect()
+	h.flush(nil)
+	h.add(tp("a", 0))
+	h.end(true)
+	h.answerMarkers(nil)
+	h.flush(nil)
+	if h.tx.lastProducerID != 1000 {
+		t.Fatalf("lastProducerID = %d after a transaction, want 1000", h.tx.lastProducerID)
+	}
+	if !h.tx.validProducerID(producerIDEpoch{1000, math.MaxInt16 - 1}) {
+		t.Fatal("the retry of the rotation is not recognized")
+	}
+}

@@ -3,7 +3,12 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -405,4 +410,115 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	eventually(t, "markers", func() bool { return len(r.markers.all()) == 1 })
 	r.c.Close()
 	checkGoroutines(t, base)
+}
+
+// TestManyTransactionsConcurrently runs transactions of many ids at once on the real clock, with
+// appends and marker writes that fail now and then, and checks that every id's records follow
+// Kafka's transitions and that every transaction completes with the outcome asked for.
+func TestManyTransactionsConcurrently(t *testing.T) {
+	store := newMemStore()
+	var n atomic.Int64
+	store.appendFn = func(int32, []Record) error {
+		if n.Add(1)%7 == 0 {
+			return kerr.NotEnoughReplicas
+		}
+		return nil
+	}
+	var m atomic.Int64
+	mk := &fakeMarkers{answer: func(mm Markers) map[TopicPartition]int16 {
+		codes := map[TopicPartition]int16{}
+		for _, tp := range mm.Partitions {
+			if m.Add(1)%5 != 0 {
+				codes[tp] = 0
+			}
+		}
+		return codes
+	}}
+	c := NewCoordinator(Config{NumPartitions: 3, RetryBackoff: time.Millisecond}, store, &fakePIDs{}, mk)
+	defer c.Close()
+	for p := range int32(3) {
+		if err := c.Elected(context.Background(), p, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	retry := func(what string, f func() int16) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code := f()
+			if code == 0 {
+				return
+			}
+			// What franz-go retries: CONCURRENT_TRANSACTIONS is not "retriable" to kerr, but
+			// clients back off and retry it.
+			if (code != kerr.ConcurrentTransactions.Code && !kerr.IsRetriable(kerr.ErrorForCode(code))) || time.Now().After(deadline) {
+				t.Errorf("%s: %v", what, kerr.ErrorForCode(code))
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("tx%d", i)
+			var pid int64
+			var epoch int16
+			retry(id+" init", func() int16 {
+				req := kmsg.NewPtrInitProducerIDRequest()
+				req.Version, req.TransactionalID, req.TransactionTimeoutMillis = 4, kmsg.StringPtr(id), 60000
+				r := c.InitProducerID(ctx, req)
+				pid, epoch = r.ProducerID, r.ProducerEpoch
+				return r.ErrorCode
+			})
+			for round := range 10 {
+				retry(id+" add", func() int16 {
+					req := kmsg.NewPtrAddPartitionsToTxnRequest()
+					req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = 3, id, pid, epoch
+					req.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{int32(round % 3), 5}}}
+					return addCodes(c.AddPartitionsToTxn(ctx, req))[tp("t", 5)]
+				})
+				commit := round%3 != 1
+				retry(id+" end", func() int16 {
+					req := kmsg.NewPtrEndTxnRequest()
+					req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = 3, id, pid, epoch, commit
+					return c.EndTxn(ctx, req).ErrorCode
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	// Every id ends Complete, and its records follow the transitions.
+	next := map[string][]string{
+		"Empty":          {"Ongoing", "Empty"},
+		"Ongoing":        {"Ongoing", "PrepareCommit", "PrepareAbort"},
+		"PrepareCommit":  {"CompleteCommit"},
+		"PrepareAbort":   {"CompleteAbort"},
+		"CompleteCommit": {"Ongoing", "Empty"},
+		"CompleteAbort":  {"Ongoing", "Empty"},
+	}
+	for i := range 12 {
+		id := fmt.Sprintf("tx%d", i)
+		p := PartitionFor(id, 3)
+		eventually(t, id+" complete", func() bool {
+			s := store.states(t, p, id)
+			return len(s) > 0 && strings.HasPrefix(s[len(s)-1], "Complete")
+		})
+		s := store.states(t, p, id)
+		commits := 0
+		for j := 1; j < len(s); j++ {
+			if !slices.Contains(next[s[j-1]], s[j]) {
+				t.Fatalf("%s: %s after %s in %v", id, s[j], s[j-1], s)
+			}
+			if s[j] == "CompleteCommit" {
+				commits++
+			}
+		}
+		if commits != 7 {
+			t.Fatalf("%s: %d commits, want 7: %v", id, commits, s)
+		}
+	}
 }
