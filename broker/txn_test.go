@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -182,6 +183,22 @@ func TestTransactionCoordinatorOverTheWire(t *testing.T) {
 	lt := kmsg.NewPtrListTransactionsRequest()
 	if r := request[*kmsg.ListTransactionsResponse](ctx, t, cl, lt); r.ErrorCode != 0 || len(r.TransactionStates) != 1 {
 		t.Fatalf("ListTransactions: %+v", r)
+	}
+
+	// franz-go's admin client reads both answers (kafka-transactions does the same requests).
+	kc, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	adm := kadm.NewClient(kc)
+	described, err := adm.DescribeTransactions(ctx, "tx")
+	if err != nil || described["tx"].Err != nil || described["tx"].State != "CompleteCommit" || described["tx"].ProducerID != pid {
+		t.Fatalf("kadm DescribeTransactions: %v %+v", err, described)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"CompleteCommit"})
+	if err != nil || len(listed) != 1 || listed["tx"].ProducerID != pid {
+		t.Fatalf("kadm ListTransactions: %v %+v", err, listed)
 	}
 
 	// A crash and a restart: the coordinator replays __transaction_state.

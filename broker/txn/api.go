@@ -251,6 +251,24 @@ func txnResult(id string, parts []TopicPartition, code func(TopicPartition) int1
 	return r
 }
 
+// Verify is AddPartitionsToTxn v4's VerifyOnly for one transaction, for a partition leader on
+// this node that need not go through the network (Kafka's AddPartitionsToTxnManager asks the
+// coordinator before appending a transactional batch whose producer has no open transaction on
+// the partition, KIP-890 part 1): 0 for a partition in the ongoing transaction,
+// INVALID_TXN_STATE for one that is not, else the reason for every partition
+// (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, CONCURRENT_TRANSACTIONS, NOT_COORDINATOR,
+// COORDINATOR_LOAD_IN_PROGRESS).
+func (c *Coordinator) Verify(transactionalID string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
+	if transactionalID == "" {
+		codes := make(map[TopicPartition]int16, len(parts))
+		for _, tp := range parts {
+			codes[tp] = kerr.InvalidRequest.Code
+		}
+		return codes
+	}
+	return c.verify(transactionalID, producerID, epoch, parts)
+}
+
 // verify answers a VerifyOnly transaction: a routing error or a missing id for every partition,
 // else the machine's answer.
 func (c *Coordinator) verify(id string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {

@@ -522,3 +522,20 @@ func TestManyTransactionsConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyInProcess(t *testing.T) {
+	r := newRig(t, nil)
+	r.init("tx", 60000)
+	r.add("tx", 1000, 0, "t", 0)
+	codes := r.c.Verify("tx", 1000, 0, []TopicPartition{tp("t", 0), tp("t", 1)})
+	if codes[tp("t", 0)] != 0 || codes[tp("t", 1)] != kerr.InvalidTxnState.Code {
+		t.Fatalf("Verify = %v", codes)
+	}
+	if codes := r.c.Verify("", 1000, 0, []TopicPartition{tp("t", 0)}); codes[tp("t", 0)] != kerr.InvalidRequest.Code {
+		t.Fatalf("Verify without an id = %v", codes)
+	}
+	r.c.Resigned(PartitionFor("tx", 4))
+	if codes := r.c.Verify("tx", 1000, 0, []TopicPartition{tp("t", 0)}); codes[tp("t", 0)] != kerr.NotCoordinator.Code {
+		t.Fatalf("Verify after resigning = %v", codes)
+	}
+}
