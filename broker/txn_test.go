@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft"
+	"github.com/minikraft/minikraft/broker/txn"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -304,5 +306,165 @@ func TestTransactionalProducer(t *testing.T) {
 			}
 			seen[k] = true
 		})
+	}
+}
+
+// dialNode connects to node i, retrying while its client listener is not yet open.
+func dialNode(t *testing.T, c *minikraft.Cluster, i int) *wire.Client {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", c.Addrs()[i])
+		if err == nil {
+			cl := wire.NewClient(conn, "test", 16<<20)
+			t.Cleanup(func() { cl.Close() })
+			return cl
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// findTxnCoordinator asks node i for the coordinator of id until one is named.
+func findTxnCoordinator(ctx context.Context, t *testing.T, cl *wire.Client, id string) int32 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.Version, fc.CoordinatorType, fc.CoordinatorKeys = 4, 1, []string{id}
+		r := request[*kmsg.FindCoordinatorResponse](ctx, t, cl, fc).Coordinators[0]
+		if r.ErrorCode == 0 {
+			return r.NodeID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FindCoordinator: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTransactionCoordinatorFailoverMidCommit: on three nodes, a commit's PrepareCommit record is
+// durable but no partition leader takes its markers; the coordinator's node stops; the new leader
+// of its __transaction_state partition loads it, sends the markers again (with its own, higher
+// coordinator epoch) and completes the commit. The producer's retried EndTxn then succeeds.
+func TestTransactionCoordinatorFailoverMidCommit(t *testing.T) {
+	c := minikraft.NewCluster(t, 3, minikraft.WithConfig("transaction.state.log.num.partitions", "3"))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	open := make(chan struct{})
+	logs := make([]*markerLog, 3)
+	for i := range 3 {
+		logs[i] = serveMarkers(c, i)
+		c.Node(i).Mux().Intercept(27, 0, func(ctx context.Context, r *wire.Request, next wire.HandlerFunc) wire.Future {
+			select {
+			case <-open:
+			case <-ctx.Done():
+				return wire.Done(nil, ctx.Err())
+			}
+			return next(ctx, r)
+		})
+	}
+	cl0 := rawClient(t, c, 0)
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "t", 2, 3
+	ct.Topics, ct.TimeoutMillis = []kmsg.CreateTopicsRequestTopic{rt}, 30000
+	if r := request[*kmsg.CreateTopicsResponse](ctx, t, cl0, ct); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	first := findTxnCoordinator(ctx, t, cl0, "tx")
+	if err := c.WaitForLeaders(ctx, "__transaction_state"); err != nil {
+		t.Fatal(err)
+	}
+	cl := dialNode(t, c, int(first))
+
+	var pid int64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ip := kmsg.NewPtrInitProducerIDRequest()
+		ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+		r := request[*kmsg.InitProducerIDResponse](ctx, t, cl, ip)
+		if r.ErrorCode == 0 {
+			pid = r.ProducerID
+			break
+		}
+		if e := kerr.ErrorForCode(r.ErrorCode); !kerr.IsRetriable(e) || time.Now().After(deadline) {
+			t.Fatalf("InitProducerId: %v", e)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.Version, ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = 3, "tx", pid, 0
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	if r := request[*kmsg.AddPartitionsToTxnResponse](ctx, t, cl, ap); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %+v", r.Topics)
+	}
+	et := kmsg.NewPtrEndTxnRequest()
+	et.Version, et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = 3, "tx", pid, 0, true
+	if r := request[*kmsg.EndTxnResponse](ctx, t, cl, et); r.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if d := describeTxn(ctx, t, cl, "tx"); d.State != "PrepareCommit" {
+		t.Fatalf("before the failover: %+v", d)
+	}
+
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 9
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("__transaction_state")}}
+	firstEpoch := int32(-1)
+	for _, p := range request[*kmsg.MetadataResponse](ctx, t, cl, md).Topics[0].Partitions {
+		if p.Partition == txn.PartitionFor("tx", 3) {
+			firstEpoch = p.LeaderEpoch
+		}
+	}
+	if err := c.StopNode(int(first)); err != nil {
+		t.Fatal(err)
+	}
+	close(open)
+	other := (int(first) + 1) % 3
+	clo := dialNode(t, c, other)
+	var next int32
+	eventuallyDo := time.Now().Add(60 * time.Second)
+	for {
+		next = findTxnCoordinator(ctx, t, clo, "tx")
+		if next != first {
+			break
+		}
+		if time.Now().After(eventuallyDo) {
+			t.Fatal("the coordinator did not move")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cln := dialNode(t, c, int(next))
+	for {
+		d := describeTxn(ctx, t, cln, "tx")
+		if d.ErrorCode == 0 && d.State == "CompleteCommit" {
+			break
+		}
+		if time.Now().After(eventuallyDo) {
+			t.Fatalf("after the failover: %+v (%v)", d, kerr.ErrorForCode(d.ErrorCode))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := request[*kmsg.EndTxnResponse](ctx, t, cln, et); r.ErrorCode != 0 {
+		t.Fatalf("the producer's retried EndTxn: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// The new coordinator sent markers with its own epoch, above the first's (the first's may
+	// get through too: it was held, not refused, and its outcome is the same).
+	var epochs []int32
+	for i, l := range logs {
+		if l == nil || i == int(first) {
+			continue
+		}
+		for _, m := range l.all() {
+			if m.ProducerID == pid && m.Committed {
+				epochs = append(epochs, m.CoordinatorEpoch)
+			}
+		}
+	}
+	if logs[other] != nil && !slices.ContainsFunc(epochs, func(e int32) bool { return e > firstEpoch }) {
+		t.Fatalf("no COMMIT marker of the new coordinator (epoch above %d) reached a live leader: %v", firstEpoch, epochs)
 	}
 }
