@@ -5,8 +5,9 @@ package broker
 // For a group key the coordinator is the leader of __consumer_offsets partition
 // abs(hashCode(group)) % the topic's partition count, Kafka's exact mapping, answered with its
 // address on the listener the request came in on. The topic is created on first use (see
-// ensureOffsetsTopic). v4 answers several keys at once. Transaction coordinators (key type 1) are
-// COORDINATOR_NOT_AVAILABLE: minikraft has no transactions yet.
+// ensureOffsetsTopic). For a transactional id (key type 1) it is the leader of __transaction_state
+// partition abs(hashCode(id)) % its partition count, the topic created likewise on first use
+// (ensureTxnTopic). v4 answers several keys at once.
 
 import (
 	"context"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/group"
+	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -48,17 +50,22 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key, listene
 		c.ErrorCode = e.Code
 		return c
 	}
+	var t *raftmeta.Topic
+	var err error
 	switch {
+	case keyType == 1:
+		t, err = b.ensureTxnTopic(ctx)
 	case keyType != 0:
-		return fail(kerr.CoordinatorNotAvailable)
+		return fail(kerr.InvalidRequest) // Kafka: an unknown coordinator type
 	case key == "":
 		return fail(kerr.InvalidGroupID)
+	default:
+		t, err = b.ensureOffsetsTopic(ctx)
 	}
-	t, err := b.ensureOffsetsTopic(ctx)
-	if err != nil {
+	if err != nil || t == nil || len(t.Partitions) == 0 {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
-	p := group.PartitionFor(key, len(t.Partitions))
+	p := group.PartitionFor(key, len(t.Partitions)) // the same mapping for transactional ids
 	leader := t.Partitions[p].Leader
 	st := b.meta.State()
 	br := st.Brokers[leader]

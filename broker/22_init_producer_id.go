@@ -6,15 +6,13 @@ package broker
 // idempotent producer needs (franz-go and librdkafka enable idempotence by default). Ids come
 // from blocks of 1000 reserved through the metadata quorum, as KRaft's AllocateProducerIds does,
 // so ids are unique across the cluster and across restarts without a Raft write per producer.
-// With a transactional id the answer is TRANSACTIONAL_ID_AUTHORIZATION_FAILED: minikraft has no
-// transaction coordinator yet, and a clear refusal beats a producer that believes it is
-// transactional.
+// With a transactional id the transaction coordinator answers (broker/txn, txn_glue.go): it
+// bumps the id's epoch, fencing older producers, or hands out a new producer id.
 
 import (
 	"context"
 	"sync"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/wire"
@@ -24,12 +22,11 @@ func init() { register(22, 0, 4, (*Broker).handleInitProducerID) }
 
 func (b *Broker) handleInitProducerID(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.InitProducerIDRequest)
+	if req.TransactionalID != nil {
+		return txnAPI(b, ctx, r)
+	}
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return wire.Done(resp, nil)
-	}
 	id, err := b.pids.next(ctx)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)

@@ -58,6 +58,7 @@ type Broker struct {
 	cmux     *raftmeta.Mux
 	ctrl     *controller.Controller
 	groups   *group.Coordinator
+	txns     *txnCoordinator // the transaction coordinator (txn_glue.go)
 	srv      *wire.Server
 	srvMux   *wire.Mux
 	ctlSrv   *wire.Server // the control APIs on the CONTROLLER listener (control_server.go)
@@ -146,6 +147,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.replicas = b.newReplicaManager()
 	b.offsets.b = b
 	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
+	b.txns = b.newTxnCoordinator()
 
 	b.srvMux = b.newMux()
 	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
@@ -451,6 +453,9 @@ func (b *Broker) close(controlled bool) error {
 		}
 		if b.groups != nil {
 			b.groups.Close()
+		}
+		if b.txns != nil {
+			b.txns.close()
 		}
 		if b.replicas != nil {
 			errs = append(errs, b.replicas.Close())

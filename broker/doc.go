@@ -3,14 +3,17 @@
 //
 // A Broker owns its listeners, the Raft metadata node (raftmeta), the replica manager that keeps
 // the local partitions (broker/replica, over broker/partition and log), the controller duties
-// when it leads the quorum (broker/controller) and the group coordinator (broker/group). Each
+// when it leads the quorum (broker/controller), the group coordinator (broker/group) and the
+// transaction coordinator (broker/txn, given its store, producer ids and a WriteTxnMarkers sender
+// in txn_glue.go). Each
 // Kafka API lives in its own file named after its key, NN_name.go, which starts with the versions
 // it serves and how it behaves, and registers its handler in init; the same table feeds
 // ApiVersions, so an API is advertised exactly when it is handled.
 //
 // Metadata flows one way: a change is proposed through Raft, applied by every node's FSM, and the
 // broker has its replica manager reconcile the local partitions with each new immutable State
-// (replica.Manager.Apply, with the group coordinator's share in the same pass: replica_glue.go). A
+// (replica.Manager.Apply, with the group and transaction coordinators' share in the same pass:
+// replica_glue.go). A
 // request that changed metadata is answered only after the change is applied locally, so the
 // client's next Metadata request to the same broker already shows it.
 package broker

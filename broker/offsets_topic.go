@@ -217,25 +217,41 @@ type offsetsStore struct {
 // Append writes recs as one batch (a transactional batch of txn, if not nil) and waits until the
 // ISR has it, so a commit acknowledged to a client survives what an acks=all produce survives.
 func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Record, txn *group.Producer) (int64, error) {
-	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
-	if err != nil {
-		return -1, err
-	}
 	kvs := make([]log.KeyValue, len(recs))
 	for i, r := range recs {
 		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
 	}
-	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
-	var info partition.AppendInfo
-	if txn != nil {
-		info, err = s.appendTxn(p, batch, txn)
-	} else {
-		var hdrs []log.BatchHeader
-		if hdrs, err = log.ValidateBatches(batch, len(batch), nil); err != nil {
-			return -1, fmt.Errorf("broker: encoding group records: %w", err)
-		}
-		info, err = p.AppendAsLeader(batch, hdrs, -1)
+	if txn == nil {
+		return s.b.appendInternal(ctx, offsetsTopic, part, kvs)
 	}
+	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
+	if err != nil {
+		return -1, err
+	}
+	info, err := s.appendTxn(p, log.EncodeBatch(kvs, time.Now().UnixMilli()), txn)
+	if err == nil {
+		err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
+	}
+	if err != nil {
+		return -1, storeError(ctx, err)
+	}
+	return info.BaseOffset, nil
+}
+
+// appendInternal writes a coordinator's records (groups' to __consumer_offsets, transactions' to
+// __transaction_state) to a local leader as one uncompressed batch, waits until the ISR has it,
+// and returns the batch's first offset.
+func (b *Broker) appendInternal(ctx context.Context, topic string, part int32, kvs []log.KeyValue) (int64, error) {
+	p, _, err := b.replicas.Leader(topic, part)
+	if err != nil {
+		return -1, err
+	}
+	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
+	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
+	if err != nil {
+		return -1, fmt.Errorf("broker: encoding %s records: %w", topic, err)
+	}
+	info, err := p.AppendAsLeader(batch, hdrs, -1)
 	if err == nil {
 		err = p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)
 	}
@@ -282,7 +298,13 @@ func storeError(ctx context.Context, err error) error {
 // offset and its batch's producer id and transactional flag, and each transaction marker as a
 // Control record, which the coordinator needs to rebuild transactional offset commits.
 func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Record) error) error {
-	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
+	return s.b.replayInternal(ctx, offsetsTopic, part, fn)
+}
+
+// replayInternal reads a local leader of a coordinator's topic from its start to its log end
+// offset (see offsetsStore.Replay), record by record.
+func (b *Broker) replayInternal(ctx context.Context, topic string, part int32, fn func(group.Record) error) error {
+	p, _, err := b.replicas.Leader(topic, part)
 	if err != nil {
 		return err
 	}
@@ -291,7 +313,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 			return err
 		}
 		// Read as a replica: up to the log end offset, not the high watermark.
-		rr, err := p.Read(off, 1<<20, s.b.cfg.Broker.NodeID, -1)
+		rr, err := p.Read(off, 1<<20, b.cfg.Broker.NodeID, -1)
 		if err != nil {
 			return storeError(ctx, err)
 		}
@@ -303,7 +325,7 @@ func (s *offsetsStore) Replay(ctx context.Context, part int32, fn func(group.Rec
 			return err
 		}
 		if next <= off {
-			return fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", offsetsTopic, part, off)
+			return fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", topic, part, off)
 		}
 		off = next
 	}

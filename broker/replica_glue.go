@@ -22,9 +22,15 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 		Dial:       b.cfg.Dial,
 		Metadata:   b.meta,
 		Controller: isrController{b},
-		// The group coordinator follows the __consumer_offsets leaderships in the same
-		// serialised pass, after the partitions are promoted and before the fetchers move.
-		Reconciled: b.syncGroupCoordinator,
+		// The group and transaction coordinators follow the __consumer_offsets and
+		// __transaction_state leaderships in the same serialised pass, after the partitions
+		// are promoted and before the fetchers move.
+		Reconciled: func(st *raftmeta.State) {
+			b.syncGroupCoordinator(st)
+			if b.txns != nil {
+				b.txns.sync(st)
+			}
+		},
 	})
 }
 

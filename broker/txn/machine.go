@@ -1,0 +1,585 @@
+package txn
+
+import (
+	"maps"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// state is one of Kafka's transaction states; the values are the ids Kafka writes in
+// TxnMetadataValue.State.
+type state int8
+
+const (
+	stateEmpty state = iota
+	stateOngoing
+	statePrepareCommit
+	statePrepareAbort
+	stateCompleteCommit
+	stateCompleteAbort
+	stateDead
+	statePrepareEpochFence
+)
+
+var stateNames = [...]string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit",
+	"CompleteAbort", "Dead", "PrepareEpochFence"}
+
+func (s state) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "Unknown"
+	}
+	return stateNames[s]
+}
+
+func stateFromName(name string) (state, bool) {
+	for i, n := range stateNames {
+		if n == name {
+			return state(i), true
+		}
+	}
+	return 0, false
+}
+
+// expirable is Kafka's isExpirationAllowed: an idle id in one of these states may be removed.
+func (s state) expirable() bool {
+	return s == stateEmpty || s == stateCompleteCommit || s == stateCompleteAbort
+}
+
+const (
+	noProducerID int64 = -1
+	noEpoch      int16 = -1
+)
+
+// epochExhausted is Kafka's TransactionMetadata.isEpochExhausted: a producer never gets the last
+// epoch, so that the coordinator can always fence it by bumping once more.
+func epochExhausted(e int16) bool { return e >= math.MaxInt16-1 }
+
+// meta is what one __transaction_state record holds (Kafka's TxnTransitMetadata).
+type meta struct {
+	producerID     int64
+	lastProducerID int64 // not persisted by value v0 (Kafka 3.x): -1 after a load
+	epoch          int16
+	lastEpoch      int16 // idem
+	timeoutMs      int32
+	state          state
+	parts          map[TopicPartition]struct{}
+	startMs        int64 // -1: no transaction yet
+	lastUpdateMs   int64
+}
+
+func (m meta) clone() meta {
+	m.parts = maps.Clone(m.parts)
+	if m.parts == nil {
+		m.parts = map[TopicPartition]struct{}{}
+	}
+	return m
+}
+
+// waiter identifies a parked request; the runtime maps it to the caller. 0 means none.
+type waiter uint64
+
+// result is the answer to one request: an error code and, for InitProducerId and EndTxn, the
+// producer id and epoch.
+type result struct {
+	code       int16
+	producerID int64
+	epoch      int16
+}
+
+func fail(code int16) result { return result{code: code, producerID: noProducerID, epoch: noEpoch} }
+
+type reply struct {
+	to  waiter
+	res result
+}
+
+// appendReq asks the runtime to persist a record; it answers with txn.appendDone(seq, err).
+type appendReq struct {
+	seq uint64
+	rec Record
+}
+
+// markerReq asks the runtime to write markers; it answers with txn.markersDone(seq, codes).
+type markerReq struct {
+	seq uint64
+	m   Markers
+}
+
+// output is what a step of the machine asks the runtime to do.
+type output struct {
+	replies []reply
+	appends []appendReq
+	markers []markerReq
+}
+
+// kind is what a pending transition was started for: it decides what its completion does.
+type kind int8
+
+const (
+	kindInit     kind = iota // InitProducerId: Empty with a bumped epoch or a new producer id
+	kindAdd                  // AddPartitionsToTxn / AddOffsetsToTxn: Ongoing
+	kindEnd                  // EndTxn from the client: PrepareCommit / PrepareAbort
+	kindFence                // an abort with a bumped epoch (InitProducerId over an Ongoing txn, or a timeout)
+	kindComplete             // markers written: CompleteCommit / CompleteAbort
+	kindDead                 // expiration: a tombstone
+)
+
+// transit is Kafka's pendingState with its TxnTransitMetadata: a transition being written.
+type transit struct {
+	seq  uint64
+	kind kind
+	to   meta
+	w    waiter
+}
+
+// limits are the settings a machine needs.
+type limits struct {
+	expiration   time.Duration
+	retryBackoff time.Duration
+}
+
+// txn is the state machine of one transactional id (Kafka's TransactionMetadata plus the
+// TransactionCoordinator logic that drives it). It does no IO and starts no goroutines: every
+// method takes the current time, and what it wants done is collected in out (see take) and
+// nextDeadline. At most one transition is written at a time (pending), and while a Prepare state
+// waits for its markers every request but a retry answers CONCURRENT_TRANSACTIONS, so the
+// records of one id are written in order without the runtime having to queue them.
+type txn struct {
+	id         string
+	lim        *limits
+	coordEpoch int32
+
+	meta
+	pending     *transit
+	failedFence bool // Kafka's hasFailedEpochFence: the bumped epoch of a fence was not persisted
+
+	// Markers of a Prepare state: in flight, or to send again at retryAt. markersAbandoned is set
+	// when a leader answered that they are obsolete (Kafka stops sending them too).
+	markerSeq        uint64
+	markersOut       bool
+	markersAbandoned bool
+	retryAt          time.Time // zero: nothing to retry (markers or the Complete record)
+
+	seq     uint64
+	removed bool // the tombstone is durable: the runtime forgets the id
+	out     output
+}
+
+// newTxn is a transactional id seen for the first time (Kafka's handleInitProducerId creating its
+// metadata): a new producer id, no epoch yet, Empty.
+func newTxn(id string, lim *limits, coordEpoch int32, producerID int64, timeoutMs int32, now time.Time) *txn {
+	return &txn{id: id, lim: lim, coordEpoch: coordEpoch, meta: meta{
+		producerID: producerID, lastProducerID: noProducerID, epoch: noEpoch, lastEpoch: noEpoch,
+		timeoutMs: timeoutMs, state: stateEmpty, parts: map[TopicPartition]struct{}{},
+		startMs: -1, lastUpdateMs: now.UnixMilli(),
+	}}
+}
+
+// loadTxn is a transactional id replayed from its last record.
+func loadTxn(id string, lim *limits, coordEpoch int32, m meta) *txn {
+	return &txn{id: id, lim: lim, coordEpoch: coordEpoch, meta: m.clone()}
+}
+
+func (t *txn) take() output {
+	out := t.out
+	t.out = output{}
+	return out
+}
+
+func (t *txn) respond(w waiter, r result) {
+	if w != 0 {
+		t.out.replies = append(t.out.replies, reply{w, r})
+	}
+}
+
+// begin starts writing a transition (Kafka's prepareTransitionTo followed by
+// appendTransactionToLog); appendDone completes it.
+func (t *txn) begin(k kind, to meta, w waiter) {
+	t.seq++
+	t.retryAt = time.Time{}
+	t.pending = &transit{seq: t.seq, kind: k, to: to, w: w}
+	t.out.appends = append(t.out.appends, appendReq{seq: t.seq, rec: record(t.id, &to)})
+}
+
+// next returns the current metadata as the start of a transition. The last producer id and
+// epoch change only with InitProducerId (Kafka's completeTransitionTo copies them only into an
+// Empty state), which sets them itself.
+func (t *txn) next(s state, now time.Time) meta {
+	m := t.meta.clone()
+	m.state = s
+	m.lastUpdateMs = now.UnixMilli()
+	return m
+}
+
+// producerIDEpoch is the optional (producer id, epoch) of InitProducerId v3+ (KIP-360).
+type producerIDEpoch struct {
+	id    int64
+	epoch int16
+}
+
+// initProducerID is Kafka's prepareInitProducerIdTransit. fresh is a newly allocated producer id,
+// or -1: when the epoch is exhausted and no fresh id was given, it changes nothing and returns
+// true, and the runtime calls it again with one.
+func (t *txn) initProducerID(now time.Time, w waiter, timeoutMs int32, expected *producerIDEpoch, fresh int64) (needID bool) {
+	switch {
+	case t.pending != nil:
+		t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+		return false
+	case expected != nil && !t.validProducerID(*expected):
+		t.respond(w, fail(kerr.ProducerFenced.Code))
+		return false
+	}
+	switch t.state {
+	case statePrepareCommit, statePrepareAbort:
+		t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+	case stateEmpty, stateCompleteCommit, stateCompleteAbort:
+		var to meta
+		if epochExhausted(t.epoch) && (expected == nil || expected.epoch == t.epoch) {
+			if fresh < 0 {
+				return true
+			}
+			// Kafka's prepareProducerIdRotation: a new producer id at epoch 0.
+			to = t.next(stateEmpty, now)
+			to.producerID, to.epoch, to.lastEpoch = fresh, 0, noEpoch
+			if expected != nil {
+				to.lastEpoch = t.epoch
+			}
+		} else {
+			epoch, last, code := t.bumpedEpoch(expected)
+			if code != 0 {
+				t.respond(w, fail(code))
+				return false
+			}
+			to = t.next(stateEmpty, now)
+			to.epoch, to.lastEpoch = epoch, last
+		}
+		to.lastProducerID = t.producerID
+		to.timeoutMs = timeoutMs
+		to.parts = map[TopicPartition]struct{}{}
+		to.startMs = -1
+		t.begin(kindInit, to, w)
+	case stateOngoing:
+		// Abort the open transaction with a bumped epoch, fencing its producer, and let the
+		// client retry: the retry bumps the epoch again (Kafka answers CONCURRENT_TRANSACTIONS
+		// once the abort is prepared).
+		t.fence(now, w)
+	default: // Dead and PrepareEpochFence are never current states
+		t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+	}
+	return false
+}
+
+// validProducerID is Kafka's isValidProducerId for a KIP-360 InitProducerId: a new id (no epoch
+// yet), the current producer id, or a retry of a rotation that the producer did not hear about.
+func (t *txn) validProducerID(e producerIDEpoch) bool {
+	return t.epoch == noEpoch || e.id == t.producerID || (e.id == t.lastProducerID && epochExhausted(e.epoch))
+}
+
+// bumpedEpoch is Kafka's prepareIncrementProducerEpoch: the next epoch and the last one.
+func (t *txn) bumpedEpoch(expected *producerIDEpoch) (epoch, last int16, code int16) {
+	bump := t.epoch + 1
+	switch {
+	case expected == nil:
+		epoch, last = bump, noEpoch
+	case t.epoch == noEpoch || expected.epoch == t.epoch:
+		// The producer continues after an error and nobody else initialized since.
+		epoch, last = bump, t.epoch
+	case expected.epoch == t.lastEpoch:
+		// A retry of a bump whose answer was lost: the same answer again.
+		return t.epoch, t.lastEpoch, 0
+	default:
+		return 0, 0, kerr.ProducerFenced.Code
+	}
+	if epochExhausted(t.epoch) { // only reachable with an expected epoch that is not current
+		return 0, 0, kerr.ProducerFenced.Code
+	}
+	return epoch, last, 0
+}
+
+// fence aborts the Ongoing transaction with a bumped epoch (Kafka's prepareFenceProducerEpoch
+// followed by endTransaction(ABORT, isFromClient = false)): the markers carry the new epoch, so the
+// partitions refuse the old producer's late writes. Like Kafka, the epoch is taken at once even
+// though it is persisted only with the PrepareAbort record; if that write fails the next fence
+// does not bump again (failedFence), so epochs are never skipped twice.
+func (t *txn) fence(now time.Time, w waiter) {
+	if t.epoch == math.MaxInt16 { // cannot happen: producers never get the last two epochs
+		t.respond(w, fail(kerr.UnknownServerError.Code))
+		return
+	}
+	if !t.failedFence {
+		t.epoch++
+	}
+	t.lastEpoch = noEpoch
+	t.begin(kindFence, t.next(statePrepareAbort, now), w)
+}
+
+// addPartitions is Kafka's handleAddPartitionsToTransaction (for AddOffsetsToTxn too).
+func (t *txn) addPartitions(now time.Time, w waiter, producerID int64, epoch int16, parts []TopicPartition) {
+	if code := t.check(producerID, epoch); code != 0 {
+		t.respond(w, fail(code))
+		return
+	}
+	switch t.state {
+	case statePrepareCommit, statePrepareAbort:
+		t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+		return
+	case stateOngoing:
+		if t.hasAll(parts) {
+			t.respond(w, result{})
+			return
+		}
+	}
+	to := t.next(stateOngoing, now)
+	if t.state != stateOngoing {
+		to.startMs = now.UnixMilli()
+	}
+	for _, tp := range parts {
+		to.parts[tp] = struct{}{}
+	}
+	t.begin(kindAdd, to, w)
+}
+
+// check validates a request's producer id and epoch against the current ones, and refuses a
+// request while a transition is being written.
+func (t *txn) check(producerID int64, epoch int16) int16 {
+	switch {
+	case producerID != t.producerID:
+		return kerr.InvalidProducerIDMapping.Code
+	case epoch != t.epoch:
+		return kerr.ProducerFenced.Code
+	case t.pending != nil:
+		return kerr.ConcurrentTransactions.Code
+	}
+	return 0
+}
+
+func (t *txn) hasAll(parts []TopicPartition) bool {
+	for _, tp := range parts {
+		if _, ok := t.parts[tp]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// verify is Kafka's handleVerifyPartitionsInTransaction (AddPartitionsToTxn v4 VerifyOnly, KIP-890
+// part 1): whether each partition is in the ongoing transaction, so that a partition leader
+// refuses a transactional write the coordinator does not know about. It changes nothing: the
+// pending state is not checked, partitions count once their addition is durable.
+func (t *txn) verify(producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
+	codes := make(map[TopicPartition]int16, len(parts))
+	var all int16
+	switch {
+	case producerID != t.producerID:
+		all = kerr.InvalidProducerIDMapping.Code
+	case epoch != t.epoch:
+		all = kerr.ProducerFenced.Code
+	case t.state == statePrepareCommit || t.state == statePrepareAbort:
+		all = kerr.ConcurrentTransactions.Code
+	}
+	for _, tp := range parts {
+		code := all
+		if _, ok := t.parts[tp]; code == 0 && !ok {
+			code = kerr.InvalidTxnState.Code // Kafka 3.6-3.7; 3.8+ answers TRANSACTION_ABORTABLE
+		}
+		codes[tp] = code
+	}
+	return codes
+}
+
+// endTxn is Kafka's handleEndTransaction for a client (transaction version 1: the epoch must be
+// the current one).
+func (t *txn) endTxn(now time.Time, w waiter, producerID int64, epoch int16, commit bool) {
+	if code := t.check(producerID, epoch); code != 0 {
+		t.respond(w, fail(code))
+		return
+	}
+	ok := result{producerID: t.producerID, epoch: t.epoch}
+	invalid := fail(kerr.InvalidTxnState.Code)
+	switch t.state {
+	case stateOngoing:
+		s := statePrepareAbort
+		if commit {
+			s = statePrepareCommit
+		}
+		t.begin(kindEnd, t.next(s, now), w)
+	case stateCompleteCommit, stateCompleteAbort: // a retry of the request that completed it
+		if commit == (t.state == stateCompleteCommit) {
+			t.respond(w, ok)
+		} else {
+			t.respond(w, invalid)
+		}
+	case statePrepareCommit, statePrepareAbort: // a retry while its markers are being written
+		if commit == (t.state == statePrepareCommit) {
+			t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+		} else {
+			t.respond(w, invalid)
+		}
+	default: // Empty: nothing to end
+		t.respond(w, invalid)
+	}
+}
+
+// appendDone completes (err == nil) or abandons the pending transition, as Kafka's
+// appendTransactionToLog callback and what its callers do next.
+func (t *txn) appendDone(now time.Time, seq uint64, err error) {
+	p := t.pending
+	if p == nil || p.seq != seq {
+		return
+	}
+	t.pending = nil
+	if err != nil {
+		code := appendErrorCode(err)
+		switch p.kind {
+		case kindComplete:
+			// The markers are written: the Complete record must follow, whatever the error
+			// (Kafka retries COORDINATOR_NOT_AVAILABLE; a resignation drops the id anyway).
+			t.retryAt = now.Add(t.lim.retryBackoff)
+		case kindFence:
+			t.failedFence = true
+			t.retryAt = now.Add(t.lim.retryBackoff) // a timeout abort tries again then
+			t.respond(p.w, fail(code))
+		case kindDead:
+			t.retryAt = now.Add(10 * t.lim.retryBackoff)
+		default:
+			t.respond(p.w, fail(code))
+		}
+		return
+	}
+	t.meta = p.to
+	switch p.kind {
+	case kindInit:
+		t.respond(p.w, result{producerID: t.producerID, epoch: t.epoch})
+	case kindAdd:
+		t.respond(p.w, result{})
+	case kindEnd:
+		// Kafka answers once the Prepare record is durable: the outcome is decided, the markers
+		// follow (a new coordinator would send them from the record).
+		t.respond(p.w, result{producerID: t.producerID, epoch: t.epoch})
+		t.sendMarkers(now)
+	case kindFence:
+		t.respond(p.w, fail(kerr.ConcurrentTransactions.Code))
+		t.sendMarkers(now)
+	case kindComplete:
+		t.failedFence = false
+	case kindDead:
+		t.removed = true
+	}
+}
+
+// sendMarkers asks for the Prepare state's markers to the partitions still without them, or
+// writes the Complete record when none is left.
+func (t *txn) sendMarkers(now time.Time) {
+	t.retryAt = time.Time{}
+	if len(t.parts) == 0 {
+		s := stateCompleteAbort
+		if t.state == statePrepareCommit {
+			s = stateCompleteCommit
+		}
+		to := t.next(s, now)
+		to.parts = map[TopicPartition]struct{}{}
+		t.begin(kindComplete, to, 0)
+		return
+	}
+	t.seq++
+	t.markerSeq, t.markersOut = t.seq, true
+	t.out.markers = append(t.out.markers, markerReq{seq: t.seq, m: Markers{
+		TransactionalID: t.id, CoordinatorEpoch: t.coordEpoch, ProducerID: t.producerID,
+		ProducerEpoch: t.epoch, Commit: t.state == statePrepareCommit, Partitions: sortedParts(t.parts),
+	}})
+}
+
+// markersDone takes a marker write's per-partition answers (Kafka's
+// TransactionMarkerRequestCompletionHandler): written partitions leave the transaction, the
+// others are retried after the backoff, and the Complete record follows the last one.
+func (t *txn) markersDone(now time.Time, seq uint64, codes map[TopicPartition]int16) {
+	if !t.markersOut || seq != t.markerSeq {
+		return
+	}
+	t.markersOut = false
+	for _, tp := range sortedParts(t.parts) {
+		code, ok := codes[tp]
+		switch {
+		case !ok:
+		case code == 0 || code == kerr.UnsupportedForMessageFormat.Code || code == kerr.UnsupportedVersion.Code:
+			delete(t.parts, tp)
+		case code == kerr.InvalidProducerEpoch.Code || code == kerr.TransactionCoordinatorFenced.Code:
+			// The producer or coordinator epoch moved on: these markers are obsolete.
+			t.markersAbandoned = true
+			return
+		}
+	}
+	if len(t.parts) == 0 {
+		t.sendMarkers(now)
+		return
+	}
+	t.retryAt = now.Add(t.lim.retryBackoff)
+}
+
+// onLoaded finishes what a previous coordinator left half done: a Prepare state gets its markers
+// again and then its Complete record (Kafka's loadTransactionsForTxnTopicPartition).
+func (t *txn) onLoaded(now time.Time) {
+	if t.state == statePrepareCommit || t.state == statePrepareAbort {
+		t.sendMarkers(now)
+	}
+}
+
+// unload answers the request waiting for a transition with NOT_COORDINATOR: the partition was
+// resigned, its transactional ids are now another coordinator's.
+func (t *txn) unload() {
+	if t.pending != nil {
+		t.respond(t.pending.w, fail(kerr.NotCoordinator.Code))
+		t.pending = nil
+	}
+	t.markersOut = false
+	t.retryAt = time.Time{}
+}
+
+// advance runs what is due at now: the abort of a transaction open longer than its timeout
+// (Kafka's abortTimedOutTransactions), a marker or Complete retry, and the expiration of an idle
+// transactional id (Kafka's removeExpiredTransactionalIds). After a failed write, nothing is
+// retried before retryAt.
+func (t *txn) advance(now time.Time) {
+	if at, ok := t.nextDeadline(); !ok || now.Before(at) {
+		return
+	}
+	switch {
+	case t.state == stateOngoing:
+		t.fence(now, 0)
+	case t.state == statePrepareCommit || t.state == statePrepareAbort:
+		t.sendMarkers(now)
+	case t.state.expirable():
+		to := t.next(stateDead, now)
+		to.lastUpdateMs = t.lastUpdateMs
+		t.seq++
+		t.retryAt = time.Time{}
+		t.pending = &transit{seq: t.seq, kind: kindDead, to: to}
+		t.out.appends = append(t.out.appends, appendReq{seq: t.seq, rec: tombstone(t.id)})
+	}
+}
+
+// nextDeadline is when advance has something to do next.
+func (t *txn) nextDeadline() (time.Time, bool) {
+	if t.pending != nil || t.removed {
+		return time.Time{}, false
+	}
+	var at time.Time
+	switch {
+	case t.state == stateOngoing:
+		at = time.UnixMilli(t.startMs + int64(t.timeoutMs) + 1) // Kafka: start + timeout < now
+	case t.state == statePrepareCommit || t.state == statePrepareAbort:
+		if t.markersOut || t.markersAbandoned || t.retryAt.IsZero() {
+			return time.Time{}, false
+		}
+	case t.state.expirable():
+		at = time.UnixMilli(t.lastUpdateMs).Add(t.lim.expiration)
+	default:
+		return time.Time{}, false
+	}
+	if t.retryAt.After(at) {
+		at = t.retryAt
+	}
+	return at, true
+}

@@ -1,0 +1,131 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ErrBadRecord is wrapped by the errors of records that cannot be decoded.
+var ErrBadRecord = errors.New("txn: undecodable __transaction_state record")
+
+// Kafka 3.x writes key v0 and value v0 (the highest version that is not flexible: v1 only adds
+// tagged fields that Kafka 4.0's transaction version 2 uses).
+const (
+	keyVersion   = 0
+	valueVersion = 0
+)
+
+func recordKey(id string) []byte {
+	k := kmsg.TxnMetadataKey{Version: keyVersion, TransactionalID: id}
+	return k.AppendTo(nil)
+}
+
+// record encodes a transition exactly as Kafka's TransactionLog.valueToBytes: an Empty state
+// carries no partitions.
+func record(id string, m *meta) Record {
+	v := kmsg.NewTxnMetadataValue()
+	v.Version = valueVersion
+	v.ProducerID = m.producerID
+	v.ProducerEpoch = m.epoch
+	v.TimeoutMillis = m.timeoutMs
+	v.State = kmsg.TransactionState(m.state)
+	v.LastUpdateTimestamp = m.lastUpdateMs
+	v.StartTimestamp = m.startMs
+	if m.state != stateEmpty {
+		v.Topics = []kmsg.TxnMetadataValueTopic{}
+		for _, tp := range sortedParts(m.parts) {
+			if n := len(v.Topics); n == 0 || v.Topics[n-1].Topic != tp.Topic {
+				v.Topics = append(v.Topics, kmsg.TxnMetadataValueTopic{Topic: tp.Topic})
+			}
+			last := &v.Topics[len(v.Topics)-1]
+			last.Partitions = append(last.Partitions, tp.Partition)
+		}
+	}
+	return Record{Key: recordKey(id), Value: v.AppendTo(nil)}
+}
+
+func tombstone(id string) Record { return Record{Key: recordKey(id)} }
+
+// loader rebuilds transactional ids from __transaction_state records: the last record of a key
+// wins, a tombstone deletes (Kafka's loadTransactionMetadata).
+type loader struct {
+	txns map[string]meta
+}
+
+func newLoader() *loader { return &loader{txns: map[string]meta{}} }
+
+// add applies one record. Keys of an unknown version are skipped, as Kafka does.
+func (l *loader) add(r Record) error {
+	if len(r.Key) < 2 {
+		return fmt.Errorf("%w: key of %d bytes", ErrBadRecord, len(r.Key))
+	}
+	if version := int16(r.Key[0])<<8 | int16(r.Key[1]); version != keyVersion {
+		return nil
+	}
+	var k kmsg.TxnMetadataKey
+	if err := k.ReadFrom(r.Key); err != nil {
+		return fmt.Errorf("%w: key: %v", ErrBadRecord, err)
+	}
+	if r.Value == nil {
+		delete(l.txns, k.TransactionalID)
+		return nil
+	}
+	var v kmsg.TxnMetadataValue
+	if err := v.ReadFrom(r.Value); err != nil {
+		return fmt.Errorf("%w: value of %q: %v", ErrBadRecord, k.TransactionalID, err)
+	}
+	s := state(v.State)
+	if s < stateEmpty || s > statePrepareEpochFence {
+		return fmt.Errorf("%w: state %d of %q", ErrBadRecord, v.State, k.TransactionalID)
+	}
+	m := meta{
+		producerID: v.ProducerID, lastProducerID: noProducerID, epoch: v.ProducerEpoch, lastEpoch: noEpoch,
+		timeoutMs: v.TimeoutMillis, state: s, parts: map[TopicPartition]struct{}{},
+		startMs: v.StartTimestamp, lastUpdateMs: v.LastUpdateTimestamp,
+	}
+	if s != stateEmpty {
+		for _, t := range v.Topics {
+			for _, p := range t.Partitions {
+				m.parts[TopicPartition{t.Topic, p}] = struct{}{}
+			}
+		}
+	}
+	l.txns[k.TransactionalID] = m
+	return nil
+}
+
+// errorCode turns a Store error into a Kafka error code.
+func errorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, context.Canceled):
+		return kerr.NotCoordinator.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// appendErrorCode maps an append error as Kafka's appendTransactionToLog does: a timeout is
+// COORDINATOR_NOT_AVAILABLE, so the client retries.
+func appendErrorCode(err error) int16 {
+	switch c := errorCode(err); c {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotEnoughReplicas.Code, kerr.NotEnoughReplicasAfterAppend.Code,
+		kerr.RequestTimedOut.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code:
+		return kerr.UnknownServerError.Code
+	default:
+		return c
+	}
+}

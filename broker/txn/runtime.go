@@ -1,0 +1,336 @@
+package txn
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Coordinator is the transaction coordinator of one broker: it owns the transactional ids of the
+// __transaction_state partitions this broker leads. Each id is a state machine (txn) without IO;
+// the coordinator runs them under one mutex and carries out what they ask for on goroutines that
+// exist only while a write is in flight. See the package documentation.
+type Coordinator struct {
+	cfg     Config
+	lim     *limits
+	store   Store
+	pids    ProducerIDs
+	markers MarkerWriter
+	log     *slog.Logger
+	root    context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup // append and marker goroutines
+
+	mu         sync.Mutex
+	closed     bool
+	parts      map[int32]*partState
+	txns       map[string]*entry
+	nextWaiter waiter
+}
+
+// partState is a __transaction_state partition this coordinator leads (or is loading).
+type partState struct {
+	id      int32
+	epoch   int32 // the coordinator epoch: the partition's leader epoch
+	loading bool
+	ctx     context.Context // canceled when the partition is resigned: in-flight writes stop
+	cancel  context.CancelFunc
+}
+
+// entry is one transactional id with what the runtime keeps for it.
+type entry struct {
+	t       *txn
+	part    *partState
+	waiters map[waiter]chan result
+
+	timerAt   time.Time
+	timerStop func() bool
+	timerSeq  uint64
+}
+
+// NewCoordinator returns a coordinator that leads no partition yet (see Elected). Zero fields of
+// cfg take Kafka's defaults; it panics if cfg does not Validate.
+func NewCoordinator(cfg Config, store Store, pids ProducerIDs, markers MarkerWriter) *Coordinator {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	root, stop := context.WithCancel(context.Background())
+	return &Coordinator{
+		cfg: cfg, lim: &limits{expiration: cfg.IDExpiration, retryBackoff: cfg.RetryBackoff},
+		store: store, pids: pids, markers: markers, log: cfg.Logger, root: root, stop: stop,
+		parts: map[int32]*partState{}, txns: map[string]*entry{},
+	}
+}
+
+// PartitionFor returns the __transaction_state partition of a transactional id, by the topic's
+// current partition count (FindCoordinator key type 1 names that partition's leader).
+func (c *Coordinator) PartitionFor(transactionalID string) int32 {
+	return PartitionFor(transactionalID, c.cfg.partitionCount())
+}
+
+// Elected tells the coordinator that this broker now leads __transaction_state partition
+// `partition` at leader epoch coordinatorEpoch. It replays the partition and loads its
+// transactional ids, answering their requests with COORDINATOR_LOAD_IN_PROGRESS meanwhile, and
+// returns when they are loaded (call it in a goroutine to keep serving). Transactions found in
+// PrepareCommit or PrepareAbort get their markers sent again and are completed. If the replay
+// fails (or ctx ends, or the partition is resigned meanwhile) the partition stays unowned, Elected
+// returns the error, and the broker should call Elected again. Electing a partition already led
+// at the same epoch does nothing; at another epoch it is reloaded.
+func (c *Coordinator) Elected(ctx context.Context, partition, coordinatorEpoch int32) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	if old := c.parts[partition]; old != nil {
+		if old.epoch == coordinatorEpoch {
+			c.mu.Unlock()
+			return nil
+		}
+		c.resignLocked(old)
+	}
+	pctx, cancel := context.WithCancel(c.root)
+	ps := &partState{id: partition, epoch: coordinatorEpoch, loading: true, ctx: pctx, cancel: cancel}
+	c.parts[partition] = ps
+	c.mu.Unlock()
+
+	start := time.Now()
+	ld := newLoader()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	defer context.AfterFunc(pctx, stopLoad)() // a resign or Close stops the replay
+	err := c.store.Replay(loadCtx, partition, func(r Record) error {
+		if err := ld.add(r); err != nil {
+			c.log.Warn("txn: skipping record while loading", "partition", partition, "err", err)
+		}
+		return nil
+	})
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.parts[partition] != ps {
+		return nil // resigned (or closed) meanwhile
+	}
+	if err != nil {
+		c.log.Warn("txn: loading __transaction_state partition failed", "partition", partition, "err", err)
+		delete(c.parts, partition)
+		cancel()
+		return err
+	}
+	ps.loading = false
+	now := c.cfg.Now()
+	for id, m := range ld.txns {
+		if m.state == stateDead || m.state == statePrepareEpochFence { // never written by Kafka
+			c.log.Warn("txn: skipping transactional id in a transient state", "id", id, "state", m.state)
+			continue
+		}
+		e := &entry{t: loadTxn(id, c.lim, coordinatorEpoch, m), part: ps, waiters: map[waiter]chan result{}}
+		c.txns[id] = e
+		c.stepLocked(e, now, func(t *txn, now time.Time) { t.onLoaded(now) })
+	}
+	c.log.Info("txn: loaded __transaction_state partition", "partition", partition,
+		"transactional_ids", len(ld.txns), "took", time.Since(start))
+	return nil
+}
+
+// Resigned tells the coordinator that this broker no longer leads __transaction_state partition
+// `partition`: its transactional ids are dropped, a request waiting for a write gets
+// NOT_COORDINATOR, and marker writes in flight are canceled.
+func (c *Coordinator) Resigned(partition int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ps := c.parts[partition]; ps != nil {
+		c.resignLocked(ps)
+	}
+}
+
+func (c *Coordinator) resignLocked(ps *partState) {
+	delete(c.parts, ps.id)
+	ps.cancel()
+	for id, e := range c.txns {
+		if e.part == ps {
+			e.t.unload()
+			c.deliverLocked(e, e.t.take())
+			c.dropLocked(id, e)
+		}
+	}
+}
+
+func (c *Coordinator) dropLocked(id string, e *entry) {
+	if c.txns[id] == e {
+		delete(c.txns, id)
+	}
+	if e.timerStop != nil {
+		e.timerStop()
+		e.timerStop = nil
+	}
+	for w, ch := range e.waiters {
+		ch <- fail(kerr.NotCoordinator.Code)
+		delete(e.waiters, w)
+	}
+}
+
+// Close drops every transactional id (waiting requests get NOT_COORDINATOR), stops all timers and
+// waits for the coordinator's goroutines to end.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		for _, ps := range c.parts {
+			c.resignLocked(ps)
+		}
+	}
+	c.mu.Unlock()
+	c.stop()
+	c.wg.Wait()
+}
+
+// routeLocked checks that this coordinator serves transactionalID now and returns its entry (nil
+// if it has none) and partition: Kafka's getTransactionState errors NOT_COORDINATOR and
+// COORDINATOR_LOAD_IN_PROGRESS (and COORDINATOR_NOT_AVAILABLE once closed).
+func (c *Coordinator) routeLocked(transactionalID string) (*entry, *partState, int16) {
+	if c.closed {
+		return nil, nil, kerr.CoordinatorNotAvailable.Code
+	}
+	p := PartitionFor(transactionalID, c.cfg.partitionCount())
+	ps := c.parts[p]
+	switch {
+	case ps == nil && c.cfg.Leads != nil && c.cfg.Leads(p):
+		return nil, nil, kerr.CoordinatorLoadInProgress.Code
+	case ps == nil:
+		return nil, nil, kerr.NotCoordinator.Code
+	case ps.loading:
+		return nil, nil, kerr.CoordinatorLoadInProgress.Code
+	}
+	return c.txns[transactionalID], ps, 0
+}
+
+// call runs ev on transactionalID's machine with a waiter for its answer and returns a channel
+// that gets it. A missing id answers INVALID_PRODUCER_ID_MAPPING, as Kafka does for every request
+// but InitProducerId.
+func (c *Coordinator) call(transactionalID string, ev func(t *txn, now time.Time, w waiter)) <-chan result {
+	ch := make(chan result, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, _, code := c.routeLocked(transactionalID)
+	if code == 0 && e == nil {
+		code = kerr.InvalidProducerIDMapping.Code
+	}
+	if code != 0 {
+		ch <- fail(code)
+		return ch
+	}
+	c.nextWaiter++
+	w := c.nextWaiter
+	e.waiters[w] = ch
+	c.stepLocked(e, c.cfg.Now(), func(t *txn, now time.Time) { ev(t, now, w) })
+	return ch
+}
+
+// wait returns the answer, or COORDINATOR_NOT_AVAILABLE if ctx ends first (the transition, if
+// one was started, still completes).
+func wait(ctx context.Context, ch <-chan result) result {
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		return fail(kerr.CoordinatorNotAvailable.Code)
+	}
+}
+
+// event runs ev on e's machine if e is still current (nil just fires due timers).
+func (c *Coordinator) event(e *entry, ev func(t *txn, now time.Time)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.txns[e.t.id] != e {
+		return
+	}
+	c.stepLocked(e, c.cfg.Now(), ev)
+}
+
+// stepLocked runs one step of e's machine and carries out its output. c.mu must be held.
+func (c *Coordinator) stepLocked(e *entry, now time.Time, ev func(t *txn, now time.Time)) {
+	e.t.advance(now)
+	if ev != nil {
+		ev(e.t, now)
+	}
+	out := e.t.take()
+	c.deliverLocked(e, out)
+	for _, a := range out.appends {
+		c.startAppend(e, a)
+	}
+	for _, m := range out.markers {
+		c.startMarkers(e, m)
+	}
+	if e.t.removed {
+		c.dropLocked(e.t.id, e)
+		return
+	}
+	c.rearmLocked(e, now)
+}
+
+// deliverLocked hands the machine's replies to their waiters.
+func (c *Coordinator) deliverLocked(e *entry, out output) {
+	for _, r := range out.replies {
+		if ch := e.waiters[r.to]; ch != nil {
+			ch <- r.res // buffered: each waiter gets one answer
+			delete(e.waiters, r.to)
+		}
+	}
+}
+
+func (c *Coordinator) startAppend(e *entry, a appendReq) {
+	timeout := time.Duration(e.t.timeoutMs) * time.Millisecond // Kafka appends with the txn's timeout
+	if e.t.pending != nil {
+		timeout = time.Duration(e.t.pending.to.timeoutMs) * time.Millisecond
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(e.part.ctx, max(timeout, time.Second))
+		err := c.store.Append(ctx, e.part.id, []Record{a.rec})
+		cancel()
+		if err != nil {
+			c.log.Warn("txn: appending to __transaction_state failed", "id", e.t.id, "partition", e.part.id, "err", err)
+		}
+		c.event(e, func(t *txn, now time.Time) { t.appendDone(now, a.seq, err) })
+	}()
+}
+
+func (c *Coordinator) startMarkers(e *entry, m markerReq) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		codes := c.markers.WriteMarkers(e.part.ctx, m.m)
+		c.event(e, func(t *txn, now time.Time) { t.markersDone(now, m.seq, codes) })
+	}()
+}
+
+// rearmLocked points e's one runtime timer at its machine's next deadline.
+func (c *Coordinator) rearmLocked(e *entry, now time.Time) {
+	at, ok := e.t.nextDeadline()
+	if ok && e.timerStop != nil && at.Equal(e.timerAt) {
+		return
+	}
+	if e.timerStop != nil {
+		e.timerStop()
+		e.timerStop = nil
+	}
+	if !ok {
+		return
+	}
+	e.timerSeq++
+	seq := e.timerSeq
+	e.timerAt = at
+	e.timerStop = c.cfg.AfterFunc(max(at.Sub(now), time.Millisecond), func() {
+		c.event(e, func(*txn, time.Time) {
+			if e.timerSeq == seq { // it fired: the rearm below must arm a new one
+				e.timerStop = nil
+			}
+		})
+	})
+}
