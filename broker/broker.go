@@ -76,6 +76,8 @@ type Broker struct {
 	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
 	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
+	// txnMarkerHook is told of markers written to __consumer_offsets (27_write_txn_markers.go).
+	txnMarkerHook atomic.Pointer[TxnMarkerHook]
 
 	incarnation [16]byte     // this process's registration identity
 	registered  atomic.Bool  // the controller has accepted our registration
