@@ -77,8 +77,8 @@ func TestTxnStateAndLSO(t *testing.T) {
 	l := openMem(t, NewMemFS(), testConfig(), clock)
 	mustAppend(t, l, txnBatch(1, 0, clock.ms, [2]string{"a", "1"}, [2]string{"b", "1"}), 0) // 0-1
 	mustAppend(t, l, txnBatch(2, 0, clock.ms, [2]string{"c", "2"}), 0)                      // 2
-	mustAppend(t, l, simpleBatch(1, clock.ms), 0)                                            // 3
-	mustAppend(t, l, txnBatch(1, 2, clock.ms, [2]string{"d", "1"}), 0)                       // 4
+	mustAppend(t, l, simpleBatch(1, clock.ms), 0)                                           // 3
+	mustAppend(t, l, txnBatch(1, 2, clock.ms, [2]string{"d", "1"}), 0)                      // 4
 	if first, ok := l.OngoingTxn(1); !ok || first != 0 {
 		t.Fatalf("OngoingTxn(1) = %d, %v", first, ok)
 	}
@@ -99,8 +99,8 @@ func TestTxnStateAndLSO(t *testing.T) {
 		t.Fatalf("LSO with pid 2 open = %d, want 2", lso)
 	}
 	wantAborted(t, l, 0, 6, AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 5, LastStableOffset: 2})
-	wantAborted(t, l, 6, 7) // ends before the fetch
-	wantAborted(t, l, 0, 0) // starts at the upper bound
+	wantAborted(t, l, 6, 7)                        // ends before the fetch
+	wantAborted(t, l, 0, 0)                        // starts at the upper bound
 	mustAppend(t, l, marker(2, true, clock.ms), 0) // 6: commit pid 2
 	if lso := l.LastStableOffset(7); lso != 7 {
 		t.Fatalf("LSO with nothing open = %d, want 7", lso)
@@ -215,10 +215,10 @@ func TestCompactionTransactions(t *testing.T) {
 	l := openMem(t, mem, cfg, clock)
 	ts := clock.ms
 	mustAppend(t, l, txnBatch(1, 0, ts, [2]string{"a", "committed"}), 0) // 0
-	mustAppend(t, l, marker(1, true, ts), 0)                              // 1
+	mustAppend(t, l, marker(1, true, ts), 0)                             // 1
 	mustAppend(t, l, txnBatch(2, 0, ts, [2]string{"a", "aborted"}), 0)   // 2
 	mustAppend(t, l, txnBatch(2, 1, ts, [2]string{"b", "aborted"}), 0)   // 3
-	mustAppend(t, l, marker(2, false, ts), 0)                             // 4
+	mustAppend(t, l, marker(2, false, ts), 0)                            // 4
 	mustAppend(t, l, txnBatch(3, 0, ts, [2]string{"a", "open"}), 0)      // 5
 	mustAppend(t, l, kvBatch(ts, [2]string{"z", "1"}), 0)                // 6
 	forceRoll(t, l)

@@ -74,9 +74,9 @@ func (s batch) encode() []byte {
 	if s.txn {
 		be.PutUint16(b[21:], 0x10) // attributes: transactional
 	}
-	be.PutUint32(b[23:], uint32(n-1))                             // last offset delta
-	be.PutUint64(b[27:], uint64(s.ts))                            // first timestamp
-	be.PutUint64(b[35:], uint64(s.ts+int64(n-1)))                 // max timestamp
+	be.PutUint32(b[23:], uint32(n-1))             // last offset delta
+	be.PutUint64(b[27:], uint64(s.ts))            // first timestamp
+	be.PutUint64(b[35:], uint64(s.ts+int64(n-1))) // max timestamp
 	be.PutUint64(b[43:], uint64(s.pid))
 	be.PutUint16(b[51:], uint16(s.epoch))
 	be.PutUint32(b[53:], uint32(s.seq))

@@ -192,7 +192,7 @@ func TestTxnFollower(t *testing.T) {
 	soleLeader(t, leader, 0)
 	mustProduce(t, leader, txn(3, 0, 0, 2)) // 0-1
 	_, err := leader.AppendMarker(3, 0, 7, false, -1)
-	wantOK(t, "marker", err) // 2
+	wantOK(t, "marker", err)                // 2
 	mustProduce(t, leader, txn(4, 0, 0, 1)) // 3
 	res, err := leader.Read(0, 1<<20, 2, -1)
 	wantOK(t, "Read", err)
