@@ -382,7 +382,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 	if txn != nil {
 		s.aborted = append(s.aborted, txn.aborted...)
 		l.txnMu.Lock()
-		l.txns = txn.next
+		l.txns.publish(txn)
 		l.txnMu.Unlock()
 	}
 	changed := false

@@ -131,9 +131,6 @@ type txnState struct {
 	unrepl  []completedTxn  // by marker offset; dropped once below the high watermark
 }
 
-func (t *txnState) clone() txnState {
-	return txnState{ongoing: maps.Clone(t.ongoing), unrepl: slices.Clone(t.unrepl)}
-}
 
 // apply folds one stored batch into the state (Kafka's
 // ProducerAppendInfo.append). It returns the aborted-index entry when the
@@ -240,10 +237,18 @@ func (l *Log) AbortedTxns(from, upper int64) []AbortedTxn {
 }
 
 // txnUpdate is what an append changes of the transaction state, computed
-// before the write and published with it.
+// before the write and published with it: the open transactions after it,
+// the transactions it completed (next.unrepl, to add to the state's) and
+// its aborted-index entries.
 type txnUpdate struct {
 	next    txnState
 	aborted []AbortedTxn
+}
+
+// publish applies u to the state. The caller holds txnMu.
+func (t *txnState) publish(u *txnUpdate) {
+	t.ongoing = u.next.ongoing
+	t.unrepl = append(t.unrepl, u.next.unrepl...)
 }
 
 // txnChanges computes the transaction state after appending the framed,
@@ -261,7 +266,10 @@ func (l *Log) txnChanges(b []byte) (*txnUpdate, error) {
 		}
 		if u == nil {
 			l.txnMu.Lock()
-			u = &txnUpdate{next: l.txns.clone()}
+			// Only the open transactions are copied (few); the completed
+			// ones, which may be many until the high watermark catches up,
+			// are only appended to.
+			u = &txnUpdate{next: txnState{ongoing: maps.Clone(l.txns.ongoing)}}
 			l.txnMu.Unlock()
 		}
 		var m Marker

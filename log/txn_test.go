@@ -243,6 +243,13 @@ func TestCompactionTransactions(t *testing.T) {
 		t.Fatalf("after the first clean: %q, want %q", keys, want)
 	}
 	wantAborted(t, l, 0, end, AbortedTxn{ProducerID: 2, FirstOffset: 2, LastOffset: 4, LastStableOffset: 5})
+	// The cleaned segment's .txnindex went in with it: a clean restart reads it back.
+	must(t, l.Close())
+	l = openMem(t, mem, cfg, clock)
+	wantAborted(t, l, 0, end, AbortedTxn{ProducerID: 2, FirstOffset: 2, LastOffset: 4, LastStableOffset: 5})
+	if first, ok := l.OngoingTxn(3); !ok || first != 5 {
+		t.Fatalf("the open transaction after cleaning and restart: %d %v", first, ok)
+	}
 
 	// Commit the open transaction, add dirty data, clean again (each pass needs new dirty data).
 	// Pass 2: pid 2's marker (its batches went in pass 1) gets a delete horizon; pid 1's does not
