@@ -131,7 +131,6 @@ type txnState struct {
 	unrepl  []completedTxn  // by marker offset; dropped once below the high watermark
 }
 
-
 // apply folds one stored batch into the state (Kafka's
 // ProducerAppendInfo.append). It returns the aborted-index entry when the
 // batch is an ABORT marker closing a transaction that has data; a marker
