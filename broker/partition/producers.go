@@ -133,6 +133,11 @@ func (ps *producers) check(h log.BatchHeader) (dup *batchMeta, err error) {
 	if ls := e.lastSeq(); ls >= 0 && h.BaseSequence != nextSeq(ls) {
 		return nil, ErrOutOfOrderSequence
 	}
+	if len(e.batches) == 0 && h.BaseSequence != 0 {
+		// Known only from a marker (which may have bumped the epoch): its data starts at 0, as
+		// Kafka's checkSequence wants of an epoch with no sequence yet.
+		return nil, ErrOutOfOrderSequence
+	}
 	return nil, nil
 }
 

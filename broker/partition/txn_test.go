@@ -109,12 +109,16 @@ func TestTxnAppendsAndMarkers(t *testing.T) {
 	wantErr(t, "marker from an older coordinator", err, ErrCoordinatorFenced)
 	_, err = p.AppendMarker(5, 0, 4, false, -1) // a retry: harmless
 	wantOK(t, "retried marker", err)
-	mustProduce(t, p, txn(5, 1, 0, 1)) // 6: a newer epoch opens the next transaction
+	_, err = p.AppendMarker(11, 2, 0, false, -1) // 6: a producer known only from a marker
+	wantOK(t, "marker for a producer with no data", err)
+	_, err = produce(t, p, 1, txn(11, 2, 5, 1))
+	wantErr(t, "the first batch after a marker not at sequence 0", err, ErrOutOfOrderSequence)
+	mustProduce(t, p, txn(5, 1, 0, 1)) // 7: a newer epoch opens the next transaction
 	_, err = p.AppendMarker(5, 0, 4, true, -1)
 	wantErr(t, "marker with an older producer epoch", err, ErrInvalidProducerEpoch)
 	_, err = produce(t, p, 1, txn(5, 0, 3, 1))
 	wantErr(t, "transactional batch with an older producer epoch", err, ErrInvalidProducerEpoch)
-	wantLSO(t, p, 6)
+	wantLSO(t, p, 7)
 
 	// After a restart the log and the producer state say the same.
 	wantOK(t, "Close", p.Close())
@@ -123,14 +127,16 @@ func TestTxnAppendsAndMarkers(t *testing.T) {
 	if !p.HasOngoingTxn(5) {
 		t.Fatal("open transaction lost in the restart")
 	}
-	wantLSO(t, p, 6)
+	wantLSO(t, p, 7)
+	_, err = produce(t, p, 1, txn(11, 2, 5, 1))
+	wantErr(t, "the marker-only producer after a restart", err, ErrOutOfOrderSequence)
 	_, err = p.AppendMarker(5, 1, 3, true, -1)
 	wantErr(t, "coordinator fencing after a restart", err, ErrCoordinatorFenced)
 	_, err = p.AppendMarker(5, 1, 4, true, -1)
 	wantOK(t, "COMMIT", err)
-	wantLSO(t, p, 8)
+	wantLSO(t, p, 9)
 	hs, aborted, _ = readCommitted(t, p, 5)
-	if lastOffset(hs) != 7 || len(aborted) != 0 {
+	if lastOffset(hs) != 8 || len(aborted) != 0 {
 		t.Fatalf("read_committed from 5: up to %d, aborted %+v", lastOffset(hs), aborted)
 	}
 	if _, aborted, _ = readCommitted(t, p, 0); !slices.Equal(aborted, want) {
