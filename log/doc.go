@@ -36,6 +36,10 @@
 //     is known to be synced (Kafka keeps it per log directory).
 //   - cleaner-offset-checkpoint: the same format, the compactor's first
 //     dirty offset (per log directory in Kafka).
+//   - transaction-state-checkpoint: the open transactions (and the decided
+//     ones whose markers may not be replicated) as Close left them, with
+//     the log end they hold for (Kafka's producer snapshot, for the same
+//     purpose): after a clean shutdown Open takes it instead of scanning.
 //   - clean-shutdown: written by Close, removed by Open.
 //   - Transient: <segment file>.deleted (waiting for file.delete.delay.ms),
 //     <segment file>.cleaned (a compacted segment being written) and
@@ -134,8 +138,10 @@
 // first offset of the earliest transaction that is open, or decided but
 // with its marker not yet below hw, when that is below hw; else hw.
 // AbortedTxns(from, upper) is Kafka's collectAbortedTransactions over the
-// segments' indexes. The state is rebuilt by a scan of the whole log on
-// Open (there is no producer snapshot) and after a truncation, which also
+// segments' indexes. After a clean shutdown Open reads the state from
+// transaction-state-checkpoint; otherwise (or when a segment was
+// recovered, or an index file is bad) it rebuilds it by scanning the whole
+// log, as it does after a truncation, which also
 // drops the index entries of cut markers; a segment recovery re-read gets
 // its .txnindex rebuilt from that scan, a trusted one keeps its file (which
 // may know transactions whose first batches went to retention). Whether an
@@ -245,8 +251,9 @@
 //     decompress but not compress again is rewritten uncompressed. As in
 //     Kafka, tombstones go only in a clean after their horizon, which needs
 //     new dirty data.
-//   - Transactions: the state is rebuilt by scanning the whole log (Kafka
-//     reads a producer snapshot and scans from it); markers are never
+//   - Transactions: after an unclean shutdown or a truncation the state is
+//     rebuilt by scanning the whole log (Kafka reads its latest producer
+//     snapshot and scans from there); markers are never
 //     compressed (as Kafka writes them) but a compressed control batch from
 //     a leader is read with Options.Codecs.
 //   - Read verifies CRCs (Kafka leaves that to the consumer); ReadRecords

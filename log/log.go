@@ -419,6 +419,9 @@ func (l *Log) Close() error {
 		err = l.setRecoveryPointLocked(l.endOffset)
 		l.flushMu.Unlock()
 		if err == nil {
+			err = l.writeTxnState()
+		}
+		if err == nil {
 			err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
 		}
 	}

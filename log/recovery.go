@@ -168,7 +168,15 @@ func (l *Log) open() error {
 	if err := l.spillActive(); err != nil {
 		return err
 	}
-	if err := l.openTxnIndexes(recovered); err != nil {
+	var snap *txnState
+	anyRecovered := false
+	for _, r := range recovered {
+		anyRecovered = anyRecovered || r
+	}
+	if clean && !anyRecovered {
+		snap = l.readTxnState(l.endOffset)
+	}
+	if err := l.openTxnIndexes(recovered, snap); err != nil {
 		return err
 	}
 	// Everything is durable now: synced by Close, by recovery, or before
@@ -314,7 +322,7 @@ func ourTempFile(name string) bool {
 	switch strings.TrimSuffix(name, ".tmp") {
 	case name:
 		return false
-	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile, cleanPointFile:
+	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile, cleanPointFile, txnStateFile:
 		return true
 	}
 	return false

@@ -142,13 +142,26 @@ func (s *segment) syncTxnIndex(fsys FS, dir string) error {
 	return err
 }
 
-// openTxnIndexes rebuilds the transaction state after Open loaded the
-// segments and sets every segment's aborted-transaction entries: from its
+// openTxnIndexes sets the transaction state after Open loaded the
+// segments, and every segment's aborted-transaction entries: from its
 // .txnindex when the segment was trusted (not re-read by recovery) and the
-// file is sound, else from the scan, written back (Kafka rebuilds the
-// index of every segment it recovers). A trusted file may know more than
-// the scan: entries whose transaction's first batches went to retention.
-func (l *Log) openTxnIndexes(recovered map[int64]bool) error {
+// file is sound, else from a scan of the log, written back (Kafka rebuilds
+// the index of every segment it recovers). A trusted file may know more
+// than the scan: entries whose transaction's first batches went to
+// retention. After a clean shutdown with a snapshot of the state (snap),
+// when every file is sound, the log is not scanned at all.
+func (l *Log) openTxnIndexes(recovered map[int64]bool, snap *txnState) error {
+	if snap != nil {
+		if l.loadTxnIndexFiles() {
+			l.txnMu.Lock()
+			l.txns = *snap
+			l.txnMu.Unlock()
+			return nil
+		}
+		for _, s := range l.segments {
+			s.aborted, s.txnDisk = nil, 0
+		}
+	}
 	computed, err := l.rebuildTxns()
 	if err != nil {
 		return err
@@ -183,4 +196,25 @@ func (l *Log) openTxnIndexes(recovered map[int64]bool) error {
 		s.aborted = mine
 	}
 	return nil
+}
+
+// loadTxnIndexFiles reads every segment's .txnindex, reporting false (with
+// some left unread) when one is unreadable or unsound.
+func (l *Log) loadTxnIndexFiles() bool {
+	for _, s := range l.segments {
+		data, err := readFile(l.fs, segmentName(l.dir, s.base, extTxnIndex), 1<<30)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		entries, err := decodeTxnIndex(data, s.base, s.next)
+		if err != nil {
+			l.logger.Warn("log: rebuilding a bad transaction index", "dir", l.dir, "segment", s.base, "err", err)
+			return false
+		}
+		s.aborted, s.txnDisk = entries, len(entries)
+	}
+	return true
 }
