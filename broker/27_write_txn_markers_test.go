@@ -258,9 +258,21 @@ func TestTransactionsReadCommitted(t *testing.T) {
 		t.Fatalf("marker for an unknown topic: %v", kerr.ErrorForCode(codes[0]))
 	}
 	// The consumer is parked in a long poll at offset 6; the COMMIT wakes it.
-	var hooked []string
+	type hookCall struct {
+		topic  string
+		part   int32
+		pid    int64
+		commit bool
+	}
+	var hookMu sync.Mutex
+	var hooked []hookCall
 	b.SetTxnMarkerHook(func(topic string, part int32, pid int64, commit bool) error {
-		hooked = append(hooked, topic)
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		hooked = append(hooked, hookCall{topic, part, pid, commit})
+		if commit {
+			return kerr.CoordinatorLoadInProgress
+		}
 		return nil
 	})
 	if codes := x.marker(pa, 0, 2, true, topic, 0); codes[0] != 0 { // 8
@@ -273,8 +285,32 @@ func TestTransactionsReadCommitted(t *testing.T) {
 	if lso := x.listOffset(1); lso != 10 {
 		t.Fatalf("LSO after everything = %d, want 10", lso)
 	}
-	if len(hooked) != 0 {
-		t.Fatalf("the group coordinator's hook was called for %v", hooked)
-	}
 	waitValues(t, "read_uncommitted", uncommitted, []string{"a1", "a2", "b1", "p1", "a3", "p2"})
+
+	// A marker to __consumer_offsets is told to the group coordinator's hook once written; the
+	// hook's error is the partition's.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	if resp, err := fc.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("FindCoordinator: %v %+v", err, resp)
+	}
+	for {
+		codes := x.marker(pa, 0, 2, false, offsetsTopic, 0)
+		if codes[0] == 0 {
+			break
+		}
+		if codes[0] != kerr.UnknownTopicOrPartition.Code && codes[0] != kerr.NotLeaderForPartition.Code || ctx.Err() != nil {
+			t.Fatalf("ABORT to %s: %v", offsetsTopic, kerr.ErrorForCode(codes[0]))
+		}
+		time.Sleep(20 * time.Millisecond) // the topic is being created
+	}
+	if codes := x.marker(pa, 0, 2, true, offsetsTopic, 1); codes[0] != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("COMMIT to %s with a failing hook: %v", offsetsTopic, kerr.ErrorForCode(codes[0]))
+	}
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	want := []hookCall{{offsetsTopic, 0, pa, false}, {offsetsTopic, 1, pa, true}}
+	if !slices.Equal(hooked, want) {
+		t.Fatalf("hook calls %+v, want %+v", hooked, want)
+	}
 }
