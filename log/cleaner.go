@@ -237,7 +237,16 @@ func (c *cleanRun) run() error {
 		return err
 	}
 	if len(p.segs) > 0 {
-		c.txns = newCleanTxns(c.l.AbortedTxns(p.segs[0].base, c.end))
+		// The aborted transactions over the whole segments rewritten, which may
+		// go past the mapped end, as Kafka collects them segment by segment: an
+		// abort marker there must know its batches, or it could go before them.
+		upper := p.segs[0].next
+		for _, cs := range p.segs {
+			if cs.base < c.end {
+				upper = max(upper, cs.next)
+			}
+		}
+		c.txns = newCleanTxns(c.l.AbortedTxns(p.segs[0].base, upper))
 	}
 	for _, g := range c.groups() {
 		if err := c.cleanGroup(g); err != nil {

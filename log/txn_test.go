@@ -339,3 +339,39 @@ func hasHorizon(h BatchHeader) bool {
 	_, ok := deleteHorizon(h)
 	return ok
 }
+
+// TestCompactionAbortPastLSO: a cleaned segment may reach past the last stable offset (cleaning
+// stops at an open transaction inside it); an aborted transaction there loses its batches, and
+// its marker stays while they were there, as Kafka, which collects the aborted transactions of
+// each whole segment it rewrites.
+func TestCompactionAbortPastLSO(t *testing.T) {
+	clock := &fakeClock{ms: 1_700_000_000_000}
+	cfg := compactConfig()
+	l := openMem(t, NewMemFS(), cfg, clock)
+	ts := clock.ms
+	mustAppend(t, l, kvBatch(ts, [2]string{"k", "1"}), 0)              // 0
+	mustAppend(t, l, txnBatch(9, 0, ts, [2]string{"open", "1"}), 0)    // 1
+	mustAppend(t, l, txnBatch(8, 0, ts, [2]string{"aborted", "1"}), 0) // 2
+	mustAppend(t, l, marker(8, false, ts), 0)                          // 3
+	mustAppend(t, l, kvBatch(ts, [2]string{"k", "2"}), 0)              // 4
+	forceRoll(t, l)
+	mustAppend(t, l, kvBatch(ts, [2]string{"z", "1"}), 0)
+	end := l.EndOffset()
+	if st := mustClean(t, l, end); !st.Cleaned || st.End != 1 {
+		t.Fatalf("clean %+v: must stop at the LSO, 1", st)
+	}
+	for _, h := range mustRead(t, l, 0, 1<<20, end) {
+		switch {
+		case h.ProducerID == 8 && !h.IsControl() && h.NumRecords > 0:
+			t.Fatalf("the aborted batch at %d kept its records", h.BaseOffset)
+		case h.ProducerID == 8 && h.IsControl() && (hasHorizon(h) || h.NumRecords != 1):
+			t.Fatalf("the marker of batches just removed must stay as it was: %+v", h)
+		case h.ProducerID == 9 && h.NumRecords != 1:
+			t.Fatalf("the open transaction's batch was touched: %+v", h)
+		}
+	}
+	wantAborted(t, l, 0, end, AbortedTxn{ProducerID: 8, FirstOffset: 2, LastOffset: 3, LastStableOffset: 1})
+	if first, ok := l.OngoingTxn(9); !ok || first != 1 {
+		t.Fatalf("open transaction: %d %v", first, ok)
+	}
+}
