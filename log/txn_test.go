@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"testing"
@@ -373,5 +374,30 @@ func TestCompactionAbortPastLSO(t *testing.T) {
 	wantAborted(t, l, 0, end, AbortedTxn{ProducerID: 8, FirstOffset: 2, LastOffset: 3, LastStableOffset: 1})
 	if first, ok := l.OngoingTxn(9); !ok || first != 1 {
 		t.Fatalf("open transaction: %d %v", first, ok)
+	}
+}
+
+// TestEachRecordTxn: a replay sees each record with its batch's producer and transactional bit,
+// and each marker.
+func TestEachRecordTxn(t *testing.T) {
+	var data []byte
+	off := int64(0)
+	for _, b := range [][]byte{txnBatch(4, 0, 1, [2]string{"k", "v"}), kvBatch(1, [2]string{"p", "q"}), marker(4, true, 1)} {
+		setBaseOffset(b, off)
+		off++
+		data = append(data, b...)
+	}
+	var got []string
+	err := EachRecordTxn(data, func(h BatchHeader, offset int64, key, value []byte) error {
+		got = append(got, fmt.Sprintf("%d:%s=%s pid %d txn %v", offset, key, value, h.ProducerID, h.IsTransactional()))
+		return nil
+	}, func(h BatchHeader, m Marker) error {
+		got = append(got, fmt.Sprintf("%d:marker pid %d commit %v epoch %d", h.BaseOffset, h.ProducerID, m.Commit, m.CoordinatorEpoch))
+		return nil
+	})
+	must(t, err)
+	want := []string{"0:k=v pid 4 txn true", "1:p=q pid -1 txn false", "2:marker pid 4 commit true epoch 3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
