@@ -136,6 +136,9 @@ func (b *Broker) readPartition(replicaID int32, isolation int8, p *partition.Par
 		r.sp.ErrorCode = errorCode(err)
 		return
 	}
+	if isolation == partition.ReadCommitted && r.sp.AbortedTransactions == nil {
+		r.sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{} // read_committed: never null
+	}
 	if follower && update {
 		p.UpdateFollower(replicaID, pr.FetchOffset)
 	}
