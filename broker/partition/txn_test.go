@@ -1,8 +1,12 @@
 package partition
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,4 +240,114 @@ func TestTxnProducerExpiry(t *testing.T) {
 	if states, _ := p.ActiveProducers(); len(states) != 1 || states[0].ProducerID != 1 {
 		t.Fatalf("left: %+v", states)
 	}
+}
+
+// TestTxnConcurrentReadCommitted: producers commit and abort transactions at random while
+// read_committed readers filter what they read with the aborted transactions they are given, as a
+// consumer does: they must never see a record of a transaction not committed, nor read past the
+// last stable offset.
+func TestTxnConcurrentReadCommitted(t *testing.T) {
+	p := newPartition(t, "", Config{})
+	soleLeader(t, p, 0)
+	const producers, txnsEach = 4, 60
+	var decided sync.Map // "pid/seq" of a transaction's first batch -> commit (bool)
+	var wg sync.WaitGroup
+	var mu sync.Mutex // AppendAsLeader payload building uses the shared test helpers
+	for w := range producers {
+		pid := int64(100 + w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(pid), 1))
+			seq := int32(0)
+			for range txnsEach {
+				first := seq
+				for range 1 + rng.IntN(3) {
+					mu.Lock()
+					_, err := produce(t, p, 1, txn(pid, 0, seq, 1))
+					mu.Unlock()
+					if err != nil {
+						t.Errorf("produce: %v", err)
+						return
+					}
+					seq++
+				}
+				commit := rng.IntN(2) == 0
+				decided.Store(fmt.Sprintf("%d/%d", pid, first), commit)
+				if _, err := p.AppendMarker(pid, 0, 0, commit, 1); err != nil {
+					t.Errorf("marker: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				res, err := p.ReadIsolated(0, 1<<20, -1, -1, ReadCommitted)
+				if err != nil {
+					t.Errorf("read: %v", err)
+					return
+				}
+				checkCommittedView(t, res, &decided)
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	res, err := p.ReadIsolated(0, 1<<20, -1, -1, ReadCommitted)
+	wantOK(t, "final read", err)
+	if res.LastStableOffset != p.LogEndOffset() {
+		t.Fatalf("LSO %d with every transaction decided, log end %d", res.LastStableOffset, p.LogEndOffset())
+	}
+	if n := checkCommittedView(t, res, &decided); n == 0 {
+		t.Fatal("no committed record read")
+	}
+}
+
+// checkCommittedView filters a read_committed result as a consumer does and checks that every
+// record left is from a committed transaction whose decision was made; it returns how many.
+func checkCommittedView(t *testing.T, res ReadResult, decided *sync.Map) int {
+	aborted := slices.Clone(res.AbortedTxns)
+	slices.SortFunc(aborted, func(a, b log.AbortedTxn) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
+	skipping := map[int64]bool{}
+	txnStart := map[int64]int32{} // pid -> base sequence of its current transaction's first batch
+	n := 0
+	for _, h := range storedHeaders(t, res.Records) {
+		if h.LastOffset() >= res.LastStableOffset {
+			t.Errorf("read past the LSO %d: batch at %d", res.LastStableOffset, h.BaseOffset)
+		}
+		for len(aborted) > 0 && aborted[0].FirstOffset <= h.BaseOffset {
+			skipping[aborted[0].ProducerID] = true
+			aborted = aborted[1:]
+		}
+		if h.IsControl() {
+			delete(skipping, h.ProducerID)
+			delete(txnStart, h.ProducerID)
+			continue
+		}
+		if _, ok := txnStart[h.ProducerID]; !ok {
+			txnStart[h.ProducerID] = h.BaseSequence
+		}
+		if skipping[h.ProducerID] {
+			continue
+		}
+		key := fmt.Sprintf("%d/%d", h.ProducerID, txnStart[h.ProducerID])
+		commit, ok := decided.Load(key)
+		if !ok || !commit.(bool) {
+			t.Errorf("read_committed saw batch at %d of transaction %s (decided %v, commit %v)", h.BaseOffset, key, ok, commit)
+		}
+		n++
+	}
+	return n
 }
