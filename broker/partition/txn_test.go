@@ -252,7 +252,6 @@ func TestTxnConcurrentReadCommitted(t *testing.T) {
 	const producers, txnsEach = 4, 60
 	var decided sync.Map // "pid/seq" of a transaction's first batch -> commit (bool)
 	var wg sync.WaitGroup
-	var mu sync.Mutex // AppendAsLeader payload building uses the shared test helpers
 	for w := range producers {
 		pid := int64(100 + w)
 		wg.Add(1)
@@ -263,9 +262,7 @@ func TestTxnConcurrentReadCommitted(t *testing.T) {
 			for range txnsEach {
 				first := seq
 				for range 1 + rng.IntN(3) {
-					mu.Lock()
 					_, err := produce(t, p, 1, txn(pid, 0, seq, 1))
-					mu.Unlock()
 					if err != nil {
 						t.Errorf("produce: %v", err)
 						return
