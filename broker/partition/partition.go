@@ -231,7 +231,8 @@ type AppendInfo struct {
 // AppendAsLeader appends validated batches (b, with their headers hdrs from log.ValidateBatches).
 // With requiredAcks == -1 it refuses the write up front when the ISR is smaller than
 // min.insync.replicas, as Kafka does. A retried idempotent batch is not appended again: the
-// original offsets come back with Duplicate set.
+// original offsets come back with Duplicate set. A transactional batch opens a transaction for
+// its producer if it has none; a plain batch from a producer with one is ErrInvalidTxnState.
 func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAcks int16) (AppendInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -248,14 +249,6 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if err != nil {
 		return AppendInfo{}, err
 	}
-	if dup == nil {
-		c := txnCheck{p: p}
-		for _, h := range hdrs {
-			if err := c.check(h); err != nil {
-				return AppendInfo{}, err
-			}
-		}
-	}
 	if dup != nil {
 		return AppendInfo{
 			BaseOffset:     dup.firstOffset,
@@ -265,6 +258,12 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 			Duplicate:      true,
 			LeaderEpoch:    p.leaderEpoch,
 		}, nil
+	}
+	c := txnCheck{p: p}
+	for _, h := range hdrs {
+		if err := c.check(h); err != nil {
+			return AppendInfo{}, err
+		}
 	}
 	res, err := p.log.Append(b, p.leaderEpoch)
 	if err != nil {
