@@ -26,8 +26,10 @@
 //     entries (int16 version 0, int64 producer id, first offset, last offset
 //     (the ABORT marker's), last stable offset when it was aborted), one per
 //     ABORT marker in the segment that ended a transaction with data, in
-//     marker order. Written before the marker's batch, synced with the
-//     segment, kept in memory too (aborts are rare).
+//     marker order. Written before the marker's batch (a crash may keep an
+//     entry without its marker, never the reverse: recovery re-reads that
+//     segment and rebuilds its index), created durably (directory sync),
+//     synced with the segment, kept in memory too (aborts are rare).
 //   - leader-epoch-checkpoint: Kafka's text checkpoint: "0", the entry count,
 //     then one "epoch startOffset" line per entry.
 //   - log-start-offset: the same format with one entry, the log start offset

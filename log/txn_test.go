@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -399,5 +400,47 @@ func TestEachRecordTxn(t *testing.T) {
 	want := []string{"0:k=v pid 4 txn true", "1:p=q pid -1 txn false", "2:marker pid 4 commit true epoch 3"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestTxnIndexTornCrash: a crash keeps an abort's .txnindex entry but loses its marker (the index
+// is written first): recovery re-reads the segment, drops the entry and the transaction is open
+// again; the opposite order of loss cannot happen. A full truncation empties the index too.
+func TestTxnIndexTornCrash(t *testing.T) {
+	mem := NewMemFS()
+	clock := &fakeClock{ms: 1_700_000_000_000}
+	cfg := testConfig()
+	l := openMem(t, mem, cfg, clock)
+	mustAppend(t, l, txnBatch(1, 0, clock.ms, [2]string{"a", "1"}), 0) // 0
+	must(t, l.Flush())
+	mustAppend(t, l, marker(1, false, clock.ms), 0) // 1
+	wantAborted(t, l, 0, 2, AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 1, LastStableOffset: 2})
+	crashed := mem.CrashWith(func(name string, synced, current []byte) []byte {
+		if filepath.Ext(name) == extTxnIndex {
+			return current
+		}
+		return nil
+	})
+	if data, err := crashed.ReadFile(segmentName("/t", 0, extTxnIndex)); err != nil || len(data) != abortedTxnSize {
+		t.Fatalf("the crash should have kept the entry: %d bytes, %v", len(data), err)
+	}
+	l2, err := Open("/t", cfg, Options{FS: crashed, Now: clock.now})
+	must(t, err)
+	defer l2.Close()
+	if l2.EndOffset() != 1 {
+		t.Fatalf("end %d: the marker should be lost", l2.EndOffset())
+	}
+	wantAborted(t, l2, 0, 2)
+	if first, ok := l2.OngoingTxn(1); !ok || first != 0 {
+		t.Fatalf("the transaction whose marker was lost: %d %v", first, ok)
+	}
+	if _, err := crashed.ReadFile(segmentName("/t", 0, extTxnIndex)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the stale .txnindex: %v", err)
+	}
+	mustAppend(t, l2, marker(1, false, clock.ms), 0)
+	must(t, l2.TruncateFullyAndStartAt(10))
+	wantAborted(t, l2, 0, 20)
+	if got := l2.OngoingTxns(); len(got) != 0 {
+		t.Fatalf("open transactions after a full truncation: %v", got)
 	}
 }

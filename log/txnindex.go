@@ -75,6 +75,11 @@ func (s *segment) appendTxnIndex(fsys FS, dir string, entries []AbortedTxn) erro
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && s.txnDisk == 0 {
+		// Created: its name must survive a crash once the segment is synced, or
+		// a trusted segment would lose its entries without a rebuild.
+		err = syncDir(fsys, dir)
+	}
 	if err != nil {
 		return fmt.Errorf("write %s of segment %d: %w", extTxnIndex, s.base, err)
 	}
@@ -166,6 +171,7 @@ func (l *Log) openTxnIndexes(recovered map[int64]bool, snap *txnState) error {
 	if err != nil {
 		return err
 	}
+	written := false
 	for _, s := range l.segments {
 		var mine []AbortedTxn
 		for _, a := range computed {
@@ -194,6 +200,13 @@ func (l *Log) openTxnIndexes(recovered map[int64]bool, snap *txnState) error {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		s.aborted = mine
+		written = true
+	}
+	if written {
+		// The rebuilt files (and removed stale ones) are trusted from now on.
+		if err := syncDir(l.fs, l.dir); err != nil {
+			return fmt.Errorf("%w: sync %s: %w", ErrStorage, l.dir, err)
+		}
 	}
 	return nil
 }
