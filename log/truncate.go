@@ -92,7 +92,10 @@ func (l *Log) Truncate(endOffset int64) error {
 	if err == nil && txnCut {
 		err = s.rewriteTxnIndex(l.fs, l.dir, s.aborted, false)
 	}
-	if err == nil {
+	l.txnMu.Lock()
+	seen := l.txns.seen
+	l.txnMu.Unlock()
+	if err == nil && seen {
 		// Transactions whose markers were cut are open again: rescan.
 		_, err = l.rebuildTxns()
 	}

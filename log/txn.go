@@ -129,6 +129,10 @@ type completedTxn struct {
 type txnState struct {
 	ongoing map[int64]int64 // producer id -> first offset of its open transaction
 	unrepl  []completedTxn  // by marker offset; dropped once below the high watermark
+	// seen: the log may hold a transactional batch (one was stored since the
+	// last scan found none). A truncation of a log that never had one need not
+	// rescan it.
+	seen bool
 }
 
 // apply folds one stored batch into the state (Kafka's
@@ -140,6 +144,7 @@ func (t *txnState) apply(h BatchHeader, m Marker, isMarker bool) (AbortedTxn, bo
 	if h.ProducerID < 0 || !h.IsTransactional() {
 		return AbortedTxn{}, false
 	}
+	t.seen = true
 	if t.ongoing == nil {
 		t.ongoing = make(map[int64]int64)
 	}
@@ -248,6 +253,7 @@ type txnUpdate struct {
 func (t *txnState) publish(u *txnUpdate) {
 	t.ongoing = u.next.ongoing
 	t.unrepl = append(t.unrepl, u.next.unrepl...)
+	t.seen = true
 }
 
 // txnChanges computes the transaction state after appending the framed,

@@ -159,17 +159,17 @@ func TestTxnIndexLifecycle(t *testing.T) {
 	must(t, l.Close())
 	snap, err := mem.ReadFile("/t/" + txnStateFile)
 	must(t, err)
-	if want := "0\n2\ne 5 -1 -1\no 3 3 -1\n"; string(snap) != want {
+	if want := "0\n2\ne 5 -1 1\no 3 3 -1\n"; string(snap) != want {
 		t.Fatalf("%s = %q, want %q", txnStateFile, snap, want)
 	}
-	must(t, mem.WriteFile("/t/"+txnStateFile, []byte("0\n2\ne 5 -1 -1\no 7 4 -1\n")))
+	must(t, mem.WriteFile("/t/"+txnStateFile, []byte("0\n2\ne 5 -1 1\no 7 4 -1\n")))
 	l = openMem(t, mem, cfg, clock)
 	if first, ok := l.OngoingTxn(7); !ok || first != 4 {
 		t.Fatalf("the snapshot was not used: %d %v", first, ok)
 	}
 	must(t, l.Close())
 	// A snapshot for another log end is not: the log is scanned.
-	must(t, mem.WriteFile("/t/"+txnStateFile, []byte("0\n2\ne 4 -1 -1\no 7 4 -1\n")))
+	must(t, mem.WriteFile("/t/"+txnStateFile, []byte("0\n2\ne 4 -1 1\no 7 4 -1\n")))
 	l = openMem(t, mem, cfg, clock)
 	wantAborted(t, l, 0, 5, a1, a2)
 	if first, ok := l.OngoingTxn(3); !ok || first != 3 {

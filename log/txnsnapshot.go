@@ -15,14 +15,18 @@ import (
 // then each open transaction and each decided one whose marker may not be
 // replicated yet. Open uses it only after a clean shutdown, when it matches
 // the log end, instead of scanning the whole log; Kafka's text checkpoint
-// format, four fields a line ("e end -1 -1", "o pid first -1", "u pid
-// first last").
+// format, four fields a line ("e end -1 seen", seen 1 when the log may hold
+// a transactional batch; "o pid first -1"; "u pid first last").
 const txnStateFile = "transaction-state-checkpoint"
 
 // writeTxnState writes the snapshot. The caller holds wmu.
 func (l *Log) writeTxnState() error {
 	l.txnMu.Lock()
-	rows := []string{fmt.Sprintf("e %d -1 -1", l.endOffset)}
+	seen := 0
+	if l.txns.seen {
+		seen = 1
+	}
+	rows := []string{fmt.Sprintf("e %d -1 %d", l.endOffset, seen)}
 	for pid, first := range l.txns.ongoing {
 		rows = append(rows, fmt.Sprintf("o %d %d -1", pid, first))
 	}
@@ -65,6 +69,7 @@ func (l *Log) readTxnState(end int64) *txnState {
 		case i == 0 && v[0] != end:
 			return nil // not for this log end: another shutdown's
 		case i == 0:
+			t.seen = v[2] != 0
 		case r[0] == "o":
 			t.ongoing[v[0]] = v[1]
 		case r[0] == "u":
