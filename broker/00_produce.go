@@ -7,6 +7,11 @@ package broker
 // lengths, record framing, message.max.bytes) and appended as sent, with offsets, leader epoch and,
 // for LogAppendTime topics, the timestamp rewritten.
 //
+// A transactional batch (attribute bit 4) needs the request's TransactionalID
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without, as Kafka); the partition opens a transaction for
+// its producer at its first offset, refuses a plain batch from a producer with an open one
+// (INVALID_TXN_STATE), and WriteTxnMarkers (27_write_txn_markers.go) ends it.
+//
 // acks=0 gets no response; acks=1 is answered after the local append; acks=-1 (all) is refused with
 // NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas, and otherwise answered when the
 // high watermark passes the batch or TimeoutMillis runs out (REQUEST_TIMED_OUT). Appends happen
@@ -134,11 +139,6 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, 
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return nil, partition.AppendInfo{}, kerr.InvalidRequiredAcks
 	}
-	if req.TransactionID != nil {
-		// Transactions are not implemented: refuse rather than silently writing
-		// non-transactional data that a read_committed consumer would treat wrongly.
-		return nil, partition.AppendInfo{}, kerr.TransactionalIDAuthorizationFailed
-	}
 	lp, tc, err := b.replicas.Leader(topic, part)
 	if err != nil {
 		return nil, partition.AppendInfo{}, err
@@ -151,6 +151,11 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, topic string, part int32, 
 	hdrs, err := log.ValidateBatches(records, tc.MaxMessageBytes, compress.Codecs{})
 	if err != nil {
 		return nil, partition.AppendInfo{}, err
+	}
+	if req.TransactionID == nil && slices.ContainsFunc(hdrs, log.BatchHeader.IsTransactional) {
+		// Kafka's handleProduceRequest: transactional records need a transactional id the
+		// client may write with.
+		return nil, partition.AppendInfo{}, kerr.TransactionalIDAuthorizationFailed
 	}
 	info, err := lp.AppendAsLeader(records, hdrs, req.Acks)
 	if err != nil {

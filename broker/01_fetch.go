@@ -5,8 +5,12 @@ package broker
 // Versions below 4 expect the old message-set formats (Kafka would down-convert); minikraft serves
 // RecordBatch v2 as stored, so it starts at v4 like Kafka 4.0. v13 names topics by id.
 //
-// Consumers read up to the high watermark (read_committed gets the same bound: with no
-// transactions the last stable offset is the high watermark). Partitions are filled in order
+// Consumers read up to the high watermark, read_committed ones (IsolationLevel 1) up to the last
+// stable offset, with the aborted transactions overlapping what they may read (Kafka's
+// collectAbortedTransactions); every partition's answer carries the last stable offset. A marker
+// that moves the last stable offset wakes a waiting fetch like any high-watermark change (the
+// last stable offset can only move when the high watermark or the open transactions do, and both
+// notify the partition's waiters). Partitions are filled in order
 // within MaxBytes and each partition's PartitionMaxBytes, except that the first partition with
 // data returns at least one whole batch, however large, so a consumer can always make progress
 // (KIP-74). If less than MinBytes is ready and MaxWaitMillis > 0, the fetch parks on the

@@ -2,10 +2,11 @@ package broker
 
 // ListOffsets (key 2), versions 0–7.
 //
-// Timestamp -2 is the log start offset, -1 the high watermark (the last stable offset is the same
-// without transactions, so IsolationLevel changes nothing), -3 (v7+, KIP-734) the record with the
-// largest timestamp, and a timestamp t ≥ 0 the first offset whose timestamp is at least t, or -1
-// when there is none below the high watermark. v0 answers in OldStyleOffsets. LeaderEpoch is the
+// Timestamp -2 is the log start offset, -1 the high watermark, or with IsolationLevel 1
+// (read_committed, v2+) the last stable offset, -3 (v7+, KIP-734) the record with the largest
+// timestamp, and a timestamp t ≥ 0 the first offset whose timestamp is at least t, or -1 when
+// there is none below the high watermark (the last stable offset for read_committed: Kafka's
+// lastFetchableOffset). v0 answers in OldStyleOffsets. LeaderEpoch is the
 // partition's current leader epoch; CurrentLeaderEpoch in the request is checked (KIP-320).
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -29,7 +31,7 @@ func (b *Broker) handleListOffsets(_ context.Context, r *wire.Request) wire.Futu
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+			if err := b.listOffset(rt.Topic, req.IsolationLevel, rp, &sp); err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else if req.Version == 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}
@@ -44,7 +46,7 @@ func (b *Broker) handleListOffsets(_ context.Context, r *wire.Request) wire.Futu
 	return wire.Done(resp, nil)
 }
 
-func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Broker) listOffset(topic string, isolation int8, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	p, _, err := b.replicas.Leader(topic, rp.Partition)
 	if err != nil {
 		return err
@@ -54,6 +56,9 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	}
 	_, epoch := p.Leader()
 	hw := p.HighWatermark()
+	if isolation == partition.ReadCommitted {
+		hw = p.LastStableOffset()
+	}
 	switch ts := rp.Timestamp; {
 	case ts == -2:
 		sp.Offset = p.LogStartOffset()

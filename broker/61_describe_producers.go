@@ -2,9 +2,10 @@ package broker
 
 // DescribeProducers (key 61), version 0 (KIP-664; `kafka-transactions describe-producers`).
 //
-// The idempotent producers a replica of the partition remembers: producer id, epoch, the last
-// sequence and the last batch's max timestamp it wrote. With no transactions, CoordinatorEpoch
-// and CurrentTxnStartOffset are always -1, as Kafka reports a producer outside a transaction.
+// The producers a replica of the partition remembers: producer id, epoch, the last sequence and
+// the last batch's max timestamp it wrote, the coordinator epoch of its last transaction marker
+// (-1 if none) and the first offset of its open transaction (-1 if none: what
+// `kafka-transactions find-hanging` and `abort` look at).
 // Any local replica answers, leader or follower (kafka-transactions describe-producers
 // --broker-id asks a chosen one), as Kafka's Partition.activeProducerState does; a broker with
 // no replica of it answers NOT_LEADER_OR_FOLLOWER, and an unknown partition is
@@ -38,7 +39,7 @@ func (b *Broker) handleDescribeProducers(_ context.Context, r *wire.Request) wir
 						ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 						ap.ProducerID, ap.ProducerEpoch = ps.ProducerID, int32(ps.ProducerEpoch)
 						ap.LastSequence, ap.LastTimestamp = ps.LastSequence, ps.LastTimestamp
-						ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, -1
+						ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = ps.CoordinatorEpoch, ps.CurrentTxnStartOffset
 						sp.ActiveProducers = append(sp.ActiveProducers, ap)
 					}
 				}

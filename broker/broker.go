@@ -78,6 +78,8 @@ type Broker struct {
 	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
 	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
+	// txnMarkerHook is told of markers written to __consumer_offsets (27_write_txn_markers.go).
+	txnMarkerHook atomic.Pointer[TxnMarkerHook]
 
 	incarnation [16]byte     // this process's registration identity
 	registered  atomic.Bool  // the controller has accepted our registration
@@ -147,6 +149,12 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.replicas = b.newReplicaManager()
 	b.offsets.b = b
 	b.groups = group.NewCoordinator(b.groupConfig(), &b.offsets)
+	// A marker on a __consumer_offsets partition settles the producer's pending transactional
+	// offset commits there (Kafka's GroupCoordinator.scheduleHandleTxnCompletion).
+	b.SetTxnMarkerHook(func(_ string, part int32, pid int64, commit bool) error {
+		b.groups.CompleteTxn(part, pid, commit)
+		return nil
+	})
 	b.txns = b.newTxnCoordinator()
 
 	b.srvMux = b.newMux()

@@ -38,6 +38,10 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, partition.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, partition.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
+	case errors.Is(err, partition.ErrCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced.Code
 	case errors.Is(err, partition.ErrFencedLeaderEpoch):
 		return kerr.FencedLeaderEpoch.Code
 	case errors.Is(err, partition.ErrUnknownLeaderEpoch):

@@ -76,7 +76,7 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 			// KIP-74: the first partition with data returns one batch even past the limits.
 			limit = max(limit, 1)
 		}
-		b.readPartition(req.ReplicaID, p, pr, limit, first, r)
+		b.readPartition(req.ReplicaID, req.IsolationLevel, p, pr, limit, first, r)
 		st.bytes += r.rec.Len()
 		st.urgent = st.urgent || r.sp.ErrorCode != 0 || r.sp.DivergingEpoch.Epoch >= 0
 	}
@@ -86,15 +86,22 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 // readPartition is Kafka's Partition.fetchRecords for one partition led here: the leader-epoch
 // check, for a follower the divergence check, then the read, and only after a successful read
 // (update set) the follower's progress.
-func (b *Broker) readPartition(replicaID int32, p *partition.Partition, pr fetchsession.PartitionRequest, limit int, update bool, r *partRead) {
+//
+// A consumer reading with isolation level 1 (read_committed) reads below the last stable offset
+// and is told the aborted transactions in that range (an empty list when none, never null, as
+// Kafka answers read_committed); every answer carries the partition's last stable offset.
+func (b *Broker) readPartition(replicaID int32, isolation int8, p *partition.Partition, pr fetchsession.PartitionRequest, limit int, update bool, r *partRead) {
 	follower := replicaID >= 0
+	if follower {
+		isolation = partition.ReadUncommitted
+	}
 	if follower && pr.LastFetchedEpoch >= 0 {
 		epoch, end, err := divergingEpoch(p, pr)
 		if err != nil || epoch >= 0 {
 			r.sp.ErrorCode = errorCode(err)
 			r.sp.DivergingEpoch.Epoch, r.sp.DivergingEpoch.EndOffset = epoch, end
 			r.sp.HighWatermark, r.sp.LogStartOffset = p.HighWatermark(), p.LogStartOffset()
-			r.sp.LastStableOffset = r.sp.HighWatermark
+			r.sp.LastStableOffset = p.LastStableOffset()
 			return
 		}
 	}
@@ -103,13 +110,21 @@ func (b *Broker) readPartition(replicaID int32, p *partition.Partition, pr fetch
 		// The response is full: no records, but the same checks as a read of none.
 		err = checkReadable(p, pr)
 		r.sp.HighWatermark, r.sp.LogStartOffset = p.HighWatermark(), p.LogStartOffset()
-		r.sp.LastStableOffset = r.sp.HighWatermark
+		r.sp.LastStableOffset = p.LastStableOffset()
 	} else {
 		var rr partition.RecordsResult
-		rr, err = p.ReadRecords(pr.FetchOffset, limit, replicaID, pr.CurrentLeaderEpoch)
+		rr, err = p.ReadRecordsIsolated(pr.FetchOffset, limit, replicaID, pr.CurrentLeaderEpoch, isolation)
 		if err == nil || errors.Is(err, log.ErrOffsetOutOfRange) {
 			// The follower restarts from the leader's log start when it fell below it.
 			r.sp.HighWatermark, r.sp.LastStableOffset, r.sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+		}
+		if err == nil && isolation == partition.ReadCommitted {
+			r.sp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(rr.AbortedTxns))
+			for _, a := range rr.AbortedTxns {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				r.sp.AbortedTransactions = append(r.sp.AbortedTransactions, at)
+			}
 		}
 		if rr.Records.Len() > 0 {
 			r.rec = rr.Records
@@ -120,6 +135,9 @@ func (b *Broker) readPartition(replicaID int32, p *partition.Partition, pr fetch
 	if err != nil {
 		r.sp.ErrorCode = errorCode(err)
 		return
+	}
+	if isolation == partition.ReadCommitted && r.sp.AbortedTransactions == nil {
+		r.sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{} // read_committed: never null
 	}
 	if follower && update {
 		p.UpdateFollower(replicaID, pr.FetchOffset)

@@ -206,9 +206,9 @@ func (t *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Markers) map[tx
 	return codes
 }
 
-// markerRequestTimeout bounds one WriteTxnMarkers round trip (Kafka's request.timeout.ms for
+// markerSendTimeout bounds one WriteTxnMarkers round trip (Kafka's request.timeout.ms for
 // its marker sender).
-const markerRequestTimeout = 30 * time.Second
+const markerSendTimeout = 30 * time.Second
 
 // writeTo sends the markers for parts to one leader and returns the codes it answered.
 func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader int32, m txn.Markers, parts []txn.TopicPartition) map[txn.TopicPartition]int16 {
@@ -239,7 +239,7 @@ func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader
 		mt.Partitions = append(mt.Partitions, tp.Partition)
 	}
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{mk}
-	rctx, cancel := context.WithTimeout(ctx, markerRequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, markerSendTimeout)
 	defer cancel()
 	resp, err := t.roundTrip(rctx, addr, req)
 	if err != nil {

@@ -143,7 +143,9 @@ func (l *Log) planClean(hw int64) (*cleanPlan, CleanStats, error) {
 	if p.firstDirty < start || p.firstDirty > end {
 		p.firstDirty = start
 	}
-	p.upper = min(hw, activeBase)
+	// Kafka's firstUncleanableDirtyOffset: never at or past the last stable
+	// offset, so no open transaction is touched.
+	p.upper = min(l.LastStableOffset(hw), activeBase)
 	if lag := p.cfg.MinCompactionLagMs; lag > 0 {
 		for _, cs := range p.dirtySegs(p.firstDirty, math.MaxInt64, activeBase) {
 			ts := cs.maxTs
@@ -214,6 +216,7 @@ type cleanRun struct {
 	keys     offsetMap
 	producer map[int64]int64 // producer id -> last offset of its last batch
 	end      int64           // the mapped end: records at or past it are kept
+	txns     *cleanTxns      // the transactions of the batches being copied
 
 	kept    []keptRecord
 	scratch []byte
@@ -232,6 +235,18 @@ func (c *cleanRun) run() error {
 	}
 	if err := c.collectProducers(); err != nil {
 		return err
+	}
+	if len(p.segs) > 0 {
+		// The aborted transactions over the whole segments rewritten, which may
+		// go past the mapped end, as Kafka collects them segment by segment: an
+		// abort marker there must know its batches, or it could go before them.
+		upper := p.segs[0].next
+		for _, cs := range p.segs {
+			if cs.base < c.end {
+				upper = max(upper, cs.next)
+			}
+		}
+		c.txns = newCleanTxns(c.l.AbortedTxns(p.segs[0].base, upper))
 	}
 	for _, g := range c.groups() {
 		if err := c.cleanGroup(g); err != nil {
@@ -260,6 +275,8 @@ func (c *cleanRun) run() error {
 func (c *cleanRun) buildOffsetMap() error {
 	p := c.plan
 	dirty := p.dirtySegs(p.firstDirty, p.upper, math.MaxInt64)
+	// Aborted records map no key: they must not shadow committed ones.
+	txns := newCleanTxns(c.l.AbortedTxns(p.firstDirty, p.upper))
 	for i, cs := range dirty {
 		nextStart := p.upper
 		if i+1 < len(dirty) {
@@ -270,7 +287,19 @@ func (c *cleanRun) buildOffsetMap() error {
 			if h.BaseOffset >= p.upper {
 				return errStopBatches
 			}
-			if h.IsControl() || h.LastOffset() < p.firstDirty {
+			if h.IsControl() {
+				m, isMarker, err := parseMarker(c.l.codecs, h, b)
+				if err != nil {
+					return fmt.Errorf("%w: %w", ErrStorage, err)
+				}
+				txns.onControl(h, m, isMarker)
+				return nil
+			}
+			if txns.onBatch(h) {
+				c.keys.latest = max(c.keys.latest, h.LastOffset())
+				return nil
+			}
+			if h.LastOffset() < p.firstDirty {
 				return nil
 			}
 			recs, err := batchRecords(c.l.codecs, h, b)

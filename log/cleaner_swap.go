@@ -33,6 +33,7 @@ func (c *cleanRun) cleanGroup(g []cleanSeg) error {
 		return fmt.Errorf("%w: create cleaned segment %d: %w", ErrStorage, base, err)
 	}
 	out.f = f
+	c.txns.index = nil
 	err = c.copyGroup(g, out)
 	if err == nil {
 		err = c.finishCleaned(out)
@@ -122,10 +123,18 @@ func (out *cleanedSegment) flush() error {
 func (c *cleanRun) filter(dst []byte, h BatchHeader, b []byte) ([]byte, error) {
 	p := c.plan
 	c.stats.RecordsRead += int64(h.NumRecords)
-	if h.IsControl() {
-		return append(dst, b...), nil // no transactions here: markers stay
-	}
 	keepEmpty := (h.ProducerID >= 0 && c.producer[h.ProducerID] == h.LastOffset()) || h.LastOffset()+1 == p.upper
+	if h.IsControl() {
+		return c.filterControl(dst, h, b, keepEmpty)
+	}
+	if c.txns.onBatch(h) {
+		// An aborted transaction's batch: its records go.
+		c.stats.RecordsRemoved += int64(h.NumRecords)
+		if keepEmpty {
+			return appendEmptyBatch(dst, h), nil
+		}
+		return dst, nil
+	}
 	recs, err := batchRecords(c.l.codecs, h, b)
 	if errors.Is(err, errNoCodec) {
 		return append(dst, b...), nil
@@ -198,11 +207,23 @@ func (c *cleanRun) finishCleaned(out *cleanedSegment) error {
 		}
 	}
 	s.oidxDisk, s.tidxDisk = s.nOff, s.nTime
+	exts := []string{extIndex, extTimeIndex, extLog}
+	if s.aborted = c.txns.index; len(s.aborted) > 0 {
+		var data []byte
+		for _, a := range s.aborted {
+			data = appendAbortedTxn(data, a)
+		}
+		if err := writeSynced(l.fs, segmentName(l.dir, s.base, extTxnIndex+cleanedSuffix), data); err != nil {
+			return fmt.Errorf("%w: write cleaned transaction index of segment %d: %w", ErrStorage, s.base, err)
+		}
+		s.txnDisk = len(s.aborted)
+		exts = append([]string{extTxnIndex}, exts...)
+	}
 	s.created = l.now()
 	// Every byte was CRC-checked when read (eachBatch) or has a CRC just
 	// computed (buildBatch).
 	s.verified.Store(s.size)
-	for _, ext := range []string{extIndex, extTimeIndex, extLog} {
+	for _, ext := range exts {
 		name := segmentName(l.dir, s.base, ext)
 		if err := l.fs.Rename(name+cleanedSuffix, name+swapSuffix); err != nil {
 			return fmt.Errorf("%w: rename cleaned segment %d: %w", ErrStorage, s.base, err)
@@ -236,7 +257,11 @@ func (c *cleanRun) swap(g []cleanSeg, ns *segment) error {
 	l.mu.Lock()
 	names, err := l.renameForDeletion(segsOf(g))
 	if err == nil {
-		for _, ext := range []string{extIndex, extTimeIndex, extLog} {
+		exts := []string{extIndex, extTimeIndex, extLog}
+		if len(ns.aborted) > 0 {
+			exts = append(exts, extTxnIndex)
+		}
+		for _, ext := range exts {
 			name := segmentName(l.dir, ns.base, ext)
 			if err = l.fs.Rename(name+swapSuffix, name); err != nil {
 				break
@@ -270,7 +295,7 @@ func segsOf(g []cleanSeg) []*segment {
 // removeTemp removes what an abandoned clean left of the segment at base.
 func (c *cleanRun) removeTemp(base int64) {
 	for _, suffix := range []string{cleanedSuffix, swapSuffix} {
-		for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+		for _, ext := range segmentExts {
 			_ = c.l.fs.Remove(segmentName(c.l.dir, base, ext+suffix))
 		}
 	}

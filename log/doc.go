@@ -1,6 +1,7 @@
 // Package log is one partition's log on disk: Kafka's segmented log of
 // RecordBatch v2 batches, with sparse offset and time indexes, a leader-epoch
-// cache, recovery of a torn tail, delete retention and compaction.
+// cache, the open transactions and an aborted-transaction index, recovery
+// of a torn tail, delete retention and compaction.
 //
 // # On disk
 //
@@ -20,6 +21,15 @@
 //     relative offset): at each offset-index entry, the segment's largest
 //     timestamp so far and the last offset of the batch that carried it, if
 //     it grew; plus a final entry when a segment is rolled or closed.
+//   - 00000000000000000000.txnindex: the aborted-transaction index (Kafka's
+//     TransactionIndex), present only when the segment has entries: 34-byte
+//     entries (int16 version 0, int64 producer id, first offset, last offset
+//     (the ABORT marker's), last stable offset when it was aborted), one per
+//     ABORT marker in the segment that ended a transaction with data, in
+//     marker order. Written before the marker's batch (a crash may keep an
+//     entry without its marker, never the reverse: recovery re-reads that
+//     segment and rebuilds its index), created durably (directory sync),
+//     synced with the segment, kept in memory too (aborts are rare).
 //   - leader-epoch-checkpoint: Kafka's text checkpoint: "0", the entry count,
 //     then one "epoch startOffset" line per entry.
 //   - log-start-offset: the same format with one entry, the log start offset
@@ -28,6 +38,10 @@
 //     is known to be synced (Kafka keeps it per log directory).
 //   - cleaner-offset-checkpoint: the same format, the compactor's first
 //     dirty offset (per log directory in Kafka).
+//   - transaction-state-checkpoint: the open transactions (and the decided
+//     ones whose markers may not be replicated) as Close left them, with
+//     the log end they hold for (Kafka's producer snapshot, for the same
+//     purpose): after a clean shutdown Open takes it instead of scanning.
 //   - clean-shutdown: written by Close, removed by Open.
 //   - Transient: <segment file>.deleted (waiting for file.delete.delay.ms),
 //     <segment file>.cleaned (a compacted segment being written) and
@@ -114,6 +128,28 @@
 // Index files are opened only to be written, or to read back a block the
 // active segment dropped from memory.
 //
+// # Transactions
+//
+// The log follows transactions in what it stores, from a client or a
+// leader alike, as Kafka's ProducerStateManager does (txn.go): a
+// transactional batch from a producer without an open transaction opens one
+// at its base offset; a marker (a control batch whose one record has key
+// version 0 and type 0 ABORT or 1 COMMIT, value version 0 and the
+// coordinator epoch; EncodeMarker, ParseMarker) from that producer ends it;
+// a marker with nothing open changes nothing. LastStableOffset(hw) is the
+// first offset of the earliest transaction that is open, or decided but
+// with its marker not yet below hw, when that is below hw; else hw.
+// AbortedTxns(from, upper) is Kafka's collectAbortedTransactions over the
+// segments' indexes. After a clean shutdown Open reads the state from
+// transaction-state-checkpoint; otherwise (or when a segment was
+// recovered, or an index file is bad) it rebuilds it by scanning the whole
+// log, as it does after a truncation, which also
+// drops the index entries of cut markers; a segment recovery re-read gets
+// its .txnindex rebuilt from that scan, a trusted one keeps its file (which
+// may know transactions whose first batches went to retention). Whether an
+// append is allowed (producer and coordinator epochs, a plain batch inside
+// a transaction) is for the caller to check (package broker/partition).
+//
 // # Retention
 //
 // DeleteOldSegments is Kafka's deleteOldSegments: segments wholly below the
@@ -143,7 +179,14 @@
 // idempotent producer's sequence survives) or the cleaned range's last.
 // A tombstone first kept gets a delete horizon (KIP-534: now +
 // delete.retention.ms in the first timestamp, attribute bit 6) and goes in
-// the first clean after it. A group is written to .cleaned, synced, renamed
+// the first clean after it. Transactions as in Kafka's
+// CleanedTransactionMetadata: nothing at or past the last stable offset is
+// cleaned; an aborted transaction's batches go (and never map keys, so they
+// cannot shadow committed records); a marker stays while a pass still finds
+// batches of its transaction, then gets a delete horizon like a tombstone
+// and loses its record in the first clean after it; a cleaned segment's
+// .txnindex keeps the aborts whose batches its pass removed. A group is
+// written to .cleaned, synced, renamed
 // to .swap (the commit point), and swapped in under the write lock; the
 // copying itself runs beside appends, and a truncation or Close meanwhile
 // aborts it. Append refuses records without a key on a compacted topic.
@@ -203,14 +246,18 @@
 //   - Empty batches (possible after compaction) are rejected on the produce
 //     path and accepted from a leader.
 //   - The cleaner: keys are mapped by a 128-bit hash (Kafka: MD5), at most
-//     1<<20 keys per pass (Kafka: log.cleaner.dedupe.buffer.size); there are
-//     no transactions, so control batches are kept as they are; a producer's
+//     1<<20 keys per pass (Kafka: log.cleaner.dedupe.buffer.size); a producer's
 //     last batch is kept for every producer id in the log (Kafka: unexpired
 //     producers only); batches in a codec the log cannot read (Options.Codecs
 //     is nil) are kept whole and their keys left unmapped, and a batch it can
 //     decompress but not compress again is rewritten uncompressed. As in
 //     Kafka, tombstones go only in a clean after their horizon, which needs
 //     new dirty data.
+//   - Transactions: after an unclean shutdown or a truncation the state is
+//     rebuilt by scanning the whole log (Kafka reads its latest producer
+//     snapshot and scans from there); markers are never
+//     compressed (as Kafka writes them) but a compressed control batch from
+//     a leader is read with Options.Codecs.
 //   - Read verifies CRCs (Kafka leaves that to the consumer); ReadRecords
 //     sends from the file only bytes verified in this process.
 //   - The clean-shutdown marker and the start-offset, recovery-point and

@@ -69,6 +69,16 @@ func appendNullable(dst, v []byte) []byte {
 // client may produce there. Malformed data is ErrCorruptBatch; an error
 // from fn stops the walk and is returned.
 func EachRecord(data []byte, fn func(offset int64, key, value []byte) error) error {
+	return EachRecordTxn(data, func(_ BatchHeader, offset int64, key, value []byte) error {
+		return fn(offset, key, value)
+	}, nil)
+}
+
+// EachRecordTxn is EachRecord for readers that follow transactions (the
+// group coordinator replaying transactional offset commits): fn also gets
+// the record's batch header (producer id and epoch, IsTransactional), and
+// onMarker (if not nil) each transaction marker with its batch header.
+func EachRecordTxn(data []byte, fn func(h BatchHeader, offset int64, key, value []byte) error, onMarker func(h BatchHeader, m Marker) error) error {
 	for len(data) > 0 {
 		h, size, err := frameBatch(data, 0)
 		if err != nil {
@@ -79,12 +89,27 @@ func EachRecord(data []byte, fn func(offset int64, key, value []byte) error) err
 		if err := checkCRC(h, batch); err != nil {
 			return err
 		}
-		if h.Compression() != 0 || h.IsControl() {
+		if h.IsControl() {
+			if onMarker == nil {
+				continue
+			}
+			m, ok, err := parseMarker(nil, h, batch)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := onMarker(h, m); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if h.Compression() != 0 {
 			continue
 		}
 		var fnErr error
 		err = forEachRecord(batch[BatchHeaderSize:], h.NumRecords, func(_ []byte, r recordFields) bool {
-			fnErr = fn(h.BaseOffset+int64(r.offDelta), r.key, r.value)
+			fnErr = fn(h, h.BaseOffset+int64(r.offDelta), r.key, r.value)
 			return fnErr == nil
 		})
 		if err != nil {

@@ -104,6 +104,11 @@ type Log struct {
 
 	deleter deleter // segment files renamed to .deleted, removed later
 
+	// txnMu guards txns, the open transactions (txn.go). A leaf: taken
+	// alone or under mu, never the other way round.
+	txnMu sync.Mutex
+	txns  txnState
+
 	mu          sync.RWMutex // guards the published state below
 	closed      bool         // written under both locks
 	segments    []*segment   // by base offset; never empty while open
@@ -306,10 +311,21 @@ func (l *Log) AppendReplicated(b []byte) (AppendResult, error) {
 // write, updates the in-memory indexes, then publishes. The index files are
 // written when the segment is sealed or flushed. The caller holds wmu.
 func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) error {
+	txn, err := l.txnChanges(b)
+	if err != nil {
+		return err // a malformed marker: refused, the log is fine
+	}
 	if err := l.maybeRoll(int64(len(b)), res.MaxTimestamp, res.LastOffset); err != nil {
 		return l.fail(err)
 	}
 	s := l.active()
+	if txn != nil && len(txn.aborted) > 0 {
+		// Before the batches: an entry without its marker (a failed or torn
+		// write) is in a segment recovery re-reads, which rebuilds the index.
+		if err := s.appendTxnIndex(l.fs, l.dir, txn.aborted); err != nil {
+			return l.fail(err)
+		}
+	}
 	pos := s.size
 	f, err := s.open()
 	if err != nil {
@@ -363,6 +379,12 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		s.setIndexes(nx)
 	}
 	l.endOffset = res.LastOffset + 1
+	if txn != nil {
+		s.aborted = append(s.aborted, txn.aborted...)
+		l.txnMu.Lock()
+		l.txns.publish(txn)
+		l.txnMu.Unlock()
+	}
 	changed := false
 	for _, e := range newEpochs {
 		changed = l.epochs.assign(e.epoch, e.start) || changed
@@ -396,6 +418,9 @@ func (l *Log) Close() error {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
 		l.flushMu.Unlock()
+		if err == nil {
+			err = l.writeTxnState()
+		}
 		if err == nil {
 			err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
 		}

@@ -121,6 +121,7 @@ func (l *Log) open() error {
 		return err
 	}
 
+	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
 		s := newSegment(l.files, l.icache, l.fs, l.dir, base, false)
 		s.created = l.now()
@@ -137,6 +138,7 @@ func (l *Log) open() error {
 		// A segment holding offsets at or after the recovery point may have
 		// unsynced writes.
 		unflushed := last || bases[i+1] > l.recoveryPoint
+		recovered[base] = (!clean && unflushed) || missing
 		cut, err := l.loadSegment(s, !clean && unflushed, missing, last)
 		if err != nil {
 			return err
@@ -164,6 +166,17 @@ func (l *Log) open() error {
 		return err
 	}
 	if err := l.spillActive(); err != nil {
+		return err
+	}
+	var snap *txnState
+	anyRecovered := false
+	for _, r := range recovered {
+		anyRecovered = anyRecovered || r
+	}
+	if clean && !anyRecovered {
+		snap = l.readTxnState(l.endOffset)
+	}
+	if err := l.openTxnIndexes(recovered, snap); err != nil {
 		return err
 	}
 	// Everything is durable now: synced by Close, by recovery, or before
@@ -309,7 +322,7 @@ func ourTempFile(name string) bool {
 	switch strings.TrimSuffix(name, ".tmp") {
 	case name:
 		return false
-	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile, cleanPointFile:
+	case epochCheckpointFile, startCheckpointFile, recoveryPointFile, cleanShutdownFile, cleanPointFile, txnStateFile:
 		return true
 	}
 	return false

@@ -71,6 +71,12 @@ type segment struct {
 	// not caught (see ReadRecords).
 	verified     atomic.Int64
 	appendedFrom int64
+
+	// The aborted-transaction index (see txnindex.go): the entries are
+	// published; txnDisk (entries in the file) is the writer's.
+	aborted  []AbortedTxn
+	txnDisk  int
+	txnDirty atomic.Bool // .txnindex written since the last sync
 }
 
 func segmentName(dir string, base int64, ext string) string {
@@ -83,7 +89,7 @@ const (
 	extTimeIndex = ".timeindex"
 )
 
-var segmentExts = []string{extLog, extIndex, extTimeIndex}
+var segmentExts = []string{extLog, extIndex, extTimeIndex, extTxnIndex}
 
 func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base int64, create bool) *segment {
 	s := &segment{
@@ -216,7 +222,7 @@ func (s *segment) sync(fsys FS, dir string) error {
 			}
 		}
 	}
-	return nil
+	return s.syncTxnIndex(fsys, dir)
 }
 
 // syncFile fsyncs a file by name (fsync acts on the file, not the handle).

@@ -74,6 +74,13 @@ func (l *Log) Truncate(endOffset int64) error {
 		l.startOffset = l.endOffset
 	}
 	epochsChanged := l.epochs.truncateFromEnd(l.endOffset)
+	// Aborted transactions whose markers were cut go from the index.
+	keptAborted := len(s.aborted)
+	for keptAborted > 0 && s.aborted[keptAborted-1].LastOffset >= l.endOffset {
+		keptAborted--
+	}
+	txnCut := keptAborted < len(s.aborted)
+	s.aborted = s.aborted[:keptAborted:keptAborted]
 	l.mu.Unlock()
 
 	// Highest first, so a crash part-way leaves a prefix of the segments.
@@ -81,6 +88,16 @@ func (l *Log) Truncate(endOffset int64) error {
 		if rerr := doomed[i].remove(l.fs, l.dir); rerr != nil && err == nil {
 			err = fmt.Errorf("log: remove segment %d: %w", doomed[i].base, rerr)
 		}
+	}
+	if err == nil && txnCut {
+		err = s.rewriteTxnIndex(l.fs, l.dir, s.aborted, false)
+	}
+	l.txnMu.Lock()
+	seen := l.txns.seen
+	l.txnMu.Unlock()
+	if err == nil && seen {
+		// Transactions whose markers were cut are open again: rescan.
+		_, err = l.rebuildTxns()
 	}
 	if err != nil {
 		return l.fail(err)
@@ -300,6 +317,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.epochs = epochCache{}
 	l.gen++
 	l.cleanPoint = offset
+	l.txnMu.Lock()
+	l.txns = txnState{}
+	l.txnMu.Unlock()
 	l.mu.Unlock()
 	return l.writeEpochsLocked()
 }

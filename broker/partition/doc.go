@@ -11,5 +11,14 @@
 // lowest log end offset among the ISR (the leader's own included), so with an ISR of one it follows
 // the log end offset at once.
 //
+// Transactions (txn.go): a transactional batch opens a transaction for its producer, which the
+// log tracks (log.Log.OngoingTxn); a plain batch from that producer is ErrInvalidTxnState.
+// AppendMarker (WriteTxnMarkers) ends it with a COMMIT or ABORT control batch after Kafka's checks:
+// an older producer epoch is ErrInvalidProducerEpoch, an older coordinator epoch than the
+// producer's last marker ErrCoordinatorFenced. The last stable offset (LastStableOffset) is
+// computed from the log's open transactions and the high watermark, on leaders and followers alike;
+// read_committed reads (ReadIsolated, ReadRecordsIsolated) stop there and return the aborted
+// transactions they overlap. A producer with an open transaction is never expired.
+//
 // Role changes come from metadata (BecomeLeader, BecomeFollower); the partition never decides them.
 package partition

@@ -21,6 +21,14 @@ type batch struct {
 	seq   int32
 	n     int   // records; 0 means 1
 	ts    int64 // first timestamp
+	txn   bool  // transactional
+}
+
+// txn is a transactional batch of n records from producer pid at epoch with base sequence seq.
+func txn(pid int64, epoch int16, seq int32, n int) batch {
+	b := idem(pid, epoch, seq, n)
+	b.txn = true
+	return b
 }
 
 // idem is an idempotent batch of n records from producer pid at epoch with base sequence seq.
@@ -63,10 +71,12 @@ func (s batch) encode() []byte {
 	be.PutUint32(b[8:], uint32(log.BatchHeaderSize-12+len(recs))) // batch length
 	be.PutUint32(b[12:], 0xffffffff)                              // partition leader epoch -1
 	b[16] = 2                                                     // magic
-	be.PutUint16(b[21:], 0)                                       // attributes
-	be.PutUint32(b[23:], uint32(n-1))                             // last offset delta
-	be.PutUint64(b[27:], uint64(s.ts))                            // first timestamp
-	be.PutUint64(b[35:], uint64(s.ts+int64(n-1)))                 // max timestamp
+	if s.txn {
+		be.PutUint16(b[21:], 0x10) // attributes: transactional
+	}
+	be.PutUint32(b[23:], uint32(n-1))             // last offset delta
+	be.PutUint64(b[27:], uint64(s.ts))            // first timestamp
+	be.PutUint64(b[35:], uint64(s.ts+int64(n-1))) // max timestamp
 	be.PutUint64(b[43:], uint64(s.pid))
 	be.PutUint16(b[51:], uint16(s.epoch))
 	be.PutUint32(b[53:], uint32(s.seq))

@@ -94,12 +94,8 @@ func New(l *log.Log, cfg Config) (*Partition, error) {
 		watchers:    make(map[*chan<- struct{}]struct{}),
 		followers:   make(map[int32]*replica),
 	}
-	err := l.ScanBatches(l.StartOffset(), func(h log.BatchHeader) error {
-		p.producers.record(h)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("partition %s-%d: rebuilding producer state: %w", cfg.Topic, cfg.Partition, err)
+	if err := p.rebuildProducersLocked(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -235,7 +231,8 @@ type AppendInfo struct {
 // AppendAsLeader appends validated batches (b, with their headers hdrs from log.ValidateBatches).
 // With requiredAcks == -1 it refuses the write up front when the ISR is smaller than
 // min.insync.replicas, as Kafka does. A retried idempotent batch is not appended again: the
-// original offsets come back with Duplicate set.
+// original offsets come back with Duplicate set. A transactional batch opens a transaction for
+// its producer if it has none; a plain batch from a producer with one is ErrInvalidTxnState.
 func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAcks int16) (AppendInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -261,6 +258,12 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 			Duplicate:      true,
 			LeaderEpoch:    p.leaderEpoch,
 		}, nil
+	}
+	c := txnCheck{p: p}
+	for _, h := range hdrs {
+		if err := c.check(h); err != nil {
+			return AppendInfo{}, err
+		}
 	}
 	res, err := p.log.Append(b, p.leaderEpoch)
 	if err != nil {
@@ -369,6 +372,8 @@ type ReadResult struct {
 	HighWatermark    int64
 	LogStartOffset   int64
 	LastStableOffset int64
+	// AbortedTxns (read_committed only) are the aborted transactions overlapping the records.
+	AbortedTxns []log.AbortedTxn
 }
 
 // UpdateFollower records a follower's fetch at offset: it has every record below it. The fetch
@@ -388,16 +393,25 @@ func (p *Partition) UpdateFollower(replicaID int32, offset int64) {
 // a follower reads up to the log end offset. currentLeaderEpoch (-1 when the client did not send
 // one) is checked against ours so clients with stale metadata refresh (KIP-320).
 func (p *Partition) Read(offset int64, maxBytes int, replicaID, currentLeaderEpoch int32) (ReadResult, error) {
-	hw, limit, err := p.readBounds(replicaID, currentLeaderEpoch)
+	return p.ReadIsolated(offset, maxBytes, replicaID, currentLeaderEpoch, ReadUncommitted)
+}
+
+// ReadIsolated is Read at an isolation level: a read_committed consumer (ReadCommitted) reads up
+// to the last stable offset only and is told the aborted transactions in what it read.
+func (p *Partition) ReadIsolated(offset int64, maxBytes int, replicaID, currentLeaderEpoch int32, isolation int8) (ReadResult, error) {
+	b, err := p.readBounds(replicaID, currentLeaderEpoch, isolation)
 	if err != nil {
 		return ReadResult{}, err
 	}
-	recs, err := p.log.Read(offset, maxBytes, limit)
-	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset(), LastStableOffset: hw}
+	recs, err := p.log.Read(offset, maxBytes, b.limit)
+	res := ReadResult{HighWatermark: b.hw, LogStartOffset: p.log.StartOffset(), LastStableOffset: b.lso}
 	if err != nil {
 		return res, err
 	}
 	res.Records = recs
+	if isolation == ReadCommitted && replicaID < 0 && len(recs) > 0 {
+		res.AbortedTxns = p.log.AbortedTxns(offset, b.limit)
+	}
 	return res, nil
 }
 

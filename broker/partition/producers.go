@@ -22,10 +22,23 @@ type batchMeta struct {
 	logAppendTime           int64 // timestamp for a LogAppendTime batch, else -1
 }
 
-// producerEntry is the idempotence state of one producer id on this partition.
+// producerEntry is the state of one producer id on this partition (Kafka's ProducerStateEntry):
+// idempotence (epoch, recent batches) and the coordinator epoch of its last transaction marker.
+// Whether it has an open transaction is the log's to say (log.Log.OngoingTxn).
 type producerEntry struct {
-	epoch   int16
-	batches []batchMeta // oldest first, at most maxCachedBatches
+	epoch            int16
+	batches          []batchMeta // oldest first, at most maxCachedBatches
+	coordinatorEpoch int32       // of its last marker, -1 if none
+	lastTimestamp    int64       // max timestamp of its last batch or marker as stored
+}
+
+// setEpoch moves the entry to a new producer epoch: the batches of the old one say nothing about
+// the new one's sequences (Kafka's maybeUpdateProducerEpoch).
+func (e *producerEntry) setEpoch(epoch int16) {
+	if epoch != e.epoch {
+		e.epoch = epoch
+		e.batches = nil
+	}
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -77,7 +90,8 @@ func (ps *producers) entry(pid int64) *producerEntry {
 		return e
 	}
 	if e := ps.base.m[pid]; e != nil {
-		c := &producerEntry{epoch: e.epoch, batches: append([]batchMeta(nil), e.batches...)}
+		c := &producerEntry{epoch: e.epoch, batches: append([]batchMeta(nil), e.batches...),
+			coordinatorEpoch: e.coordinatorEpoch, lastTimestamp: e.lastTimestamp}
 		ps.m[pid] = c
 		return c
 	}
@@ -119,19 +133,50 @@ func (ps *producers) check(h log.BatchHeader) (dup *batchMeta, err error) {
 	if ls := e.lastSeq(); ls >= 0 && h.BaseSequence != nextSeq(ls) {
 		return nil, ErrOutOfOrderSequence
 	}
+	if len(e.batches) == 0 && h.BaseSequence != 0 {
+		// Known only from a marker (which may have bumped the epoch): its data starts at 0, as
+		// Kafka's checkSequence wants of an epoch with no sequence yet.
+		return nil, ErrOutOfOrderSequence
+	}
 	return nil, nil
 }
 
-// record remembers an appended (or replayed) batch.
-func (ps *producers) record(h log.BatchHeader) {
+// entryFor returns the producer's entry, creating it.
+func (ps *producers) entryFor(pid int64, epoch int16) *producerEntry {
+	e := ps.entry(pid)
+	if e == nil {
+		e = &producerEntry{epoch: epoch, coordinatorEpoch: -1}
+		ps.m[pid] = e
+	}
+	return e
+}
+
+// recordMarker remembers an appended (or replayed) transaction marker: it may move the producer
+// to a newer epoch (a coordinator aborting with a bumped epoch fences the old producer) and sets
+// the coordinator epoch later markers are checked against.
+func (ps *producers) recordMarker(h log.BatchHeader, m log.Marker) {
 	if h.ProducerID < 0 {
 		return
 	}
-	e := ps.entry(h.ProducerID)
-	if e == nil || h.ProducerEpoch > e.epoch {
-		e = &producerEntry{epoch: h.ProducerEpoch}
-		ps.m[h.ProducerID] = e
+	e := ps.entryFor(h.ProducerID, h.ProducerEpoch)
+	if h.ProducerEpoch > e.epoch {
+		e.setEpoch(h.ProducerEpoch)
 	}
+	e.coordinatorEpoch = m.CoordinatorEpoch
+	e.lastTimestamp = h.MaxTimestamp
+}
+
+// record remembers an appended (or replayed) data batch; a control batch without a marker (one
+// compaction emptied) changes nothing.
+func (ps *producers) record(h log.BatchHeader) {
+	if h.ProducerID < 0 || h.IsControl() {
+		return
+	}
+	e := ps.entryFor(h.ProducerID, h.ProducerEpoch)
+	if h.ProducerEpoch > e.epoch {
+		e.setEpoch(h.ProducerEpoch)
+	}
+	e.lastTimestamp = h.MaxTimestamp
 	e.add(batchMeta{
 		firstSeq:    h.BaseSequence,
 		lastSeq:     batchLastSeq(h),
@@ -147,12 +192,16 @@ func (ps *producers) record(h log.BatchHeader) {
 	})
 }
 
-// ProducerState is one idempotent producer's state on a partition (DescribeProducers).
+// ProducerState is one producer's state on a partition (DescribeProducers).
 type ProducerState struct {
 	ProducerID    int64
 	ProducerEpoch int16
-	LastSequence  int32 // of its last batch here
+	LastSequence  int32 // of its last batch here, -1 if it wrote only markers
 	LastTimestamp int64 // max timestamp of its last batch as stored (the append time for LogAppendTime)
+	// CoordinatorEpoch is the coordinator epoch of its last transaction marker, -1 if none.
+	CoordinatorEpoch int32
+	// CurrentTxnStartOffset is the first offset of its open transaction, -1 if none.
+	CurrentTxnStartOffset int64
 }
 
 // ActiveProducers returns the state of every producer that has written to the partition and is
@@ -165,12 +214,14 @@ func (p *Partition) ActiveProducers() ([]ProducerState, error) {
 		return nil, ErrClosed
 	}
 	out := make([]ProducerState, 0, len(p.producers.m))
+	ongoing := p.log.OngoingTxns()
 	for pid, e := range p.producers.m {
-		if len(e.batches) == 0 {
-			continue
+		ps := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: e.lastSeq(), LastTimestamp: e.lastTimestamp,
+			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: -1}
+		if first, ok := ongoing[pid]; ok {
+			ps.CurrentTxnStartOffset = first
 		}
-		last := e.batches[len(e.batches)-1]
-		out = append(out, ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: last.lastSeq, LastTimestamp: last.timestamp})
+		out = append(out, ps)
 	}
 	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out, nil
@@ -179,7 +230,7 @@ func (p *Partition) ActiveProducers() ([]ProducerState, error) {
 // ExpireProducers forgets the producers whose last batch's max timestamp is maxAge or more
 // before now (Kafka's producer.id.expiration.ms, ProducerStateManager.removeExpiredProducers),
 // so that a long-lived partition written by many short-lived idempotent producers does not keep
-// them all. A forgotten producer that writes again is an unknown producer: its next batch is
+// them all. A producer with an open transaction stays, as in Kafka. A forgotten producer that writes again is an unknown producer: its next batch is
 // taken at any sequence, as after the state's loss to retention (KIP-360). It returns how many
 // went.
 func (p *Partition) ExpireProducers(now time.Time, maxAge time.Duration) int {
@@ -188,7 +239,10 @@ func (p *Partition) ExpireProducers(now time.Time, maxAge time.Duration) int {
 	cutoff := now.Add(-maxAge).UnixMilli()
 	n := 0
 	for pid, e := range p.producers.m {
-		if len(e.batches) == 0 || e.batches[len(e.batches)-1].timestamp <= cutoff {
+		if _, open := p.log.OngoingTxn(pid); open {
+			continue
+		}
+		if e.lastTimestamp <= cutoff {
 			delete(p.producers.m, pid)
 			n++
 		}

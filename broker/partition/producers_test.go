@@ -265,8 +265,8 @@ func TestActiveProducers(t *testing.T) {
 	}
 	const ts = 1_700_000_000_000
 	want := []ProducerState{
-		{ProducerID: 3, ProducerEpoch: 2, LastSequence: 3, LastTimestamp: ts + 3},
-		{ProducerID: 7, ProducerEpoch: 0, LastSequence: 4, LastTimestamp: ts + 1},
+		{ProducerID: 3, ProducerEpoch: 2, LastSequence: 3, LastTimestamp: ts + 3, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1},
+		{ProducerID: 7, ProducerEpoch: 0, LastSequence: 4, LastTimestamp: ts + 1, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ActiveProducers = %+v, want %+v", got, want)

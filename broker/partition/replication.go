@@ -195,7 +195,15 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 			if err != nil || h.Size() > len(data) {
 				break
 			}
-			p.producers.record(h)
+			if h.IsControl() {
+				// The log took it, so a marker parses; the state follows the leader's even where
+				// the leader's checks would refuse it (Kafka's AppendOrigin.REPLICATION).
+				if m, ok, err := log.ParseMarker(data[:h.Size()]); err == nil && ok {
+					p.producers.recordMarker(h, m)
+				}
+			} else {
+				p.producers.record(h)
+			}
 			data = data[h.Size():]
 		}
 	}
@@ -302,8 +310,12 @@ func (p *Partition) ResetTo(leaderEpoch int32, offset int64) error {
 
 func (p *Partition) rebuildProducersLocked() error {
 	p.producers = newProducers()
-	err := p.log.ScanBatches(p.log.StartOffset(), func(h log.BatchHeader) error {
-		p.producers.record(h)
+	err := p.log.ScanMarkers(p.log.StartOffset(), func(h log.BatchHeader, m log.Marker, isMarker bool) error {
+		if isMarker {
+			p.producers.recordMarker(h, m)
+		} else {
+			p.producers.record(h)
+		}
 		return nil
 	})
 	if err != nil {
