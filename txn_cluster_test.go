@@ -37,7 +37,8 @@ func txnRecords(pid int64, seq int32, txn bool, values ...string) []byte {
 // index from what it replicated, holds the last stable offset at the open transaction, and ends
 // it when the coordinator's marker arrives.
 func TestTransactionsSurviveLeaderChange(t *testing.T) {
-	c := minikraft.NewCluster(t, 3)
+	// The transactional batches are written by hand, for no coordinator to verify (KIP-890).
+	c := minikraft.NewCluster(t, 3, minikraft.WithConfig("transaction.partition.verification.enable", "false"))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
@@ -52,7 +53,14 @@ func TestTransactionsSurviveLeaderChange(t *testing.T) {
 	if err := c.WaitForLeaders(ctx, topic); err != nil {
 		t.Fatal(err)
 	}
-	leaderOf := func() int32 { return c.Node(0).Meta().State().Partition(topic, 0).Leader }
+	leaderOf := func() int32 { // as a running node sees it
+		for i := range 3 {
+			if b := c.Node(i); b != nil {
+				return b.Meta().State().Partition(topic, 0).Leader
+			}
+		}
+		return -1
+	}
 	var pids []int64
 	for range 3 {
 		resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)

@@ -10,7 +10,9 @@ package broker
 // A transactional batch (attribute bit 4) needs the request's TransactionalID
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without, as Kafka); the partition opens a transaction for
 // its producer at its first offset, refuses a plain batch from a producer with an open one
-// (INVALID_TXN_STATE), and WriteTxnMarkers (27_write_txn_markers.go) ends it.
+// (INVALID_TXN_STATE), and WriteTxnMarkers (27_write_txn_markers.go) ends it. A transactional
+// batch that would open a transaction is first verified with the transaction coordinator
+// (KIP-890 part 1, txn_verify.go).
 //
 // acks=0 gets no response; acks=1 is answered after the local append; acks=-1 (all) is refused with
 // NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas, and otherwise answered when the
@@ -36,6 +38,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/broker/txn"
 	"github.com/minikraft/minikraft/compress"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/wire"
@@ -63,6 +66,10 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 	// the slice lives on the stack while it fits, and only a real wait copies the rest out.
 	var pendingBuf [16]pendingAck
 	pending := pendingBuf[:0]
+	var refused map[txn.TopicPartition]int16 // by transaction verification (txn_verify.go)
+	if parts, pid, epoch := b.txnToVerify(req); len(parts) > 0 {
+		refused = b.verifyTxn(ctx, *req.TransactionID, pid, epoch, parts)
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -72,6 +79,10 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			if code, ok := refused[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+				sp.ErrorCode = code
+				continue
+			}
 			p, info, err := b.produceOne(req, rt.Topic, rp.Partition, rp.Records, sp)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)

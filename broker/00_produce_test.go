@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"sync"
@@ -23,6 +24,12 @@ import (
 // startNode starts a one-node cluster on loopback ports and waits until it serves clients.
 func startNode(t *testing.T) (*Broker, string) {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with extra broker properties.
+func startNodeWith(t *testing.T, extra map[string]string) (*Broker, string) {
+	t.Helper()
 	lns := map[string]net.Listener{}
 	for _, name := range []string{"PLAINTEXT", "CONTROLLER"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -40,6 +47,7 @@ func startNode(t *testing.T) (*Broker, string) {
 		"log.dirs":                  filepath.Join(t.TempDir(), "data"),
 		config.ClusterIDProp:        "produce-test-cluster-0",
 	}
+	maps.Copy(props, extra)
 	bc, _, err := config.FromProperties(props)
 	if err != nil {
 		t.Fatal(err)

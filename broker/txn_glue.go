@@ -212,16 +212,7 @@ const markerSendTimeout = 30 * time.Second
 
 // writeTo sends the markers for parts to one leader and returns the codes it answered.
 func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader int32, m txn.Markers, parts []txn.TopicPartition) map[txn.TopicPartition]int16 {
-	br := st.Brokers[leader]
-	if br == nil || br.Fenced {
-		return nil
-	}
-	addr := ""
-	for _, ep := range br.Listeners {
-		if ep.Name == t.b.cfg.Broker.InterBrokerListenerName {
-			addr = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
-		}
-	}
+	addr := t.interBrokerAddr(st.Brokers[leader])
 	if addr == "" {
 		return nil
 	}

@@ -74,6 +74,7 @@ type Broker struct {
 
 	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms
 	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms
+	TransactionPartitionVerification     bool          // transaction.partition.verification.enable
 	TransactionStateLogPartitions        int           // transaction.state.log.num.partitions
 	TransactionStateLogReplicationFactor int           // transaction.state.log.replication.factor
 	TransactionStateLogMinISR            int           // transaction.state.log.min.isr
@@ -325,6 +326,7 @@ func (b *Broker) fillNumbers(r *reader) {
 
 	b.TransactionalIDExpiration = r.ms("transactional.id.expiration.ms")
 	b.TransactionMaxTimeout = r.ms("transaction.max.timeout.ms")
+	b.TransactionPartitionVerification = r.str("transaction.partition.verification.enable") == "true"
 	b.TransactionStateLogPartitions = int(r.num("transaction.state.log.num.partitions"))
 	b.TransactionStateLogReplicationFactor = int(r.num("transaction.state.log.replication.factor"))
 	b.TransactionStateLogMinISR = int(r.num("transaction.state.log.min.isr"))

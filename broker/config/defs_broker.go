@@ -275,6 +275,8 @@ var brokerDefs = []*Def{
 		"The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id."),
 	bdef("transaction.max.timeout.ms", TypeInt, v("900000"), ReadOnly, atLeast(1),
 		"The maximum allowed timeout for transactions."),
+	bdef("transaction.partition.verification.enable", TypeBoolean, v("true"), ReadOnly, nil,
+		"Enable verification that checks that the partition has been added to the transaction before writing transactional records to the partition."),
 	bdef("transaction.state.log.min.isr", TypeInt, v("2"), ReadOnly, atLeast(1),
 		"Overridden min.insync.replicas config for the transaction topic."),
 	bdef("transaction.state.log.load.buffer.size", TypeInt, v("5242880"), ReadOnly, atLeast(1),
