@@ -109,7 +109,6 @@ func TestExactlyOnceGroupTransactSession(t *testing.T) {
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(6 * time.Second),
 		kgo.RebalanceTimeout(10 * time.Second),
 		kgo.DefaultProduceTopic(out),
