@@ -7,6 +7,7 @@
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
+//	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -59,6 +60,8 @@ type options struct {
 	quick       bool
 	targets     map[string]bool // empty: all
 	compression []string        // non-empty: the compressed-produce run instead of the benchmark
+	txn         bool            // the transactions run (txn.go) instead of the benchmark
+	txnBackoff  time.Duration   // the transactional client's CONCURRENT_TRANSACTIONS backoff
 }
 
 func main() {
@@ -77,7 +80,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.fetchParts > 0 {
+	if o.txn {
+		err = runTransactions(ctx, o)
+	} else if o.fetchParts > 0 {
 		err = runFetchSessions(ctx, o, o.fetchParts)
 	} else if len(o.compression) > 0 {
 		err = runCompressed(ctx, o)
@@ -115,6 +120,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.fetchParts, "fetch-sessions", 0, "instead of benchmarking, measure an idle consumer of this many partitions with full fetches and with fetch sessions")
 	var compression string
 	fs.StringVar(&compression, "compression", "", "instead of benchmarking, measure compressed produces with these codecs (e.g. snappy,lz4,zstd,gzip) against uncompressed ones")
+	fs.BoolVar(&o.txn, "transactions", false, "instead of benchmarking, measure transactions per second and commit latency of one transactional producer")
+	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -165,6 +172,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-duration must be in (0, 10m]")
 	case o.repeat < 1 || o.repeat > 50:
 		return o, errors.New("-repeat must be 1..50")
+	case o.txnBackoff <= 0 || o.txnBackoff > time.Minute:
+		return o, errors.New("-txn-backoff must be in (0, 1m]")
 	case o.fetchParts < 0 || o.fetchParts > 100_000:
 		return o, errors.New("-fetch-sessions must be 0..100000")
 	case parts < 1 || parts > 1000:
