@@ -75,11 +75,15 @@ type MarkerWriter interface {
 // Config holds the coordinator's settings; the names in comments are Kafka's broker properties.
 // Zero values of the fields marked "zero = default" take Kafka's defaults.
 type Config struct {
-	NumPartitions     int           // transaction.state.log.num.partitions; zero = default 50
-	MaxTimeout        time.Duration // transaction.max.timeout.ms; zero = default 15m
-	IDExpiration      time.Duration // transactional.id.expiration.ms; zero = default 7d
-	RetryBackoff      time.Duration // between marker (and completion) write attempts; zero = default 100ms
-	OffsetsPartitions int           // offsets.topic.num.partitions, for AddOffsetsToTxn before the topic exists; zero = 50
+	NumPartitions int           // transaction.state.log.num.partitions; zero = default 50
+	MaxTimeout    time.Duration // transaction.max.timeout.ms; zero = default 15m
+	IDExpiration  time.Duration // transactional.id.expiration.ms; zero = default 7d
+	RetryBackoff  time.Duration // between marker (and completion) write attempts; zero = default 100ms
+	// EndTxnHold is how long EndTxn's answer waits for the transaction to complete (markers
+	// written, Complete record durable) after its Prepare record is durable; zero = default 5s,
+	// negative = answer at once, as Kafka.
+	EndTxnHold        time.Duration
+	OffsetsPartitions int // offsets.topic.num.partitions, for AddOffsetsToTxn before the topic exists; zero = 50
 
 	// PartitionCount is the number of partitions __transaction_state has now: transactional ids
 	// are routed by PartitionFor(id, PartitionCount()), as Kafka routes them by the partition count
@@ -117,6 +121,7 @@ const (
 	DefaultMaxTimeout    = 15 * time.Minute
 	DefaultIDExpiration  = 7 * 24 * time.Hour
 	DefaultRetryBackoff  = 100 * time.Millisecond
+	DefaultEndTxnHold    = endHold
 )
 
 // ErrInvalidConfig is wrapped by Validate's errors.
@@ -152,6 +157,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.EndTxnHold == 0 {
+		c.EndTxnHold = DefaultEndTxnHold
+	} else if c.EndTxnHold < 0 {
+		c.EndTxnHold = 0
 	}
 	if c.Now == nil {
 		c.Now = time.Now

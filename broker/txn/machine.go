@@ -138,6 +138,30 @@ type transit struct {
 type limits struct {
 	expiration   time.Duration
 	retryBackoff time.Duration
+	endHold      time.Duration // how long EndTxn's answer waits for the Complete record at most (0: not at all)
+}
+
+// endHold is limits.endHold's default (Config.EndTxnHold).
+const endHold = 5 * time.Second
+
+// maxQueuedAdds bounds the AddPartitionsToTxn requests one id queues behind a write (a client
+// with a sink per broker sends one per broker at once).
+const maxQueuedAdds = 64
+
+// queuedAdd is an AddPartitionsToTxn (or AddOffsetsToTxn) of the current producer that arrived
+// while another one's record was being written.
+type queuedAdd struct {
+	w          waiter
+	producerID int64
+	epoch      int16
+	parts      []TopicPartition
+}
+
+// heldEnd is an EndTxn answer waiting for its transaction to complete.
+type heldEnd struct {
+	w     waiter
+	res   result
+	until time.Time
 }
 
 // txn is the state machine of one transactional id (Kafka's TransactionMetadata plus the
@@ -161,6 +185,8 @@ type txn struct {
 	markersOut       bool
 	markersAbandoned bool
 	retryAt          time.Time // zero: nothing to retry (markers or the Complete record)
+	held             *heldEnd  // EndTxn's answer, until the Complete record is durable
+	queued           []queuedAdd
 
 	seq     uint64
 	removed bool // the tombstone is durable: the runtime forgets the id
@@ -315,8 +341,15 @@ func (t *txn) fence(now time.Time, w waiter) {
 	t.begin(kindFence, t.next(statePrepareAbort, now), w)
 }
 
-// addPartitions is Kafka's handleAddPartitionsToTransaction (for AddOffsetsToTxn too).
+// addPartitions is Kafka's handleAddPartitionsToTransaction (for AddOffsetsToTxn too). One that
+// arrives while another addition of the same producer is being written waits for it (Kafka
+// answers CONCURRENT_TRANSACTIONS, and the client backs off 20 ms or more: franz-go sends one
+// AddPartitionsToTxn per broker it produces to, at once).
 func (t *txn) addPartitions(now time.Time, w waiter, producerID int64, epoch int16, parts []TopicPartition) {
+	if p := t.pending; p != nil && p.kind == kindAdd && producerID == t.producerID && epoch == t.epoch && len(t.queued) < maxQueuedAdds {
+		t.queued = append(t.queued, queuedAdd{w: w, producerID: producerID, epoch: epoch, parts: parts})
+		return
+	}
 	if code := t.check(producerID, epoch); code != 0 {
 		t.respond(w, fail(code))
 		return
@@ -446,6 +479,10 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 		default:
 			t.respond(p.w, fail(code))
 		}
+		for _, q := range t.queued { // queued behind a failed addition: they would fail alike
+			t.respond(q.w, fail(code))
+		}
+		t.queued = nil
 		return
 	}
 	t.meta = p.to
@@ -455,17 +492,45 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 	case kindAdd:
 		t.respond(p.w, result{})
 	case kindEnd:
-		// Kafka answers once the Prepare record is durable: the outcome is decided, the markers
-		// follow (a new coordinator would send them from the record).
-		t.respond(p.w, result{producerID: t.producerID, epoch: t.epoch})
+		// The outcome is decided once the Prepare record is durable (a new coordinator would
+		// send the markers from it), and Kafka answers then. Here the answer waits for the
+		// Complete record too, up to endHold: the client's next transaction would otherwise
+		// meet CONCURRENT_TRANSACTIONS on its first AddPartitionsToTxn while the markers are
+		// written, and back off (franz-go and Kafka's producer 20 ms, others longer).
+		res := result{producerID: t.producerID, epoch: t.epoch}
+		if t.lim.endHold > 0 {
+			t.held = &heldEnd{w: p.w, res: res, until: now.Add(t.lim.endHold)}
+		} else {
+			t.respond(p.w, res)
+		}
 		t.sendMarkers(now)
 	case kindFence:
 		t.respond(p.w, fail(kerr.ConcurrentTransactions.Code))
 		t.sendMarkers(now)
 	case kindComplete:
 		t.failedFence = false
+		t.releaseEnd()
 	case kindDead:
 		t.removed = true
+	}
+	t.runQueued(now)
+}
+
+// runQueued handles the additions queued behind a write, until one starts a write of its own.
+func (t *txn) runQueued(now time.Time) {
+	for len(t.queued) > 0 && t.pending == nil {
+		q := t.queued[0]
+		t.queued = t.queued[1:]
+		t.addPartitions(now, q.w, q.producerID, q.epoch, q.parts)
+	}
+}
+
+// releaseEnd answers a held EndTxn: its transaction is decided (and complete, or the hold ran
+// out).
+func (t *txn) releaseEnd() {
+	if t.held != nil {
+		t.respond(t.held.w, t.held.res)
+		t.held = nil
 	}
 }
 
@@ -529,6 +594,11 @@ func (t *txn) onLoaded(now time.Time) {
 // unload answers the request waiting for a transition with NOT_COORDINATOR: the partition was
 // resigned, its transactional ids are now another coordinator's.
 func (t *txn) unload() {
+	t.releaseEnd() // its Prepare record is durable: the new coordinator completes it
+	for _, q := range t.queued {
+		t.respond(q.w, fail(kerr.NotCoordinator.Code))
+	}
+	t.queued = nil
 	if t.pending != nil {
 		t.respond(t.pending.w, fail(kerr.NotCoordinator.Code))
 		t.pending = nil
@@ -542,6 +612,9 @@ func (t *txn) unload() {
 // transactional id (Kafka's removeExpiredTransactionalIds). After a failed write, nothing is
 // retried before retryAt.
 func (t *txn) advance(now time.Time) {
+	if t.held != nil && !now.Before(t.held.until) {
+		t.releaseEnd()
+	}
 	if at, ok := t.nextDeadline(); !ok || now.Before(at) {
 		return
 	}
@@ -562,6 +635,15 @@ func (t *txn) advance(now time.Time) {
 
 // nextDeadline is when advance has something to do next.
 func (t *txn) nextDeadline() (time.Time, bool) {
+	at, ok := t.nextTransition()
+	if t.held != nil && (!ok || t.held.until.Before(at)) {
+		return t.held.until, true
+	}
+	return at, ok
+}
+
+// nextTransition is when advance has a transition to start or retry next.
+func (t *txn) nextTransition() (time.Time, bool) {
 	if t.pending != nil || t.removed {
 		return time.Time{}, false
 	}

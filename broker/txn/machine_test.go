@@ -166,8 +166,13 @@ func TestAddPartitionsCodes(t *testing.T) {
 	w := h.w()
 	h.tx.addPartitions(h.now, w, 1000, 0, []TopicPartition{tp("a", 0)})
 	h.collect()
-	if c := addCode(1000, 0); c != kerr.ConcurrentTransactions.Code {
-		t.Fatalf("during a write = %d", c)
+	// During another kind of write (here an EndTxn's would do too) it is CONCURRENT_TRANSACTIONS;
+	// behind an addition it waits (TestConcurrentAddsQueue).
+	w2 := h.w()
+	h.tx.endTxn(h.now, w2, 1000, 0, true)
+	h.collect()
+	if c := h.code(w2); c != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("EndTxn during a write = %d", c)
 	}
 	// A failed write leaves the state as it was and answers the mapped error.
 	h.flush(kerr.NotEnoughReplicas)
@@ -580,5 +585,107 @@ func TestRotationRetryAfterATransaction(t *testing.T) {
 	}
 	if !h.tx.validProducerID(producerIDEpoch{1000, math.MaxInt16 - 1}) {
 		t.Fatal("the retry of the rotation is not recognized")
+	}
+}
+
+// TestEndTxnHeldUntilComplete: with an EndTxn hold, the answer waits for the markers and the
+// Complete record, so the client's next AddPartitionsToTxn finds the transaction complete
+// instead of CONCURRENT_TRANSACTIONS; a hold that runs out (markers stuck), or a resignation,
+// answers it anyway, since the Prepare record already decided the outcome.
+func TestEndTxnHeldUntilComplete(t *testing.T) {
+	held := func(t *testing.T) (*harness, waiter) {
+		h := newHarness(t)
+		h.tx.lim.endHold = 5 * time.Second
+		h.init(nil)
+		h.add(tp("a", 0), tp("b", 1))
+		w := h.w()
+		h.tx.endTxn(h.now, w, h.tx.producerID, h.tx.epoch, true)
+		h.collect()
+		h.flush(nil) // the Prepare record
+		if _, ok := h.replies[w]; ok {
+			t.Fatal("EndTxn answered before its markers were written")
+		}
+		if at, ok := h.tx.nextDeadline(); !ok || !at.Equal(h.now.Add(5*time.Second)) {
+			t.Fatalf("next deadline = %v %v, want the end of the hold", at, ok)
+		}
+		return h, w
+	}
+
+	t.Run("complete", func(t *testing.T) {
+		h, w := held(t)
+		h.answerMarkers(nil)
+		if _, ok := h.replies[w]; ok {
+			t.Fatal("EndTxn answered before the Complete record was durable")
+		}
+		h.flush(nil)
+		if r := h.result(w); r.code != 0 || r.producerID != 1000 {
+			t.Fatalf("EndTxn = %+v", r)
+		}
+		if code := h.add(tp("c", 0)); code != 0 {
+			t.Fatalf("the next transaction's AddPartitionsToTxn = %d", code)
+		}
+	})
+	t.Run("hold runs out", func(t *testing.T) {
+		h, w := held(t)
+		h.answerMarkers(map[TopicPartition]int16{tp("a", 0): 0}) // b-1's leader does not answer
+		h.advance(4 * time.Second)
+		if _, ok := h.replies[w]; ok {
+			t.Fatal("EndTxn answered before the hold ran out")
+		}
+		h.advance(time.Second)
+		if r := h.result(w); r.code != 0 {
+			t.Fatalf("EndTxn after the hold = %+v", r)
+		}
+		if h.tx.state != statePrepareCommit {
+			t.Fatalf("state = %v, want PrepareCommit until b-1 has its marker", h.tx.state)
+		}
+	})
+	t.Run("resigned", func(t *testing.T) {
+		h, w := held(t)
+		h.tx.unload()
+		h.collect()
+		if r := h.result(w); r.code != 0 {
+			t.Fatalf("EndTxn after a resignation = %+v", r)
+		}
+	})
+}
+
+// TestConcurrentAddsQueue: an AddPartitionsToTxn that arrives while another of the same producer
+// is being written waits for it instead of answering CONCURRENT_TRANSACTIONS; one already covered
+// by the first is answered without a write, a new partition gets its own; a failed write fails
+// the queue with it; another producer epoch is refused at once.
+func TestConcurrentAddsQueue(t *testing.T) {
+	h := newHarness(t)
+	h.init(nil)
+	w1, w2, w3, w4 := h.w(), h.w(), h.w(), h.w()
+	pid, epoch := h.tx.producerID, h.tx.epoch
+	h.tx.addPartitions(h.now, w1, pid, epoch, []TopicPartition{tp("a", 0)})
+	h.tx.addPartitions(h.now, w2, pid, epoch, []TopicPartition{tp("a", 0)})
+	h.tx.addPartitions(h.now, w3, pid, epoch, []TopicPartition{tp("b", 0)})
+	h.tx.addPartitions(h.now, w4, pid, epoch+1, []TopicPartition{tp("c", 0)})
+	h.collect()
+	if h.code(w4) != kerr.InvalidProducerEpoch.Code && h.code(w4) != kerr.ProducerFenced.Code {
+		t.Fatalf("another epoch: %d", h.code(w4))
+	}
+	for _, w := range []waiter{w1, w2, w3} {
+		if _, ok := h.replies[w]; ok || len(h.appends) != 1 {
+			t.Fatalf("replies %v, appends %d: want only the first addition's write", h.replies, len(h.appends))
+		}
+	}
+	h.flush(nil)
+	if h.code(w1) != 0 || h.code(w2) != 0 || h.code(w3) != 0 {
+		t.Fatalf("codes %d %d %d", h.code(w1), h.code(w2), h.code(w3))
+	}
+	if len(h.written) != 3 || !h.tx.hasAll([]TopicPartition{tp("a", 0), tp("b", 0)}) { // init, a-0, b-0
+		t.Fatalf("written %d records, parts %v", len(h.written), h.tx.parts)
+	}
+
+	w5, w6 := h.w(), h.w()
+	h.tx.addPartitions(h.now, w5, pid, epoch, []TopicPartition{tp("d", 0)})
+	h.tx.addPartitions(h.now, w6, pid, epoch, []TopicPartition{tp("e", 0)})
+	h.collect()
+	h.flush(errors.New("disk on fire"))
+	if h.code(w5) == 0 || h.code(w6) != h.code(w5) {
+		t.Fatalf("after a failed write: %d %d", h.code(w5), h.code(w6))
 	}
 }

@@ -30,7 +30,7 @@ type rig struct {
 
 func newRig(t *testing.T, mod func(*Config)) *rig {
 	r := &rig{t: t, clock: newFakeClock(), store: newMemStore(), markers: &fakeMarkers{}, pids: &fakePIDs{}}
-	r.cfg = Config{NumPartitions: 4, Now: r.clock.Now, AfterFunc: r.clock.AfterFunc,
+	r.cfg = Config{NumPartitions: 4, EndTxnHold: -1, Now: r.clock.Now, AfterFunc: r.clock.AfterFunc,
 		TopicExists: func(topic string, _ int32) bool { return topic != "missing" }}
 	if mod != nil {
 		mod(&r.cfg)
@@ -235,7 +235,7 @@ func TestCoordinatorRouting(t *testing.T) {
 		}
 	}
 	leads := map[int32]bool{}
-	c := NewCoordinator(Config{NumPartitions: 2, Now: clock.Now, AfterFunc: clock.AfterFunc,
+	c := NewCoordinator(Config{NumPartitions: 2, EndTxnHold: -1, Now: clock.Now, AfterFunc: clock.AfterFunc,
 		Leads: func(p int32) bool { return leads[p] }}, store, &fakePIDs{}, &fakeMarkers{})
 	defer c.Close()
 	id0, id1 := "", ""
@@ -434,7 +434,7 @@ func TestManyTransactionsConcurrently(t *testing.T) {
 		}
 		return codes
 	}}
-	c := NewCoordinator(Config{NumPartitions: 3, RetryBackoff: time.Millisecond}, store, &fakePIDs{}, mk)
+	c := NewCoordinator(Config{NumPartitions: 3, RetryBackoff: time.Millisecond, EndTxnHold: -1}, store, &fakePIDs{}, mk)
 	defer c.Close()
 	for p := range int32(3) {
 		if err := c.Elected(context.Background(), p, 1); err != nil {
