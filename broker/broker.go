@@ -75,6 +75,9 @@ type Broker struct {
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
 	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
+	// ledOffsetsID is the topic id of the __consumer_offsets those partitions belong to: a
+	// topic re-created under the same name (the fixture's Reset) is another topic.
+	ledOffsetsID [16]byte
 	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
 
 	incarnation [16]byte     // this process's registration identity

@@ -164,6 +164,9 @@ func (b *Broker) syncGroupCoordinator(st *raftmeta.State) {
 			delete(b.ledOffsets, p)
 		}
 	}
+	if t != nil {
+		b.ledOffsetsID = t.ID
+	}
 	retry := false
 	for p := range lead {
 		if !b.ledOffsets[p] {
@@ -178,6 +181,23 @@ func (b *Broker) syncGroupCoordinator(st *raftmeta.State) {
 	}
 	if retry {
 		b.retryGroupLoad()
+	}
+}
+
+// resignReplacedOffsets drops the groups of every __consumer_offsets partition this node leads
+// when st has a __consumer_offsets of another topic id (re-created empty by the fixture's Reset,
+// raftmeta.ResetCluster) or none. It runs before the replica manager replaces the replicas, and
+// a resigned partition's appends are cancelled (offsetsStore.Append checks after its lookup), so
+// no commit of an old group lands in the new topic; syncGroupCoordinator then elects the new
+// partitions, which load no group.
+func (b *Broker) resignReplacedOffsets(st *raftmeta.State) {
+	t := st.Topics[offsetsTopic]
+	if t != nil && t.ID == b.ledOffsetsID {
+		return
+	}
+	for p := range b.ledOffsets {
+		b.groups.Resigned(p)
+		delete(b.ledOffsets, p)
 	}
 }
 
@@ -214,6 +234,12 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		// Resigned (or closing): checked after the lookup, because a resign comes before the
+		// replica is replaced (resignReplacedOffsets), so a p found after the replacement
+		// always meets a cancelled ctx here.
+		return storeError(ctx, fmt.Errorf("%w: %w", partition.ErrTimeout, err))
 	}
 	kvs := make([]log.KeyValue, len(recs))
 	for i, r := range recs {

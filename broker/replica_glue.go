@@ -25,6 +25,9 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 		// The group coordinator follows the __consumer_offsets leaderships in the same
 		// serialised pass, after the partitions are promoted and before the fetchers move.
 		Reconciled: b.syncGroupCoordinator,
+		// A __consumer_offsets re-created under a new id (the fixture's Reset) loses its groups
+		// before its replicas are replaced.
+		Reconciling: b.resignReplacedOffsets,
 	})
 }
 

@@ -28,6 +28,9 @@ func (m *Manager) Apply(st *raftmeta.State) {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	self := m.cfg.Broker.NodeID
+	if m.cfg.Reconciling != nil {
+		m.cfg.Reconciling(st)
+	}
 
 	for name, t := range st.Topics {
 		m.parts.mu.RLock()

@@ -36,6 +36,11 @@ type Config struct {
 	// the State, before the replica fetchers follow the new leaders: the broker's own
 	// reaction to the metadata (its group coordinator's __consumer_offsets partitions).
 	Reconciled func(st *raftmeta.State)
+	// Reconciling, if set, is called by Apply under its lock before the local partitions
+	// change: the broker lets go of what a replaced replica is about to lose (the groups of a
+	// __consumer_offsets partition re-created by a reset), so that nothing meant for the old
+	// replica reaches the new one.
+	Reconciling func(st *raftmeta.State)
 }
 
 // Metadata is the read side of the cluster metadata the manager needs.
