@@ -78,7 +78,7 @@ type Broker struct {
 	// ledOffsetsID is the topic id of the __consumer_offsets those partitions belong to: a
 	// topic re-created under the same name (the fixture's Reset) is another topic.
 	ledOffsetsID [16]byte
-	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
+	groupRetry   atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
 
 	incarnation [16]byte     // this process's registration identity
 	registered  atomic.Bool  // the controller has accepted our registration
