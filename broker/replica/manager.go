@@ -67,6 +67,9 @@ type Manager struct {
 	applyMu  sync.Mutex // serialises Apply (and so Config.Reconciled)
 	parts    registry
 	fetchers fetchers
+	trash    trash // deleted replicas' directories, removed in the background (trash.go)
+	// cfgCache is each topic's resolved configuration (topicConfig); guarded by applyMu.
+	cfgCache map[string]cachedTopicConfig
 }
 
 // New makes a Manager with no local partitions; the first Apply opens them. Its goroutines
@@ -87,6 +90,7 @@ func New(ctx context.Context, cfg Config) *Manager {
 func (m *Manager) Run() {
 	m.goBackground(m.isrLoop)
 	m.goBackground(m.retentionLoop)
+	m.trash.start(m)
 }
 
 func (m *Manager) goBackground(fn func()) {
