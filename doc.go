@@ -18,4 +18,9 @@
 // every node, and Heal / HealAll end the cuts (faultnet.go); ShrinkISR and MoveLeader change a
 // partition's ISR and leader through the active controller, as the cluster itself does
 // (controls_replicas.go).
+//
+// Reset empties the cluster between tests without restarting it, in one metadata record every
+// node applies before it returns (reset.go); Snapshot writes the metadata and each partition up
+// to its high watermark to a directory, and FromSnapshot starts a cluster from one
+// (snapshot.go). See ARCHITECTURE.md, "The fixture's Reset and Snapshot".
 package minikraft
