@@ -27,6 +27,14 @@ import (
 func (m *Manager) Apply(st *raftmeta.State) {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	if st.Index < m.appliedIndex {
+		// An older State than one already applied (a request handler read it before the
+		// metadata loop applied a newer one): applying it would bring back what the newer one
+		// deleted, and a topic re-created since (a Reset's __consumer_offsets) would lose its
+		// directory to the older topic of its name.
+		return
+	}
+	m.appliedIndex = st.Index
 	self := m.cfg.Broker.NodeID
 	if m.cfg.Reconciling != nil {
 		m.cfg.Reconciling(st)

@@ -70,6 +70,8 @@ type Manager struct {
 	trash    trash // deleted replicas' directories, removed in the background (trash.go)
 	// cfgCache is each topic's resolved configuration (topicConfig); guarded by applyMu.
 	cfgCache map[string]cachedTopicConfig
+	// appliedIndex is the metadata index of the newest State applied; guarded by applyMu.
+	appliedIndex uint64
 }
 
 // New makes a Manager with no local partitions; the first Apply opens them. Its goroutines
