@@ -306,6 +306,22 @@ func emptyDir(dir string) error {
 	return nil
 }
 
+// replacedWhole are the files of a replica's directory that a broker never writes in place: the
+// log package replaces its checkpoints whole (a temporary file renamed over them), removes
+// clean-shutdown when it opens the log, and partition.metadata is written only for another topic
+// id. copyDir hard-links them instead of copying (one system call instead of five, and most of
+// FromSnapshot's time is such calls); segment files, appended and truncated in place, are copied,
+// so a restored cluster never writes into its snapshot. TestSnapshotRestore checks that a second
+// restore finds the snapshot unchanged.
+var replacedWhole = map[string]bool{
+	"partition.metadata":        true,
+	"leader-epoch-checkpoint":   true,
+	"log-start-offset":          true,
+	"recovery-point":            true,
+	"cleaner-offset-checkpoint": true,
+	"clean-shutdown":            true,
+}
+
 // copyDir copies the files of directory src into dst (created); a replica's directory has no
 // subdirectory. os.File.ReadFrom copies in the kernel where it can (copy_file_range).
 func copyDir(src, dst string) error {
@@ -320,7 +336,11 @@ func copyDir(src, dst string) error {
 		if !e.Type().IsRegular() {
 			return fmt.Errorf("%s: %s is not a regular file", src, e.Name())
 		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if replacedWhole[e.Name()] && os.Link(from, to) == nil {
+			continue // else (another file system, say) copied
+		}
+		if err := copyFile(from, to); err != nil {
 			return err
 		}
 	}
