@@ -36,6 +36,13 @@ const (
 	// unless the metadata changes first (a kick from syncFetchers wakes it: a partition it now
 	// follows is fetched at once, not up to this long after its leader took a write).
 	fetcherBackoff = 100 * time.Millisecond
+	// leaderBehindRetry is how soon a partition is fetched again when its leader does not know
+	// yet the leader epoch we follow it in (UNKNOWN_LEADER_EPOCH, or an OffsetForLeaderEpoch
+	// error): the leader has not applied the metadata this node already has, and will within
+	// milliseconds. Kafka waits replica.fetch.backoff.ms there too; a partition's first
+	// records wait on it (after a Reset, the first group write to the re-created
+	// __consumer_offsets waits for its followers), so it is capped at this.
+	leaderBehindRetry = 10 * time.Millisecond
 )
 
 // fetchers is the set of running replica fetchers, by leader id.
@@ -203,6 +210,7 @@ func (m *Manager) dialBroker(ctx context.Context, id int32) (*wire.Client, error
 func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, prog *fetchProgress) error {
 	truncated := prog.truncated
 	var ready []followed
+	leaderBehind := false
 	now := time.Now()
 	for _, f := range parts {
 		if d, ok := prog.delayed[f.p]; ok {
@@ -217,6 +225,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
+				leaderBehind = true
 				continue
 			}
 			return err
@@ -226,7 +235,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		ready = append(ready, f)
 	}
 	if len(ready) == 0 {
-		m.idle(ctx, prog.kick, fetcherBackoff)
+		wait := fetcherBackoff
+		if leaderBehind {
+			wait = leaderBehindRetry
+		}
+		m.idle(ctx, prog.kick, wait)
 		return nil
 	}
 	req := kmsg.NewPtrFetchRequest()
@@ -276,7 +289,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 				continue
 			}
 			if m.handleFetchedPartition(f, rp, truncated) {
-				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(m.cfg.Broker.ReplicaFetchBackoff), epoch: f.state.LeaderEpoch}
+				wait := m.cfg.Broker.ReplicaFetchBackoff
+				if rp.ErrorCode == kerr.UnknownLeaderEpoch.Code {
+					wait = min(wait, leaderBehindRetry)
+				}
+				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(wait), epoch: f.state.LeaderEpoch}
 			}
 		}
 	}
