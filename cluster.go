@@ -35,6 +35,8 @@ type options struct {
 	quiet   bool
 	dir     string
 	history bool // WithHistory
+	// snapshot is FromSnapshot's directory (snapshot.go), "" for an empty cluster.
+	snapshot string
 }
 
 // WithConfig sets a broker property on every node (for example "num.partitions", "3").
@@ -75,6 +77,8 @@ type Cluster struct {
 
 	mu     sync.Mutex
 	closed bool
+	// resetHooks are run by Reset after the cluster is empty (reset.go).
+	resetHooks []func(context.Context) error
 }
 
 type clusterNode struct {
@@ -181,6 +185,14 @@ func start(n int, o options) (*Cluster, error) {
 		cn.props["log.dirs"] = cn.dir
 		cn.props[config.ClusterIDProp] = fixtureClusterID
 	}
+	var snap *loadedSnapshot
+	if o.snapshot != "" {
+		var err error
+		if snap, err = c.seedSnapshot(o.snapshot); err != nil {
+			c.closeListeners()
+			return nil, err
+		}
+	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, cn := range c.nodes {
@@ -200,6 +212,12 @@ func start(n int, o options) (*Cluster, error) {
 	if err := c.waitRegistered(ctx); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if snap != nil {
+		if err := c.restoreSnapshot(ctx, snap); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -27,4 +27,9 @@
 //
 // NodeAdmin serves the same controls for one node over HTTP (the binary's --test-admin-listen),
 // for tests in other languages (admin.go, admin_links.go).
+//
+// Reset empties the cluster between tests without restarting it, in one metadata record every
+// node applies before it returns (reset.go); Snapshot writes the metadata and each partition up
+// to its high watermark to a directory, and FromSnapshot starts a cluster from one
+// (snapshot.go). See ARCHITECTURE.md, "The fixture's Reset and Snapshot".
 package minikraft

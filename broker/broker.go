@@ -77,7 +77,10 @@ type Broker struct {
 	// ledOffsets are the __consumer_offsets partitions whose groups this node coordinates;
 	// only syncGroupCoordinator uses it, under the replica manager's apply lock.
 	ledOffsets map[int32]bool
-	groupRetry atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
+	// ledOffsetsID is the topic id of the __consumer_offsets those partitions belong to: a
+	// topic re-created under the same name (the fixture's Reset) is another topic.
+	ledOffsetsID [16]byte
+	groupRetry   atomic.Bool // a retry of a failed group load is pending (retryGroupLoad)
 	// txnMarkerHook is told of markers written to __consumer_offsets (27_write_txn_markers.go).
 	txnMarkerHook atomic.Pointer[TxnMarkerHook]
 

@@ -16,4 +16,9 @@
 // replica_glue.go). A
 // request that changed metadata is answered only after the change is applied locally, so the
 // client's next Metadata request to the same broker already shows it.
+//
+// fixture.go is what the in-process test fixture needs beyond the Kafka APIs (issue 21): the
+// whole-cluster ResetCluster and RestoreTopics on the active controller, the metadata index a
+// node has applied (AppliedIndex), a copy of a local replica up to its high watermark
+// (CopyReplica) and a leader's high watermark.
 package broker

@@ -165,6 +165,9 @@ func (b *Broker) syncGroupCoordinator(st *raftmeta.State) {
 			delete(b.ledOffsets, p)
 		}
 	}
+	if t != nil {
+		b.ledOffsetsID = t.ID
+	}
 	retry := false
 	for p := range lead {
 		if !b.ledOffsets[p] {
@@ -179,6 +182,23 @@ func (b *Broker) syncGroupCoordinator(st *raftmeta.State) {
 	}
 	if retry {
 		b.retryGroupLoad()
+	}
+}
+
+// resignReplacedOffsets drops the groups of every __consumer_offsets partition this node leads
+// when st has a __consumer_offsets of another topic id (re-created empty by the fixture's Reset,
+// raftmeta.ResetCluster) or none. It runs before the replica manager replaces the replicas, and
+// a resigned partition's appends are cancelled (offsetsStore.Append checks after its lookup), so
+// no commit of an old group lands in the new topic; syncGroupCoordinator then elects the new
+// partitions, which load no group.
+func (b *Broker) resignReplacedOffsets(st *raftmeta.State) {
+	t := st.Topics[offsetsTopic]
+	if t != nil && t.ID == b.ledOffsetsID {
+		return
+	}
+	for p := range b.ledOffsets {
+		b.groups.Resigned(p)
+		delete(b.ledOffsets, p)
 	}
 }
 
@@ -224,7 +244,7 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 	if txn == nil {
 		return s.b.appendInternal(ctx, offsetsTopic, part, kvs)
 	}
-	p, _, err := s.b.replicas.Leader(offsetsTopic, part)
+	p, err := s.b.internalLeader(ctx, offsetsTopic, part)
 	if err != nil {
 		return -1, err
 	}
@@ -242,7 +262,7 @@ func (s *offsetsStore) Append(ctx context.Context, part int32, recs []group.Reco
 // __transaction_state) to a local leader as one uncompressed batch, waits until the ISR has it,
 // and returns the batch's first offset.
 func (b *Broker) appendInternal(ctx context.Context, topic string, part int32, kvs []log.KeyValue) (int64, error) {
-	p, _, err := b.replicas.Leader(topic, part)
+	p, err := b.internalLeader(ctx, topic, part)
 	if err != nil {
 		return -1, err
 	}
@@ -259,6 +279,21 @@ func (b *Broker) appendInternal(ctx context.Context, topic string, part int32, k
 		return -1, storeError(ctx, err)
 	}
 	return info.BaseOffset, nil
+}
+
+// internalLeader is the local leader replica a coordinator writes to, unless ctx already ended:
+// resigned (or closing). ctx is checked after the lookup because a resignation comes before the
+// replica is replaced (resignReplacedOffsets, the fixture's Reset), so a replica found after the
+// replacement always meets a cancelled ctx here and no old write lands in the new topic.
+func (b *Broker) internalLeader(ctx context.Context, topic string, part int32) (*partition.Partition, error) {
+	p, _, err := b.replicas.Leader(topic, part)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, storeError(ctx, fmt.Errorf("%w: %w", partition.ErrTimeout, err))
+	}
+	return p, nil
 }
 
 // storeError gives the coordinator the *kerr.Error group.Store promises for an error of the

@@ -31,6 +31,9 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 				b.txns.sync(st)
 			}
 		},
+		// A __consumer_offsets re-created under a new id (the fixture's Reset) loses its groups
+		// before its replicas are replaced.
+		Reconciling: b.resignReplacedOffsets,
 	})
 }
 

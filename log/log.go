@@ -473,6 +473,27 @@ func (l *Log) quiesce() (release func()) {
 	}
 }
 
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// DeleteTo closes the log like Delete and moves its directory to trash (a rename on the same
+// file system) instead of removing it: the caller removes trash later, off the path that waits
+// for the deletion. Kafka deletes a partition the same way (its directory renamed
+// "<topic>-<n>.<id>-delete", removed after file.delete.delay.ms), so that deleting many
+// partitions does not wait on unlinking their files. If the rename fails, the directory is
+// removed now.
+func (l *Log) DeleteTo(trash string) error {
+	defer l.quiesce()()
+	if !l.closed {
+		_ = l.closeLocked(false)
+	}
+	l.deleter.cancel()
+	if err := l.fs.Rename(l.dir, trash); err == nil {
+		return nil
+	}
+	return l.fs.RemoveAll(l.dir)
+}
+
 // Delete closes the log and removes its directory (topic deletion).
 func (l *Log) Delete() error {
 	defer l.quiesce()()

@@ -38,6 +38,11 @@ func apply(prev *State, index uint64, cmd Command) (*State, any) {
 		res, err = next.changePartition(c)
 	case AllocateProducerIDs:
 		res, err = next.allocateProducerIDs(c)
+	case ResetCluster:
+		err = next.resetCluster(c)
+		res = index
+	case RestoreTopics:
+		err = next.restoreTopics(c)
 	default:
 		// Unreachable: Command is sealed and DecodeCommand knows every op.
 		panic(fmt.Sprintf("raftmeta: apply: unhandled command %T", cmd))

@@ -27,6 +27,8 @@ const (
 	opAlterConfigs        byte = 7
 	opChangePartition     byte = 8
 	opAllocateProducerIDs byte = 9
+	opResetCluster        byte = 10
+	opRestoreTopics       byte = 11
 )
 
 // InitCluster stamps the cluster id into a fresh metadata log. The first leader proposes it
@@ -117,6 +119,8 @@ func (CreatePartitions) op() byte    { return opCreatePartitions }
 func (AlterConfigs) op() byte        { return opAlterConfigs }
 func (ChangePartition) op() byte     { return opChangePartition }
 func (AllocateProducerIDs) op() byte { return opAllocateProducerIDs }
+func (ResetCluster) op() byte        { return opResetCluster }
+func (RestoreTopics) op() byte       { return opRestoreTopics }
 
 // EncodeCommand returns the log form of cmd: its op byte, then its JSON body. The broker uses it
 // to forward a proposal to the leader, which decodes it with DecodeCommand and proposes it.
@@ -160,6 +164,10 @@ func DecodeCommand(b []byte) (Command, error) {
 		return decodeAs[ChangePartition](op, body)
 	case opAllocateProducerIDs:
 		return decodeAs[AllocateProducerIDs](op, body)
+	case opResetCluster:
+		return decodeAs[ResetCluster](op, body)
+	case opRestoreTopics:
+		return decodeAs[RestoreTopics](op, body)
 	}
 	return nil, fmt.Errorf("%w: op %d", ErrUnknownCommand, op)
 }

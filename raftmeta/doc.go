@@ -23,6 +23,9 @@
 //	7 AlterConfigs        set/delete (or replace) dynamic configs of a topic or broker
 //	8 ChangePartition     leader / ISR / replicas change, guarded by the partition epoch
 //	9 AllocateProducerIDs reserve a block of producer ids
+//	10 ResetCluster       the test fixture's Reset: delete every topic but the internal ones,
+//	                      which are re-created empty under new ids; drop every dynamic config
+//	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic and config
 //
 // Applying a command yields a result: a value (the broker epoch, the first producer id, the
 // changed partition) or, for a rejected command, an error wrapping one of the sentinels

@@ -26,10 +26,7 @@ type snapshotDoc struct {
 	Configs        []snapshotConfig `json:"configs"`
 }
 
-type snapshotConfig struct {
-	Resource ConfigResource    `json:"resource"`
-	Configs  map[string]string `json:"configs"` // encoding/json writes map keys sorted
-}
+type snapshotConfig = ConfigEntry
 
 func writeState(w io.Writer, s *State) error {
 	doc := snapshotDoc{

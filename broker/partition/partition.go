@@ -511,6 +511,16 @@ func (p *Partition) Delete() error {
 	return p.log.Delete()
 }
 
+// DeleteTo closes the partition like Delete and moves its log's directory to trash, for the
+// caller to remove later (log.Log.DeleteTo).
+func (p *Partition) DeleteTo(trash string) error {
+	p.mu.Lock()
+	p.closed = true
+	p.notifyLocked()
+	p.mu.Unlock()
+	return p.log.DeleteTo(trash)
+}
+
 // DeleteRecordsBefore advances the log start offset to offset (-1: the high watermark), as
 // DeleteRecords asks. Offsets above the high watermark cannot be deleted: they are not yet
 // committed. It returns the new log start offset.

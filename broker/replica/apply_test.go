@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +63,56 @@ func TestApplyRemovesStaleReplicaOfEarlierTopic(t *testing.T) {
 	id, err := readTopicID(filepath.Join(dir, "t-0", "partition.metadata"))
 	if err != nil || id != "AgAAAAAAAAAAAAAAAAAAAA" {
 		t.Fatalf("partition.metadata topic id %q (%v), want the new topic's", id, err)
+	}
+}
+
+// A deleted topic's replica directory is renamed out of the way at once (a topic re-created
+// under the name opens an empty one) and removed by the trash goroutine; a trash directory left
+// by an earlier run is removed at the next start.
+func TestApplyDeletesThroughTrash(t *testing.T) {
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, "old-0.0123456789abcdef-delete")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := New(context.Background(), Config{DataDir: dir})
+	m.cfg.Broker.NodeID = 1
+	m.Run()
+	defer m.Close()
+	m.Apply(oneReplica(1))
+	p, _, err := m.Leader("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, []log.KeyValue{{Value: []byte("old")}}, time.Now().UnixMilli())
+	empty := oneReplica(1)
+	empty.Topics, empty.TopicIDs = map[string]*raftmeta.Topic{}, map[[16]byte]string{}
+	m.Apply(empty)
+	if _, err := os.Stat(filepath.Join(dir, "t-0")); !os.IsNotExist(err) {
+		t.Fatalf("t-0 is still there after the deletion: %v", err)
+	}
+	m.Apply(oneReplica(2))
+	if p, _, err := m.Leader("t", 0); err != nil || p.LogEndOffset() != 0 {
+		t.Fatalf("re-created t-0: %v, log end %d; want an empty replica", err, p.LogEndOffset())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trash []string
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), trashSuffix) {
+				trash = append(trash, e.Name())
+			}
+		}
+		if len(trash) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trash not removed: %v", trash)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -7,8 +7,9 @@
 //     request or answer the Kafka error a client should see, All lists them;
 //   - Apply (apply.go): each new metadata State opens replicas assigned here (removing a stale
 //     directory of an earlier topic of the same name, told by partition.metadata's topic id),
-//     drops those no longer assigned, makes replicas leaders or followers at the partition
-//     epoch the controller decided, and pushes topic config changes into their logs;
+//     drops those no longer assigned (their directories renamed *-delete and removed in the
+//     background by trash.go, as Kafka does), makes replicas leaders or followers at the
+//     partition epoch the controller decided, and pushes topic config changes into their logs;
 //   - the replica fetchers (fetcher.go, session.go): one goroutine per leader this node
 //     follows, fetching all its partitions in a KIP-227 fetch session, truncating by leader
 //     epoch (KIP-101, KIP-279) and on a fetch's DivergingEpoch (KIP-595); a follower throttle
@@ -20,8 +21,9 @@
 //
 // It knows the broker only through Config: plain values (the node's config.Broker, the data
 // directory, a dialer), the metadata's read side (Metadata) and the controller's AlterPartition
-// (Controller). Apply is serialised by the manager's apply lock; Config.Reconciled runs under it,
-// after the partitions are reconciled and before the fetchers follow the new leaders, so the
-// broker's own reaction to the metadata (its group coordinator) happens in the same order on
-// every pass.
+// (Controller). Apply is serialised by the manager's apply lock; Config.Reconciling runs under it
+// before the partitions change (the broker resigns the groups of a replaced __consumer_offsets),
+// Config.Reconciled after the partitions are reconciled and before the fetchers follow the new
+// leaders, so the broker's own reaction to the metadata (its group coordinator) happens in the
+// same order on every pass.
 package replica

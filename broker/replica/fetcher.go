@@ -32,13 +32,29 @@ import (
 // news, so following thousands of idle partitions no longer resends all of them every round.
 
 const (
-	fetcherBackoff = 100 * time.Millisecond // idle; after an error, replica.fetch.backoff.ms
+	// fetcherBackoff is how long a fetcher with nothing to fetch waits before it looks again,
+	// unless the metadata changes first (a kick from syncFetchers wakes it: a partition it now
+	// follows is fetched at once, not up to this long after its leader took a write).
+	fetcherBackoff = 100 * time.Millisecond
+	// leaderBehindRetry is how soon a partition is fetched again when its leader does not know
+	// yet the leader epoch we follow it in (UNKNOWN_LEADER_EPOCH, or an OffsetForLeaderEpoch
+	// error): the leader has not applied the metadata this node already has, and will within
+	// milliseconds. Kafka waits replica.fetch.backoff.ms there too; a partition's first
+	// records wait on it (after a Reset, the first group write to the re-created
+	// __consumer_offsets waits for its followers), so it is capped at this.
+	leaderBehindRetry = 10 * time.Millisecond
 )
 
 // fetchers is the set of running replica fetchers, by leader id.
 type fetchers struct {
 	mu      sync.Mutex
-	running map[int32]context.CancelFunc
+	running map[int32]runningFetcher
+}
+
+// runningFetcher is a fetcher's stop, and its wake-up after a metadata change.
+type runningFetcher struct {
+	cancel context.CancelFunc
+	kick   chan struct{} // one slot: a kick is kept until the fetcher next idles
 }
 
 // syncFetchers starts a fetcher for every leader this node now follows and stops the others.
@@ -56,12 +72,17 @@ func (m *Manager) syncFetchers() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.running == nil {
-		f.running = make(map[int32]context.CancelFunc)
+		f.running = make(map[int32]runningFetcher)
 	}
-	for id, cancel := range f.running {
+	for id, rf := range f.running {
 		if !want[id] {
-			cancel()
+			rf.cancel()
 			delete(f.running, id)
+			continue
+		}
+		select {
+		case rf.kick <- struct{}{}:
+		default:
 		}
 	}
 	for id := range want {
@@ -69,8 +90,9 @@ func (m *Manager) syncFetchers() {
 			continue
 		}
 		ctx, cancel := context.WithCancel(m.ctx)
-		f.running[id] = cancel
-		m.goBackground(func() { m.fetchFrom(ctx, id) })
+		kick := make(chan struct{}, 1)
+		f.running[id] = runningFetcher{cancel: cancel, kick: kick}
+		m.goBackground(func() { m.fetchFrom(ctx, id, kick) })
 	}
 }
 
@@ -96,7 +118,7 @@ func (m *Manager) followedFrom(leader int32) []followed {
 }
 
 // fetchFrom is the fetcher loop for one leader.
-func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
+func (m *Manager) fetchFrom(ctx context.Context, leader int32, kick <-chan struct{}) {
 	var (
 		cl   *wire.Client
 		prog = newFetchProgress()
@@ -104,6 +126,7 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 		// leader's session cache does, but a failed round makes its next fetch a full one.
 		sess fetchSession
 	)
+	prog.kick = kick
 	defer func() {
 		if cl != nil {
 			cl.Close()
@@ -112,7 +135,7 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 	for ctx.Err() == nil {
 		parts := m.followedFrom(leader)
 		if len(parts) == 0 {
-			m.sleep(ctx, fetcherBackoff)
+			m.idle(ctx, kick, fetcherBackoff)
 			continue
 		}
 		if cl == nil {
@@ -134,6 +157,17 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32) {
 			cl = nil
 			m.sleep(ctx, m.cfg.Broker.ReplicaFetchBackoff)
 		}
+	}
+}
+
+// idle is sleep that a metadata change (a kick) ends early.
+func (m *Manager) idle(ctx context.Context, kick <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-kick:
+	case <-ctx.Done():
 	}
 }
 
@@ -176,6 +210,7 @@ func (m *Manager) dialBroker(ctx context.Context, id int32) (*wire.Client, error
 func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, prog *fetchProgress) error {
 	truncated := prog.truncated
 	var ready []followed
+	leaderBehind := false
 	now := time.Now()
 	for _, f := range parts {
 		if d, ok := prog.delayed[f.p]; ok {
@@ -190,6 +225,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
+				leaderBehind = true
 				continue
 			}
 			return err
@@ -199,7 +235,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		ready = append(ready, f)
 	}
 	if len(ready) == 0 {
-		m.sleep(ctx, fetcherBackoff)
+		wait := fetcherBackoff
+		if leaderBehind {
+			wait = leaderBehindRetry
+		}
+		m.idle(ctx, prog.kick, wait)
 		return nil
 	}
 	m.throttle.wait(ctx) // no lock is held here: only this fetcher waits
@@ -257,7 +297,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 				continue
 			}
 			if m.handleFetchedPartition(f, rp, truncated) {
-				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(m.cfg.Broker.ReplicaFetchBackoff), epoch: f.state.LeaderEpoch}
+				wait := m.cfg.Broker.ReplicaFetchBackoff
+				if rp.ErrorCode == kerr.UnknownLeaderEpoch.Code {
+					wait = min(wait, leaderBehindRetry)
+				}
+				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(wait), epoch: f.state.LeaderEpoch}
 			}
 		}
 	}
@@ -275,6 +319,8 @@ type fetchProgress struct {
 	// the metadata moves is not asked again in a tight loop. A new leader epoch ends the delay,
 	// as a new epoch gives a Kafka fetcher a fresh partition state.
 	delayed map[*localPartition]fetchDelay
+	// kick wakes the fetcher when it idles and the metadata changes (nil: never).
+	kick <-chan struct{}
 }
 
 type fetchDelay struct {

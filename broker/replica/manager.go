@@ -36,6 +36,11 @@ type Config struct {
 	// the State, before the replica fetchers follow the new leaders: the broker's own
 	// reaction to the metadata (its group coordinator's __consumer_offsets partitions).
 	Reconciled func(st *raftmeta.State)
+	// Reconciling, if set, is called by Apply under its lock before the local partitions
+	// change: the broker lets go of what a replaced replica is about to lose (the groups of a
+	// __consumer_offsets partition re-created by a reset), so that nothing meant for the old
+	// replica reaches the new one.
+	Reconciling func(st *raftmeta.State)
 }
 
 // Metadata is the read side of the cluster metadata the manager needs.
@@ -63,6 +68,11 @@ type Manager struct {
 	parts    registry
 	fetchers fetchers
 	throttle fetchThrottle // the follower throttle (throttle.go)
+	trash    trash         // deleted replicas' directories, removed in the background (trash.go)
+	// cfgCache is each topic's resolved configuration (topicConfig); guarded by applyMu.
+	cfgCache map[string]cachedTopicConfig
+	// appliedIndex is the metadata index of the newest State applied; guarded by applyMu.
+	appliedIndex uint64
 }
 
 // New makes a Manager with no local partitions; the first Apply opens them. Its goroutines
@@ -83,6 +93,7 @@ func New(ctx context.Context, cfg Config) *Manager {
 func (m *Manager) Run() {
 	m.goBackground(m.isrLoop)
 	m.goBackground(m.retentionLoop)
+	m.trash.start(m)
 }
 
 func (m *Manager) goBackground(fn func()) {

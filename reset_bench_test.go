@@ -1,0 +1,232 @@
+package minikraft_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/minikraft/minikraft"
+)
+
+// The goals of issue 21 as benchmarks:
+//
+//	go test -run '^$' -bench 'BenchmarkReset|BenchmarkFromSnapshot|BenchmarkBuild|BenchmarkStartCluster|BenchmarkPackage' -benchtime 5x -timeout 30m .
+//
+// with MINIKRAFT_BENCH_DIR=/dev/shm to put the nodes' data on tmpfs.
+//
+// BenchmarkReset: Reset of a 3-node cluster that holds 100 topics (goal: under 20 ms).
+// BenchmarkFromSnapshot: a 3-node cluster serving a 100-topic snapshot (goal: under 200 ms);
+// BenchmarkBuildHundredTopics makes the same state through a client, BenchmarkStartCluster an
+// empty cluster.
+// BenchmarkPackage: 50 small tests on one minikraft cluster with Reset between them, against
+// 50 kfake clusters each started fresh (goal: faster).
+
+// benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /dev/shm, to take the disk
+// out of the figures) or in a temporary directory.
+func benchDir(b testing.TB) minikraft.Option {
+	root := os.Getenv("MINIKRAFT_BENCH_DIR")
+	if root == "" {
+		return minikraft.WithDir(b.TempDir())
+	}
+	dir, err := os.MkdirTemp(root, "minikraft-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return minikraft.WithDir(dir)
+}
+
+func benchClient(b testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cl
+}
+
+// hundredTopics creates 100 one-partition topics on every node (RF 3) with one record each,
+// and has a group commit an offset on each.
+func hundredTopics(ctx context.Context, b testing.TB, c *minikraft.Cluster) {
+	cl := benchClient(b, c.Addrs())
+	defer cl.Close()
+	names := make([]string, 100)
+	recs := make([]*kgo.Record, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%03d", i)
+		recs[i] = &kgo.Record{Topic: names[i], Value: []byte("v")}
+	}
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 3, nil, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range names {
+		if err := c.WaitForLeaders(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	for _, n := range names {
+		offs.AddOffset(n, 0, 1, -1)
+	}
+	cr, err := kadm.NewClient(cl).CommitOffsets(ctx, "bench-group", offs)
+	if err == nil {
+		err = cr.Error()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkReset(b *testing.B) {
+	c := minikraft.NewCluster(b, 3, minikraft.Quiet(), benchDir(b))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		hundredTopics(ctx, b, c)
+		b.StartTimer()
+		if err := c.Reset(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFromSnapshot(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	src := minikraft.NewCluster(b, 3, minikraft.Quiet(), benchDir(b))
+	hundredTopics(ctx, b, src)
+	dir := b.TempDir()
+	if err := src.Snapshot(dir); err != nil {
+		b.Fatal(err)
+	}
+	src.Close()
+	b.ResetTimer()
+	for range b.N {
+		c, err := minikraft.StartCluster(3, minikraft.FromSnapshot(dir), minikraft.Quiet(), benchDir(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkBuildHundredTopics is what FromSnapshot replaces: a new cluster, and the 100 topics,
+// records and group offsets made again through a client.
+func BenchmarkBuildHundredTopics(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	for range b.N {
+		c, err := minikraft.StartCluster(3, minikraft.Quiet(), benchDir(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hundredTopics(ctx, b, c)
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkStartCluster is the baseline of FromSnapshot: an empty 3-node cluster.
+func BenchmarkStartCluster(b *testing.B) {
+	for range b.N {
+		c, err := minikraft.StartCluster(3, minikraft.Quiet(), benchDir(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
+
+// smallTest is one test of a package: a topic, ten records, a group that reads and commits them.
+func smallTest(ctx context.Context, b testing.TB, addrs []string, i int) {
+	topic, group := fmt.Sprintf("t%d", i%5), fmt.Sprintf("g%d", i%5) // names that come back, as in a real package
+	cl := benchClient(b, addrs, kgo.DefaultProduceTopic(topic))
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatalf("test %d: create %s: %v", i, topic, err)
+	}
+	recs := make([]*kgo.Record, 10)
+	for j := range recs {
+		recs[j] = &kgo.Record{Value: []byte(fmt.Sprint(j))}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		b.Fatalf("test %d: produce: %v", i, err)
+	}
+	cons := benchClient(b, addrs, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	defer cons.Close()
+	for got := 0; got < 10; {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			b.Fatalf("test %d: consumed %d of 10: %v", i, got, err)
+		}
+		for _, r := range fs.Records() {
+			if r.Offset >= 10 {
+				b.Fatalf("test %d: offset %d: a record of an earlier test", i, r.Offset)
+			}
+			got++
+		}
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		b.Fatalf("test %d: commit: %v", i, err)
+	}
+}
+
+const packageTests = 50
+
+func BenchmarkPackage(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	for _, nodes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("minikraft-%dnode-reset", nodes), func(b *testing.B) {
+			for range b.N {
+				c, err := minikraft.StartCluster(nodes, minikraft.Quiet(), benchDir(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range packageTests {
+					smallTest(ctx, b, c.Addrs(), i)
+					if err := c.Reset(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+	b.Run("kfake-fresh", func(b *testing.B) {
+		for range b.N {
+			for i := range packageTests {
+				c, err := kfake.NewCluster()
+				if err != nil {
+					b.Fatal(err)
+				}
+				smallTest(ctx, b, c.ListenAddrs(), i)
+				c.Close()
+			}
+		}
+	})
+}
