@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,9 +90,10 @@ func parse(v []byte) (k, t, i, n int, ok bool) {
 	return k, t, i, n, err == nil
 }
 
-func (c *Checker) newProducer(k int) (*kgo.Client, error) {
+func (c *Checker) newProducer(k int, log *ring) (*kgo.Client, error) {
 	return kgo.NewClient(
 		kgo.SeedBrokers(c.cfg.Seeds...),
+		kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelInfo, nil)),
 		kgo.TransactionalID(c.transactionalID(k)),
 		kgo.TransactionTimeout(c.cfg.TxnTimeout),
 		kgo.DefaultProduceTopic(c.cfg.Topic),
@@ -135,6 +137,7 @@ func (c *Checker) Load(ctx context.Context) {
 func (c *Checker) produce(ctx context.Context, k int) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(k)))
 	var cl *kgo.Client
+	log := &ring{}
 	defer func() {
 		if cl != nil {
 			cl.Close()
@@ -143,14 +146,14 @@ func (c *Checker) produce(ctx context.Context, k int) {
 	for n := 0; ctx.Err() == nil; n++ {
 		if cl == nil {
 			var err error
-			if cl, err = c.newProducer(k); err != nil {
+			if cl, err = c.newProducer(k, log); err != nil {
 				c.cfg.Logf("producer %d: %v", k, err)
 				time.Sleep(time.Second)
 				continue
 			}
 		}
 		recreate := func(why string, err error) {
-			c.cfg.Logf("producer %d txn %d: %s: %v; recreating the client", k, n, why, err)
+			c.cfg.Logf("producer %d txn %d: %s: %v; recreating the client; its last log lines:\n%s", k, n, why, err, log.dump())
 			cl.Close()
 			cl = nil
 			c.mu.Lock()
@@ -260,4 +263,28 @@ func (c *Checker) sample(ctx context.Context) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ring keeps a producer client's last log lines, shown when the producer meets an error.
+type ring struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *ring) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, string(p))
+	if len(r.lines) > 40 {
+		r.lines = r.lines[len(r.lines)-30:]
+	}
+	return len(p), nil
+}
+
+func (r *ring) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := strings.Join(r.lines, "")
+	r.lines = nil
+	return s
 }
