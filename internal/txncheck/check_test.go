@@ -33,6 +33,7 @@ func TestCheckFindsAnomalies(t *testing.T) {
 		}
 		// The LSO stood at the open transaction's first offset while it was open.
 		c.samples = []lsoSample{{sent: t0.Add(2 * time.Millisecond), recv: t0.Add(3 * time.Millisecond), lso: map[int32]int64{0: 0, 1: 0}}}
+		c.live = map[string][]read{value(0, 0, 0, 2): at(0, 0)}
 		rc := map[string][]read{
 			value(0, 0, 0, 2): at(0, 0), value(0, 0, 1, 2): at(1, 0),
 			value(0, 2, 0, 2): at(0, 4), value(0, 2, 1, 2): at(0, 5),
@@ -68,6 +69,8 @@ func TestCheckFindsAnomalies(t *testing.T) {
 			rc[value(0, 2, 0, 2)], rc[value(0, 2, 1, 2)] = at(0, 5), at(0, 4)
 			ru[value(0, 2, 0, 2)], ru[value(0, 2, 1, 2)] = at(0, 5), at(0, 4)
 		}},
+		{"live read of an aborted record", "during the load", func(c *Checker, rc, ru map[string][]read) { c.live[value(0, 1, 0, 1)] = at(0, 2) }},
+		{"live read elsewhere", "during the load", func(c *Checker, rc, ru map[string][]read) { c.live[value(0, 0, 0, 2)] = at(0, 1) }},
 		{"LSO past an open transaction", "last stable offset sampled then was 1", func(c *Checker, rc, ru map[string][]read) {
 			c.samples[0].lso[1] = 1
 		}},

@@ -10,6 +10,10 @@
 //   - nothing of a transaction that was never asked to commit (so it can only have aborted) is
 //     read under read_committed;
 //   - a transaction whose commit failed (outcome unknown) is read all or nothing;
+//   - a record acknowledged to its producer is read by read_uncommitted at the offset it was
+//     acknowledged at, whatever its transaction's outcome;
+//   - what a read_committed consumer read during the load (franz-go's consumer) is what the
+//     final read_committed read finds, at the same offset: nothing aborted, nothing that moved;
 //   - within a partition, one producer's records are read in the order it sent them;
 //   - the last stable offset sampled during the run (ListOffsets with read_committed) never
 //     passed the first offset of a transaction that was still open when the sample was taken.

@@ -65,7 +65,8 @@ type Checker struct {
 	mu        sync.Mutex
 	txns      []*txn
 	samples   []lsoSample
-	recreated int // clients recreated after a failure
+	recreated int               // clients recreated after a failure
+	live      map[string][]read // what the read_committed consumer read during the load
 }
 
 // New returns a Checker for cfg.
@@ -76,7 +77,7 @@ func New(cfg Config) *Checker {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Checker{cfg: cfg}
+	return &Checker{cfg: cfg, live: map[string][]read{}}
 }
 
 // transactionalID is producer k's transactional id.
@@ -122,10 +123,14 @@ func (c *Checker) Load(ctx context.Context) {
 			c.produce(ctx, k)
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.sample(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.consume(ctx)
 	}()
 	wg.Wait()
 }
@@ -287,4 +292,31 @@ func (r *ring) dump() string {
 	s := strings.Join(r.lines, "")
 	r.lines = nil
 	return s
+}
+
+// consume reads every partition with read_committed while the load runs, as an application's
+// consumer would (franz-go's consumer, dropping aborted transactions by the fetch responses'
+// lists): what it reads must be what the final read finds at the same offsets.
+func (c *Checker) consume(ctx context.Context) {
+	parts := map[int32]kgo.Offset{}
+	for p := range c.cfg.Partitions {
+		parts[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Seeds...), kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.DialTimeout(2*time.Second), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.cfg.Topic: parts}))
+	if err != nil {
+		c.cfg.Logf("live consumer: %v", err)
+		return
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		c.mu.Lock()
+		fs.EachRecord(func(r *kgo.Record) {
+			c.live[string(r.Value)] = append(c.live[string(r.Value)], read{r.Partition, r.Offset})
+		})
+		c.mu.Unlock()
+	}
 }

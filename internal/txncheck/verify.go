@@ -22,13 +22,14 @@ type Counts struct {
 	Records                     int // records the producers sent
 	ReadCommitted               int // records read with read_committed
 	ReadUncommitted             int // records read with read_uncommitted
+	ReadLive                    int // records read with read_committed during the load
 	LSOSamples                  int // ListOffsets(read_committed) answers sampled during the load
 	LSOChecks                   int // (sample, open transaction, partition) triples checked
 }
 
 func (n Counts) String() string {
-	return fmt.Sprintf("txns committed %d, aborted %d, unknown %d (%d of them committed), aborts failed %d, clients recreated %d; records sent %d, read %d read_committed and %d read_uncommitted; LSO samples %d, LSO checks %d",
-		n.Committed, n.Aborted, n.Unknown, n.UnknownCommitted, n.AbortFailed, n.Recreated, n.Records, n.ReadCommitted, n.ReadUncommitted, n.LSOSamples, n.LSOChecks)
+	return fmt.Sprintf("txns committed %d, aborted %d, unknown %d (%d of them committed), aborts failed %d, clients recreated %d; records sent %d, read %d read_committed and %d read_uncommitted at the end, %d read_committed during the load; LSO samples %d, LSO checks %d",
+		n.Committed, n.Aborted, n.Unknown, n.UnknownCommitted, n.AbortFailed, n.Recreated, n.Records, n.ReadCommitted, n.ReadUncommitted, n.ReadLive, n.LSOSamples, n.LSOChecks)
 }
 
 // read is where one record was read.
@@ -262,6 +263,14 @@ func (c *Checker) check(rc, ru map[string][]read) (Counts, []error) {
 		n.ReadUncommitted += len(rs)
 		if !known[v] {
 			bad("read_uncommitted read %q, which no producer sent, at %v", v, rs)
+		}
+	}
+	for v, rs := range c.live {
+		n.ReadLive += len(rs)
+		for _, r := range rs {
+			if len(rc[v]) != 1 || rc[v][0] != r {
+				bad("the read_committed consumer read %q at %d-%d during the load; the final read_committed read found it at %v", v, r.partition, r.offset, rc[v])
+			}
 		}
 	}
 	checkOrder("read_committed", rc, bad)
