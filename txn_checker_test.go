@@ -2,6 +2,8 @@ package minikraft_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,7 +26,7 @@ func TestTransactionChecker(t *testing.T) {
 		t.Skip("a 25 s fault run")
 	}
 	c := minikraft.NewCluster(t, 3, minikraft.WithHistory())
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+txnCheckDuration(t))
 	defer cancel()
 	const topic, partitions = "txncheck", 4
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
@@ -41,7 +43,7 @@ func TestTransactionChecker(t *testing.T) {
 
 	chk := txncheck.New(txncheck.Config{
 		Seeds: c.Addrs(), Topic: topic, Partitions: partitions, Producers: 4,
-		Duration: 25 * time.Second, Logf: t.Logf,
+		Duration: txnCheckDuration(t), Logf: t.Logf,
 	})
 	restart := func(n int) func() error { return func() error { return c.RestartNode(n) } }
 	faults := []txncheck.Fault{
@@ -49,6 +51,18 @@ func TestTransactionChecker(t *testing.T) {
 		{Name: "stop", Inject: func(n int) (func() error, error) { return restart(n), c.StopNode(n) }},
 		{Name: "isolate", Inject: func(n int) (func() error, error) {
 			c.Isolate(n)
+			return func() error { c.Heal(n); return nil }, nil
+		}},
+		// What n sends the others is lost, what they send reaches it: a leader whose
+		// followers' fetches arrive but whose answers do not, or a follower that cannot fetch.
+		{Name: "one-way", Inject: func(n int) (func() error, error) {
+			var others []int
+			for i := range 3 {
+				if i != n {
+					others = append(others, i)
+				}
+			}
+			c.PartitionOneWay([]int{n}, others)
 			return func() error { c.Heal(n); return nil }, nil
 		}},
 	}
@@ -68,7 +82,21 @@ func TestTransactionChecker(t *testing.T) {
 	if n.Committed == 0 || n.Aborted == 0 {
 		t.Errorf("the load committed %d and aborted %d transactions: the checker checked too little", n.Committed, n.Aborted)
 	}
+	t.Logf("history: %+v", c.History().Stats())
 	for _, a := range c.History().Check() {
 		t.Error(a)
 	}
+}
+
+// txnCheckDuration is how long the checker's load runs: 25 s, or MINIKRAFT_TXNCHECK_SECONDS for
+// a longer soak.
+func txnCheckDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("MINIKRAFT_TXNCHECK_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("MINIKRAFT_TXNCHECK_SECONDS=%q: want a positive number of seconds", s)
+		}
+		return time.Duration(n) * time.Second
+	}
+	return 25 * time.Second
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 		t.Skip("a 25 s fault run")
 	}
 	c := startCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+txnCheckDuration(t))
 	defer cancel()
 	const topic, partitions = "txncheck", 4
 	adm := kadm.NewClient(newClient(t, c.nodes[0].addr, kgo.SeedBrokers(c.addrs()...)))
@@ -38,7 +40,7 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 
 	chk := txncheck.New(txncheck.Config{
 		Seeds: c.addrs(), Topic: topic, Partitions: partitions, Producers: 4,
-		Duration: 25 * time.Second, Logf: t.Logf,
+		Duration: txnCheckDuration(t), Logf: t.Logf,
 	})
 	// The nemesis runs outside the test goroutine, so its restarts report errors rather than
 	// failing the test (node.start would call t.Fatal).
@@ -88,4 +90,17 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 	if n.Committed == 0 || n.Aborted == 0 {
 		t.Errorf("the load committed %d and aborted %d transactions: the checker checked too little", n.Committed, n.Aborted)
 	}
+}
+
+// txnCheckDuration is how long the checker's load runs: 25 s, or MINIKRAFT_TXNCHECK_SECONDS for
+// a longer soak.
+func txnCheckDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("MINIKRAFT_TXNCHECK_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("MINIKRAFT_TXNCHECK_SECONDS=%q: want a positive number of seconds", s)
+		}
+		return time.Duration(n) * time.Second
+	}
+	return 25 * time.Second
 }
