@@ -53,6 +53,16 @@ func TestTransactionChecker(t *testing.T) {
 			c.Isolate(n)
 			return func() error { c.Heal(n); return nil }, nil
 		}},
+		// n answers every Fetch (its followers' too) 1.5 s late, then crashes: acks=all writes,
+		// __transaction_state's Prepare records among them, are caught half replicated, so
+		// commits end with unknown outcomes that a new coordinator must settle.
+		{Name: "slow-kill", Inject: func(n int) (func() error, error) {
+			c.InjectDelay(n, 1, 1500*time.Millisecond, 0)
+			time.Sleep(time.Second)
+			err := c.KillNode(n)
+			c.ClearInjections()
+			return restart(n), err
+		}},
 		// What n sends the others is lost, what they send reaches it: a leader whose
 		// followers' fetches arrive but whose answers do not, or a follower that cannot fetch.
 		{Name: "one-way", Inject: func(n int) (func() error, error) {
