@@ -212,9 +212,12 @@ const markerSendTimeout = 30 * time.Second
 
 // writeTo sends the markers for parts to one leader and returns the codes it answered.
 func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader int32, m txn.Markers, parts []txn.TopicPartition) map[txn.TopicPartition]int16 {
-	addr := t.interBrokerAddr(st.Brokers[leader])
-	if addr == "" {
-		return nil
+	self := leader == t.b.cfg.Broker.NodeID
+	addr := ""
+	if !self {
+		if addr = t.interBrokerAddr(st.Brokers[leader]); addr == "" {
+			return nil
+		}
 	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	req.Version = 1 // Kafka 3.x's marker sender: v2 (Kafka 4.2) adds the transaction version
@@ -232,7 +235,15 @@ func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{mk}
 	rctx, cancel := context.WithTimeout(ctx, markerSendTimeout)
 	defer cancel()
-	resp, err := t.roundTrip(rctx, addr, req)
+	var resp kmsg.Response
+	var err error
+	if self {
+		// Served in-process, through the Mux as if it came over the inter-broker listener (so
+		// interceptors see it), without a socket round trip.
+		resp, err = t.b.Mux().Call(rctx, t.b.cfg.Broker.InterBrokerListenerName, req)
+	} else {
+		resp, err = t.roundTrip(rctx, addr, req)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			t.b.log.Debug("txn: WriteTxnMarkers failed", "leader", leader, "err", err)

@@ -148,3 +148,19 @@ func (m *Mux) route(key int16) (route, bool) {
 	m.mu.RUnlock()
 	return r, ok
 }
+
+// Call serves req in this process as if it had arrived on a connection of listener (through the
+// interceptors and the handler) and waits for its answer: for a node's requests to itself, which
+// need no socket. A key or version the Mux does not serve is an error; a handler that answers
+// nothing (acks=0) gives a nil response.
+func (m *Mux) Call(ctx context.Context, listener string, req kmsg.Request) (kmsg.Response, error) {
+	r, ok := m.route(req.Key())
+	if !ok || req.GetVersion() < r.min || req.GetVersion() > r.max {
+		return nil, fmt.Errorf("wire: key %d version %d is not served", req.Key(), req.GetVersion())
+	}
+	f := r.h(ctx, &Request{Key: req.Key(), Version: req.GetVersion(), Msg: req, Conn: &ConnInfo{Listener: listener}})
+	if f == nil {
+		return nil, nil
+	}
+	return f()
+}
