@@ -242,6 +242,9 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener) error 
 			Commit:      5 * time.Millisecond,
 		},
 		Dial: c.net.dialer(cn.id),
+		// A fixture cluster does not survive a machine crash, only the process-level kills it
+		// simulates anyway (KillNode): the page cache keeps what a killed node wrote.
+		NoSync: true,
 	})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", cn.id, err)

@@ -39,6 +39,14 @@ type Config struct {
 	// Dial, if set, opens every connection to another node (Raft, control calls, replica
 	// fetches); the test fixture passes one that can cut a node off. Nil dials directly.
 	Dial raftmeta.Dialer
+	// NoSync is the test fixture's durability: nothing the node writes is fsynced (partition
+	// logs, indexes, checkpoints, directories: log.NoSyncFS; the Raft log: raftmeta's NoSync).
+	// A node survives being killed, since the page cache keeps what it wrote, but a machine
+	// crash may lose acknowledged records and metadata. A fixture cluster lives as long as a
+	// test and only simulates crashes by killing nodes; on a virtual disk an fsync costs a
+	// millisecond or more, and creating or deleting a partition took several. Never for a
+	// broker that serves real data: the binary has no setting for it.
+	NoSync bool
 }
 
 // RaftTimeouts are the metadata quorum's timing knobs.
@@ -339,6 +347,7 @@ func (b *Broker) startMeta() error {
 		ElectionTimeout:    rt.Election,
 		LeaderLeaseTimeout: rt.LeaderLease,
 		CommitTimeout:      rt.Commit,
+		NoSync:             b.cfg.NoSync,
 		Logger:             b.log.With("component", "raft"),
 	}
 	m, err := raftmeta.Start(rc)

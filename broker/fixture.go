@@ -75,7 +75,7 @@ func (b *Broker) CopyReplica(topic string, part int32, id [16]byte, dir string) 
 	}
 	cfg := log.DefaultConfig()
 	cfg.SegmentBytes = max(cfg.SegmentBytes, p.Log().Config().SegmentBytes)
-	dst, err := log.Open(dir, cfg, log.Options{})
+	dst, err := log.Open(dir, cfg, log.Options{FS: b.logFS()})
 	if err != nil {
 		return 0, err
 	}

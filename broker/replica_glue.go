@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/replica"
+	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
@@ -18,6 +19,7 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 	return replica.New(b.ctx, replica.Config{
 		Broker:     b.cfg.Broker,
 		DataDir:    b.dataDir,
+		FS:         b.logFS(),
 		Logger:     b.log,
 		Dial:       b.cfg.Dial,
 		Metadata:   b.meta,
@@ -48,4 +50,13 @@ type isrController struct{ b *Broker }
 // AlterPartition sends req to the active controller (control.go's alterPartition).
 func (c isrController) AlterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) error {
 	return c.b.alterPartition(ctx, req)
+}
+
+// logFS is the file system of the node's partition logs: the real one, or for the test fixture
+// (Config.NoSync) one that never fsyncs.
+func (b *Broker) logFS() log.FS {
+	if b.cfg.NoSync {
+		return log.NoSyncFS(log.OSFS)
+	}
+	return log.OSFS
 }

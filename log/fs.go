@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
+	"syscall"
 )
 
 // File is the part of an open file the log uses. Every access is positional
@@ -149,4 +151,58 @@ func readFull(f File, p []byte, off int64) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// NoSyncFS wraps fsys so that nothing is ever synced: a file's Sync, and so
+// a directory's (syncDir), returns at once, and every other call goes to
+// fsys. What is written still reaches the page cache, so a process that
+// dies (or is killed, or a log that is closed without a flush) loses
+// nothing: the next Open in any process reads it all. Only a machine crash
+// or power loss can lose the unsynced tail, and then Open's recovery cuts
+// the logs back to what the disk holds, as after any unclean shutdown; what
+// was acknowledged may be gone.
+//
+// It is for the in-process test fixture, whose clusters live as long as a
+// test and simulate crashes by killing nodes, never the machine: on a
+// virtual disk one fsync costs a millisecond or more, and creating or
+// deleting a partition takes several (its directory, checkpoints and
+// segment files). A broker serving real data never uses it.
+func NoSyncFS(fsys FS) FS { return noSyncFS{fsys} }
+
+type noSyncFS struct{ FS }
+
+func (n noSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := n.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &noSyncFile{File: f}, nil
+}
+
+// noSyncFile is a File whose Sync does nothing but keeps the contract that
+// Sync after Close fails.
+type noSyncFile struct {
+	File
+	closed atomic.Bool
+}
+
+func (f *noSyncFile) Sync() error {
+	if f.closed.Load() {
+		return os.ErrClosed
+	}
+	return nil
+}
+
+func (f *noSyncFile) Close() error {
+	f.closed.Store(true)
+	return f.File.Close()
+}
+
+// SyscallConn passes the file's descriptor on, so that a fetch from a
+// fixture's log is still sent with sendfile (recordset.go).
+func (f *noSyncFile) SyscallConn() (syscall.RawConn, error) {
+	if c, ok := f.File.(syscall.Conn); ok {
+		return c.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }

@@ -47,7 +47,12 @@ type Config struct {
 
 	// InMemory keeps the log, stable store and snapshots in memory (tests).
 	InMemory bool
-	Logger   *slog.Logger // nil discards
+	// NoSync stops raft.db from fsyncing each write (bbolt's NoSync): the Raft log survives the
+	// process being killed (the page cache has it), not the machine crashing. Only the
+	// in-process test fixture sets it (broker.Config.NoSync); a voter that loses acknowledged
+	// entries in a machine crash could break the quorum's guarantees.
+	NoSync bool
+	Logger *slog.Logger // nil discards
 }
 
 // Validate reports the first thing wrong with c.

@@ -129,7 +129,8 @@ func (n *Node) openStores(hl hclog.Logger) (raft.LogStore, raft.StableStore, raf
 	path := filepath.Join(n.cfg.Dir, "raft.db")
 	opts := *bbolt.DefaultOptions
 	opts.Timeout = boltOpenTimeout
-	bs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+	opts.NoSync = n.cfg.NoSync
+	bs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts, NoSync: n.cfg.NoSync})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			err = fmt.Errorf("%w (is another process using %s?)", err, n.cfg.Dir)

@@ -162,7 +162,7 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	l, err := log.Open(dir, logConfig(tc), log.Options{Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
+	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
 	if err != nil {
 		return nil, err
 	}

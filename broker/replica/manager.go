@@ -12,6 +12,7 @@ import (
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
+	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	Broker config.Broker
 	// DataDir holds one directory per local replica, named topic-partition.
 	DataDir string
+	// FS is the file system of the replicas' logs; nil is log.OSFS. The test fixture passes
+	// log.NoSyncFS (broker.Config.NoSync).
+	FS log.FS
 	// Logger receives the manager's logs; nil discards them.
 	Logger *slog.Logger
 	// Dial, if set, opens the replica fetchers' connections to leaders; nil dials directly.
