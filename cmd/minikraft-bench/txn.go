@@ -182,7 +182,7 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 	b.WriteString("## Transactions: one transactional producer\n\n")
 	fmt.Fprintf(&b, "franz-go transactional producer, transactions back to back for %v per target and repeat (%d repeats, medians): "+
 		"each transaction is %d records of %d B over %d partitions (acks=all), then a commit. "+
-		"Commit = EndTransaction (EndTxn, answered once PrepareCommit is durable); transaction = begin to the end of the commit; "+
+		"Commit = EndTransaction (EndTxn: minikraft answers once the transaction is complete, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
 		"produce = begin to the acknowledgement of the 10 records, including AddPartitionsToTxn and its retries after CONCURRENT_TRANSACTIONS (client backoff %v).\n\n",
 		o.duration, o.repeat, txnRecords, txnRecordSize, txnPartitions, o.txnBackoff)
 	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
