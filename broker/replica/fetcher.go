@@ -126,7 +126,7 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32, kick <-chan struc
 		// leader's session cache does, but a failed round makes its next fetch a full one.
 		sess fetchSession
 	)
-	prog.kick, prog.leader = kick, leader
+	prog.kick = kick
 	defer func() {
 		if cl != nil {
 			cl.Close()
@@ -148,13 +148,6 @@ func (m *Manager) fetchFrom(ctx context.Context, leader int32, kick <-chan struc
 			cl = c
 		}
 		err := m.fetchRound(ctx, cl, &sess, parts, prog)
-		if errors.Is(err, errNewPartitions) {
-			// The connection is unusable after the cut-short request: a new one, and a full
-			// fetch that names the new partitions (and closes the old session), at once.
-			cl.Close()
-			cl = nil
-			continue
-		}
 		if err != nil {
 			sess.handleError()
 			if ctx.Err() == nil {
@@ -219,16 +212,9 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	var ready []followed
 	leaderBehind := false
 	now := time.Now()
-	// retry is when the soonest partition left out of this round is due again: the fetch must
-	// not stay parked at the leader past it, or that partition would wait out the whole
-	// replica.fetch.wait.max.ms (a new partition whose leader was a moment behind, say).
-	var retry time.Time
 	for _, f := range parts {
 		if d, ok := prog.delayed[f.p]; ok {
 			if d.epoch == f.state.LeaderEpoch && now.Before(d.until) {
-				if retry.IsZero() || d.until.Before(retry) {
-					retry = d.until
-				}
 				continue // backing off after an error: left out, so forgotten by the session
 			}
 			delete(prog.delayed, f.p)
@@ -240,9 +226,6 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
 				leaderBehind = true
-				if r := now.Add(leaderBehindRetry); retry.IsZero() || r.Before(retry) {
-					retry = r
-				}
 				continue
 			}
 			return err
@@ -263,11 +246,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = m.cfg.Broker.NodeID
-	wait := m.cfg.Broker.ReplicaFetchWaitMax
-	if !retry.IsZero() {
-		wait = max(0, min(wait, time.Until(retry)))
-	}
-	req.MaxWaitMillis = int32(wait / time.Millisecond)
+	req.MaxWaitMillis = int32(m.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = m.throttle.limit(int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes))
 	want := make([]sessionPartition, len(ready))
@@ -287,12 +266,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	sess.build(req, want)
 	rctx, cancel := context.WithTimeout(ctx, m.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
 	defer cancel()
-	stopWatch := m.watchNewPartitions(rctx, prog, find, cancel)
 	raw, err := cl.Request(rctx, req)
-	if stopWatch() {
-		sess.handleError()
-		return errNewPartitions
-	}
 	if err != nil {
 		sess.handleError()
 		return err
@@ -345,11 +319,8 @@ type fetchProgress struct {
 	// the metadata moves is not asked again in a tight loop. A new leader epoch ends the delay,
 	// as a new epoch gives a Kafka fetcher a fresh partition state.
 	delayed map[*localPartition]fetchDelay
-	// kick wakes the fetcher when it idles and the metadata changes (nil: never), and cuts
-	// short a parked fetch when the change gives it a partition to follow (watchNewPartitions).
+	// kick wakes the fetcher when it idles and the metadata changes (nil: never).
 	kick <-chan struct{}
-	// leader is the node this fetcher follows.
-	leader int32
 }
 
 type fetchDelay struct {
@@ -496,48 +467,4 @@ func brokerEndpoint(br *raftmeta.Broker, listener string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// errNewPartitions ends a fetch round that watchNewPartitions cut short.
-var errNewPartitions = errors.New("replica fetcher: new partitions to follow")
-
-// watchNewPartitions watches the kicks while a fetch is parked at the leader (up to
-// replica.fetch.wait.max.ms when the followed partitions are idle) and cancels it, through
-// cancel, when the metadata gives this fetcher a partition that the fetch does not name (in
-// find): a partition just created or just restored would otherwise wait for the long poll to
-// end before its followers first fetch, and an acks=all write to it, or its high watermark,
-// with them. Kafka's fetcher thread has that wait; the fixture's topic-create-then-produce
-// and FromSnapshot paid up to 500 ms for it. A kick for anything else is dropped: the next
-// round re-reads the followed partitions anyway. The returned stop ends the watch and reports
-// whether it cancelled the fetch.
-func (m *Manager) watchNewPartitions(ctx context.Context, prog *fetchProgress, find map[sessionKey]followed, cancel context.CancelFunc) (stop func() bool) {
-	if prog.kick == nil {
-		return func() bool { return false }
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	var cut bool
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			case <-prog.kick:
-				for _, f := range m.followedFrom(prog.leader) {
-					if _, ok := find[sessionKey{f.topic, f.id}]; !ok {
-						cut = true
-						cancel()
-						return
-					}
-				}
-			}
-		}
-	}()
-	return func() bool {
-		close(quit)
-		<-done
-		return cut
-	}
 }
