@@ -279,7 +279,7 @@ func parsePages() (map[string]*template.Template, error) {
 var funcs = template.FuncMap{
 	"list":    func(xs ...string) []string { return xs },
 	"pathEsc": url.PathEscape,
-	"bytes": humanBytes,
+	"bytes":   humanBytes,
 	"join": func(xs []int32) string {
 		var b strings.Builder
 		for i, x := range xs {

@@ -18,11 +18,11 @@ type brokerRow struct {
 }
 
 type voterRow struct {
-	ID       int32
-	Kind     string // "voter" or "observer"
-	Leader   bool
-	Offset   int64
-	Lag      int64
+	ID        int32
+	Kind      string // "voter" or "observer"
+	Leader    bool
+	Offset    int64
+	Lag       int64
 	LastFetch time.Time // when the leader last heard from it (v1); zero when unknown
 }
 
