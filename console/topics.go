@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/base64"
 	"net/http"
 	"sort"
 	"strings"
@@ -188,7 +189,8 @@ func (s *Server) topic(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := topicData{Name: name, ID: t.ID.String(), Internal: t.IsInternal}
+	// Kafka writes topic ids as URL-safe base64 without padding (Uuid.toString).
+	d := topicData{Name: name, ID: base64.RawURLEncoding.EncodeToString(t.ID[:]), Internal: t.IsInternal}
 	for _, p := range t.Partitions.Sorted() {
 		row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas, Start: -1, End: -1, UnderRepl: len(p.ISR) < len(p.Replicas)}
 		if p.Err != nil {
