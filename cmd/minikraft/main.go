@@ -7,7 +7,7 @@
 // server.properties, or through bitnami's KAFKA_CFG_* environment variables; see --help.
 //
 // `minikraft healthcheck [addr]` asks a broker for its API versions and exits 0 when it answers,
-// for container health checks.
+// for container health checks (given an http:// address, it checks a console's page).
 //
 // `minikraft console --bootstrap-server HOST:PORT[,...] --listen ADDR` serves a web console of
 // any Kafka cluster (package console); see console.go for its flags and kafka-ui's variables.
