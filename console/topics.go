@@ -1,10 +1,12 @@
 package console
 
 import (
+	"cmp"
 	"encoding/base64"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -58,15 +60,18 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 	var starts, ends kadm.ListedOffsets
 	var sizes map[string]map[int32]int64
 	if len(names) > 0 {
-		if starts, err = s.adm.ListStartOffsets(ctx, names...); err != nil {
+		// The three are independent: ask them at once, so the page waits for the slowest only.
+		var startErr, endErr, sizeErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { starts, startErr = s.adm.ListStartOffsets(ctx, names...) })
+		wg.Go(func() { ends, endErr = s.adm.ListEndOffsets(ctx, names...) })
+		wg.Go(func() { sizes, sizeErr = s.leaderSizes(r, md, names) })
+		wg.Wait()
+		if err := cmp.Or(startErr, endErr); err != nil {
 			return nil, err
 		}
-		if ends, err = s.adm.ListEndOffsets(ctx, names...); err != nil {
-			return nil, err
-		}
-		sizes, err = s.leaderSizes(r, md, names)
-		if err != nil {
-			d.SizeErr = errorText(err)
+		if sizeErr != nil {
+			d.SizeErr = errorText(sizeErr)
 		}
 	}
 	for _, name := range names {
