@@ -18,8 +18,10 @@ COPY minikraft /usr/local/bin/minikraft
 ENV PATH=/usr/local/bin
 USER 1001
 WORKDIR /bitnami/kafka
-# PLAINTEXT, CONTROLLER and the seed's EXTERNAL listener.
-EXPOSE 9092 9093 9094
+# PLAINTEXT, CONTROLLER and the seed's EXTERNAL listener; 8080 is `minikraft console` (the
+# seed's `ui:` service: `command: console`), which listens on all interfaces in the image only.
+EXPOSE 9092 9093 9094 8080
+ENV MINIKRAFT_CONSOLE_LISTEN=0.0.0.0:8080
 
 # One ApiVersions round trip to 127.0.0.1:9092 (the PLAINTEXT listener of the default and of the
 # seed's compose file). A short interval because Docker 20.10 runs the first check only after one

@@ -27,6 +27,7 @@ var allowedImports = map[string][]string{
 	"internal/periodic":   {},
 	"internal/uuid":       {},
 	"internal/txncheck":   {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
+	"console":             {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 }
 
 // TestPackageDependencies enforces ARCHITECTURE.md's package boundaries with `go list -deps`, so a

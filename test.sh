@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the real Kafka clients the end-to-end tests drive
-# (kcat, kafka-python 2.0.2 and confluent-kafka-python for /usr/bin/python3) when they are missing,
+# (kcat, kafka-python 2.0.2 and confluent-kafka-python for /usr/bin/python3) and Chromium (the
+# console's browser test) when they are missing,
 # then runs every test.
 # Extra arguments go to `go test` (e.g. ./test.sh -run Seed ./e2e/).
 set -euo pipefail
@@ -8,6 +9,8 @@ cd "$(dirname "$0")"
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+# The console's browser test (console/browser_test.go) drives headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || missing+=(python3-kafka)
 /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || missing+=(python3-confluent-kafka)
 if ((${#missing[@]})); then

@@ -29,7 +29,7 @@ func docker(t *testing.T, args ...string) string {
 func TestDockerIsolatedNode(t *testing.T) {
 	needDocker(t)
 	needKafkaPython(t)
-	needPortsFree(t, 9094, 9095, 9096)
+	needPortsFree(t, 9094, 9095, 9096, 8080) // 8080: the ui service (minikraft console)
 	buildImage(t)
 
 	nodes := []string{"kafka-0", "kafka-1", "kafka-2"}

@@ -115,7 +115,7 @@ func TestDockerSingleNodeSeed(t *testing.T) {
 func TestDockerThreeNodeSeed(t *testing.T) {
 	needDocker(t)
 	needKafkaPython(t)
-	needPortsFree(t, 9094, 9095, 9096)
+	needPortsFree(t, 9094, 9095, 9096, 8080) // 8080: the ui service (minikraft console)
 	buildImage(t)
 
 	nodes := []string{"kafka-0", "kafka-1", "kafka-2"}

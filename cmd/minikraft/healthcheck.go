@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,17 +23,37 @@ import (
 // so healthy means ready for clients; before that the connection is refused and the check fails
 // at once. It speaks the protocol directly so the container image needs nothing but this binary. Without an address it probes this node's first client listener as the
 // environment configures it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the
-// listener binds every interface; by default 127.0.0.1:9092.
+// listener binds every interface; by default 127.0.0.1:9092. An http:// address is a console's
+// page instead (probeHTTP).
 func healthcheck(args []string) int {
 	addr := localClientAddr(os.Environ())
 	if len(args) > 0 {
 		addr = args[0]
 	}
-	if err := probe(addr, 5*time.Second); err != nil {
+	check := probe
+	if strings.HasPrefix(addr, "http://") {
+		check = probeHTTP
+	}
+	if err := check(addr, 5*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "minikraft healthcheck:", err)
 		return 1
 	}
 	return 0
+}
+
+// probeHTTP is the health check of a console (`minikraft healthcheck http://127.0.0.1:8080/...`):
+// a GET that answers 2xx.
+func probeHTTP(url string, timeout time.Duration) error {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
 }
 
 func probe(addr string, timeout time.Duration) error {

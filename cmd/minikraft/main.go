@@ -7,7 +7,10 @@
 // server.properties, or through bitnami's KAFKA_CFG_* environment variables; see --help.
 //
 // `minikraft healthcheck [addr]` asks a broker for its API versions and exits 0 when it answers,
-// for container health checks.
+// for container health checks (given an http:// address, it checks a console's page).
+//
+// `minikraft console --bootstrap-server HOST:PORT[,...] --listen ADDR` serves a web console of
+// any Kafka cluster (package console); see console.go for its flags and kafka-ui's variables.
 package main
 
 import (
@@ -28,6 +31,13 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:]))
+	}
+	if args, ok := consoleArgs(os.Args[1:]); ok {
+		if err := runConsole(args, os.Environ()); err != nil {
+			fmt.Fprintln(os.Stderr, "minikraft console:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(os.Args[1:], os.Environ()); err != nil {
 		fmt.Fprintln(os.Stderr, "minikraft:", err)
