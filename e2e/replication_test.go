@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 type ackLog struct {
 	mu      sync.Mutex
 	acked   map[string]bool
+	at      map[string]ackedAt // where each acknowledged record was written
 	failed  int
 	last    time.Time
 	maxGap  time.Duration
@@ -29,10 +31,18 @@ type ackLog struct {
 }
 
 func newAckLog() *ackLog {
-	return &ackLog{acked: map[string]bool{}, started: time.Now(), last: time.Now()}
+	return &ackLog{acked: map[string]bool{}, at: map[string]ackedAt{}, started: time.Now(), last: time.Now()}
 }
 
-func (a *ackLog) ack(v string) {
+// ackedAt is the partition and offset an acknowledgement gave a record.
+type ackedAt struct {
+	partition int32
+	offset    int64
+}
+
+func (a *ackLog) ack(v string) { a.ackAt(v, ackedAt{-1, -1}) }
+
+func (a *ackLog) ackAt(v string, at ackedAt) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
@@ -41,6 +51,7 @@ func (a *ackLog) ack(v string) {
 	}
 	a.last = now
 	a.acked[v] = true
+	a.at[v] = at
 }
 
 func (a *ackLog) fail() {
@@ -72,7 +83,7 @@ func produceNumbered(ctx context.Context, cl *kgo.Client, topic string, log *ack
 				log.fail()
 				return
 			}
-			log.ack(string(r.Value))
+			log.ackAt(string(r.Value), ackedAt{r.Partition, r.Offset})
 		})
 		time.Sleep(time.Millisecond)
 	}
@@ -278,10 +289,35 @@ func faultRun(t *testing.T, fault func(c *procCluster)) {
 	t.Logf("acknowledged %d, failed %d, longest stretch without an acknowledgement %v", len(acked), log.failed, log.maxGap.Round(time.Millisecond))
 	log.mu.Unlock()
 	seen := readAll(t, c.addrs(), "faults", acked, 60*time.Second)
+	var lost []string
 	for v := range acked {
 		if seen[v] == 0 {
-			t.Fatalf("acknowledged record %s lost", v)
+			lost = append(lost, v)
 		}
+	}
+	if len(lost) > 0 {
+		// Where the lost records were acknowledged, and what each partition holds now, so that
+		// a failure says whether records are gone or only unreadable.
+		byPart := map[int32][]int64{}
+		log.mu.Lock()
+		for _, v := range lost {
+			at := log.at[v]
+			byPart[at.partition] = append(byPart[at.partition], at.offset)
+		}
+		log.mu.Unlock()
+		for p, offs := range byPart {
+			slices.Sort(offs)
+			t.Logf("partition %d: %d lost, acknowledged at offsets %d..%d", p, len(offs), offs[0], offs[len(offs)-1])
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		starts, _ := adm.ListStartOffsets(ctx, "faults")
+		ends, err := adm.ListEndOffsets(ctx, "faults")
+		ends.Each(func(o kadm.ListedOffset) {
+			s, _ := starts.Lookup("faults", o.Partition)
+			t.Logf("partition %d now: start %d, end %d, leader epoch %d, %v", o.Partition, s.Offset, o.Offset, o.LeaderEpoch, o.Err)
+		})
+		t.Fatalf("%d acknowledged records lost (e.g. %s); listing offsets: %v", len(lost), lost[0], err)
 	}
 	for v, n := range seen {
 		if n > 1 {
