@@ -19,7 +19,7 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 		Broker:     b.cfg.Broker,
 		DataDir:    b.dataDir,
 		Logger:     b.log,
-		Dial:       b.cfg.Dial,
+		Dial:       b.interBrokerDialer(),
 		Metadata:   b.meta,
 		Controller: isrController{b},
 		// The group and transaction coordinators follow the __consumer_offsets and
