@@ -11,12 +11,12 @@ import (
 
 // ServerConfig tunes a Server. Zero (or negative) fields take the defaults.
 type ServerConfig struct {
-	MaxRequestBytes      int32        // socket.request.max.bytes, default 104857600
-	MaxFirstRequestBytes int32        // cap on frames before the first request of a conn is handled; default 1<<20
-	MaxInFlight          int          // requests read ahead of their responses per conn; default 64
+	MaxRequestBytes      int32         // socket.request.max.bytes, default 104857600
+	MaxFirstRequestBytes int32         // cap on frames before the first request of a conn is handled; default 1<<20
+	MaxInFlight          int           // requests read ahead of their responses per conn; default 64
 	AuthTimeout          time.Duration // bound on a connection's TLS handshake and SASL exchange; default DefaultAuthTimeout
 	MaxAuthBytes         int32         // cap on frames before SASL authentication (sasl.server.max.receive.size); default DefaultMaxAuthBytes
-	Logger               *slog.Logger // nil discards
+	Logger               *slog.Logger  // nil discards
 }
 
 // Defaults, as Kafka's where Kafka has the setting.
