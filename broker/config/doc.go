@@ -28,7 +28,7 @@
 //
 // # Unknown and inert properties
 //
-// A broker property this package does not define (a JVM, ZooKeeper, SSL or SASL setting, bitnami's
+// A broker property this package does not define (a JVM, ZooKeeper or listener-prefixed setting, bitnami's
 // KAFKA_CFG_MAX_REQUEST_SIZE) does not fail: FromProperties returns it in unknown for the caller to
 // log once, as Kafka logs "The configuration 'x' was supplied but isn't a known config.", keeps it
 // in Broker.Props, and ResolveBroker shows it the way Kafka shows an unknown property (sensitive,
