@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/broker/security"
 )
 
 // healthcheck sends one ApiVersions request to addr and reports whether a well-formed answer came
@@ -23,19 +25,27 @@ import (
 // environment configures it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the
 // listener binds every interface; by default 127.0.0.1:9092.
 func healthcheck(args []string) int {
-	addr := localClientAddr(os.Environ())
+	addr, tc := localClientAddr(os.Environ())
 	if len(args) > 0 {
-		addr = args[0]
+		addr, tc = args[0], nil
 	}
-	if err := probe(addr, 5*time.Second); err != nil {
+	if err := probe(addr, tc, 5*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "minikraft healthcheck:", err)
 		return 1
 	}
 	return 0
 }
 
-func probe(addr string, timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// probe sends ApiVersions, over TLS if tc is not nil. ApiVersions is allowed before SASL
+// authentication, so a SASL listener answers it too.
+func probe(addr string, tc *tls.Config, timeout time.Duration) error {
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, tc)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -78,17 +88,22 @@ func probe(addr string, timeout time.Duration) error {
 	return nil
 }
 
-// localClientAddr is where a health check reaches this node's first client listener.
-func localClientAddr(environ []string) string {
+// localClientAddr is where a health check reaches this node's first client listener, preferring
+// one without TLS (PLAINTEXT or SASL_PLAINTEXT); for a TLS listener it returns the TLS
+// configuration to dial it with: the node's own keystore as the client certificate (in case
+// ssl.client.auth=required) and no verification of the server, since the probe asks whether this
+// node is ready, not who it is.
+func localClientAddr(environ []string) (string, *tls.Config) {
 	const fallback = "127.0.0.1:9092"
 	props, _, _, err := loadProperties(nil, environ, os.ReadFile)
 	if err != nil {
-		return fallback
+		return fallback, nil
 	}
 	bc, _, err := config.FromProperties(props)
 	if err != nil {
-		return fallback
+		return fallback, nil
 	}
+	var tlsAddr, tlsName string
 	for _, l := range bc.Listeners {
 		if slices.Contains(bc.ControllerListenerNames, l.Name) {
 			continue
@@ -97,7 +112,22 @@ func localClientAddr(environ []string) string {
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
-		return net.JoinHostPort(host, strconv.Itoa(int(l.Port)))
+		addr := net.JoinHostPort(host, strconv.Itoa(int(l.Port)))
+		if p, _ := bc.SecurityProtocol(l.Name); p == "SSL" || p == "SASL_SSL" {
+			if tlsAddr == "" {
+				tlsAddr, tlsName = addr, l.Name
+			}
+			continue
+		}
+		return addr, nil
 	}
-	return fallback
+	if tlsAddr == "" {
+		return fallback, nil
+	}
+	tc, err := security.ClientTLS(bc.Props, tlsName)
+	if err != nil {
+		tc = &tls.Config{}
+	}
+	tc.InsecureSkipVerify, tc.VerifyConnection = true, nil
+	return tlsAddr, tc
 }
