@@ -35,7 +35,7 @@ func (b *Broker) setupSecurity() error {
 			}
 		}
 		if proto == "SASL_PLAINTEXT" || proto == "SASL_SSL" {
-			s, err := security.ServerSASL(bc.Props, l.Name)
+			s, err := security.ServerSASL(bc.Props, l.Name, b.scramLookup)
 			if err != nil {
 				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
 			}
@@ -82,3 +82,19 @@ func connectionsMaxIdle(props map[string]string) time.Duration {
 	}
 	return wire.DefaultAuthTimeout
 }
+
+// scramLookup finds a SCRAM credential in the current metadata (AlterUserScramCredentials).
+func (b *Broker) scramLookup(user, mechanism string) (security.ScramCredential, bool) {
+	id, ok := scramMechanismIDs[mechanism]
+	if !ok || b.meta == nil {
+		return security.ScramCredential{}, false
+	}
+	c, ok := b.meta.State().Scram(user, id)
+	if !ok {
+		return security.ScramCredential{}, false
+	}
+	return security.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: int(c.Iterations)}, true
+}
+
+// scramMechanismIDs are Kafka's ScramMechanism numbers by name.
+var scramMechanismIDs = map[string]int8{security.ScramSHA256: raftmeta.ScramSHA256, security.ScramSHA512: raftmeta.ScramSHA512}

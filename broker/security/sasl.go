@@ -28,15 +28,16 @@ const defaultMechanism = PLAIN
 type SASL struct {
 	mechs []string
 	plain map[string][]byte // PLAIN's users and their passwords
+	scram ScramLookup       // the SCRAM credentials in the metadata
 }
 
 var _ wire.Authenticator = (*SASL)(nil)
 
 // ServerSASL reads a SASL listener's mechanisms (sasl.enabled.mechanisms) and, for PLAIN, its
-// users from the JAAS configuration.
-func ServerSASL(all map[string]string, listener string) (*SASL, error) {
+// users from the JAAS configuration. scram finds SCRAM credentials; SCRAM mechanisms need it.
+func ServerSASL(all map[string]string, listener string, scram ScramLookup) (*SASL, error) {
 	p := newProps(all, listener)
-	s := &SASL{}
+	s := &SASL{scram: scram}
 	list, from := p.get("sasl.enabled.mechanisms")
 	if from == "" {
 		list, from = defaultMechanism, "sasl.enabled.mechanisms"
@@ -61,8 +62,12 @@ func ServerSASL(all map[string]string, listener string) (*SASL, error) {
 			if len(s.plain) == 0 {
 				return nil, errf(p.prefix+"plain.sasl.jaas.config", "listener %s enables PLAIN but its JAAS configuration has no user_<name>=\"<password>\" entry", listener)
 			}
+		case ScramSHA256, ScramSHA512:
+			if scram == nil {
+				return nil, errf(from, "SASL mechanism %s needs the SCRAM credentials of the metadata", m)
+			}
 		default:
-			return nil, errf(from, "SASL mechanism %s is not supported (minikraft serves PLAIN)", m)
+			return nil, errf(from, "SASL mechanism %s is not supported (minikraft serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512)", m)
 		}
 		s.mechs = append(s.mechs, m)
 	}
@@ -97,8 +102,12 @@ func (s *SASL) Mechanisms() []string { return s.mechs }
 // Start begins a connection's exchange.
 func (s *SASL) Start(mechanism string) (wire.SASLExchange, bool) {
 	for _, m := range s.mechs {
-		if m == mechanism && m == PLAIN {
+		switch {
+		case m != mechanism:
+		case m == PLAIN:
 			return &plainExchange{users: s.plain}, true
+		case IsScram(m):
+			return &scramExchange{mechanism: m, lookup: s.scram}, true
 		}
 	}
 	return nil, false

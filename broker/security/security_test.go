@@ -165,7 +165,7 @@ func TestParseJAAS(t *testing.T) {
 const jaas = `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret" user_alice="alice-secret";`
 
 func TestPlainExchange(t *testing.T) {
-	s, err := ServerSASL(map[string]string{"listener.name.sasl_ssl.plain.sasl.jaas.config": jaas, "sasl.enabled.mechanisms": "PLAIN"}, "SASL_SSL")
+	s, err := ServerSASL(map[string]string{"listener.name.sasl_ssl.plain.sasl.jaas.config": jaas, "sasl.enabled.mechanisms": "PLAIN"}, "SASL_SSL", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestPlainExchange(t *testing.T) {
 		{"sasl.enabled.mechanisms": "GSSAPI", "sasl.jaas.config": jaas},
 		{"sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="a" password="b";`},
 	} {
-		if _, err := ServerSASL(props, "SASL_SSL"); err == nil {
+		if _, err := ServerSASL(props, "SASL_SSL", nil); err == nil {
 			t.Errorf("%v accepted", props)
 		}
 	}
@@ -221,7 +221,7 @@ func TestClientSecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ssasl, err := ServerSASL(props, "SASL_SSL")
+	ssasl, err := ServerSASL(props, "SASL_SSL", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
