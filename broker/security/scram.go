@@ -155,7 +155,10 @@ func (x *scramExchange) final(msg string) ([]byte, bool, error) {
 	}
 	withoutProof, proof64 := msg[:i], msg[i+3:]
 	attrs := strings.Split(withoutProof, ",")
-	if len(attrs) < 2 || attrs[0] != "c="+base64.StdEncoding.EncodeToString([]byte(x.gs2)) || attrs[1] != "r="+x.nonce {
+	// Kafka's ScramSaslServer checks only that the client's nonce ends with the server's:
+	// librdkafka sends its own nonce again before the one the server returned.
+	if len(attrs) < 2 || attrs[0] != "c="+base64.StdEncoding.EncodeToString([]byte(x.gs2)) ||
+		!strings.HasPrefix(attrs[1], "r=") || !strings.HasSuffix(attrs[1], x.nonce) {
 		return nil, false, fail
 	}
 	proof, err := base64.StdEncoding.DecodeString(proof64)
