@@ -50,6 +50,10 @@ func TestScramCredentials(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(s3.ScramCredentials, s2.ScramCredentials) {
 		t.Fatalf("snapshot: %v %+v", err, s3.ScramCredentials)
 	}
+	s5, res := apply(s2, 4, ResetCluster{NewIDs: map[string][16]byte{}})
+	if err, _ := res.(error); err != nil || len(s5.ScramCredentials) != 0 {
+		t.Fatalf("reset kept %+v (%v)", s5.ScramCredentials, res)
+	}
 	s4, res := apply(s2, 3, AlterScramCredentials{Upsert: []ScramEntry{{Key: ScramKey{User: "carol", Mechanism: 3}, Credential: cred}}})
 	if err, _ := res.(error); !errors.Is(err, ErrInvalidCommand) || len(s4.ScramCredentials) != 2 {
 		t.Fatalf("bad mechanism: %v", res)

@@ -33,7 +33,7 @@ var securityDefs = []*Def{
 	bdef("ssl.endpoint.identification.algorithm", TypeString, v("https"), ReadOnly, nil,
 		"The endpoint identification algorithm to validate server hostname using server certificate (empty: not validated), for this node's own inter-broker connections."),
 	bdef("sasl.enabled.mechanisms", TypeList, v("PLAIN"), ReadOnly, nil,
-		"The list of SASL mechanisms enabled in the Kafka server (minikraft serves PLAIN; Kafka's default is GSSAPI, which it does not)."),
+		"The list of SASL mechanisms enabled in the Kafka server (minikraft serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; Kafka's default is GSSAPI, which it does not)."),
 	bdef("sasl.mechanism.inter.broker.protocol", TypeString, v("PLAIN"), ReadOnly, nil,
 		"SASL mechanism used for inter-broker communication (minikraft: PLAIN; Kafka's default is GSSAPI)."),
 	bdef("sasl.jaas.config", TypePassword, nil, ReadOnly, nil,

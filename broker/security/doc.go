@@ -1,7 +1,7 @@
 // Package security turns Kafka's security properties into what a listener and the node's own
 // links need: TLS configurations (ssl.keystore.*, ssl.truststore.*, ssl.client.auth,
 // ssl.enabled.protocols) and SASL authenticators (sasl.enabled.mechanisms, the JAAS
-// configuration's PLAIN users), as wire.Security for a listener (ForListener) and as a dialer for
+// configuration's PLAIN users, SCRAM), as wire.Security for a listener (ForListener) and as a dialer for
 // the inter-broker listener (Client).
 //
 // # Properties
@@ -11,6 +11,10 @@
 // configuration is listener.name.<listener>.<mechanism>.sasl.jaas.config, else
 // sasl.jaas.config. PLAIN's users are the JAAS options user_<name>="<password>"; its username and
 // password options are what this node sends when it dials the listener itself (inter-broker).
+//
+// SCRAM-SHA-256 and SCRAM-SHA-512 (scram.go) look the user's credential up at each login through
+// a ScramLookup the broker gives (the metadata's AlterUserScramCredentials entries); ScramKeys
+// derives the stored keys from the salted password that request carries.
 //
 // # Keystores
 //
