@@ -163,6 +163,7 @@ func TestSecureListenersFranz(t *testing.T) {
 	produceConsume(t, at(p.saslSSL), "sec", 50, kgo.DialTLSConfig(e.tls(false)), saslPlain("alice", "alice-secret"))
 	produceConsume(t, at(p.ssl), "sec", 50, kgo.DialTLSConfig(e.tls(true)))
 	produceConsume(t, at(p.saslPlain), "sec", 50, saslPlain("alice", "alice-secret"))
+	bigOverTLS(t, at(p.ssl), kgo.DialTLSConfig(e.tls(true)))
 
 	refused := func(name, addr string, want error, opts ...kgo.Opt) {
 		t.Helper()
@@ -362,4 +363,41 @@ func TestSecureScram(t *testing.T) {
 		defer cl.Close()
 		return errors.Is(cl.Ping(ctx), kerr.SaslAuthenticationFailed)
 	})
+}
+
+// bigOverTLS writes 64 KiB records and reads them back over a TLS listener: record sets that
+// large leave the broker from the segment files (sendfile on plain sockets), which over TLS
+// must go through the TLS connection's writes instead.
+func bigOverTLS(t *testing.T, addr string, opts ...kgo.Opt) {
+	t.Helper()
+	ctx := testContext(t)
+	p := newClient(t, addr, opts...)
+	if _, err := kadm.NewClient(p).CreateTopic(ctx, 1, 1, nil, "sec-big"); err != nil {
+		t.Fatal(err)
+	}
+	val := make([]byte, 64<<10)
+	for i := range val {
+		val[i] = byte(i * 7)
+	}
+	const n = 40
+	for i := range n {
+		val[0] = byte(i)
+		if err := p.ProduceSync(ctx, &kgo.Record{Topic: "sec-big", Value: append([]byte(nil), val...)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newClient(t, addr, append(opts, kgo.ConsumeTopics("sec-big"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	got := 0
+	for got < n {
+		fs := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d big records", got, n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) != len(val) || r.Value[0] != byte(got) || r.Value[len(val)-1] != val[len(val)-1] {
+				t.Fatalf("record %d: %d bytes, first %d", got, len(r.Value), r.Value[0])
+			}
+			got++
+		})
+	}
 }
