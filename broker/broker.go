@@ -106,6 +106,9 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	security  map[string]wire.Security // by client listener name (security_glue.go)
+	interDial raftmeta.Dialer          // to inter-broker listeners, with their TLS and SASL
+
 	serveOnce sync.Once
 	failOnce  sync.Once
 	// joined is set once a leader of this node's own cluster was seen (peerOfAnotherCluster).
@@ -149,6 +152,9 @@ func New(cfg Config) (_ *Broker, err error) {
 	if err := b.openDataDir(); err != nil {
 		return nil, err
 	}
+	if err := b.setupSecurity(); err != nil {
+		return nil, err
+	}
 	if err := b.bindListeners(); err != nil {
 		return nil, err
 	}
@@ -171,6 +177,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.srvMux = b.newMux()
 	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
+		AuthTimeout:     connectionsMaxIdle(bc.Props),
 		Logger:          b.log,
 	})
 	b.run()
@@ -196,7 +203,7 @@ func (b *Broker) startServing() {
 		b.applyMetadata(b.meta.State())
 		serve := func(ln net.Listener, name string) {
 			b.goBackground(func() {
-				if err := b.srv.Serve(ln, name); err != nil && b.ctx.Err() == nil {
+				if err := b.srv.ServeSecure(ln, name, b.security[name]); err != nil && b.ctx.Err() == nil {
 					b.log.Error("listener stopped", "listener", name, "err", err)
 				}
 			})

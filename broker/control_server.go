@@ -63,6 +63,8 @@ func (b *Broker) serveControlRequest(ctx context.Context, req kmsg.Request) kmsg
 		resp = b.serveCreatePartitions(ctx, r)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		resp = b.serveIncrementalAlterConfigs(ctx, r)
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		resp = b.serveAlterUserScramCredentials(ctx, r)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.serveElectLeaders(ctx, r)
 	case *kmsg.AlterPartitionAssignmentsRequest:

@@ -17,6 +17,12 @@
 // request that changed metadata is answered only after the change is applied locally, so the
 // client's next Metadata request to the same broker already shows it.
 //
+// security_glue.go reads each client listener's TLS and SASL settings (broker/security) into the
+// wire.Security it is served with, and makes the dialer of the node's own connections to
+// inter-broker listeners (replica fetchers, WriteTxnMarkers), which does that listener's TLS
+// handshake and PLAIN login. SaslHandshake and SaslAuthenticate reaching the Mux (after
+// authentication, or on a listener without SASL) answer ILLEGAL_SASL_STATE (wire.HandleSASL).
+//
 // fixture.go is what the in-process test fixture needs beyond the Kafka APIs (issue 21): the
 // whole-cluster ResetCluster and RestoreTopics on the active controller, the metadata index a
 // node has applied (AppliedIndex), a copy of a local replica up to its high watermark

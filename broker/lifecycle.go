@@ -93,7 +93,8 @@ func (b *Broker) registration() *kmsg.BrokerRegistrationRequest {
 			}
 		}
 		rl := kmsg.NewBrokerRegistrationRequestListener()
-		rl.Name, rl.Host, rl.Port, rl.SecurityProtocol = l.Name, l.Host, uint16(port), securityProtocolID("PLAINTEXT")
+		proto, _ := bc.SecurityProtocol(l.Name)
+		rl.Name, rl.Host, rl.Port, rl.SecurityProtocol = l.Name, l.Host, uint16(port), securityProtocolID(proto)
 		req.Listeners = append(req.Listeners, rl)
 	}
 	return req

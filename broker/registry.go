@@ -45,5 +45,7 @@ func (b *Broker) newMux() *wire.Mux {
 	for _, key := range recycled {
 		m.RecycleFrames(key)
 	}
+	// SaslHandshake and SaslAuthenticate once authenticated, or on listeners without SASL.
+	wire.HandleSASL(m)
 	return m
 }

@@ -21,7 +21,7 @@ func (b *Broker) newReplicaManager() *replica.Manager {
 		DataDir:    b.dataDir,
 		FS:         b.logFS(),
 		Logger:     b.log,
-		Dial:       b.cfg.Dial,
+		Dial:       b.interBrokerDialer(),
 		Metadata:   b.meta,
 		Controller: isrController{b},
 		// The group and transaction coordinators follow the __consumer_offsets and

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -279,12 +278,7 @@ func (t *txnCoordinator) roundTrip(ctx context.Context, addr string, req kmsg.Re
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	dial := t.b.cfg.Dial
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	nc, err := dial(dctx, "tcp", addr)
+	nc, err := t.b.interBrokerDialer()(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -40,8 +40,6 @@ type ackedAt struct {
 	offset    int64
 }
 
-func (a *ackLog) ack(v string) { a.ackAt(v, ackedAt{-1, -1}) }
-
 func (a *ackLog) ackAt(v string, at ackedAt) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

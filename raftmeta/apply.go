@@ -43,6 +43,8 @@ func apply(prev *State, index uint64, cmd Command) (*State, any) {
 		res = index
 	case RestoreTopics:
 		err = next.restoreTopics(c)
+	case AlterScramCredentials:
+		err = next.alterScramCredentials(c)
 	default:
 		// Unreachable: Command is sealed and DecodeCommand knows every op.
 		panic(fmt.Sprintf("raftmeta: apply: unhandled command %T", cmd))

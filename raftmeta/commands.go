@@ -18,17 +18,18 @@ type Command interface {
 // Op bytes: the first byte of an encoded command. They are the log format: never renumber or
 // reuse one.
 const (
-	opInitCluster         byte = 1
-	opRegisterBroker      byte = 2
-	opSetBrokerFenced     byte = 3
-	opCreateTopic         byte = 4
-	opDeleteTopic         byte = 5
-	opCreatePartitions    byte = 6
-	opAlterConfigs        byte = 7
-	opChangePartition     byte = 8
-	opAllocateProducerIDs byte = 9
-	opResetCluster        byte = 10
-	opRestoreTopics       byte = 11
+	opInitCluster           byte = 1
+	opRegisterBroker        byte = 2
+	opSetBrokerFenced       byte = 3
+	opCreateTopic           byte = 4
+	opDeleteTopic           byte = 5
+	opCreatePartitions      byte = 6
+	opAlterConfigs          byte = 7
+	opChangePartition       byte = 8
+	opAllocateProducerIDs   byte = 9
+	opResetCluster          byte = 10
+	opRestoreTopics         byte = 11
+	opAlterScramCredentials byte = 12
 )
 
 // InitCluster stamps the cluster id into a fresh metadata log. The first leader proposes it
@@ -168,6 +169,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		return decodeAs[ResetCluster](op, body)
 	case opRestoreTopics:
 		return decodeAs[RestoreTopics](op, body)
+	case opAlterScramCredentials:
+		return decodeAs[AlterScramCredentials](op, body)
 	}
 	return nil, fmt.Errorf("%w: op %d", ErrUnknownCommand, op)
 }

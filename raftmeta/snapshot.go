@@ -24,6 +24,7 @@ type snapshotDoc struct {
 	Brokers        []*Broker        `json:"brokers"`
 	Topics         []*Topic         `json:"topics"`
 	Configs        []snapshotConfig `json:"configs"`
+	Scram          []ScramEntry     `json:"scram,omitempty"`
 }
 
 type snapshotConfig = ConfigEntry
@@ -37,6 +38,7 @@ func writeState(w io.Writer, s *State) error {
 		Brokers:        make([]*Broker, 0, len(s.Brokers)),
 		Topics:         make([]*Topic, 0, len(s.Topics)),
 		Configs:        make([]snapshotConfig, 0, len(s.Configs)),
+		Scram:          scramEntries(s.ScramCredentials),
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Brokers)) {
 		doc.Brokers = append(doc.Brokers, s.Brokers[id])
@@ -85,6 +87,9 @@ func readState(r io.Reader) (*State, error) {
 		if len(c.Configs) > 0 {
 			s.Configs[c.Resource] = c.Configs
 		}
+	}
+	for _, e := range doc.Scram {
+		s.ScramCredentials[e.Key] = e.Credential
 	}
 	return s, nil
 }

@@ -19,6 +19,8 @@ type State struct {
 	TopicIDs       map[[16]byte]string                  // topic id → name
 	Configs        map[ConfigResource]map[string]string // dynamic configs of topics and brokers
 	NextProducerID int64                                // first producer id not yet handed out
+	// ScramCredentials are the users' SCRAM credentials (scram.go), by user and mechanism.
+	ScramCredentials map[ScramKey]ScramCredential
 }
 
 // Config resource types, as Kafka numbers them (DescribeConfigs' ResourceType). These are the
@@ -97,6 +99,8 @@ func emptyState() *State {
 		Topics:   map[string]*Topic{},
 		TopicIDs: map[[16]byte]string{},
 		Configs:  map[ConfigResource]map[string]string{},
+
+		ScramCredentials: map[ScramKey]ScramCredential{},
 	}
 }
 

@@ -38,8 +38,10 @@ type pending struct {
 // joined by the queue of pending responses.
 type conn struct {
 	s      *Server
-	nc     net.Conn
-	info   *ConnInfo
+	nc     net.Conn      // the socket: closed by shutdown
+	rw     io.ReadWriter // what requests are read from and responses written to: nc, or TLS over it
+	sec    Security
+	info   *ConnInfo // replaced (never modified) when the connection authenticates
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -48,12 +50,14 @@ type conn struct {
 	closeOnce sync.Once
 }
 
-func newConn(s *Server, nc net.Conn, listenerName string) *conn {
+func newConn(s *Server, nc net.Conn, listenerName string, sec Security) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	info := &ConnInfo{Listener: listenerName, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
+	info := &ConnInfo{Listener: listenerName, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr(), Principal: Anonymous}
 	return &conn{
 		s:      s,
 		nc:     nc,
+		rw:     nc,
+		sec:    sec,
 		info:   info,
 		log:    s.log.With("listener", listenerName, "remote", addrString(info.RemoteAddr)),
 		ctx:    ctx,
@@ -81,15 +85,21 @@ func (c *conn) shutdown() {
 func (c *conn) serve() {
 	defer c.s.untrack(c)
 	c.log.Debug("wire: connection opened")
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
-	err := c.readLoop()
-	c.shutdown()
-	close(c.queue) // the reader is the only sender
-	<-writerDone
+	fr := &frameReader{pool: &c.s.frames, recycle: c.s.mux.recycles}
+	err := c.secure(fr)
+	if err != nil {
+		c.shutdown()
+	} else {
+		writerDone := make(chan struct{})
+		go func() {
+			defer close(writerDone)
+			c.writeLoop()
+		}()
+		err = c.readLoop(fr)
+		c.shutdown()
+		close(c.queue) // the reader is the only sender
+		<-writerDone
+	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
 		c.log.Debug("wire: connection closed by peer")
@@ -100,10 +110,27 @@ func (c *conn) serve() {
 	}
 }
 
+// secure runs what the listener's Security asks before requests are served: the TLS handshake,
+// then the SASL exchange. It sets fr's reader to the (possibly TLS) connection.
+func (c *conn) secure(fr *frameReader) error {
+	if c.sec.TLS != nil {
+		if err := c.tlsHandshake(); err != nil {
+			return err
+		}
+	}
+	fr.r = bufio.NewReaderSize(c.rw, readBufSize)
+	if c.sec.SASL != nil {
+		return c.authenticate(fr)
+	}
+	return nil
+}
+
 // readLoop reads, parses and handles requests in order until an error, which it returns.
-func (c *conn) readLoop() error {
-	fr := &frameReader{r: bufio.NewReaderSize(c.nc, readBufSize), pool: &c.s.frames, recycle: c.s.mux.recycles}
+func (c *conn) readLoop(fr *frameReader) error {
 	limit := c.s.cfg.MaxFirstRequestBytes
+	if c.sec.SASL != nil {
+		limit = c.s.cfg.MaxRequestBytes // the client has authenticated: it speaks Kafka
+	}
 	for {
 		frame, pooled, err := fr.next(limit)
 		if err != nil {
@@ -169,7 +196,7 @@ func (c *conn) enqueue(p pending) bool {
 // further response is queued. After a failure it keeps draining (calling) Futures without writing,
 // until the reader closes the queue.
 func (c *conn) writeLoop() {
-	out := &outBuf{w: c.nc}
+	out := &outBuf{w: c.rw}
 	defer out.timers.Wait()
 	failed := false
 	for p := range c.queue {

@@ -40,6 +40,20 @@
 // its Future has returned: they must not be modified or reused afterwards (the log reads into a
 // fresh buffer for each Fetch, so nothing does).
 //
+// # Security
+//
+// Serve's listeners are PLAINTEXT; ServeSecure gives a listener a Security. Its connections
+// first complete, on their reader goroutine and before their writer starts, a TLS handshake
+// (Security.TLS) and then Kafka's SASL exchange (Security.SASL, see authenticate in sasl.go):
+// only ApiVersions and SaslHandshake before it, then SaslAuthenticate (or, after a v0 handshake,
+// bare frames), with UNSUPPORTED_SASL_MECHANISM and SASL_AUTHENTICATION_FAILED answered as Kafka
+// does and anything else closing the connection. Until then frames are capped at
+// ServerConfig.MaxAuthBytes, and all of it must end within AuthTimeout. The principal
+// (ConnInfo.Principal) comes from the SASL exchange or the client certificate; requests after
+// authentication get a new ConnInfo carrying it. HandleSASL registers the two SASL keys for what
+// reaches the Mux (ILLEGAL_SASL_STATE, as Kafka's KafkaApis answers). The SASL mechanisms
+// themselves (Authenticator, SASLExchange) are the caller's.
+//
 // # Why handlers run one at a time, and Futures in parallel
 //
 // Handlers of one connection are called serially, in the order their requests were read, and

@@ -26,7 +26,16 @@ type ConnInfo struct {
 	Listener   string // listener name this conn arrived on, e.g. "PLAINTEXT", "EXTERNAL"
 	LocalAddr  net.Addr
 	RemoteAddr net.Addr
+	// Principal is who the connection authenticated as, in Kafka's "User:<name>" form: the SASL
+	// authorization id on a SASL listener, the client certificate's subject (RFC 2253) on an SSL
+	// listener with a client certificate, else User:ANONYMOUS (Kafka's principal for PLAINTEXT
+	// and for SSL without one). Requests read before authentication completed carry a ConnInfo
+	// whose Principal is User:ANONYMOUS; those after it, a new ConnInfo with the principal.
+	Principal string
 }
+
+// Anonymous is Kafka's principal for a connection that did not authenticate.
+const Anonymous = "User:ANONYMOUS"
 
 // Future yields a response; the connection's writer calls it, in request order.
 // A nil response with a nil error means "send nothing" (Produce acks=0).
@@ -158,7 +167,7 @@ func (m *Mux) Call(ctx context.Context, listener string, req kmsg.Request) (kmsg
 	if !ok || req.GetVersion() < r.min || req.GetVersion() > r.max {
 		return nil, fmt.Errorf("wire: key %d version %d is not served", req.Key(), req.GetVersion())
 	}
-	f := r.h(ctx, &Request{Key: req.Key(), Version: req.GetVersion(), Msg: req, Conn: &ConnInfo{Listener: listener}})
+	f := r.h(ctx, &Request{Key: req.Key(), Version: req.GetVersion(), Msg: req, Conn: &ConnInfo{Listener: listener, Principal: Anonymous}})
 	if f == nil {
 		return nil, nil
 	}

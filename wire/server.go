@@ -11,10 +11,12 @@ import (
 
 // ServerConfig tunes a Server. Zero (or negative) fields take the defaults.
 type ServerConfig struct {
-	MaxRequestBytes      int32        // socket.request.max.bytes, default 104857600
-	MaxFirstRequestBytes int32        // cap on frames before the first request of a conn is handled; default 1<<20
-	MaxInFlight          int          // requests read ahead of their responses per conn; default 64
-	Logger               *slog.Logger // nil discards
+	MaxRequestBytes      int32         // socket.request.max.bytes, default 104857600
+	MaxFirstRequestBytes int32         // cap on frames before the first request of a conn is handled; default 1<<20
+	MaxInFlight          int           // requests read ahead of their responses per conn; default 64
+	AuthTimeout          time.Duration // bound on a connection's TLS handshake and SASL exchange; default DefaultAuthTimeout
+	MaxAuthBytes         int32         // cap on frames before SASL authentication (sasl.server.max.receive.size); default DefaultMaxAuthBytes
+	Logger               *slog.Logger  // nil discards
 }
 
 // Defaults, as Kafka's where Kafka has the setting.
@@ -33,6 +35,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	// The first-request cap only ever lowers the limit.
 	c.MaxFirstRequestBytes = min(c.MaxFirstRequestBytes, c.MaxRequestBytes)
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = DefaultAuthTimeout
+	}
+	if c.MaxAuthBytes <= 0 {
+		c.MaxAuthBytes = DefaultMaxAuthBytes
+	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -83,6 +91,10 @@ func NewServer(mux *Mux, cfg ServerConfig) *Server {
 // returns nil once Close has been called, otherwise the listener's error. Transient accept errors
 // (too many open files, say) are logged and retried with a backoff.
 func (s *Server) Serve(ln net.Listener, listenerName string) error {
+	return s.serve(ln, listenerName, Security{})
+}
+
+func (s *Server) serve(ln net.Listener, listenerName string, sec Security) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -120,7 +132,7 @@ func (s *Server) Serve(ln net.Listener, listenerName string) error {
 			continue
 		}
 		backoff = 0
-		c := s.track(nc, listenerName)
+		c := s.track(nc, listenerName, sec)
 		if c == nil {
 			return nil // closed meanwhile; track closed nc
 		}
@@ -131,7 +143,7 @@ func (s *Server) Serve(ln net.Listener, listenerName string) error {
 // ServeConn serves one already-accepted connection until it ends, tagging its requests with
 // listenerName. It closes nc before returning. After Close it closes nc at once.
 func (s *Server) ServeConn(nc net.Conn, listenerName string) {
-	if c := s.track(nc, listenerName); c != nil {
+	if c := s.track(nc, listenerName, Security{}); c != nil {
 		c.serve()
 	}
 }
@@ -177,14 +189,14 @@ func (s *Server) isClosed() bool {
 
 // track registers a new connection, or closes nc and returns nil if the server is closed. Adding to
 // the WaitGroup under mu, only while open, is what lets Close's Wait see every connection.
-func (s *Server) track(nc net.Conn, listenerName string) *conn {
+func (s *Server) track(nc net.Conn, listenerName string, sec Security) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		_ = nc.Close()
 		return nil
 	}
-	c := newConn(s, nc, listenerName)
+	c := newConn(s, nc, listenerName, sec)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return c

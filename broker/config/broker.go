@@ -206,14 +206,14 @@ func (b *Broker) fill(r *reader) error {
 	if err := b.fillAdvertised(r); err != nil {
 		return err
 	}
-	if p := r.str("security.inter.broker.protocol"); p != "PLAINTEXT" {
-		return brokerErr("security.inter.broker.protocol", "%s is not supported: minikraft serves only the PLAINTEXT security protocol", p)
-	}
 	if name, ok := r.vals["inter.broker.listener.name"]; ok {
 		if _, both := r.vals["security.inter.broker.protocol"]; both {
 			return brokerErr("inter.broker.listener.name", "only one of inter.broker.listener.name and security.inter.broker.protocol should be set")
 		}
 		b.InterBrokerListenerName = strings.ToUpper(name)
+	} else if p, ok := r.vals["security.inter.broker.protocol"]; ok {
+		// Kafka: the inter-broker listener is the one named after the protocol.
+		b.InterBrokerListenerName = p
 	} else {
 		b.InterBrokerListenerName = defaultInterBroker(b.AdvertisedListeners)
 	}

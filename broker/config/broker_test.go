@@ -279,13 +279,10 @@ func TestFromPropertiesErrors(t *testing.T) {
 			`config: listeners: listener "EXTERNAL" has no entry in listener.security.protocol.map`, ErrInvalidBroker},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:9094"},
 			`config: listeners: listener "EXTERNAL" has no entry in listener.security.protocol.map`, ErrInvalidBroker},
-		{map[string]string{"listener.security.protocol.map": "PLAINTEXT:SSL"},
-			"config: listeners: listener PLAINTEXT uses security protocol SSL: minikraft supports only PLAINTEXT", ErrInvalidBroker},
-		{map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:SASL_SSL"},
-			"config: listener.security.protocol.map: listener OTHER uses security protocol SASL_SSL: minikraft supports only PLAINTEXT", ErrInvalidBroker},
-		{map[string]string{"listeners": "SSL://:9092,CONTROLLER://:9093"},
-			"config: listeners: listener SSL uses security protocol SSL: minikraft supports only PLAINTEXT", ErrInvalidBroker},
-		{map[string]string{"security.inter.broker.protocol": "SASL_PLAINTEXT"}, "config: security.inter.broker.protocol: SASL_PLAINTEXT is not supported", ErrInvalidBroker},
+		{map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"},
+			"config: listeners: controller listener CONTROLLER uses security protocol SSL: minikraft's controller listeners support only PLAINTEXT", ErrInvalidBroker},
+		{map[string]string{"security.inter.broker.protocol": "SASL_PLAINTEXT"},
+			`config: inter.broker.listener.name: "SASL_PLAINTEXT" must be a listener name defined in advertised.listeners; the valid options are PLAINTEXT`, ErrInvalidBroker},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9092"}, `config: listeners: listeners "PLAINTEXT" and "CONTROLLER" use the same port 9092`, ErrInvalidBroker},
 		{map[string]string{"listeners": "PLAINTEXT://:9092"}, "config: controller.listener.names: must contain at least one value appearing in the 'listeners' configuration", ErrInvalidBroker},
 		{map[string]string{"controller.quorum.voters": "1@a:9093"}, "config: controller.quorum.voters: if process.roles contains the 'controller' role, the node id 0 must be included in the set of voters (ids 1)", ErrInvalidBroker},
@@ -327,5 +324,37 @@ func TestValidateHandBuilt(t *testing.T) {
 	b.GroupMaxSize = 0
 	if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "group.max.size") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSecureListeners: listeners mapped to SSL and SASL_* are accepted (their keystores and JAAS
+// are broker/security's business), and security.inter.broker.protocol picks the listener named
+// after the protocol, as in Kafka.
+func TestSecureListeners(t *testing.T) {
+	b, _, err := FromProperties(map[string]string{
+		"listeners":                      "SSL://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
+		"security.inter.broker.protocol": "SSL",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.InterBrokerListenerName != "SSL" {
+		t.Fatalf("inter-broker listener %q", b.InterBrokerListenerName)
+	}
+	for _, l := range []string{"SSL", "SASL_SSL"} {
+		if p, _ := b.SecurityProtocol(l); p != l {
+			t.Fatalf("%s: protocol %q", l, p)
+		}
+	}
+	b, _, err = FromProperties(map[string]string{
+		"listeners":                      "EXTERNAL://127.0.0.1:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
+		"listener.security.protocol.map": "EXTERNAL:SASL_PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":     "INTERNAL",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := b.SecurityProtocol("EXTERNAL"); p != "SASL_PLAINTEXT" {
+		t.Fatalf("EXTERNAL: %q", p)
 	}
 }

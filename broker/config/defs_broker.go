@@ -25,8 +25,9 @@ func bdef(name string, t Type, dflt *string, mode Mode, check checker, doc strin
 }
 
 // brokerDefs is Kafka 3.4's KafkaConfig definitions that minikraft knows: the KRaft, listener,
-// log, replication, group, offset and transaction properties. Security (SSL, SASL), ZooKeeper,
-// quota, metrics-reporter and pluggable-class properties are deliberately absent, so setting one
+// log, replication, group, offset and transaction properties (and, in defs_security.go, the SSL
+// and SASL ones broker/security reads). ZooKeeper, quota, metrics-reporter and pluggable-class
+// properties are deliberately absent, so setting one
 // is reported as unknown instead of being silently accepted. Many of these are accepted for
 // compatibility and reported by DescribeConfigs but change nothing (thread counts, buffer sizes).
 var brokerDefs = []*Def{
@@ -299,8 +300,8 @@ var brokerDefs = []*Def{
 var compressionTypes = oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 
 var brokerByName = func() map[string]*Def {
-	m := make(map[string]*Def, len(brokerDefs))
-	for _, d := range brokerDefs {
+	m := make(map[string]*Def, len(brokerDefs)+len(securityDefs))
+	for _, d := range append(append([]*Def(nil), brokerDefs...), securityDefs...) {
 		if m[d.Name] != nil {
 			panic("config: duplicate broker property " + d.Name)
 		}
@@ -315,7 +316,7 @@ func BrokerDef(name string) *Def { return brokerByName[name] }
 // BrokerDefs returns every broker property definition, sorted by name. The Defs are shared: do not
 // modify them.
 func BrokerDefs() []*Def {
-	out := append([]*Def(nil), brokerDefs...)
+	out := append(append([]*Def(nil), brokerDefs...), securityDefs...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

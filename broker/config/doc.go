@@ -28,7 +28,7 @@
 //
 // # Unknown and inert properties
 //
-// A broker property this package does not define (a JVM, ZooKeeper, SSL or SASL setting, bitnami's
+// A broker property this package does not define (a JVM, ZooKeeper or listener-prefixed setting, bitnami's
 // KAFKA_CFG_MAX_REQUEST_SIZE) does not fail: FromProperties returns it in unknown for the caller to
 // log once, as Kafka logs "The configuration 'x' was supplied but isn't a known config.", keeps it
 // in Broker.Props, and ResolveBroker shows it the way Kafka shows an unknown property (sensitive,
@@ -49,10 +49,9 @@
 //   - controller.quorum.voters may be left out on a node with the controller role: it then is
 //     <node.id>@<its controller listener>, a one-voter quorum (a bind-all host becomes 127.0.0.1).
 //     Kafka requires the property.
-//   - Only the PLAINTEXT security protocol is served. A listener whose protocol (by
-//     listener.security.protocol.map, or Kafka's default map for listeners named SSL, SASL_*) is
-//     anything else, an explicit map entry with another protocol, or security.inter.broker.protocol
-//     other than PLAINTEXT stops the start with a line saying so.
+//   - Client and inter-broker listeners may use any of Kafka's four security protocols (their
+//     keystores and SASL settings are read by broker/security); a controller listener must be
+//     PLAINTEXT, or the start stops with a line saying so.
 //   - A listener named PLAINTEXT, or named in controller.listener.names, needs no entry in an
 //     explicitly set listener.security.protocol.map (Kafka requires an entry for every listener
 //     once the map is set). controller.listener.names is upper-cased like listener names.

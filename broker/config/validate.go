@@ -7,7 +7,7 @@ import (
 )
 
 // Validate checks the node's configuration as Kafka's KafkaConfig.validateValues does for KRaft
-// mode, plus minikraft's own limits (PLAINTEXT only). It works on the typed fields, so a Broker
+// mode, plus minikraft's own limits (controller listeners are PLAINTEXT). It works on the typed fields, so a Broker
 // built by hand (the embedded cluster) is checked the same way as one from FromProperties. The
 // error is one line naming the property, and wraps ErrInvalidBroker.
 func (b *Broker) Validate() error {
@@ -76,11 +76,6 @@ func (b *Broker) validateListeners() error {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(b.SecurityProtocolMap) {
-		if p := b.SecurityProtocolMap[name]; p != "PLAINTEXT" {
-			return brokerErr("listener.security.protocol.map", "listener %s uses security protocol %s: minikraft supports only PLAINTEXT", name, p)
-		}
-	}
 	ctrl := 0
 	for _, n := range b.ControllerListenerNames {
 		if names[n] {
@@ -104,15 +99,17 @@ func (b *Broker) validateListeners() error {
 	return nil
 }
 
-// checkProtocol is the PLAINTEXT-only rule: a listener needs a protocol (see SecurityProtocol)
-// and it must be PLAINTEXT.
+// checkProtocol: a listener needs a protocol (see SecurityProtocol). Client and inter-broker
+// listeners may use any of Kafka's four; a controller listener must be PLAINTEXT, since Raft and
+// the control calls share it (raftmeta.Mux splits its connections by their first byte) and
+// neither speaks TLS or SASL yet.
 func (b *Broker) checkProtocol(prop, name string) error {
 	p, ok := b.SecurityProtocol(name)
 	if !ok {
 		return brokerErr(prop, "listener %q has no entry in listener.security.protocol.map", name)
 	}
-	if p != "PLAINTEXT" {
-		return brokerErr(prop, "listener %s uses security protocol %s: minikraft supports only PLAINTEXT", name, p)
+	if p != "PLAINTEXT" && slices.Contains(b.ControllerListenerNames, name) {
+		return brokerErr(prop, "controller listener %s uses security protocol %s: minikraft's controller listeners support only PLAINTEXT", name, p)
 	}
 	return nil
 }

@@ -266,6 +266,12 @@ func (c *Controller) AlterConfigs(ctx context.Context, cmd raftmeta.AlterConfigs
 	return err
 }
 
+// AlterScramCredentials commits SCRAM credential changes the broker has validated.
+func (c *Controller) AlterScramCredentials(ctx context.Context, cmd raftmeta.AlterScramCredentials) error {
+	_, err := c.meta.Propose(ctx, cmd)
+	return err
+}
+
 // AllocateProducerIDs reserves count producer ids and returns the first.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	res, err := c.meta.Propose(ctx, raftmeta.AllocateProducerIDs{Count: count})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -15,26 +16,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/broker/security"
 )
 
 // healthcheck sends one ApiVersions request to addr and reports whether a well-formed answer came
 // back within five seconds. A node opens its client port only once its broker is registered with
 // the controller and caught up with the metadata, as Kafka enables request processing only then,
 // so healthy means ready for clients; before that the connection is refused and the check fails
-// at once. It speaks the protocol directly so the container image needs nothing but this binary. Without an address it probes this node's first client listener as the
-// environment configures it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the
-// listener binds every interface; by default 127.0.0.1:9092. An http:// address is a console's
-// page instead (probeHTTP).
+// at once. It speaks the protocol directly so the container image needs nothing but this binary.
+// Without an address it probes this node's first client listener as the environment configures
+// it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the listener binds every
+// interface, over TLS when that listener needs it; by default 127.0.0.1:9092. An http://
+// address is a console's page instead (probeHTTP).
 func healthcheck(args []string) int {
-	addr := localClientAddr(os.Environ())
+	addr, tc := localClientAddr(os.Environ())
 	if len(args) > 0 {
-		addr = args[0]
+		addr, tc = args[0], nil
 	}
-	check := probe
+	var err error
 	if strings.HasPrefix(addr, "http://") {
-		check = probeHTTP
+		err = probeHTTP(addr, 5*time.Second)
+	} else {
+		err = probe(addr, tc, 5*time.Second)
 	}
-	if err := check(addr, 5*time.Second); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "minikraft healthcheck:", err)
 		return 1
 	}
@@ -56,8 +61,16 @@ func probeHTTP(url string, timeout time.Duration) error {
 	return nil
 }
 
-func probe(addr string, timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// probe sends ApiVersions, over TLS if tc is not nil. ApiVersions is allowed before SASL
+// authentication, so a SASL listener answers it too.
+func probe(addr string, tc *tls.Config, timeout time.Duration) error {
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, tc)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -100,17 +113,22 @@ func probe(addr string, timeout time.Duration) error {
 	return nil
 }
 
-// localClientAddr is where a health check reaches this node's first client listener.
-func localClientAddr(environ []string) string {
+// localClientAddr is where a health check reaches this node's first client listener, preferring
+// one without TLS (PLAINTEXT or SASL_PLAINTEXT); for a TLS listener it returns the TLS
+// configuration to dial it with: the node's own keystore as the client certificate (in case
+// ssl.client.auth=required) and no verification of the server, since the probe asks whether this
+// node is ready, not who it is.
+func localClientAddr(environ []string) (string, *tls.Config) {
 	const fallback = "127.0.0.1:9092"
 	props, _, _, err := loadProperties(nil, environ, os.ReadFile)
 	if err != nil {
-		return fallback
+		return fallback, nil
 	}
 	bc, _, err := config.FromProperties(props)
 	if err != nil {
-		return fallback
+		return fallback, nil
 	}
+	var tlsAddr, tlsName string
 	for _, l := range bc.Listeners {
 		if slices.Contains(bc.ControllerListenerNames, l.Name) {
 			continue
@@ -119,7 +137,22 @@ func localClientAddr(environ []string) string {
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
-		return net.JoinHostPort(host, strconv.Itoa(int(l.Port)))
+		addr := net.JoinHostPort(host, strconv.Itoa(int(l.Port)))
+		if p, _ := bc.SecurityProtocol(l.Name); p == "SSL" || p == "SASL_SSL" {
+			if tlsAddr == "" {
+				tlsAddr, tlsName = addr, l.Name
+			}
+			continue
+		}
+		return addr, nil
 	}
-	return fallback
+	if tlsAddr == "" {
+		return fallback, nil
+	}
+	tc, err := security.ClientTLS(bc.Props, tlsName)
+	if err != nil {
+		tc = &tls.Config{}
+	}
+	tc.InsecureSkipVerify, tc.VerifyConnection = true, nil
+	return tlsAddr, tc
 }

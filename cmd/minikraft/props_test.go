@@ -228,17 +228,28 @@ func TestSeedCompose(t *testing.T) {
 
 func TestHealthcheckAddrFromEnvironment(t *testing.T) {
 	cases := []struct {
-		env  []string
-		want string
+		env     []string
+		want    string
+		wantTLS bool
 	}{
-		{nil, "127.0.0.1:9092"},
+		{nil, "127.0.0.1:9092", false},
 		{[]string{"KAFKA_CFG_LISTENERS=PLAINTEXT://:9192,CONTROLLER://:9093,EXTERNAL://:9094", "KAFKA_CFG_NODE_ID=0",
 			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=0@kafka-0:9093"}, "127.0.0.1:9192"},
+			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=0@kafka-0:9093"}, "127.0.0.1:9192", false},
+		// A TLS listener is probed only when there is no other: ApiVersions needs no SASL login.
+		{[]string{"KAFKA_CFG_LISTENERS=SECURE://:9192,CONTROLLER://:9093,INSIDE://:9094", "KAFKA_CFG_NODE_ID=0",
+			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,SECURE:SASL_SSL,INSIDE:SASL_PLAINTEXT",
+			"KAFKA_CFG_INTER_BROKER_LISTENER_NAME=INSIDE",
+			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=0@kafka-0:9093"}, "127.0.0.1:9094", false},
+		{[]string{"KAFKA_CFG_LISTENERS=SECURE://:9192,CONTROLLER://:9093", "KAFKA_CFG_NODE_ID=0",
+			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,SECURE:SSL",
+			"KAFKA_CFG_INTER_BROKER_LISTENER_NAME=SECURE",
+			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=0@kafka-0:9093"}, "127.0.0.1:9192", true},
 	}
 	for _, c := range cases {
-		if got := localClientAddr(c.env); got != c.want {
-			t.Errorf("env %v: %s, want %s", c.env, got, c.want)
+		got, tc := localClientAddr(c.env)
+		if got != c.want || (tc != nil) != c.wantTLS {
+			t.Errorf("env %v: %s (TLS %v), want %s (TLS %v)", c.env, got, tc != nil, c.want, c.wantTLS)
 		}
 	}
 }

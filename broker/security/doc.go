@@ -1,0 +1,35 @@
+// Package security turns Kafka's security properties into what a listener and the node's own
+// links need: TLS configurations (ssl.keystore.*, ssl.truststore.*, ssl.client.auth,
+// ssl.enabled.protocols) and SASL authenticators (sasl.enabled.mechanisms, the JAAS
+// configuration's PLAIN users, SCRAM), as wire.Security for a listener (ForListener) and as a dialer for
+// the inter-broker listener (Client).
+//
+// # Properties
+//
+// Every ssl.* property may be given for one listener as listener.name.<listener>.ssl.* (the
+// listener name lower-cased), which wins over the plain name, as in Kafka. A SASL mechanism's JAAS
+// configuration is listener.name.<listener>.<mechanism>.sasl.jaas.config, else
+// sasl.jaas.config. PLAIN's users are the JAAS options user_<name>="<password>"; its username and
+// password options are what this node sends when it dials the listener itself (inter-broker).
+//
+// SCRAM-SHA-256 and SCRAM-SHA-512 (scram.go) look the user's credential up at each login through
+// a ScramLookup the broker gives (the metadata's AlterUserScramCredentials entries); ScramKeys
+// derives the stored keys from the salted password that request carries.
+//
+// # Keystores
+//
+//   - PEM (ssl.keystore.type=PEM): the private key (PKCS#8, encrypted with PBES2 when
+//     ssl.key.password is set, as Kafka requires; unencrypted PKCS#1 and SEC 1 keys are accepted
+//     too) and the certificate chain, in one file at ssl.keystore.location or inline in
+//     ssl.keystore.key and ssl.keystore.certificate.chain (KIP-651). A PEM truststore is
+//     ssl.truststore.location or ssl.truststore.certificates.
+//   - PKCS12: decoded with golang.org/x/crypto/pkcs12, which knows the legacy algorithms only
+//     (3DES or RC2 with a SHA-1 MAC: `openssl pkcs12 -export -legacy`, keytool before Java
+//     11.0.12). A store made with PBES2/AES (OpenSSL 3's and newer keytools' default) is refused
+//     with a message saying so.
+//   - JKS is not read: the error says to convert it to PKCS12 or PEM. When ssl.keystore.type is
+//     not set (Kafka's default is JKS) the file's content decides: PEM text or PKCS12.
+//
+// The principal of a connection (wire.ConnInfo.Principal) is the SASL authorization id on SASL
+// listeners, else the client certificate's subject; ssl.principal.mapping.rules is not applied.
+package security

@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/minikraft/minikraft/broker/security"
+	"github.com/minikraft/minikraft/raftmeta"
+	"github.com/minikraft/minikraft/wire"
+)
+
+// The node's security (broker/security): each client listener's wire.Security, read from the
+// static properties at start (a keystore or JAAS configuration that cannot be used stops the
+// start), and the dialer of the node's own links to the inter-broker listener (replica fetchers,
+// WriteTxnMarkers), which does the listener's TLS handshake and SASL login.
+
+// setupSecurity reads every client listener's security and the inter-broker dialer.
+func (b *Broker) setupSecurity() error {
+	bc := &b.cfg.Broker
+	b.security = make(map[string]wire.Security)
+	for _, l := range bc.Listeners {
+		if slices.Contains(bc.ControllerListenerNames, l.Name) {
+			continue
+		}
+		proto, _ := bc.SecurityProtocol(l.Name)
+		var sec wire.Security
+		var err error
+		if proto == "SSL" || proto == "SASL_SSL" {
+			if sec.TLS, err = security.ServerTLS(bc.Props, l.Name); err != nil {
+				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+			}
+		}
+		if proto == "SASL_PLAINTEXT" || proto == "SASL_SSL" {
+			s, err := security.ServerSASL(bc.Props, l.Name, b.scramLookup)
+			if err != nil {
+				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+			}
+			sec.SASL = s
+		}
+		b.security[l.Name] = sec
+	}
+	base := b.cfg.Dial
+	if base == nil {
+		var d net.Dialer
+		base = d.DialContext
+	}
+	b.interDial = base
+	if !bc.IsBroker() {
+		return nil
+	}
+	proto, _ := bc.SecurityProtocol(bc.InterBrokerListenerName)
+	c, err := security.ClientFor(bc.Props, bc.InterBrokerListenerName, proto)
+	if err != nil {
+		return fmt.Errorf("broker: inter-broker listener %s: %w", bc.InterBrokerListenerName, err)
+	}
+	if c == nil {
+		return nil
+	}
+	c.ClientID = "minikraft-broker-" + strconv.Itoa(int(bc.NodeID))
+	b.interDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := base(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.Secure(ctx, nc, addr)
+	}
+	return nil
+}
+
+// interBrokerDialer opens connections to other nodes' inter-broker listeners.
+func (b *Broker) interBrokerDialer() raftmeta.Dialer { return b.interDial }
+
+// connectionsMaxIdle is connections.max.idle.ms: how long a connection may take over its TLS
+// handshake and SASL exchange before it is dropped (Kafka drops any connection idle that long).
+func connectionsMaxIdle(props map[string]string) time.Duration {
+	if ms, err := strconv.ParseInt(props["connections.max.idle.ms"], 10, 64); err == nil && ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return wire.DefaultAuthTimeout
+}
+
+// scramLookup finds a SCRAM credential in the current metadata (AlterUserScramCredentials).
+func (b *Broker) scramLookup(user, mechanism string) (security.ScramCredential, bool) {
+	id, ok := scramMechanismIDs[mechanism]
+	if !ok || b.meta == nil {
+		return security.ScramCredential{}, false
+	}
+	c, ok := b.meta.State().Scram(user, id)
+	if !ok {
+		return security.ScramCredential{}, false
+	}
+	return security.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: int(c.Iterations)}, true
+}
+
+// scramMechanismIDs are Kafka's ScramMechanism numbers by name.
+var scramMechanismIDs = map[string]int8{security.ScramSHA256: raftmeta.ScramSHA256, security.ScramSHA512: raftmeta.ScramSHA512}

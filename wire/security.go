@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Security is what a listener asks of its connections before they may send requests: a TLS
+// handshake (listeners mapped to SSL or SASL_SSL) and a SASL exchange (SASL_PLAINTEXT,
+// SASL_SSL). The zero value is PLAINTEXT.
+type Security struct {
+	// TLS, if not nil, makes every connection a TLS server connection with this configuration.
+	// Its ClientAuth decides whether a client certificate is asked for (ssl.client.auth); a
+	// verified one names the principal when there is no SASL.
+	TLS *tls.Config
+	// SASL, if not nil, makes every connection authenticate with SaslHandshake and
+	// SaslAuthenticate (or, after a v0 handshake, raw SASL frames) before any request other than
+	// ApiVersions, as Kafka's SaslServerAuthenticator requires. The Mux must serve SaslHandshake
+	// and SaslAuthenticate (HandleSASL), which answer requests after authentication.
+	SASL Authenticator
+}
+
+// Authenticator is a SASL listener's server side: its enabled mechanisms (sasl.enabled.mechanisms)
+// and an exchange for each connection.
+type Authenticator interface {
+	// Mechanisms lists the enabled mechanism names, as SaslHandshake reports them.
+	Mechanisms() []string
+	// Start begins one connection's exchange with mechanism; ok is false if it is not enabled.
+	Start(mechanism string) (x SASLExchange, ok bool)
+}
+
+// SASLExchange is one connection's SASL exchange on the server.
+type SASLExchange interface {
+	// Step consumes the client's next token and returns the server's answer. done reports the
+	// end of a successful exchange (the answer, perhaps empty, is still sent). An error fails the
+	// authentication: its text is the SaslAuthenticate response's error message, so it must say
+	// nothing a client may not learn (Kafka's "Authentication failed: Invalid username or
+	// password").
+	Step(token []byte) (answer []byte, done bool, err error)
+	// Principal is the authenticated principal ("User:alice"), once Step reported done.
+	Principal() string
+}
+
+// DefaultAuthTimeout bounds the TLS handshake and the SASL exchange of a connection when
+// ServerConfig.AuthTimeout is not set: Kafka's connections.max.idle.ms, after which a broker
+// closes a connection that has sent nothing.
+const DefaultAuthTimeout = 10 * time.Minute
+
+// DefaultMaxAuthBytes is Kafka's sasl.server.max.receive.size: the largest frame a connection
+// may send before it has authenticated.
+const DefaultMaxAuthBytes = 512 << 10
+
+// ServeSecure is Serve for a listener with security: each accepted connection first completes
+// what sec asks (a TLS handshake, a SASL exchange) on its own goroutine, so a slow or hostile
+// client holds up no one else.
+func (s *Server) ServeSecure(ln net.Listener, listenerName string, sec Security) error {
+	return s.serve(ln, listenerName, sec)
+}
+
+// tlsHandshake runs the server side of a TLS handshake on c's socket within the auth timeout and
+// makes the TLS connection the one c reads and writes. A peer that does not speak TLS (a
+// PLAINTEXT client on an SSL listener) fails it at its first bytes, and the connection is closed.
+func (c *conn) tlsHandshake() error {
+	tc := tls.Server(c.nc, c.sec.TLS)
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.AuthTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("wire: TLS handshake: %w", err)
+	}
+	c.rw = tc
+	if c.sec.SASL == nil {
+		c.setPrincipal(certPrincipal(tc.ConnectionState()))
+	}
+	return nil
+}
+
+// certPrincipal is Kafka's DefaultKafkaPrincipalBuilder for SSL: the subject of the client's
+// certificate in RFC 2253 form (X500Principal.getName()), or ANONYMOUS without one.
+// ssl.principal.mapping.rules other than DEFAULT are not applied.
+func certPrincipal(st tls.ConnectionState) string {
+	if len(st.PeerCertificates) == 0 {
+		return Anonymous
+	}
+	return "User:" + st.PeerCertificates[0].Subject.String()
+}
+
+// setPrincipal gives the requests that follow a ConnInfo naming p; ConnInfos already handed to
+// requests are not modified.
+func (c *conn) setPrincipal(p string) {
+	info := *c.info
+	info.Principal = p
+	c.info = &info
+}

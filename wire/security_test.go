@@ -1,0 +1,299 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/internal/testcert"
+)
+
+// testAuth is a one-step mechanism "TEST": the token "good" authenticates as User:tester.
+type testAuth struct{}
+
+func (testAuth) Mechanisms() []string { return []string{"TEST"} }
+func (testAuth) Start(m string) (SASLExchange, bool) {
+	if m != "TEST" {
+		return nil, false
+	}
+	return &testExchange{}, true
+}
+
+type testExchange struct{ ok bool }
+
+func (x *testExchange) Step(tok []byte) ([]byte, bool, error) {
+	if string(tok) != "good" {
+		return nil, false, errors.New("Authentication failed: Invalid username or password")
+	}
+	x.ok = true
+	return []byte("welcome"), true, nil
+}
+func (x *testExchange) Principal() string { return "User:tester" }
+
+// startSecure serves the test mux (with HandleSASL) on a loopback listener with sec, and reports
+// the principal of every Metadata request on the returned channel.
+func startSecure(t *testing.T, sec Security, cfg ServerConfig) (addr string, principals chan string) {
+	t.Helper()
+	mux := newTestMux(newTestHandlers())
+	HandleSASL(mux)
+	principals = make(chan string, 16)
+	mux.Intercept(3, 0, func(ctx context.Context, req *Request, next HandlerFunc) Future {
+		principals <- req.Conn.Principal
+		return next(ctx, req)
+	})
+	s := NewServer(mux, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeSecure(ln, "SECURE", sec) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		waitForNoWireGoroutines(t)
+	})
+	return ln.Addr().String(), principals
+}
+
+func tlsClient(t *testing.T, addr string, cfg *tls.Config) *client {
+	t.Helper()
+	nc, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	return &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func certs(t *testing.T) (*testcert.CA, *testcert.Leaf, *testcert.Leaf) {
+	ca, err := testcert.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Issue("broker", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ca.Issue("alice", "Tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, srv, cl
+}
+
+// TestTLSListener: requests over TLS are served, the client certificate's subject is the
+// principal, a client without a certificate is refused when ssl.client.auth=required, and a
+// PLAINTEXT client's first frame closes the connection.
+func TestTLSListener(t *testing.T) {
+	ca, srv, cl := certs(t)
+	sec := Security{TLS: &tls.Config{Certificates: []tls.Certificate{srv.TLS}, ClientCAs: ca.Pool(),
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
+	addr, principals := startSecure(t, sec, ServerConfig{})
+
+	c := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl.TLS}, ServerName: "localhost"})
+	corr := c.send(metadataReq("x"), 9)
+	if got, _ := c.recv(3, 9); got != corr {
+		t.Fatalf("correlation id %d, want %d", got, corr)
+	}
+	if p := <-principals; p != "User:CN=alice,O=Tests" {
+		t.Fatalf("principal %q", p)
+	}
+
+	// No client certificate: with TLS 1.3 the client's handshake returns before the server's
+	// verdict, which arrives as an alert and a closed connection.
+	nc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	if err == nil {
+		_ = nc.SetDeadline(time.Now().Add(testTimeout))
+		nc.Write(encodeRequest(metadataReq("x"), 9, 1))
+		nc2 := &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+		nc2.expectClosed()
+		nc.Close()
+	}
+
+	pc := dial(t, addr)
+	pc.send(metadataReq("x"), 9)
+	pc.expectClosed()
+	select {
+	case p := <-principals:
+		t.Fatalf("a request was served for %q", p)
+	default:
+	}
+}
+
+// TestTLSRequestedAnonymous: with ssl.client.auth=requested a client without a certificate is
+// served as User:ANONYMOUS.
+func TestTLSRequestedAnonymous(t *testing.T) {
+	ca, srv, _ := certs(t)
+	sec := Security{TLS: &tls.Config{Certificates: []tls.Certificate{srv.TLS}, ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven}}
+	addr, principals := startSecure(t, sec, ServerConfig{})
+	c := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	c.send(metadataReq("x"), 9)
+	c.recv(3, 9)
+	if p := <-principals; p != Anonymous {
+		t.Fatalf("principal %q", p)
+	}
+}
+
+func handshake(mech string, v int16) *kmsg.SASLHandshakeRequest {
+	r := kmsg.NewPtrSASLHandshakeRequest()
+	r.SetVersion(v)
+	r.Mechanism = mech
+	return r
+}
+
+func authenticate(tok string) *kmsg.SASLAuthenticateRequest {
+	r := kmsg.NewPtrSASLAuthenticateRequest()
+	r.SASLAuthBytes = []byte(tok)
+	return r
+}
+
+// TestSASLHandshakeV1: ApiVersions, SaslHandshake v1, SaslAuthenticate, then requests carry the
+// principal; a second handshake after authentication is ILLEGAL_SASL_STATE.
+func TestSASLHandshakeV1(t *testing.T) {
+	addr, principals := startSecure(t, Security{SASL: testAuth{}}, ServerConfig{})
+	c := dial(t, addr)
+	c.send(kmsg.NewPtrApiVersionsRequest(), 3)
+	_, r := c.recv(18, 3)
+	if r.(*kmsg.ApiVersionsResponse).ErrorCode != 0 {
+		t.Fatal("ApiVersions failed")
+	}
+	c.send(handshake("TEST", 1), 1)
+	_, r = c.recv(17, 1)
+	if hs := r.(*kmsg.SASLHandshakeResponse); hs.ErrorCode != 0 || len(hs.SupportedMechanisms) != 1 {
+		t.Fatalf("handshake %+v", hs)
+	}
+	for _, v := range []int16{0, 1, 2} {
+		if v > 0 {
+			// A new connection per version: one exchange per connection.
+			c = dial(t, addr)
+			c.send(handshake("TEST", 1), 1)
+			c.recv(17, 1)
+		}
+		c.send(authenticate("good"), v)
+		_, r = c.recv(36, v)
+		if a := r.(*kmsg.SASLAuthenticateResponse); a.ErrorCode != 0 || string(a.SASLAuthBytes) != "welcome" {
+			t.Fatalf("v%d authenticate %+v", v, a)
+		}
+		c.send(metadataReq("x"), 9)
+		c.recv(3, 9)
+		if p := <-principals; p != "User:tester" {
+			t.Fatalf("principal %q", p)
+		}
+	}
+	c.send(handshake("TEST", 1), 1)
+	_, r = c.recv(17, 1)
+	if hs := r.(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("second handshake: %+v", hs)
+	}
+	c.send(authenticate("good"), 1)
+	_, r = c.recv(36, 1)
+	if a := r.(*kmsg.SASLAuthenticateResponse); a.ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("second authenticate: %+v", a)
+	}
+}
+
+// TestSASLHandshakeV0: after a v0 handshake the token travels as a bare frame, and so does the
+// answer.
+func TestSASLHandshakeV0(t *testing.T) {
+	addr, principals := startSecure(t, Security{SASL: testAuth{}}, ServerConfig{})
+	c := dial(t, addr)
+	c.send(handshake("TEST", 0), 0)
+	c.recv(17, 0)
+	c.write(append([]byte{0, 0, 0, 4}, "good"...))
+	if f := c.mustReadFrame(); string(f) != "welcome" {
+		t.Fatalf("raw answer %q", f)
+	}
+	c.send(metadataReq("x"), 9)
+	c.recv(3, 9)
+	if p := <-principals; p != "User:tester" {
+		t.Fatalf("principal %q", p)
+	}
+
+	// A bad raw token closes without an answer.
+	c = dial(t, addr)
+	c.send(handshake("TEST", 0), 0)
+	c.recv(17, 0)
+	c.write(append([]byte{0, 0, 0, 3}, "bad"...))
+	c.expectClosed()
+}
+
+// TestSASLRefusals: Kafka's answers to clients that break the rules, each ending the
+// connection, never hanging it.
+func TestSASLRefusals(t *testing.T) {
+	addr, principals := startSecure(t, Security{SASL: testAuth{}}, ServerConfig{AuthTimeout: 300 * time.Millisecond})
+
+	t.Run("request before authentication", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send(metadataReq("x"), 9)
+		c.expectClosed()
+	})
+	t.Run("unsupported mechanism", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send(handshake("SCRAM-SHA-256", 1), 1)
+		_, r := c.recv(17, 1)
+		hs := r.(*kmsg.SASLHandshakeResponse)
+		if hs.ErrorCode != kerr.UnsupportedSaslMechanism.Code || len(hs.SupportedMechanisms) != 1 || hs.SupportedMechanisms[0] != "TEST" {
+			t.Fatalf("handshake %+v", hs)
+		}
+		c.expectClosed()
+	})
+	t.Run("bad password", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send(handshake("TEST", 1), 1)
+		c.recv(17, 1)
+		c.send(authenticate("bad"), 2)
+		_, r := c.recv(36, 2)
+		a := r.(*kmsg.SASLAuthenticateResponse)
+		if a.ErrorCode != kerr.SaslAuthenticationFailed.Code || a.ErrorMessage == nil || *a.ErrorMessage != "Authentication failed: Invalid username or password" {
+			t.Fatalf("authenticate %+v", a)
+		}
+		c.expectClosed()
+	})
+	t.Run("other request after handshake", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send(handshake("TEST", 1), 1)
+		c.recv(17, 1)
+		c.send(metadataReq("x"), 9)
+		c.expectClosed()
+	})
+	t.Run("oversized frame before authentication", func(t *testing.T) {
+		c := dial(t, addr)
+		hdr := binary.BigEndian.AppendUint32(nil, 100<<20)
+		c.write(append(hdr, 0, 17, 0, 1))
+		c.expectClosed()
+	})
+	t.Run("stalled handshake", func(t *testing.T) {
+		c := dial(t, addr)
+		c.write([]byte{0, 0}) // half a size, then nothing
+		c.expectClosed()      // by AuthTimeout, well before the client's deadline
+	})
+	select {
+	case p := <-principals:
+		t.Fatalf("a request was served for %q", p)
+	default:
+	}
+}
+
+// TestSASLOnPlainListener: a listener without SASL answers SaslHandshake ILLEGAL_SASL_STATE, as
+// Kafka's KafkaApis does.
+func TestSASLOnPlainListener(t *testing.T) {
+	addr, _ := startSecure(t, Security{}, ServerConfig{})
+	c := dial(t, addr)
+	c.send(handshake("PLAIN", 1), 1)
+	_, r := c.recv(17, 1)
+	if hs := r.(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("handshake %+v", hs)
+	}
+}
