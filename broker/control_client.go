@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -125,14 +126,23 @@ func (p *controlConns) close() {
 	p.idle = nil
 }
 
-// controlRoundTrip sends one control request to the node at addr and returns its answer. A
-// request that fails on a reused connection is sent once more on a new one: the peer may have
-// closed the idle connection (it restarted, say) without having read the request.
+// controlRoundTrip sends one control request to the node at addr and returns its answer.
 func (b *Broker) controlRoundTrip(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
-	if c := b.ctlConns.take(addr); c != nil {
+	return b.ctlConns.roundTrip(ctx, addr, req, func(ctx context.Context) (net.Conn, error) {
+		return raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagControl, b.clusterID())
+	}, "minikraft-broker-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes))
+}
+
+// roundTrip sends req on an idle connection to addr, or on a new one from dial (given 5 s),
+// named clientID, and keeps the connection for the next call. A request that fails on a reused
+// connection is sent once more on a new one: the peer may have closed the idle connection (it
+// restarted, say) without having read the request.
+func (p *controlConns) roundTrip(ctx context.Context, addr string, req kmsg.Request,
+	dial func(context.Context) (net.Conn, error), clientID string, maxFrame int32) (kmsg.Response, error) {
+	if c := p.take(addr); c != nil {
 		resp, err := c.Request(ctx, req)
 		if err == nil {
-			b.ctlConns.put(addr, c)
+			p.put(addr, c)
 			return resp, nil
 		}
 		c.Close()
@@ -142,17 +152,17 @@ func (b *Broker) controlRoundTrip(ctx context.Context, addr string, req kmsg.Req
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	nc, err := raftmeta.DialTag(dctx, b.cfg.Dial, addr, raftmeta.TagControl, b.clusterID())
+	nc, err := dial(dctx)
 	if err != nil {
 		return nil, err
 	}
-	c := wire.NewClient(nc, "minikraft-broker-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes))
+	c := wire.NewClient(nc, clientID, maxFrame)
 	resp, err := c.Request(ctx, req)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	b.ctlConns.put(addr, c)
+	p.put(addr, c)
 	return resp, nil
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -265,29 +266,7 @@ func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader
 
 // roundTrip sends req on an idle connection to addr's inter-broker listener, or a new one.
 func (t *txnCoordinator) roundTrip(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
-	if c := t.conns.take(addr); c != nil {
-		resp, err := c.Request(ctx, req)
-		if err == nil {
-			t.conns.put(addr, c)
-			return resp, nil
-		}
-		c.Close()
-		if ctx.Err() != nil {
-			return nil, err
-		}
-	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	nc, err := t.b.interBrokerDialer()(dctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c := wire.NewClient(nc, "minikraft-txn-markers-"+strconv.Itoa(int(t.b.cfg.Broker.NodeID)), int32(t.b.cfg.Broker.SocketRequestMaxBytes))
-	resp, err := c.Request(ctx, req)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	t.conns.put(addr, c)
-	return resp, nil
+	return t.conns.roundTrip(ctx, addr, req, func(ctx context.Context) (net.Conn, error) {
+		return t.b.interBrokerDialer()(ctx, "tcp", addr)
+	}, "minikraft-txn-markers-"+strconv.Itoa(int(t.b.cfg.Broker.NodeID)), int32(t.b.cfg.Broker.SocketRequestMaxBytes))
 }
