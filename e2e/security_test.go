@@ -86,7 +86,7 @@ func (e *secureEnv) args(id int, p secureNode, voters string) []string {
 	}
 }
 
-func startSecureCluster(t testing.TB, e *secureEnv, n int) ([]*node, []secureNode) {
+func startSecureCluster(t testing.TB, e *secureEnv, n int, extra ...string) ([]*node, []secureNode) {
 	t.Helper()
 	ps := make([]secureNode, n)
 	var voters []string
@@ -99,6 +99,7 @@ func startSecureCluster(t testing.TB, e *secureEnv, n int) ([]*node, []secureNod
 	for i, p := range ps {
 		args := append(e.args(i, p, strings.Join(voters, ",")), "--data-dir", filepath.Join(dir, fmt.Sprint("node-", i)))
 		args = append(args, clusterTimeouts...)
+		args = append(args, extra...)
 		nodes = append(nodes, &node{t: t, args: args, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", p.plain)})
 	}
 	for _, nd := range nodes {
@@ -196,31 +197,37 @@ func TestSecureListenersFranz(t *testing.T) {
 }
 
 // TestSecureInterBrokerTLS: three nodes whose inter-broker listener is SSL with client
-// certificates required: an RF 3 topic's followers replicate over it (the ISR stays whole and
-// acks=all produces succeed), and clients use SASL_SSL.
+// certificates required, or SASL_SSL (each node logging in with PLAIN as the JAAS username): an
+// RF 3 topic's followers replicate over it (the ISR stays whole and acks=all produces with
+// min.insync.replicas=3 succeed), and clients use SASL_SSL. (With a wrong inter-broker password
+// the produce fails: the followers cannot fetch.)
 func TestSecureInterBrokerTLS(t *testing.T) {
-	e := newSecureEnv(t)
-	_, ps := startSecureCluster(t, e, 3)
-	addr := fmt.Sprintf("127.0.0.1:%d", ps[1].saslSSL)
-	opts := []kgo.Opt{kgo.DialTLSConfig(e.tls(false)), saslPlain("alice", "alice-secret")}
-	admin := kadm.NewClient(newClient(t, addr, opts...))
-	eventually(t, 30*time.Second, "three brokers", func() bool {
-		m, err := admin.BrokerMetadata(testContext(t))
-		return err == nil && len(m.Brokers) == 3
-	})
-	if _, err := admin.CreateTopic(testContext(t), 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "rep"); err != nil {
-		t.Fatal(err)
-	}
-	// min.insync.replicas=3: every acks=all write needs both followers' fetches over TLS.
-	produceConsume(t, addr, "rep", 300, opts...)
-	td, err := admin.ListTopics(testContext(t), "rep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range td["rep"].Partitions {
-		if len(p.ISR) != 3 {
-			t.Fatalf("partition %d ISR %v", p.Partition, p.ISR)
-		}
+	for _, inter := range []string{"INTERNAL", "SASL_SSL"} {
+		t.Run(inter, func(t *testing.T) {
+			e := newSecureEnv(t)
+			_, ps := startSecureCluster(t, e, 3, "--config", "inter.broker.listener.name="+inter)
+			addr := fmt.Sprintf("127.0.0.1:%d", ps[1].saslSSL)
+			opts := []kgo.Opt{kgo.DialTLSConfig(e.tls(false)), saslPlain("alice", "alice-secret")}
+			admin := kadm.NewClient(newClient(t, addr, opts...))
+			eventually(t, 30*time.Second, "three brokers", func() bool {
+				m, err := admin.BrokerMetadata(testContext(t))
+				return err == nil && len(m.Brokers) == 3
+			})
+			if _, err := admin.CreateTopic(testContext(t), 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "rep"); err != nil {
+				t.Fatal(err)
+			}
+			// min.insync.replicas=3: every acks=all write needs both followers' fetches.
+			produceConsume(t, addr, "rep", 300, opts...)
+			td, err := admin.ListTopics(testContext(t), "rep")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range td["rep"].Partitions {
+				if len(p.ISR) != 3 {
+					t.Fatalf("partition %d ISR %v", p.Partition, p.ISR)
+				}
+			}
+		})
 	}
 }
 
