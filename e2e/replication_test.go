@@ -315,6 +315,17 @@ func faultRun(t *testing.T, fault func(c *procCluster)) {
 			s, _ := starts.Lookup("faults", o.Partition)
 			t.Logf("partition %d now: start %d, end %d, leader epoch %d, %v", o.Partition, s.Offset, o.Offset, o.LeaderEpoch, o.Err)
 		})
+		for i, n := range c.nodes {
+			// Each node's own view of the partitions: a leaderless one shows as leader -1.
+			one := kadm.NewClient(newClient(t, n.addr, kgo.SeedBrokers(n.addr)))
+			if md, err := one.Metadata(ctx, "faults"); err != nil {
+				t.Logf("node %d: metadata: %v", i, err)
+			} else {
+				for _, p := range md.Topics["faults"].Partitions.Sorted() {
+					t.Logf("node %d sees partition %d: leader %d, epoch %d, replicas %v, ISR %v", i, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
+				}
+			}
+		}
 		t.Fatalf("%d acknowledged records lost (e.g. %s); listing offsets: %v", len(lost), lost[0], err)
 	}
 	for v, n := range seen {

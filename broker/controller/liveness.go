@@ -91,9 +91,12 @@ func (c *Controller) ShutdownBroker(ctx context.Context, id int32) error {
 	return c.fence(ctx, id, "controlled shutdown")
 }
 
-// Tick fences the brokers whose session has lapsed, and completes reassignments whose last
-// ISR change did not (a controller that failed over in between, say). The leader calls it
-// periodically.
+// Tick fences the brokers whose session has lapsed, completes reassignments whose last ISR
+// change did not (a controller that failed over in between, say), and gives a leader to every
+// leaderless partition whose ISR holds an unfenced broker: the election that follows an unfence
+// (Heartbeat, RegisterBroker) may fail after the unfence took effect (the controller lost its
+// Raft leadership, the proposal timed out), and nothing else would retry it, leaving the
+// partition without a leader for good. The leader calls it periodically.
 func (c *Controller) Tick(ctx context.Context, now time.Time, session time.Duration) error {
 	st := c.meta.State()
 	var errs []error
@@ -122,6 +125,9 @@ func (c *Controller) Tick(ctx context.Context, now time.Time, session time.Durat
 		if err := c.fence(ctx, id, fmt.Sprintf("no heartbeat for %v", now.Sub(last).Round(time.Millisecond))); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.electLeaderless(ctx, -1); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -179,12 +185,12 @@ func (c *Controller) moveOffBroker(ctx context.Context, id int32) error {
 }
 
 // electLeaderless gives a leader to the partitions that have none and whose ISR holds the broker
-// that just came back.
+// that just came back (any unfenced broker for id -1).
 func (c *Controller) electLeaderless(ctx context.Context, id int32) error {
 	st := c.meta.State()
 	for _, t := range sortedTopics(st) {
 		for _, p := range t.Partitions {
-			if p.Leader >= 0 || !p.InISR(id) {
+			if p.Leader >= 0 || (id >= 0 && !p.InISR(id)) {
 				continue
 			}
 			leader := pickLeader(st, p.Replicas, p.ISR, -1)

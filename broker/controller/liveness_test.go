@@ -205,3 +205,40 @@ func TestAwaitApplied(t *testing.T) {
 		t.Fatalf("waited for a silent broker: %v %v", behind, err)
 	}
 }
+
+// TestTickElectsLeaderless: a partition left without a leader although an in-sync replica is
+// unfenced (its unfence was committed but the election after it failed) gets that replica as
+// leader at the next Tick; one whose only in-sync replica is fenced stays leaderless.
+func TestTickElectsLeaderless(t *testing.T) {
+	c, meta, _ := liveCluster(t, 3)
+	st := meta.State()
+	var parts []*raftmeta.Partition
+	for _, p := range st.Topics["t"].Partitions {
+		parts = append(parts, p)
+	}
+	if len(parts) < 2 {
+		t.Fatalf("want two partitions, have %d", len(parts))
+	}
+	orphan, fencedOnly := parts[0], parts[1]
+	none := raftmeta.NoLeader
+	for _, p := range []*raftmeta.Partition{orphan, fencedOnly} {
+		propose(t, meta, raftmeta.ChangePartition{Topic: "t", Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch,
+			Leader: &none, ISR: []int32{p.Replicas[0]}})
+	}
+	fenced := fencedOnly.Replicas[0]
+	if fenced == orphan.Replicas[0] {
+		t.Skip("both partitions' first replicas are the same broker")
+	}
+	propose(t, meta, raftmeta.SetBrokerFenced{ID: fenced, Fenced: true})
+	now := time.Now()
+	if err := c.Tick(ctxFor(t), now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st = meta.State()
+	if p := st.Partition("t", orphan.ID); p.Leader != orphan.Replicas[0] {
+		t.Fatalf("leaderless partition %d with an unfenced in-sync replica: leader %d after Tick, want %d", orphan.ID, p.Leader, orphan.Replicas[0])
+	}
+	if p := st.Partition("t", fencedOnly.ID); p.Leader != raftmeta.NoLeader {
+		t.Fatalf("partition %d whose only in-sync replica is fenced got leader %d", fencedOnly.ID, p.Leader)
+	}
+}
