@@ -28,9 +28,10 @@ type Controller struct {
 	meta *raftmeta.Node
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards rnd, lastSeen, stopping and progress
+	mu       sync.Mutex // guards rnd, lastSeen, lastTick, stopping and progress
 	rnd      *mrand.Rand
 	lastSeen map[int32]time.Time // broker heartbeats; see liveness.go
+	lastTick time.Time           // the previous Tick (see Tick: a gap resets lastSeen)
 	// stopping holds the incarnation of each broker in controlled shutdown: its heartbeats no
 	// longer unfence it (see ShutdownBroker).
 	stopping map[int32][16]byte

@@ -100,6 +100,18 @@ func (c *Controller) ShutdownBroker(ctx context.Context, id int32) error {
 func (c *Controller) Tick(ctx context.Context, now time.Time, session time.Duration) error {
 	st := c.meta.State()
 	var errs []error
+	c.mu.Lock()
+	if !c.lastTick.IsZero() && now.Sub(c.lastTick) > session/2 {
+		// No tick for a while: this node did not lead (heartbeats went to another controller)
+		// or was itself stopped or starved. What it last saw of the brokers says nothing about
+		// them now, so every broker gets a full session, as a new active controller gives them
+		// in Kafka. Judging by the old times would fence live brokers, all of them at once
+		// after a paused controller resumes.
+		clear(c.lastSeen)
+		c.log.Info("controller resumed after a gap: every broker gets a full session", "gap", now.Sub(c.lastTick).Round(time.Millisecond))
+	}
+	c.lastTick = now
+	c.mu.Unlock()
 	for _, r := range ListReassignments(st) {
 		if err := c.maybeCompleteReassignment(ctx, r.Topic, r.Partition); err != nil {
 			errs = append(errs, err)

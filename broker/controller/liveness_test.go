@@ -134,14 +134,17 @@ func TestTickFencesLapsedBroker(t *testing.T) {
 	if err := c.Tick(ctxFor(t), start, time.Second); err != nil { // a new controller starts every session
 		t.Fatal(err)
 	}
-	later := start.Add(3 * time.Second)
-	for _, id := range []int32{0, 1} {
-		if err := c.Heartbeat(ctxFor(t), id, inc[id], later); err != nil {
+	// Ticks every 100ms (as the controller's loop ticks at session/8), brokers 0 and 1
+	// heartbeating, broker 2 silent.
+	for now := start.Add(100 * time.Millisecond); now.Before(start.Add(3 * time.Second)); now = now.Add(100 * time.Millisecond) {
+		for _, id := range []int32{0, 1} {
+			if err := c.Heartbeat(ctxFor(t), id, inc[id], now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Tick(ctxFor(t), now, time.Second); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.Tick(ctxFor(t), later.Add(500*time.Millisecond), time.Second); err != nil {
-		t.Fatal(err)
 	}
 	st := meta.State()
 	if !st.Brokers[2].Fenced || st.Brokers[0].Fenced || st.Brokers[1].Fenced {
@@ -240,5 +243,39 @@ func TestTickElectsLeaderless(t *testing.T) {
 	}
 	if p := st.Partition("t", fencedOnly.ID); p.Leader != raftmeta.NoLeader {
 		t.Fatalf("partition %d whose only in-sync replica is fenced got leader %d", fencedOnly.ID, p.Leader)
+	}
+}
+
+// TestTickAfterAGapGivesFullSessions: a controller that did not tick for a while (it did not
+// lead, or its process was paused) judges no broker by the heartbeats it saw before: every
+// broker gets a full session, and only one that stays silent through it is fenced.
+func TestTickAfterAGapGivesFullSessions(t *testing.T) {
+	c, meta, inc := liveCluster(t, 3)
+	start := time.Now()
+	if err := c.Tick(ctxFor(t), start, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	resumed := start.Add(5 * time.Second) // five sessions without a tick
+	if err := c.Tick(ctxFor(t), resumed, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for id, br := range meta.State().Brokers {
+		if br.Fenced {
+			t.Fatalf("broker %d fenced by the first tick after a gap", id)
+		}
+	}
+	for now := resumed.Add(100 * time.Millisecond); now.Before(resumed.Add(2 * time.Second)); now = now.Add(100 * time.Millisecond) {
+		for _, id := range []int32{0, 1} {
+			if err := c.Heartbeat(ctxFor(t), id, inc[id], now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Tick(ctxFor(t), now, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := meta.State()
+	if !st.Brokers[2].Fenced || st.Brokers[0].Fenced || st.Brokers[1].Fenced {
+		t.Fatalf("fenced: 0 %v, 1 %v, 2 %v; want only the silent 2", st.Brokers[0].Fenced, st.Brokers[1].Fenced, st.Brokers[2].Fenced)
 	}
 }
