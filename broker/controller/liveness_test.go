@@ -215,10 +215,7 @@ func TestAwaitApplied(t *testing.T) {
 func TestTickElectsLeaderless(t *testing.T) {
 	c, meta, _ := liveCluster(t, 3)
 	st := meta.State()
-	var parts []*raftmeta.Partition
-	for _, p := range st.Topics["t"].Partitions {
-		parts = append(parts, p)
-	}
+	parts := append([]*raftmeta.Partition(nil), st.Topics["t"].Partitions...)
 	if len(parts) < 2 {
 		t.Fatalf("want two partitions, have %d", len(parts))
 	}
