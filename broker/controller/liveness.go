@@ -17,8 +17,9 @@ import (
 var ErrUnknownBroker = errors.New("controller: broker is not registered")
 
 // Broker liveness, as KRaft's BrokerHeartbeatManager keeps it: the controller remembers when
-// each broker last heartbeated (in memory only: a new controller starts every broker's session
-// afresh, which errs on the side of not fencing), fences a broker whose session lapses, and
+// each broker last heartbeated (in memory only: a new controller, or one that leads again or
+// resumes after a gap between its ticks, starts every broker's session afresh, which errs on the
+// side of not fencing), fences a broker whose session lapses, and
 // unfences it at its next heartbeat. Fencing moves leadership off the broker and takes it out of
 // every ISR; a partition whose last in-sync replica is fenced keeps that replica in its ISR with
 // no leader, so that it, and only it, leads again when it returns (no unclean election).
