@@ -19,8 +19,8 @@ var allowedImports = map[string][]string{
 	"raftmeta":            {"github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
 	"broker/partition":    {module + "/log"},
 	"broker/controller":   {module + "/raftmeta", module + "/internal/uuid", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
-	"broker/group":        {module + "/internal/uuid", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
-	"broker/txn":          {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"broker/group":        {module + "/internal/uuid", module + "/internal/coordhash", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
+	"broker/txn":          {module + "/internal/coordhash", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"broker/config":       {},
 	"broker/replica":      {module + "/log", module + "/compress", module + "/broker/partition", module + "/broker/config", module + "/raftmeta", module + "/wire", module + "/internal/periodic", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr", "github.com/klauspost/compress", "github.com/pierrec/lz4", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
 	"broker/fetchsession": {},
@@ -28,6 +28,7 @@ var allowedImports = map[string][]string{
 	"internal/testcert":   {},
 	"internal/periodic":   {},
 	"internal/uuid":       {},
+	"internal/coordhash":  {},
 	"internal/txncheck":   {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 	"console":             {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/minikraft/minikraft/internal/coordhash"
 	"github.com/minikraft/minikraft/internal/uuid"
 )
 
@@ -192,32 +193,10 @@ func (c *Config) partitionCount() int {
 	return c.NumPartitions
 }
 
-// PartitionFor returns the __consumer_offsets partition of a group: Kafka's
-// Utils.abs(groupId.hashCode) % numPartitions, where hashCode is Java's String.hashCode over UTF-16
-// code units and Utils.abs is Math.abs except that Integer.MIN_VALUE gives 0 (not x & 0x7fffffff,
-// which is Utils.toPositive, the producer partitioner's: they differ for every negative hash).
+// PartitionFor returns the __consumer_offsets partition of a group (coordhash.Partition: Kafka's
+// Utils.abs(groupId.hashCode) % numPartitions).
 func PartitionFor(groupID string, numPartitions int) int32 {
-	if numPartitions <= 0 {
-		return 0
-	}
-	var h int32
-	for _, r := range groupID {
-		if r >= 0x10000 { // a surrogate pair in UTF-16
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	abs := int64(h)
-	switch {
-	case h == math.MinInt32:
-		abs = 0
-	case h < 0:
-		abs = -abs
-	}
-	return int32(abs % int64(numPartitions))
+	return coordhash.Partition(groupID, numPartitions)
 }
 
 // utf16Len is Java's String.length(), which Kafka compares with offset.metadata.max.bytes.

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/minikraft/minikraft/internal/coordhash"
 )
 
 // Record is one __transaction_state record: Key and Value encoded exactly as Kafka does
@@ -193,33 +195,10 @@ func (c *Config) offsetsPartitionCount() int {
 	return c.OffsetsPartitions
 }
 
-// PartitionFor returns the __transaction_state partition of a transactional id (or the
-// __consumer_offsets partition of a group, which Kafka computes the same way): Kafka's
-// Utils.abs(id.hashCode) % numPartitions, where hashCode is Java's String.hashCode over UTF-16 code
-// units and Utils.abs maps Integer.MIN_VALUE to 0. (broker/group has the same function; this
-// package may not import it.)
+// PartitionFor returns the __transaction_state partition of a transactional id
+// (coordhash.Partition: Kafka's Utils.abs(id.hashCode) % numPartitions, as for groups).
 func PartitionFor(id string, numPartitions int) int32 {
-	if numPartitions <= 0 {
-		return 0
-	}
-	var h int32
-	for _, r := range id {
-		if r >= 0x10000 { // a surrogate pair in UTF-16
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	abs := int64(h)
-	switch {
-	case h == math.MinInt32:
-		abs = 0
-	case h < 0:
-		abs = -abs
-	}
-	return int32(abs % int64(numPartitions))
+	return coordhash.Partition(id, numPartitions)
 }
 
 // sortedParts returns the set's partitions in order.
