@@ -359,4 +359,3 @@ func nullable(s *string) string {
 	}
 	return *s
 }
-

@@ -251,4 +251,3 @@ func runDeleteRecords(ctx context.Context, e *env, p *parsed) error {
 	}
 	return nil
 }
-

@@ -292,7 +292,9 @@ func verifyReassignment(ctx context.Context, e *env, c *connection, want assignm
 	}
 	inProgress := map[string]bool{}
 	if rs, err := c.adm.ListPartitionReassignments(ctx, kadm.TopicsSet{}); err == nil {
-		rs.Each(func(r kadm.ListPartitionReassignmentsResponse) { inProgress[fmt.Sprintf("%s-%d", r.Topic, r.Partition)] = true })
+		rs.Each(func(r kadm.ListPartitionReassignmentsResponse) {
+			inProgress[fmt.Sprintf("%s-%d", r.Topic, r.Partition)] = true
+		})
 	}
 	now := map[string][]int32{}
 	for _, pr := range cur.Partitions {
