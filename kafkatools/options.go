@@ -111,11 +111,20 @@ func printUsage(w io.Writer, summary string, specs []option) {
 		}
 		rows = append(rows, [2]string{left, s.help})
 	}
+	// Options longer than the column (joptsimple's is about 40 wide) get their description on
+	// the next line, so one long option does not push every description off the screen.
+	const maxWidth = 44
 	width := 0
 	for _, r := range rows {
-		width = max(width, len(r[0]))
+		if len(r[0]) <= maxWidth {
+			width = max(width, len(r[0]))
+		}
 	}
 	for _, r := range rows {
+		if len(r[0]) > width {
+			fmt.Fprintf(w, "%s\n%-*s  %s\n", r[0], width, "", r[1])
+			continue
+		}
 		fmt.Fprintf(w, "%-*s  %s\n", width, r[0], r[1])
 	}
 }
