@@ -13,7 +13,11 @@ COPY rootfs/ /
 # Owned by the runtime user: an empty named volume mounted here is initialised by Docker from
 # this directory, ownership included, so the broker can write to it on first start.
 COPY --chown=1001:0 bitnami/ /bitnami/
-COPY minikraft /usr/local/bin/minikraft
+# The binary and, linked to it, Kafka's tools under their script names (kafka-topics.sh,
+# kafka-topics, ...: scripts/image/kafka-tools.txt), so `docker exec kafka-0 kafka-topics.sh
+# --bootstrap-server localhost:9092 --list` and a compose healthcheck in CMD form work with no
+# shell in the image.
+COPY bin/ /usr/local/bin/
 
 ENV PATH=/usr/local/bin
 USER 1001

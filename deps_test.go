@@ -31,6 +31,7 @@ var allowedImports = map[string][]string{
 	"internal/coordhash":  {},
 	"internal/txncheck":   {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 	"console":             {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
+	"kafkatools":          {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4", "golang.org/x/crypto/"},
 }
 
 // TestPackageDependencies enforces ARCHITECTURE.md's package boundaries with `go list -deps`, so a

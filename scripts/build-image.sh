@@ -27,10 +27,20 @@ trap 'rm -rf "$ctx"' EXIT
 # Seconds with a fraction: bash 5's EPOCHREALTIME, whole seconds elsewhere.
 now() { echo "${EPOCHREALTIME:-$(date +%s)}"; }
 
+mkdir -p "$ctx/bin"
 t0=$(now)
 (cd "$root" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" \
-	go build -trimpath -ldflags='-s -w' -o "$ctx/minikraft" ./cmd/minikraft)
+	go build -trimpath -ldflags='-s -w' -o "$ctx/bin/minikraft" ./cmd/minikraft)
 t1=$(now)
+
+# Kafka's tools are the same binary under their script names (package kafkatools): relative
+# links, with and without .sh, next to it in /usr/local/bin (on the image's PATH). COPY keeps a
+# directory's symlinks as symlinks, the legacy builder of Docker 20.10 included.
+while read -r tool; do
+	[ -n "$tool" ] || continue
+	ln -s minikraft "$ctx/bin/$tool"
+	ln -s minikraft "$ctx/bin/$tool.sh"
+done <"$root/scripts/image/kafka-tools.txt"
 
 # The root filesystem, owned by root. uid 1001 with primary group 0 is bitnami's user, so a
 # volume written by bitnami/kafka (files 1001:root) stays readable and writable.

@@ -9,6 +9,10 @@
 // `minikraft healthcheck [addr]` asks a broker for its API versions and exits 0 when it answers,
 // for container health checks (given an http:// address, it checks a console's page).
 //
+// Invoked under the name of one of Kafka's tools (kafka-topics.sh, kafka-topics, ...: the image
+// links each name to the binary) or as `minikraft kafka-topics ...`, it is that tool, a client
+// of any cluster (package kafkatools).
+//
 // `minikraft console --bootstrap-server HOST:PORT[,...] --listen ADDR` serves a web console of
 // any Kafka cluster (package console); see console.go for its flags and kafka-ui's variables.
 package main
@@ -26,9 +30,20 @@ import (
 	"github.com/minikraft/minikraft"
 	"github.com/minikraft/minikraft/broker"
 	"github.com/minikraft/minikraft/broker/config"
+	"github.com/minikraft/minikraft/kafkatools"
 )
 
 func main() {
+	// Invoked as one of Kafka's tools (a kafka-topics.sh link to this binary, or `minikraft
+	// kafka-topics ...`): package kafkatools.
+	if name := kafkatools.ToolName(os.Args[0]); name != "" {
+		os.Exit(kafkatools.Main(name, os.Args[1:]))
+	}
+	if len(os.Args) > 1 {
+		if name := kafkatools.ToolName(os.Args[1]); name != "" {
+			os.Exit(kafkatools.Main(name, os.Args[2:]))
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:]))
 	}
