@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -66,12 +67,19 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 		v.Status = http.StatusBadRequest
 		return v, nil
 	}
+	if d.Full {
+		// A page of whole values is a page of a few records: the byte budget still bounds it.
+		d.Limit = 1
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > s.cfg.MaxMessages {
 			return fail("limit: want a whole number from 1 to %d", s.cfg.MaxMessages)
 		}
 		d.Limit = n
+		if d.Full && n > maxFull {
+			return fail("limit: at most %d records with full=1 (whole values)", maxFull)
+		}
 	}
 	switch d.Format {
 	case "auto", "text", "json", "hex":
@@ -146,16 +154,7 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 		return nil, err
 	}
 	// One page across partitions: by time, then partition and offset; "latest" keeps the last.
-	sort.Slice(recs, func(i, j int) bool {
-		a, b := recs[i], recs[j]
-		if !a.Timestamp.Equal(b.Timestamp) {
-			return a.Timestamp.Before(b.Timestamp)
-		}
-		if a.Partition != b.Partition {
-			return a.Partition < b.Partition
-		}
-		return a.Offset < b.Offset
-	})
+	sortRecords(recs)
 	if len(recs) > d.Limit {
 		if d.Seek == "latest" {
 			recs = recs[len(recs)-d.Limit:]
@@ -164,12 +163,7 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 		}
 	}
 	for _, rec := range recs {
-		row := messageRow{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-			Key: render(rec.Key, d.Format, d.Full), Value: render(rec.Value, d.Format, d.Full)}
-		for _, h := range rec.Headers {
-			row.Headers = append(row.Headers, headerRow{Key: h.Key, Value: render(h.Value, d.Format, d.Full)})
-		}
-		d.Messages = append(d.Messages, row)
+		d.Messages = append(d.Messages, rowOf(rec, d.Format, d.Full))
 	}
 	if cut {
 		d.Note += "stopped at the page's byte or time budget; narrow the partition or the offset to see more; "
@@ -240,6 +234,41 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 		}
 	}
 	return recs, false, nil
+}
+
+// sortRecords orders records across partitions by time, then partition and offset.
+func sortRecords(recs []*kgo.Record) {
+	sort.Slice(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if !a.Timestamp.Equal(b.Timestamp) {
+			return a.Timestamp.Before(b.Timestamp)
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
+}
+
+// maxFull bounds the records of a page that shows values whole.
+const maxFull = 10
+
+// rowOf is one record as the page shows it; a value cut short links to the record alone, whole.
+func rowOf(rec *kgo.Record, format string, full bool) messageRow {
+	link := "/topics/" + url.PathEscape(rec.Topic) + "/messages?" + url.Values{"partition": {strconv.Itoa(int(rec.Partition))},
+		"seek": {"offset"}, "offset": {strconv.FormatInt(rec.Offset, 10)}, "limit": {"1"}, "full": {"1"}, "format": {format}}.Encode()
+	show := func(b []byte) shown {
+		sh := render(b, format, full)
+		if sh.Cut {
+			sh.Link = link
+		}
+		return sh
+	}
+	row := messageRow{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: show(rec.Key), Value: show(rec.Value)}
+	for _, h := range rec.Headers {
+		row.Headers = append(row.Headers, headerRow{Key: h.Key, Value: show(h.Value)})
+	}
+	return row
 }
 
 func orDefault(v, def string) string {

@@ -96,7 +96,11 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 		row.Messages = messageCount(starts, ends, name)
 		d.Topics = append(d.Topics, row)
 	}
-	return &view{Template: "topics", Title: "Topics", Data: d}, nil
+	v := &view{Template: "topics", Title: "Topics", Data: d}
+	if t := r.URL.Query().Get("deleted"); t != "" {
+		v.Done = "Deleted topic " + t + "."
+	}
+	return v, nil
 }
 
 // messageCount is the sum over a topic's partitions of end minus start offset.
@@ -234,5 +238,5 @@ func (s *Server) topic(r *http.Request) (*view, error) {
 	if err != nil {
 		d.ConfigsErr = errorText(err)
 	}
-	return &view{Template: "topic", Title: "Topic " + name, Data: d}, nil
+	return &view{Template: "topic", Title: "Topic " + name, Data: d, Done: doneText(r.URL.Query())}, nil
 }
