@@ -330,3 +330,54 @@ func TestConsoleTailAndWhole(t *testing.T) {
 		t.Errorf("full=1 with 50 records: %d, want 400", code)
 	}
 }
+
+// TestConsoleMessagesSeek: the messages page starts where it is asked (an offset, a time, the
+// latest) in the partition asked, and shows binary values as hex and JSON pretty-printed.
+func TestConsoleMessagesSeek(t *testing.T) {
+	c := minikraft.NewCluster(t, 1)
+	srv, hc := startConsole(t, c)
+	adm := newAdmin(t, c)
+	ctx := context.Background()
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "s"); err != nil {
+		t.Fatal(err)
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("s"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	for i, v := range []string{"rec-2020", "rec-2021", `{"year":2022}`, "\x00\x01\x02binary"} {
+		ts := time.Date(2020+i, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := pcl.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Timestamp: ts}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		query    string
+		has, not []string
+	}{
+		{"partition=0&seek=offset&offset=1", []string{"rec-2021", "&#34;year&#34;: 2022", "00 01 02"}, []string{"rec-2020"}},
+		{"partition=0&seek=time&time=2020-06-01T00:00", []string{"rec-2021"}, []string{"rec-2020"}},
+		{"seek=time&time=2022-06-01T00:00:00Z", []string{"binary"}, []string{"rec-2021", "year"}},
+		{"partition=0&seek=latest&limit=1", []string{"binary"}, []string{"rec-2021"}},
+		{"partition=1", []string{"No messages here."}, []string{"rec-2020"}},
+		{"partition=0&format=hex&limit=1", []string{"72 65 63 2d 32 30 32 30"}, []string{"rec-2021"}},
+	}
+	for _, cs := range cases {
+		code, body := get(t, hc, srv.URL+"/topics/s/messages?"+cs.query)
+		if code != 200 {
+			t.Errorf("%s: %d", cs.query, code)
+			continue
+		}
+		for _, h := range cs.has {
+			if !strings.Contains(body, h) {
+				t.Errorf("%s: lacks %q", cs.query, h)
+			}
+		}
+		for _, n := range cs.not {
+			if strings.Contains(body, n) {
+				t.Errorf("%s: has %q", cs.query, n)
+			}
+		}
+	}
+}

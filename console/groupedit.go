@@ -151,13 +151,13 @@ func (s *Server) resetOffsets(r *http.Request, group string) (int, error) {
 	return n, nil
 }
 
-// parseTime reads the forms' times: 2006-01-02T15:04 (a datetime-local field, UTC) or RFC 3339.
+// parseTime reads the forms' times: 2006-01-02T15:04[:05] (a datetime-local field, taken as UTC)
+// or RFC 3339.
 func parseTime(v string) (time.Time, error) {
-	if ts, err := time.Parse("2006-01-02T15:04", v); err == nil {
-		return ts, nil
-	}
-	if ts, err := time.Parse(time.RFC3339, v); err == nil {
-		return ts, nil
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339} {
+		if ts, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
+			return ts, nil
+		}
 	}
 	return time.Time{}, badRequest("time: want 2006-01-02T15:04 (UTC) or RFC 3339")
 }

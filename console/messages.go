@@ -110,11 +110,9 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 			return fail("offset: want a whole number")
 		}
 	case "time":
-		ts, err := time.Parse("2006-01-02T15:04", d.Time)
+		ts, err := parseTime(d.Time)
 		if err != nil {
-			if ts, err = time.Parse(time.RFC3339, d.Time); err != nil {
-				return fail("time: want 2006-01-02T15:04 (UTC) or RFC 3339")
-			}
+			return fail("%s", err)
 		}
 		if at, err = s.adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), name); err != nil {
 			return nil, err
