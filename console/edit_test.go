@@ -381,3 +381,41 @@ func TestConsoleMessagesSeek(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleTransactionEnd: a partition whose last offset is a transaction's commit marker is
+// read to its end at once (the marker is not shown), not after the page's whole time budget.
+func TestConsoleTransactionEnd(t *testing.T) {
+	c := minikraft.NewCluster(t, 1)
+	srv, hc := startConsole(t, c)
+	ctx := context.Background()
+	if _, err := newAdmin(t, c).CreateTopic(ctx, 1, 1, nil, "tx"); err != nil {
+		t.Fatal(err)
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("tx"), kgo.TransactionalID("console-txn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	if err := pcl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pcl.ProduceSync(ctx, kgo.StringRecord("in-txn")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pcl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, body := get(t, hc, srv.URL+"/topics/tx/messages")
+	took := time.Since(start)
+	if code != 200 || !strings.Contains(body, "in-txn") || strings.Contains(body, "budget") || strings.Count(body, `<td class="num">0</td><td class="num">`) != 1 {
+		t.Errorf("messages of a transactional topic: %d\n%s", code, body)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the page took %v: it waited for offsets past the commit marker", took)
+	}
+	code, body = get(t, hc, srv.URL+"/topics/tx/tail?next=0:0")
+	if code != 200 || strings.Count(body, `"offset":`) != 1 || !strings.Contains(body, `"next":"0:2"`) {
+		t.Errorf("tail over a commit marker: %d %s", code, body)
+	}
+}

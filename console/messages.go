@@ -147,7 +147,7 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 			from[p], until[p] = o, en.Offset
 		}
 	}
-	recs, cut, err := s.read(ctx, name, from, until, d.Limit)
+	recs, _, cut, err := s.read(ctx, name, from, until, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -171,10 +171,12 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 
 // read consumes [from[p], until[p]) of each partition, at most limit records per partition,
 // until every partition is done, the fetched bytes pass FetchMaxBytes, or the context's time
-// is nearly out (cut is then true and what was read is returned).
-func (s *Server) read(ctx context.Context, topic string, from, until map[int32]int64, limit int) (recs []*kgo.Record, cut bool, err error) {
+// is nearly out (cut is then true and what was read is returned). reached is, for each
+// partition read, the offset after the last one seen, transaction markers included.
+func (s *Server) read(ctx context.Context, topic string, from, until map[int32]int64, limit int) (recs []*kgo.Record, reached map[int32]int64, cut bool, err error) {
+	reached = map[int32]int64{}
 	if len(from) == 0 {
-		return nil, false, nil
+		return nil, reached, false, nil
 	}
 	offsets := map[int32]kgo.Offset{}
 	for p, o := range from {
@@ -187,10 +189,13 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(s.cfg.FetchMaxBytes, 1<<20)),
 		kgo.FetchMaxWait(250 * time.Millisecond),
+		// A transaction's commit or abort marker can be a partition's last offset: seen, it
+		// says the partition is read to its end (without it the page waited out its budget).
+		kgo.KeepControlRecords(),
 	}, s.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, false, err
+		return nil, reached, false, err
 	}
 	defer cl.Close()
 	// Leave time to render what was read before the page's own deadline.
@@ -206,11 +211,11 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 	for pending > 0 {
 		fs := cl.PollFetches(pctx)
 		if pctx.Err() != nil {
-			return recs, true, nil
+			return recs, reached, true, nil
 		}
 		for _, fe := range fs.Errors() {
 			if !errors.Is(fe.Err, context.Canceled) && !errors.Is(fe.Err, context.DeadlineExceeded) {
-				return nil, false, fe.Err
+				return nil, reached, false, fe.Err
 			}
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
@@ -219,19 +224,22 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 			if !ok || rec.Offset >= end || count[p] >= limit {
 				return
 			}
-			recs = append(recs, rec)
-			count[p]++
-			bytes += int64(len(rec.Key) + len(rec.Value))
+			reached[p] = rec.Offset + 1
+			if !rec.Attrs.IsControl() {
+				recs = append(recs, rec)
+				count[p]++
+				bytes += int64(len(rec.Key) + len(rec.Value))
+			}
 			if rec.Offset >= end-1 || count[p] >= limit {
 				delete(until, p)
 				pending--
 			}
 		})
 		if bytes >= int64(s.cfg.FetchMaxBytes) {
-			return recs, true, nil
+			return recs, reached, true, nil
 		}
 	}
-	return recs, false, nil
+	return recs, reached, false, nil
 }
 
 // sortRecords orders records across partitions by time, then partition and offset.

@@ -111,7 +111,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a := tailAnswer{Records: []tailRecord{}}
-	recs, _, err := s.read(ctx, name, from, until, tailBatch)
+	recs, reached, _, err := s.read(ctx, name, from, until, tailBatch)
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		a.Error = errorText(err)
 	}
@@ -123,7 +123,9 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 			tr.Headers = append(tr.Headers, tailHeader(h))
 		}
 		a.Records = append(a.Records, tr)
-		next[rec.Partition] = max(next[rec.Partition], rec.Offset+1)
+	}
+	for p, o := range reached {
+		next[p] = max(next[p], o)
 	}
 	ps := make([]int32, 0, len(next))
 	for p := range next {
