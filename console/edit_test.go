@@ -233,6 +233,23 @@ func TestConsoleTokenAndReadOnly(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("token without its cookie: %d", resp.StatusCode)
 	}
+	// With the right cookie and token, but from another origin: Origin alone (an older browser
+	// sends no Sec-Fetch-Site), or Sec-Fetch-Site alone.
+	for _, h := range []map[string]string{{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}} {
+		req, _ := http.NewRequest("POST", srv.URL+"/create-topic", strings.NewReader(url.Values{"name": {"x"}, "csrf": {tok}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token and cookie but %v: %d, want 403", h, resp.StatusCode)
+		}
+	}
 	if _, body := get(t, hc, srv.URL+"/topics"); strings.Contains(body, `data-topic="x"`) {
 		t.Fatal("a refused form created topic x")
 	}
