@@ -38,6 +38,9 @@ type Config struct {
 	FetchMaxBytes int32
 	// RequestTimeout bounds the cluster calls of one page; 0: 10 s.
 	RequestTimeout time.Duration
+	// ReadOnly hides every form that changes something and refuses every POST (403): a console
+	// to look at a cluster with (kafka-ui's KAFKA_CLUSTERS_0_READONLY).
+	ReadOnly bool
 	// ClientOpts are extra franz-go options (SASL, TLS, a dialer) for every client the console
 	// makes; they come after the console's own.
 	ClientOpts []kgo.Opt
@@ -52,6 +55,8 @@ type Server struct {
 	adm     *kadm.Client
 	pages   map[string]*template.Template
 	handler http.Handler
+	// secret keys the CSRF tokens; placeholder is what templates write where a token goes.
+	secret, placeholder string
 }
 
 // New makes a console for the cluster cfg.Brokers name. Close it to close its client.
@@ -71,11 +76,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, secret: newSecret(), placeholder: "csrf-" + newSecret()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	pages, err := parsePages()
+	pages, err := parsePages(s.funcs())
 	if err != nil {
 		return nil, err
 	}
@@ -112,18 +117,25 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /create-topic", s.page(s.createTopicForm))
 	mux.Handle("POST /create-topic", s.page(s.createTopic))
 	mux.Handle("GET /topics/{name}", s.page(s.topic))
+	mux.Handle("POST /topics/{name}/configs", s.page(s.alterConfig))
+	mux.Handle("POST /topics/{name}/partitions", s.page(s.addPartitions))
+	mux.Handle("POST /topics/{name}/delete", s.page(s.deleteTopic))
 	mux.Handle("GET /topics/{name}/messages", s.page(s.messages))
+	mux.Handle("GET /topics/{name}/tail", http.HandlerFunc(s.tail))
 	mux.Handle("GET /topics/{name}/produce", s.page(s.produceForm))
 	mux.Handle("POST /topics/{name}/produce", s.page(s.produce))
 	mux.Handle("GET /groups", s.page(s.groups))
 	// Group names are any string, slashes included: the rest of the path is the name.
 	mux.Handle("GET /groups/{name...}", s.page(s.group))
+	mux.Handle("POST /groups/{name...}", s.page(s.changeGroup))
 	mux.Handle("/", s.page(func(*http.Request) (*view, error) {
 		return nil, httpError{http.StatusNotFound, "no such page"}
 	}))
 	// A form posted from another site (CSRF) is refused: browsers send Sec-Fetch-Site or
 	// Origin with every POST, and a cross-origin one gets 403 before any handler runs.
-	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	// Then every POST needs the token tied to the browser's cookie, and read-only mode refuses
+	// them all (guard, security.go).
+	return securityHeaders(http.NewCrossOriginProtection().Handler(s.guard(mux)))
 }
 
 // securityHeaders keeps pages inert even if something escaped the templates: scripts, styles
@@ -146,6 +158,9 @@ type view struct {
 	Status   int
 	Data     any
 	Redirect string
+	// Error is shown at the top of the page (a change the cluster refused, with the page as it
+	// is now below it); Done says what a change did.
+	Error, Done string
 }
 
 // layoutData is what templates/layout.html sees.
@@ -155,6 +170,7 @@ type layoutData struct {
 	Title   string
 	Nav     string
 	Error   string
+	Done    string
 	Data    any
 }
 
@@ -200,7 +216,7 @@ func (s *Server) page(h func(*http.Request) (*view, error)) http.Handler {
 			http.Redirect(w, r, v.Redirect, http.StatusSeeOther)
 			return
 		}
-		s.render(w, r, v, "")
+		s.render(w, r, v, v.Error)
 	})
 }
 
@@ -223,7 +239,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, errMsg 
 		panic("console: no template " + v.Template)
 	}
 	var buf strings.Builder
-	ld := layoutData{Cluster: s.cfg.Name, Brokers: strings.Join(s.cfg.Brokers, ","), Title: v.Title, Nav: navOf(r.URL.Path), Error: errMsg, Data: v.Data}
+	ld := layoutData{Cluster: s.cfg.Name, Brokers: strings.Join(s.cfg.Brokers, ","), Title: v.Title, Nav: navOf(r.URL.Path), Error: errMsg, Done: v.Done, Data: v.Data}
 	if err := t.ExecuteTemplate(&buf, "layout", ld); err != nil {
 		s.log.Error("console: template failed", "template", v.Template, "err", err)
 		http.Error(w, "internal error: a page template failed (see the console's log)", http.StatusInternalServerError)
@@ -233,7 +249,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, errMsg 
 	if v.Status != 0 {
 		w.WriteHeader(v.Status)
 	}
-	w.Write([]byte(buf.String()))
+	w.Write([]byte(s.fillToken(r, buf.String())))
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -252,7 +268,7 @@ func navOf(path string) string {
 
 // parsePages parses each page template with the layout: templates/layout.html defines
 // "layout", which calls "content", which each page file defines.
-func parsePages() (map[string]*template.Template, error) {
+func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	base, err := template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, err
@@ -274,6 +290,22 @@ func parsePages() (map[string]*template.Template, error) {
 		pages[name] = t
 	}
 	return pages, nil
+}
+
+// funcs are the templates' functions: the shared ones and the server's own, "readOnly" (hide
+// the forms that change something) and "csrf" (a form's hidden token field; render fills it in).
+func (s *Server) funcs() template.FuncMap {
+	fm := template.FuncMap{
+		"readOnly": func() bool { return s.cfg.ReadOnly },
+		"csrf": func() template.HTML {
+			return template.HTML(`<input type="hidden" name="csrf" value="` + s.placeholder + `">`)
+		},
+		"csrfToken": func() string { return s.placeholder },
+	}
+	for k, v := range funcs {
+		fm[k] = v
+	}
+	return fm
 }
 
 var funcs = template.FuncMap{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -32,15 +33,22 @@ var lessonTopic = url.Values{
 // startConsole serves a console of c over httptest; the client does not follow redirects, so
 // tests see the 303 after a form.
 func startConsole(t *testing.T, c *minikraft.Cluster) (*httptest.Server, *http.Client) {
+	return startConsoleWith(t, console.Config{Brokers: c.Addrs(), Name: "kraft"})
+}
+
+// startConsoleWith serves a console made with cfg; its client keeps cookies, as a browser does,
+// so post can send the CSRF token of the client's cookie.
+func startConsoleWith(t *testing.T, cfg console.Config) (*httptest.Server, *http.Client) {
 	t.Helper()
-	s, err := console.New(console.Config{Brokers: c.Addrs(), Name: "kraft"})
+	s, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return srv, hc
 }
 
@@ -55,8 +63,33 @@ func get(t *testing.T, hc *http.Client, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// csrfToken is the token the console gives hc's cookie, from a page's <meta name="csrf-token">
+// (a page that asks the cluster nothing: the 404 page).
+func csrfToken(t *testing.T, hc *http.Client, u string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, hc, pu.Scheme+"://"+pu.Host+"/no-such-page")
+	m := regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf-token in the page:\n%s", body)
+	}
+	return m[1]
+}
+
+// post sends a form as the console's own page would: with the CSRF token of hc's cookie, unless
+// the form has a csrf field already.
 func post(t *testing.T, hc *http.Client, u string, form url.Values) (*http.Response, string) {
 	t.Helper()
+	if _, ok := form["csrf"]; !ok {
+		f := url.Values{"csrf": {csrfToken(t, hc, u)}}
+		for k, v := range form {
+			f[k] = v
+		}
+		form = f
+	}
 	resp, err := hc.PostForm(u, form)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +159,7 @@ func TestConsoleLessonFlow(t *testing.T) {
 	if code != 200 || idText(body, "partition-count") != "3" || idText(body, "message-count") != "1" || idText(body, "replication-factor") != "3" {
 		t.Fatalf("topic page: %d, partitions %q, messages %q, rf %q\n%s", code, idText(body, "partition-count"), idText(body, "message-count"), idText(body, "replication-factor"), body)
 	}
-	if !strings.Contains(body, `data-config="retention.ms"`) || !strings.Contains(body, ">86400000<") {
+	if !strings.Contains(body, `data-config="retention.ms"`) || !regexp.MustCompile(`(?s)data-config="retention.ms">.*?86400000`).MatchString(body) {
 		t.Errorf("topic page does not show retention.ms 86400000")
 	}
 

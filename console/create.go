@@ -37,6 +37,9 @@ type createData struct {
 }
 
 func (s *Server) createTopicForm(r *http.Request) (*view, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	f := createForm{Partitions: "1", ReplicationFactor: "", CleanupPolicy: "delete", RetentionMs: "604800000"}
 	return &view{Template: "create", Title: "Add a topic", Data: createData{f, retentionPresets}}, nil
 }
@@ -116,6 +119,14 @@ func (s *Server) createTopic(r *http.Request) (*view, error) {
 		return refuse()
 	}
 	return &view{Redirect: "/topics/" + url.PathEscape(f.Name)}, nil
+}
+
+// writable is the 403 a form page answers in read-only mode (guard refuses the POSTs).
+func (s *Server) writable() error {
+	if s.cfg.ReadOnly {
+		return httpError{http.StatusForbidden, "the console is read-only: it changes nothing"}
+	}
+	return nil
 }
 
 // formInt checks an optional integer field: empty is -1 (the broker's default), anything else

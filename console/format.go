@@ -15,11 +15,13 @@ import (
 // shown is bytes as a page shows them: the text (already cut to maxShown bytes), how it is
 // encoded ("text", "json", "hex" or "null"), and the full length when it was cut.
 type shown struct {
-	Text   string
-	As     string
-	Len    int
-	Cut    bool
-	IsNull bool
+	Text   string `json:"text"`
+	As     string `json:"as"`
+	Len    int    `json:"len"`
+	Cut    bool   `json:"cut"`
+	IsNull bool   `json:"null"`
+	// Link is the address of the record alone and whole, when Cut.
+	Link string `json:"link,omitempty"`
 }
 
 // maxShown is how much of one key, value or header the messages page shows.

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -38,7 +39,11 @@ func (s *Server) groups(r *http.Request) (*view, error) {
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-	return &view{Template: "groups", Title: "Consumer groups", Data: rows}, nil
+	v := &view{Template: "groups", Title: "Consumer groups", Data: rows}
+	if g := r.URL.Query().Get("deleted"); g != "" {
+		v.Done = "Deleted group " + g + "."
+	}
+	return v, nil
 }
 
 func groupRowOf(name string, l kadm.DescribedGroupLag) groupRow {
@@ -90,6 +95,7 @@ type groupData struct {
 	Coordinator  int32
 	MemberRows   []memberRow
 	Lags         []lagRow
+	Topics       []string // the topics of Lags, for the reset form
 }
 
 // group is one group: its members with what each was assigned, and per partition the committed
@@ -132,7 +138,18 @@ func (s *Server) group(r *http.Request) (*view, error) {
 		}
 		d.Lags = append(d.Lags, row)
 	}
-	return &view{Template: "group", Title: "Group " + name, Data: d}, nil
+	seen := map[string]bool{}
+	for _, l := range d.Lags {
+		if !seen[l.Topic] {
+			seen[l.Topic] = true
+			d.Topics = append(d.Topics, l.Topic)
+		}
+	}
+	v := &view{Template: "group", Title: "Group " + name, Data: d}
+	if n, err := strconv.Atoi(r.URL.Query().Get("reset")); err == nil {
+		v.Done = "Committed new offsets for " + strconv.Itoa(n) + " partition(s)."
+	}
+	return v, nil
 }
 
 func joinInt32(xs []int32) string { return funcs["join"].(func([]int32) string)(xs) }

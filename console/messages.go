@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -66,12 +67,19 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 		v.Status = http.StatusBadRequest
 		return v, nil
 	}
+	if d.Full {
+		// A page of whole values is a page of a few records: the byte budget still bounds it.
+		d.Limit = 1
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > s.cfg.MaxMessages {
 			return fail("limit: want a whole number from 1 to %d", s.cfg.MaxMessages)
 		}
 		d.Limit = n
+		if d.Full && n > maxFull {
+			return fail("limit: at most %d records with full=1 (whole values)", maxFull)
+		}
 	}
 	switch d.Format {
 	case "auto", "text", "json", "hex":
@@ -102,11 +110,9 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 			return fail("offset: want a whole number")
 		}
 	case "time":
-		ts, err := time.Parse("2006-01-02T15:04", d.Time)
+		ts, err := parseTime(d.Time)
 		if err != nil {
-			if ts, err = time.Parse(time.RFC3339, d.Time); err != nil {
-				return fail("time: want 2006-01-02T15:04 (UTC) or RFC 3339")
-			}
+			return fail("%s", err)
 		}
 		if at, err = s.adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), name); err != nil {
 			return nil, err
@@ -141,21 +147,12 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 			from[p], until[p] = o, en.Offset
 		}
 	}
-	recs, cut, err := s.read(ctx, name, from, until, d.Limit)
+	recs, _, cut, err := s.read(ctx, name, from, until, d.Limit)
 	if err != nil {
 		return nil, err
 	}
 	// One page across partitions: by time, then partition and offset; "latest" keeps the last.
-	sort.Slice(recs, func(i, j int) bool {
-		a, b := recs[i], recs[j]
-		if !a.Timestamp.Equal(b.Timestamp) {
-			return a.Timestamp.Before(b.Timestamp)
-		}
-		if a.Partition != b.Partition {
-			return a.Partition < b.Partition
-		}
-		return a.Offset < b.Offset
-	})
+	sortRecords(recs)
 	if len(recs) > d.Limit {
 		if d.Seek == "latest" {
 			recs = recs[len(recs)-d.Limit:]
@@ -164,12 +161,7 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 		}
 	}
 	for _, rec := range recs {
-		row := messageRow{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-			Key: render(rec.Key, d.Format, d.Full), Value: render(rec.Value, d.Format, d.Full)}
-		for _, h := range rec.Headers {
-			row.Headers = append(row.Headers, headerRow{Key: h.Key, Value: render(h.Value, d.Format, d.Full)})
-		}
-		d.Messages = append(d.Messages, row)
+		d.Messages = append(d.Messages, rowOf(rec, d.Format, d.Full))
 	}
 	if cut {
 		d.Note += "stopped at the page's byte or time budget; narrow the partition or the offset to see more; "
@@ -179,10 +171,12 @@ func (s *Server) messages(r *http.Request) (*view, error) {
 
 // read consumes [from[p], until[p]) of each partition, at most limit records per partition,
 // until every partition is done, the fetched bytes pass FetchMaxBytes, or the context's time
-// is nearly out (cut is then true and what was read is returned).
-func (s *Server) read(ctx context.Context, topic string, from, until map[int32]int64, limit int) (recs []*kgo.Record, cut bool, err error) {
+// is nearly out (cut is then true and what was read is returned). reached is, for each
+// partition read, the offset after the last one seen, transaction markers included.
+func (s *Server) read(ctx context.Context, topic string, from, until map[int32]int64, limit int) (recs []*kgo.Record, reached map[int32]int64, cut bool, err error) {
+	reached = map[int32]int64{}
 	if len(from) == 0 {
-		return nil, false, nil
+		return nil, reached, false, nil
 	}
 	offsets := map[int32]kgo.Offset{}
 	for p, o := range from {
@@ -195,10 +189,13 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(s.cfg.FetchMaxBytes, 1<<20)),
 		kgo.FetchMaxWait(250 * time.Millisecond),
+		// A transaction's commit or abort marker can be a partition's last offset: seen, it
+		// says the partition is read to its end (without it the page waited out its budget).
+		kgo.KeepControlRecords(),
 	}, s.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, false, err
+		return nil, reached, false, err
 	}
 	defer cl.Close()
 	// Leave time to render what was read before the page's own deadline.
@@ -214,11 +211,11 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 	for pending > 0 {
 		fs := cl.PollFetches(pctx)
 		if pctx.Err() != nil {
-			return recs, true, nil
+			return recs, reached, true, nil
 		}
 		for _, fe := range fs.Errors() {
 			if !errors.Is(fe.Err, context.Canceled) && !errors.Is(fe.Err, context.DeadlineExceeded) {
-				return nil, false, fe.Err
+				return nil, reached, false, fe.Err
 			}
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
@@ -227,19 +224,57 @@ func (s *Server) read(ctx context.Context, topic string, from, until map[int32]i
 			if !ok || rec.Offset >= end || count[p] >= limit {
 				return
 			}
-			recs = append(recs, rec)
-			count[p]++
-			bytes += int64(len(rec.Key) + len(rec.Value))
+			reached[p] = rec.Offset + 1
+			if !rec.Attrs.IsControl() {
+				recs = append(recs, rec)
+				count[p]++
+				bytes += int64(len(rec.Key) + len(rec.Value))
+			}
 			if rec.Offset >= end-1 || count[p] >= limit {
 				delete(until, p)
 				pending--
 			}
 		})
 		if bytes >= int64(s.cfg.FetchMaxBytes) {
-			return recs, true, nil
+			return recs, reached, true, nil
 		}
 	}
-	return recs, false, nil
+	return recs, reached, false, nil
+}
+
+// sortRecords orders records across partitions by time, then partition and offset.
+func sortRecords(recs []*kgo.Record) {
+	sort.Slice(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if !a.Timestamp.Equal(b.Timestamp) {
+			return a.Timestamp.Before(b.Timestamp)
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
+}
+
+// maxFull bounds the records of a page that shows values whole.
+const maxFull = 10
+
+// rowOf is one record as the page shows it; a value cut short links to the record alone, whole.
+func rowOf(rec *kgo.Record, format string, full bool) messageRow {
+	link := "/topics/" + url.PathEscape(rec.Topic) + "/messages?" + url.Values{"partition": {strconv.Itoa(int(rec.Partition))},
+		"seek": {"offset"}, "offset": {strconv.FormatInt(rec.Offset, 10)}, "limit": {"1"}, "full": {"1"}, "format": {format}}.Encode()
+	show := func(b []byte) shown {
+		sh := render(b, format, full)
+		if sh.Cut {
+			sh.Link = link
+		}
+		return sh
+	}
+	row := messageRow{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: show(rec.Key), Value: show(rec.Value)}
+	for _, h := range rec.Headers {
+		row.Headers = append(row.Headers, headerRow{Key: h.Key, Value: show(h.Value)})
+	}
+	return row
 }
 
 func orDefault(v, def string) string {

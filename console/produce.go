@@ -49,6 +49,9 @@ func (s *Server) topicPartitions(r *http.Request, name string) (int, error) {
 }
 
 func (s *Server) produceForm(r *http.Request) (*view, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	name := r.PathValue("name")
 	n, err := s.topicPartitions(r, name)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -30,7 +32,14 @@ type topicsData struct {
 	ShowInternal bool
 	Hidden       int
 	SizeErr      string
+	// Page is this page's number (from 1) of Pages; Total the topics matched, all pages.
+	Page, Pages, Total int
+	PrevURL, NextURL   string
 }
+
+// topicsPerPage bounds the rows of /topics: offsets and log dirs are asked for those rows only,
+// so a cluster of thousands of topics still answers in one short page.
+const topicsPerPage = 100
 
 // topics lists the topics: partitions, replication factor (the first partition's replica
 // count, as kafka-topics describes it), partitions whose ISR is short of their replicas and
@@ -57,6 +66,29 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	d.Total = len(names)
+	d.Pages = max(1, (len(names)+topicsPerPage-1)/topicsPerPage)
+	d.Page = 1
+	if p, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil {
+		d.Page = min(max(p, 1), d.Pages)
+	}
+	names = names[(d.Page-1)*topicsPerPage : min(len(names), d.Page*topicsPerPage)]
+	pageURL := func(n int) string {
+		v := url.Values{"page": {strconv.Itoa(n)}}
+		if q != "" {
+			v.Set("q", q)
+		}
+		if d.ShowInternal {
+			v.Set("internal", "1")
+		}
+		return "/topics?" + v.Encode()
+	}
+	if d.Page > 1 {
+		d.PrevURL = pageURL(d.Page - 1)
+	}
+	if d.Page < d.Pages {
+		d.NextURL = pageURL(d.Page + 1)
+	}
 	var starts, ends kadm.ListedOffsets
 	var sizes map[string]map[int32]int64
 	if len(names) > 0 {
@@ -96,7 +128,11 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 		row.Messages = messageCount(starts, ends, name)
 		d.Topics = append(d.Topics, row)
 	}
-	return &view{Template: "topics", Title: "Topics", Data: d}, nil
+	v := &view{Template: "topics", Title: "Topics", Data: d}
+	if t := r.URL.Query().Get("deleted"); t != "" {
+		v.Done = "Deleted topic " + t + "."
+	}
+	return v, nil
 }
 
 // messageCount is the sum over a topic's partitions of end minus start offset.
@@ -234,5 +270,5 @@ func (s *Server) topic(r *http.Request) (*view, error) {
 	if err != nil {
 		d.ConfigsErr = errorText(err)
 	}
-	return &view{Template: "topic", Title: "Topic " + name, Data: d}, nil
+	return &view{Template: "topic", Title: "Topic " + name, Data: d, Done: doneText(r.URL.Query())}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,11 +41,13 @@ type consoleConfig struct {
 	name      string
 	listen    string
 	logLevel  string
+	readOnly  bool
 }
 
 // parseConsole reads the console's flags and, under them, kafka-ui's variables, so the lesson's
 // `ui:` service keeps its environment: KAFKA_CLUSTERS_0_BOOTSTRAP_SERVERS (the bootstrap
-// servers), KAFKA_CLUSTERS_0_NAME (the cluster's name), SERVER_PORT (the port; the host stays
+// servers), KAFKA_CLUSTERS_0_NAME (the cluster's name), KAFKA_CLUSTERS_0_READONLY (read-only
+// mode), SERVER_PORT (the port; the host stays
 // the default's). MINIKRAFT_CONSOLE_LISTEN changes the default address (the image sets
 // 0.0.0.0:8080); without it the console listens on loopback only.
 func parseConsole(args, environ []string) (consoleConfig, error) {
@@ -55,6 +58,13 @@ func parseConsole(args, environ []string) (consoleConfig, error) {
 		}
 	}
 	c := consoleConfig{listen: "127.0.0.1:8080", name: env["KAFKA_CLUSTERS_0_NAME"]}
+	if v := env["KAFKA_CLUSTERS_0_READONLY"]; v != "" {
+		ro, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("KAFKA_CLUSTERS_0_READONLY %q: want true or false", v)
+		}
+		c.readOnly = ro
+	}
 	if v := env["MINIKRAFT_CONSOLE_LISTEN"]; v != "" {
 		c.listen = v
 	}
@@ -74,6 +84,7 @@ func parseConsole(args, environ []string) (consoleConfig, error) {
 	fs.StringVar(&bootstrap, "bootstrap-server", bootstrap, "the cluster's bootstrap servers, host:port[,host:port...] (KAFKA_CLUSTERS_0_BOOTSTRAP_SERVERS)")
 	fs.StringVar(&c.listen, "listen", c.listen, "HTTP address to serve the console on (MINIKRAFT_CONSOLE_LISTEN; SERVER_PORT sets the port)")
 	fs.StringVar(&c.name, "name", c.name, "the cluster's display name (KAFKA_CLUSTERS_0_NAME)")
+	fs.BoolVar(&c.readOnly, "read-only", c.readOnly, "show the cluster, change nothing: no forms, every POST refused (KAFKA_CLUSTERS_0_READONLY=true)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,7 +123,7 @@ func runConsole(args, environ []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := console.New(console.Config{Brokers: c.bootstrap, Name: c.name, Logger: logger})
+	s, err := console.New(console.Config{Brokers: c.bootstrap, Name: c.name, Logger: logger, ReadOnly: c.readOnly})
 	if err != nil {
 		return err
 	}
@@ -122,7 +133,7 @@ func runConsole(args, environ []string) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	logger.Info("console serving", "addr", "http://"+ln.Addr().String(), "bootstrap", strings.Join(c.bootstrap, ","))
+	logger.Info("console serving", "addr", "http://"+ln.Addr().String(), "bootstrap", strings.Join(c.bootstrap, ","), "read_only", c.readOnly)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	sig := make(chan os.Signal, 1)

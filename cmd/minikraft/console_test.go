@@ -55,6 +55,21 @@ func TestParseConsole(t *testing.T) {
 			t.Errorf("parseConsole(%q) accepted", bad)
 		}
 	}
+	if c.readOnly {
+		t.Errorf("read-only without being asked")
+	}
+	if c, err := parseConsole(nil, []string{"KAFKA_CLUSTERS_0_READONLY=true"}); err != nil || !c.readOnly {
+		t.Errorf("KAFKA_CLUSTERS_0_READONLY=true: %+v %v", c, err)
+	}
+	if c, err := parseConsole([]string{"--read-only"}, nil); err != nil || !c.readOnly {
+		t.Errorf("--read-only: %+v %v", c, err)
+	}
+	if c, err := parseConsole([]string{"--read-only=false"}, []string{"KAFKA_CLUSTERS_0_READONLY=true"}); err != nil || c.readOnly {
+		t.Errorf("--read-only=false over the variable: %+v %v", c, err)
+	}
+	if _, err := parseConsole(nil, []string{"KAFKA_CLUSTERS_0_READONLY=maybe"}); err == nil {
+		t.Errorf("KAFKA_CLUSTERS_0_READONLY=maybe accepted")
+	}
 	if _, err := parseConsole([]string{"--help"}, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("--help: %v", err)
 	}
