@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -91,16 +92,22 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 	}
 	var starts, ends kadm.ListedOffsets
 	var sizes map[string]map[int32]int64
+	var startErr, endErr, sizeErr error
 	if len(names) > 0 {
 		// The three are independent: ask them at once, so the page waits for the slowest only.
-		var startErr, endErr, sizeErr error
 		var wg sync.WaitGroup
 		wg.Go(func() { starts, startErr = s.adm.ListStartOffsets(ctx, names...) })
 		wg.Go(func() { ends, endErr = s.adm.ListEndOffsets(ctx, names...) })
 		wg.Go(func() { sizes, sizeErr = s.leaderSizes(r, md, names) })
 		wg.Wait()
-		if err := cmp.Or(startErr, endErr); err != nil {
-			return nil, err
+		// A topic deleted or created a moment ago can be in one node's metadata and not yet in
+		// another's: its offsets then fail as one shard of the request. The other rows are
+		// still right, so the page shows them and marks that topic, rather than failing whole.
+		for _, err := range []error{startErr, endErr} {
+			var se *kadm.ShardErrors
+			if err != nil && !errors.As(err, &se) {
+				return nil, err
+			}
 		}
 		if sizeErr != nil {
 			d.SizeErr = errorText(sizeErr)
@@ -126,6 +133,9 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 			row.Size += sizes[name][p.Partition]
 		}
 		row.Messages = messageCount(starts, ends, name)
+		if _, ok := ends[name]; !ok && row.Err == "" && len(t.Partitions) > 0 {
+			row.Err = "offsets unavailable: " + errorText(cmp.Or(endErr, startErr))
+		}
 		d.Topics = append(d.Topics, row)
 	}
 	v := &view{Template: "topics", Title: "Topics", Data: d}
