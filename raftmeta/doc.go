@@ -25,10 +25,11 @@
 //	9 AllocateProducerIDs reserve a block of producer ids
 //	10 ResetCluster       the test fixture's Reset: delete every topic but the internal ones,
 //	                      which are re-created empty under new ids; drop every dynamic config
-//	                      and SCRAM credential
-//	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic and config
+//	                      and SCRAM credential and ACL
+//	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic, config and ACL
 //	12 AlterScramCredentials upsert/delete users' SCRAM credentials (StoredKey, ServerKey, salt,
 //	                      iterations: never a password; scram.go)
+//	13 AlterACLs          add/remove the authorizer's ACL bindings (acls.go)
 //
 // Applying a command yields a result: a value (the broker epoch, the first producer id, the
 // changed partition) or, for a rejected command, an error wrapping one of the sentinels
