@@ -170,9 +170,8 @@ func (c checker) txnID(op acl.Operation, id string) bool {
 }
 func (c checker) cluster(op acl.Operation) bool { return c.allow(op, acl.ResCluster, acl.ClusterName) }
 
-// ops is the authorized-operations field of a resource; without an authorizer, Kafka's
-// answer is every supported operation... of which clients make nothing: Kafka's brokers
-// without an authorizer answer the supported set too (AuthHelper.authorizedOperations).
+// ops is the authorized-operations field of a resource: without an authorizer every operation
+// the resource type supports, as Kafka's AuthHelper.authorizedOperations answers.
 func (c checker) ops(rt acl.ResourceType, name string) int32 {
 	if c.a == nil {
 		var bits int32
@@ -186,6 +185,15 @@ func (c checker) ops(rt acl.ResourceType, name string) int32 {
 		bits |= 1 << acl.OpClusterAction
 	}
 	return bits
+}
+
+// clusterOps is the cluster's authorized-operations field, when asked for: 0 without DESCRIBE
+// on the cluster (Kafka's handleDescribeCluster and handleTopicMetadataRequest).
+func (c checker) clusterOps() int32 {
+	if !c.cluster(acl.OpDescribe) {
+		return 0
+	}
+	return c.ops(acl.ResCluster, acl.ClusterName)
 }
 
 // Kafka's errors for a denied resource.
