@@ -116,20 +116,19 @@ type checker struct {
 	anonCluster bool // this connection gets CLUSTER_ACTION (see authz)
 }
 
-// checkerFor returns the checker of r's connection.
+// checkerFor returns the checker of r's connection. A request without a remote address is the
+// node's own, served in-process (wire.Mux.Call: the transaction coordinator's markers to a
+// partition led here) and is not checked, as it would pass as a super user over a socket.
 func (b *Broker) checkerFor(r *wire.Request) checker {
 	a := b.authorizer()
-	if a == nil {
+	if a == nil || r.Conn == nil || r.Conn.RemoteAddr == nil {
 		return checker{}
 	}
-	c := checker{a: a, principal: wire.Anonymous}
-	if r.Conn != nil {
-		if r.Conn.Principal != "" {
-			c.principal = r.Conn.Principal
-		}
-		c.host = hostOf(r.Conn.RemoteAddr)
-		c.anonCluster = b.authz.anonCluster && c.principal == wire.Anonymous && r.Conn.Listener == b.authz.interBroker
+	c := checker{a: a, principal: wire.Anonymous, host: hostOf(r.Conn.RemoteAddr)}
+	if r.Conn.Principal != "" {
+		c.principal = r.Conn.Principal
 	}
+	c.anonCluster = b.authz.anonCluster && c.principal == wire.Anonymous && r.Conn.Listener == b.authz.interBroker
 	return c
 }
 
