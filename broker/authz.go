@@ -195,6 +195,23 @@ func (c checker) clusterOps() int32 {
 	return c.ops(acl.ResCluster, acl.ClusterName)
 }
 
+// configResource checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config resource: a topic
+// on the topic (TOPIC_AUTHORIZATION_FAILED), a broker or broker logger on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED). Other types are left to the handler to refuse.
+func (c checker) configResource(op acl.Operation, rtype int8, name string) error {
+	switch rtype {
+	case raftmeta.ConfigResourceTopic:
+		if !c.topic(op, name) {
+			return errTopicAuth
+		}
+	case raftmeta.ConfigResourceBroker, raftmeta.ConfigResourceBrokerLogger:
+		if !c.cluster(op) {
+			return errClusterAuth
+		}
+	}
+	return nil
+}
+
 // Kafka's errors for a denied resource.
 var (
 	errTopicAuth   = kerr.TopicAuthorizationFailed
