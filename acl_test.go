@@ -434,6 +434,14 @@ func TestACLMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "alice fetches orders under a User:* DENY", fetch(alice, "orders"), kerr.TopicAuthorizationFailed)
+
+	// The fixture's Reset drops every ACL, as it drops topics and users.
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := anyACL.RequestWith(ctx, bk(root)); err != nil || resp.ErrorCode != 0 || len(resp.Resources) != 0 {
+		t.Errorf("ACLs after Reset: %v %+v", err, resp)
+	}
 }
 
 // replicateAll creates a three-replica topic with cl, writes to it transactionally with acks=all
