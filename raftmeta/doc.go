@@ -57,9 +57,10 @@
 // it as one JSON document:
 //
 //	{"version":1, "cluster_id":..., "index":..., "next_producer_id":...,
-//	 "brokers":[Broker...], "topics":[Topic...], "configs":[{"resource":{...},"configs":{...}}]}
+//	 "brokers":[Broker...], "topics":[Topic...], "configs":[{"resource":{...},"configs":{...}}],
+//	 "scram":[ScramEntry...], "acls":[ACL...]}
 //
-// with brokers, topics and configs sorted by key, so equal States give equal bytes. Restore
+// with brokers, topics, configs, SCRAM credentials and ACLs sorted by key, so equal States give equal bytes. Restore
 // rebuilds the State (TopicIDs is derived from the topics). Raft takes a snapshot when 8192
 // entries have accumulated since the last one (checked about every two minutes), into
 // Dir/snapshots, keeping the last two, and then trims the log to the last 10240 entries.
