@@ -558,3 +558,31 @@ func TestACLInterBrokerPlaintext(t *testing.T) {
 	// ...but the nodes' own requests pass.
 	replicateAll(t, ctx, c)
 }
+
+// TestACLOffByDefault: without authorizer.class.name every request is allowed (an anonymous
+// client creates, writes and sees the cluster's operations) and the ACL APIs answer
+// SECURITY_DISABLED, as Kafka without an authorizer.
+func TestACLOffByDefault(t *testing.T) {
+	c := minikraft.NewCluster(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "open", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if resp, err := dc.RequestWith(ctx, cl); err != nil || resp.ClusterAuthorizedOperations != 1<<5|1<<7|1<<8|1<<9|1<<10|1<<11|1<<12 {
+		t.Errorf("cluster operations: %v %+v", err, resp)
+	}
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.SecurityDisabled.Code {
+		t.Errorf("DescribeAcls: %v %+v", err, resp)
+	}
+}
