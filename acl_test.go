@@ -80,6 +80,7 @@ func TestACLMatrix(t *testing.T) {
 		b().Allow("User:*").Topics("public").Operations(kadm.OpRead),
 		b().Allow("User:alice").Topics("alice-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpCreate),
 		b().Allow("User:alice").Groups("g1").Operations(kadm.OpRead),
+		b().Allow("User:alice").Groups("g-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead),
 		b().Allow("User:alice").TransactionalIDs("tx1").Operations(kadm.OpWrite),
 	}
 	for _, a := range acls {
@@ -297,6 +298,31 @@ func TestACLMatrix(t *testing.T) {
 	}
 	wantCode(t, "alice deletes g1 (READ only)", delGroup(alice), kerr.GroupAuthorizationFailed)
 
+	// A real consumer group under a prefixed group ACL: join, sync, fetch, commit, offsets.
+	consumer := aclClient(t, c, "alice", kgo.ConsumeTopics("orders"), kgo.ConsumerGroup("g-alice"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	for got := 0; got < 1; {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("alice consumes orders in g-alice: %v", err)
+		}
+		got += fs.NumRecords()
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("alice commits in g-alice: %v", err)
+	}
+	offs, err := kadm.NewClient(alice).FetchOffsets(ctx, "g-alice")
+	if err != nil || offs.Error() != nil {
+		t.Fatalf("alice fetches g-alice's offsets: %v %v", err, offs.Error())
+	}
+	if o, _ := offs.Lookup("orders", 0); o.At != 1 {
+		t.Errorf("g-alice's offset on orders-0: %+v", o)
+	}
+	if offs, err := kadm.NewClient(bob).FetchOffsets(ctx, "g-alice"); err == nil && offs.Error() == nil {
+		t.Error("bob fetched g-alice's offsets")
+	}
+	consumer.Close()
+
 	// Admin: CreateTopics CREATE (prefixed on the topic), DeleteTopics DELETE, configs.
 	createTopic := func(cl *kgo.Client, name string) int16 {
 		req := kmsg.NewPtrCreateTopicsRequest()
@@ -399,7 +425,7 @@ func TestACLMatrix(t *testing.T) {
 	if resp, err := anyACL.RequestWith(ctx, bk(alice)); err != nil || resp.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Errorf("alice describes ACLs: %v %+v", err, resp)
 	}
-	if resp, err := anyACL.RequestWith(ctx, bk(root)); err != nil || resp.ErrorCode != 0 || len(resp.Resources) != 7 {
+	if resp, err := anyACL.RequestWith(ctx, bk(root)); err != nil || resp.ErrorCode != 0 || len(resp.Resources) != 8 {
 		t.Errorf("root describes ACLs: %v %+v", err, resp)
 	}
 	res, err := kadm.NewClient(alice).CreateACLs(ctx, b().Allow("User:alice").Topics("x").Operations(kadm.OpRead))
