@@ -440,6 +440,12 @@ func TestACLMatrix(t *testing.T) {
 	if resp, err := bad.RequestWith(ctx, bk(root)); err != nil || resp.Results[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("a CLUSTER resource not named kafka-cluster: %v %+v", err, resp)
 	}
+	unknown := kmsg.NewPtrDescribeACLsRequest()
+	unknown.ResourceType, unknown.ResourcePatternType = kmsg.ACLResourceTypeUnknown, kmsg.ACLResourcePatternTypeAny
+	unknown.Operation, unknown.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if resp, err := unknown.RequestWith(ctx, bk(root)); err != nil || resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("a filter of resource type UNKNOWN: %v %+v", err, resp)
+	}
 	// MATCH: the literal, the prefixed and the wildcard-principal bindings that apply to orders.
 	match := kmsg.NewPtrDescribeACLsRequest()
 	match.ResourceType, match.ResourceName, match.ResourcePatternType = kmsg.ACLResourceTypeTopic, kmsg.StringPtr("logs-secret"), kmsg.ACLResourcePatternTypeMatch
