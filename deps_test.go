@@ -22,6 +22,7 @@ var allowedImports = map[string][]string{
 	"broker/group":        {module + "/internal/uuid", module + "/internal/coordhash", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"broker/txn":          {module + "/internal/coordhash", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr"},
 	"broker/config":       {},
+	"broker/acl":          {},
 	"broker/replica":      {module + "/log", module + "/compress", module + "/broker/partition", module + "/broker/config", module + "/raftmeta", module + "/wire", module + "/internal/periodic", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr", "github.com/klauspost/compress", "github.com/pierrec/lz4", "github.com/hashicorp/", "github.com/armon/go-metrics", "github.com/boltdb/bolt", "go.etcd.io/bbolt", "github.com/fatih/color", "github.com/mattn/", "golang.org/x/sys"},
 	"broker/fetchsession": {},
 	"broker/security":     {module + "/wire", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kbin", "github.com/twmb/franz-go/pkg/kerr", "golang.org/x/crypto/pkcs12"},

@@ -14,6 +14,10 @@ package broker
 // batch that would open a transaction is first verified with the transaction coordinator
 // (KIP-890 part 1, txn_verify.go).
 //
+// With an authorizer, a transactional id needs WRITE on it (else every partition answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and each topic WRITE (TOPIC_AUTHORIZATION_FAILED), as
+// Kafka's handleProduceRequest checks before anything else.
+//
 // acks=0 gets no response; acks=1 is answered after the local append; acks=-1 (all) is refused with
 // NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas, and otherwise answered when the
 // high watermark passes the batch or TimeoutMillis runs out (REQUEST_TIMED_OUT). Appends happen
@@ -37,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/broker/txn"
 	"github.com/minikraft/minikraft/compress"
@@ -67,10 +72,19 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 	var pendingBuf [16]pendingAck
 	pending := pendingBuf[:0]
 	var refused map[txn.TopicPartition]int16 // by transaction verification (txn_verify.go)
-	if parts, pid, epoch := b.txnToVerify(req); len(parts) > 0 {
+	az := b.checkerFor(r)
+	txnDenied := req.TransactionID != nil && !az.txnID(acl.OpWrite, *req.TransactionID)
+	if parts, pid, epoch := b.txnToVerify(req); len(parts) > 0 && !txnDenied {
 		refused = b.verifyTxn(ctx, *req.TransactionID, pid, epoch, parts)
 	}
 	for _, rt := range req.Topics {
+		var denied int16
+		switch {
+		case txnDenied:
+			denied = errTxnIDAuth.Code
+		case !az.topic(acl.OpWrite, rt.Topic):
+			denied = errTopicAuth.Code
+		}
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
@@ -79,6 +93,10 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			if denied != 0 {
+				sp.ErrorCode = denied
+				continue
+			}
 			if code, ok := refused[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
 				sp.ErrorCode = code
 				continue

@@ -19,6 +19,10 @@ package broker
 // have (Kafka's ReplicaManager.fetchMessages and DelayedFetch), so a consumer seeking past the
 // end hears OFFSET_OUT_OF_RANGE without waiting out its MaxWait.
 //
+// With an authorizer, a replica's fetch needs CLUSTER_ACTION on the cluster and a consumer's READ
+// on each topic; a partition denied answers TOPIC_AUTHORIZATION_FAILED (Kafka's
+// handleFetchRequest), decided once when the request arrives (fetchDenied).
+//
 // Fetch sessions (KIP-227) are kept as Kafka keeps them; broker/fetchsession has the rules.
 // SessionEpoch 0 and -1 are full fetches whatever the SessionID (epoch 0 asks for a session);
 // other epochs are incremental fetches, which name only changed partitions and are answered with
@@ -43,6 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
@@ -65,7 +70,8 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	}
 	parts := fc.Partitions()
 	reads := make([]partRead, len(parts))
-	st := b.readPartitions(req, parts, reads, true)
+	denied := b.fetchDenied(r, req, parts)
+	st := b.readPartitions(req, parts, reads, true, denied)
 	if st.answerNow(req, len(parts)) {
 		return wire.Done(fetchResponse(req, fc, parts, reads), nil)
 	}
@@ -73,8 +79,38 @@ func (b *Broker) handleFetch(ctx context.Context, r *wire.Request) wire.Future {
 	// this one have answered.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	return func() (kmsg.Response, error) {
-		return b.fetchWait(ctx, req, fc, parts, reads, st.waitOn, deadline), nil
+		return b.fetchWait(ctx, req, fc, parts, reads, st.waitOn, deadline, denied), nil
 	}
+}
+
+// fetchDenied returns the topics of parts the request may not read (nil: none). A replica's
+// fetch without CLUSTER_ACTION is denied every topic.
+func (b *Broker) fetchDenied(r *wire.Request, req *kmsg.FetchRequest, parts []fetchsession.PartitionRequest) map[string]bool {
+	az := b.checkerFor(r)
+	if !az.enabled() {
+		return nil
+	}
+	var denied map[string]bool
+	follower := req.ReplicaID >= 0 && !az.cluster(acl.OpClusterAction)
+	for _, pr := range parts {
+		name := pr.Topic
+		if req.Version >= 13 {
+			var known bool
+			if name, known = b.topicNameByID(pr.TopicID); !known {
+				continue
+			}
+		}
+		if _, done := denied[name]; done {
+			continue
+		}
+		if follower || (req.ReplicaID < 0 && !az.topic(acl.OpRead, name)) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
+			denied[name] = true
+		}
+	}
+	return denied
 }
 
 // sessionRequest is the request as the session cache sees it. Before v7 a request carries no
@@ -131,7 +167,7 @@ func sessionErrorCode(err error) int16 {
 // signals until MinBytes are ready, a partition has news that ends the wait, or the deadline has
 // passed, and answers with a new read.
 func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc *fetchsession.Context,
-	parts []fetchsession.PartitionRequest, reads []partRead, waitOn []*partition.Partition, deadline time.Time) *wire.FetchResponse {
+	parts []fetchsession.PartitionRequest, reads []partRead, waitOn []*partition.Partition, deadline time.Time, denied map[string]bool) *wire.FetchResponse {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	// Register before re-reading, so data that arrives between a read and the wait still wakes
@@ -141,14 +177,14 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc *fetc
 		defer p.Register(wake)()
 	}
 	for {
-		if st := b.readPartitions(req, parts, reads, false); st.answerNow(req, len(parts)) {
+		if st := b.readPartitions(req, parts, reads, false, denied); st.answerNow(req, len(parts)) {
 			break
 		}
 		select {
 		case <-wake:
 			continue
 		case <-t.C:
-			b.readPartitions(req, parts, reads, false)
+			b.readPartitions(req, parts, reads, false, denied)
 		case <-ctx.Done():
 			// The connection is gone: nothing will be sent, and the session must not record
 			// what the client was never told.

@@ -8,6 +8,7 @@ package broker
 // there is none below the high watermark (the last stable offset for read_committed: Kafka's
 // lastFetchableOffset). v0 answers in OldStyleOffsets. LeaderEpoch is the
 // partition's current leader epoch; CurrentLeaderEpoch in the request is checked (KIP-320).
+// With an authorizer each topic needs DESCRIBE (TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -24,14 +26,18 @@ func init() { register(2, 0, 7, (*Broker).handleListOffsets) }
 func (b *Broker) handleListOffsets(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	az := b.checkerFor(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := az.topic(acl.OpDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			if err := b.listOffset(rt.Topic, req.IsolationLevel, rp, &sp); err != nil {
+			if !allowed {
+				sp.ErrorCode = errTopicAuth.Code
+			} else if err := b.listOffset(rt.Topic, req.IsolationLevel, rp, &sp); err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else if req.Version == 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}

@@ -11,7 +11,12 @@ package broker
 // num.partitions and default.replication.factor (__consumer_offsets and __transaction_state with
 // their own settings, as in Kafka: see createInternalTopic); the creation is committed before the
 // answer, so the response already lists its leaders. Fenced or unregistered replicas are OfflineReplicas.
-// minikraft has no ACLs: authorized operations, when asked for, are everything.
+//
+// With an authorizer (Kafka's handleTopicMetadataRequest): a named topic the principal may not
+// DESCRIBE answers TOPIC_AUTHORIZATION_FAILED, and so does one that does not exist and would be
+// auto-created when the principal may not CREATE it (on the cluster or the topic); listing all
+// topics leaves out those it may not DESCRIBE. Authorized operations, when asked for, are the
+// principal's on the topic, and on the cluster (0 without DESCRIBE on it).
 
 import (
 	"context"
@@ -20,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -27,25 +33,23 @@ import (
 
 func init() { register(3, 0, 12, (*Broker).handleMetadata) }
 
-const (
-	// opsNotRequested is Kafka's "authorized operations not requested" marker (INT32_MIN).
-	opsNotRequested = int32(-2147483648)
-	// topicOps are all ACL operations that apply to a topic: READ, WRITE, CREATE, DELETE, ALTER,
-	// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-	topicOps = int32(1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11)
-)
+// opsNotRequested is Kafka's "authorized operations not requested" marker (INT32_MIN).
+const opsNotRequested = acl.NotAsked
 
 func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	st := b.meta.State()
+	az := b.checkerFor(r)
 
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	var names []string
 	if allTopics {
 		for name := range st.Topics {
-			names = append(names, name)
+			if az.topic(acl.OpDescribe, name) {
+				names = append(names, name)
+			}
 		}
 		slices.Sort(names)
 	}
@@ -65,7 +69,19 @@ func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Futur
 			}
 			name = n
 		}
-		if st.Topics[name] == nil && autoCreate && b.cfg.Broker.AutoCreateTopics {
+		create := st.Topics[name] == nil && autoCreate && b.cfg.Broker.AutoCreateTopics
+		if !az.topic(acl.OpDescribe, name) || (create && !az.cluster(acl.OpCreate) && !az.topic(acl.OpCreate, name)) {
+			t := kmsg.NewMetadataResponseTopic()
+			if rt.Topic != nil {
+				t.Topic = kmsg.StringPtr(name)
+			} else {
+				t.TopicID = rt.TopicID
+			}
+			t.ErrorCode = errTopicAuth.Code
+			topics = append(topics, t)
+			continue
+		}
+		if create {
 			if _, err := b.autoCreateTopic(ctx, name); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
 				t := kmsg.NewMetadataResponseTopic()
 				t.Topic = kmsg.StringPtr(name)
@@ -75,10 +91,10 @@ func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Futur
 			}
 			st = b.meta.State()
 		}
-		topics = append(topics, b.metadataTopic(st, name, req))
+		topics = append(topics, b.metadataTopic(st, name, req, az))
 	}
 	for _, name := range names {
-		topics = append(topics, b.metadataTopic(st, name, req))
+		topics = append(topics, b.metadataTopic(st, name, req, az))
 	}
 
 	resp.Brokers = b.metadataBrokers(st, r.Conn.Listener)
@@ -86,7 +102,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *wire.Request) wire.Futur
 	resp.ControllerID = b.controllerIDForClients(st)
 	resp.Topics = topics
 	if req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterOps
+		resp.AuthorizedOperations = az.clusterOps()
 	}
 	return wire.Done(resp, nil)
 }
@@ -105,7 +121,7 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (*raftmeta.To
 	})
 }
 
-func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.MetadataRequest, az checker) kmsg.MetadataResponseTopic {
 	t := kmsg.NewMetadataResponseTopic()
 	t.Topic = kmsg.StringPtr(name)
 	t.AuthorizedOperations = opsNotRequested
@@ -121,7 +137,7 @@ func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.Metada
 	// Kafka's KRaft metadata cache marks internal topics by name, however they were created.
 	t.IsInternal = mt.Internal || isInternalTopic(name)
 	if req.IncludeTopicAuthorizedOperations {
-		t.AuthorizedOperations = topicOps
+		t.AuthorizedOperations = az.ops(acl.ResTopic, name)
 	}
 	t.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(mt.Partitions))
 	for _, mp := range mt.Partitions {

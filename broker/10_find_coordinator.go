@@ -7,7 +7,9 @@ package broker
 // address on the listener the request came in on. The topic is created on first use (see
 // ensureOffsetsTopic). For a transactional id (key type 1) it is the leader of __transaction_state
 // partition abs(hashCode(id)) % its partition count, the topic created likewise on first use
-// (ensureTxnTopic). v4 answers several keys at once.
+// (ensureTxnTopic). v4 answers several keys at once. With an authorizer a group key needs
+// DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) and a transactional id DESCRIBE on it
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), checked before anything is created.
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -29,8 +32,19 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, r *wire.Request) wir
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
+	az := b.checkerFor(r)
 	for _, key := range keys {
-		c := b.findCoordinator(ctx, req.CoordinatorType, key, r.Conn.Listener)
+		var c kmsg.FindCoordinatorResponseCoordinator
+		switch {
+		case req.CoordinatorType == 0 && !az.group(acl.OpDescribe, key):
+			c = kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key, c.NodeID, c.Port, c.ErrorCode = key, -1, -1, errGroupAuth.Code
+		case req.CoordinatorType == 1 && !az.txnID(acl.OpDescribe, key):
+			c = kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key, c.NodeID, c.Port, c.ErrorCode = key, -1, -1, errTxnIDAuth.Code
+		default:
+			c = b.findCoordinator(ctx, req.CoordinatorType, key, r.Conn.Listener)
+		}
 		if req.Version < 4 {
 			resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
 			if req.Version >= 1 {

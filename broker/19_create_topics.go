@@ -9,7 +9,9 @@ package broker
 // (INVALID_REPLICATION_FACTOR), no name given twice in one request (INVALID_REQUEST). The
 // controller places the replicas; with ValidateOnly (v1+) nothing is committed, but the answer is
 // the same. From v5 the answer carries the partition count, replication factor and the topic's
-// effective configs, and from v7 the topic id.
+// effective configs, and from v7 the topic id. With an authorizer a topic needs CREATE on the
+// cluster or on the topic (TOPIC_AUTHORIZATION_FAILED), and its configs are returned only with
+// DESCRIBE_CONFIGS on it (else TopicConfigErrorCode says TOPIC_AUTHORIZATION_FAILED), as Kafka.
 
 import (
 	"context"
@@ -20,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/raftmeta"
@@ -34,6 +37,8 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
 
+	az := b.checkerFor(r)
+	clusterCreate := az.cluster(acl.OpCreate)
 	count := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
@@ -46,7 +51,9 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 			created kmsg.CreateTopicsResponseTopic
 			err     error
 		)
-		if count[rt.Topic] > 1 {
+		if !clusterCreate && !az.topic(acl.OpCreate, rt.Topic) {
+			err = errTopicAuth
+		} else if count[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: Create topics request from client contains multiple entries for the following topics: %s", kerr.InvalidRequest, rt.Topic)
 		} else {
 			var spec controller.TopicSpec
@@ -66,7 +73,11 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *wire.Request) wire.F
 			if req.ValidateOnly {
 				st.TopicID = [16]byte{}
 			}
-			st.Configs = b.createTopicsConfigs(rt)
+			if az.topic(acl.OpDescribeConfigs, rt.Topic) {
+				st.Configs = b.createTopicsConfigs(rt)
+			} else {
+				st.ConfigErrorCode = errTopicAuth.Code
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

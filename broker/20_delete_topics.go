@@ -6,7 +6,9 @@ package broker
 // UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); internal topics cannot be deleted
 // (INVALID_TOPIC_EXCEPTION); with
 // delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED. Each replica's files are
-// removed once the deletion is applied on its broker.
+// removed once the deletion is applied on its broker. With an authorizer a topic needs DELETE
+// on it (TOPIC_AUTHORIZATION_FAILED, checked before whether it exists when named, after it is
+// found when given by id, as Kafka's handleDeleteTopicsRequest).
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -30,6 +33,8 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 		name *string
 		id   [16]byte
 	}
+	az := b.checkerFor(r)
+	allow := func(topic string) bool { return az.topic(acl.OpDelete, topic) }
 	var targets []target
 	if req.Version < 6 {
 		for _, n := range req.TopicNames {
@@ -45,7 +50,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 		st.Topic, st.TopicID = tg.name, tg.id
 		// With a positive timeout, the controller answers once no broker serves the topic
 		// (propagation.go).
-		err := b.deleteTopic(ctx, tg.name, tg.id, forwardTimeout(ctx, req.TimeoutMillis))
+		err := b.deleteTopic(ctx, tg.name, tg.id, forwardTimeout(ctx, req.TimeoutMillis), allow)
 		if err == nil {
 			b.applyMetadata(b.meta.State())
 		}
@@ -58,7 +63,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *wire.Request) wire.F
 	return wire.Done(resp, nil)
 }
 
-func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte, timeoutMillis int32) error {
+func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte, timeoutMillis int32, allow func(string) bool) error {
 	if !b.cfg.Broker.DeleteTopicEnable {
 		return kerr.TopicDeletionDisabled
 	}
@@ -67,6 +72,9 @@ func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte, tim
 	switch {
 	case name != nil && *name != "":
 		topic = *name
+		if !allow(topic) {
+			return errTopicAuth
+		}
 		if st.Topics[topic] == nil {
 			return kerr.UnknownTopicOrPartition
 		}
@@ -79,6 +87,9 @@ func (b *Broker) deleteTopic(ctx context.Context, name *string, id [16]byte, tim
 			return kerr.UnknownTopicID
 		}
 		topic = n
+		if !allow(topic) {
+			return errTopicAuth
+		}
 	default:
 		return kerr.InvalidRequest
 	}

@@ -27,6 +27,10 @@ func (b *Broker) handleInitProducerID(ctx context.Context, r *wire.Request) wire
 	}
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if !authorizeIdempotent(b.checkerFor(r)) {
+		resp.ErrorCode = errClusterAuth.Code
+		return wire.Done(resp, nil)
+	}
 	id, err := b.pids.next(ctx)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -66,6 +67,9 @@ type pendingMarker struct {
 func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	// Only brokers write markers: CLUSTER_ACTION on the cluster, else every partition answers
+	// CLUSTER_AUTHORIZATION_FAILED (Kafka's handleWriteTxnMarkersRequest).
+	denied := !b.checkerFor(r).cluster(acl.OpClusterAction)
 	var pending []pendingMarker
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(req.Markers))
 	for i, m := range req.Markers {
@@ -82,6 +86,10 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *wire.Request) wir
 				sp := &rt.Partitions[k]
 				sp.Default()
 				sp.Partition = id
+				if denied {
+					sp.ErrorCode = errClusterAuth.Code
+					continue
+				}
 				p, info, err := b.appendMarker(t.Topic, id, m)
 				if err != nil {
 					sp.ErrorCode = errorCode(err)

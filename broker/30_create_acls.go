@@ -1,7 +1,10 @@
 package broker
 
-// CreateAcls (key 30), versions 0–3: SECURITY_DISABLED for every creation, as on a Kafka cluster
-// without an authorizer (see 29_describe_acls.go).
+// CreateAcls (key 30), versions 0–3: see 29_describe_acls.go. Needs ALTER on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED for every creation); a binding Kafka refuses (a filter-only
+// pattern, operation or permission type, a CLUSTER resource not named kafka-cluster, an empty
+// name, a principal that is not Type:Name) is INVALID_REQUEST with Kafka's message; the valid
+// ones are forwarded to the active controller and committed together.
 
 import (
 	"context"
@@ -9,19 +12,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
 func init() { register(30, 0, 3, (*Broker).handleCreateAcls) }
 
-func (b *Broker) handleCreateAcls(_ context.Context, r *wire.Request) wire.Future {
+func (b *Broker) handleCreateAcls(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.CreateACLsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	for range req.Creations {
-		res := kmsg.NewCreateACLsResponseResult()
-		res.ErrorCode = kerr.SecurityDisabled.Code
-		res.ErrorMessage = &noAuthorizer
-		resp.Results = append(resp.Results, res)
+	c := b.checkerFor(r)
+	fail := func(code int16, msg *string) wire.Future {
+		for range req.Creations {
+			res := kmsg.NewCreateACLsResponseResult()
+			res.ErrorCode, res.ErrorMessage = code, msg
+			resp.Results = append(resp.Results, res)
+		}
+		return wire.Done(resp, nil)
 	}
-	return wire.Done(resp, nil)
+	switch {
+	case !c.enabled():
+		return fail(kerr.SecurityDisabled.Code, &noAuthorizer)
+	case !c.cluster(acl.OpAlter):
+		return fail(errClusterAuth.Code, nil)
+	}
+	if req.Version == 0 {
+		for i := range req.Creations {
+			req.Creations[i].ResourcePatternType = kmsg.ACLResourcePatternTypeLiteral
+		}
+	}
+	// Validated on the controller, which answers each creation; only a call that failed as a
+	// whole is answered here.
+	fwd := *req
+	cctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
+	defer cancel()
+	out, err := b.callController(cctx, &fwd)
+	if err != nil && out == nil {
+		return fail(errorCode(err), errorMessage(err))
+	}
+	out.SetVersion(req.Version)
+	return wire.Done(out, nil)
 }

@@ -1,7 +1,10 @@
 package broker
 
-// DeleteAcls (key 31), versions 0–3: SECURITY_DISABLED for every filter, as on a Kafka cluster
-// without an authorizer (see 29_describe_acls.go).
+// DeleteAcls (key 31), versions 0–3: see 29_describe_acls.go. Needs ALTER on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED for every filter); a filter with an unknown type is
+// INVALID_REQUEST. Forwarded to the active controller, which resolves every filter against its
+// metadata and removes all the matching bindings in one commit; each filter's answer lists the
+// bindings it matched.
 
 import (
 	"context"
@@ -9,19 +12,42 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
 func init() { register(31, 0, 3, (*Broker).handleDeleteAcls) }
 
-func (b *Broker) handleDeleteAcls(_ context.Context, r *wire.Request) wire.Future {
+func (b *Broker) handleDeleteAcls(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DeleteACLsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	for range req.Filters {
-		res := kmsg.NewDeleteACLsResponseResult()
-		res.ErrorCode = kerr.SecurityDisabled.Code
-		res.ErrorMessage = &noAuthorizer
-		resp.Results = append(resp.Results, res)
+	c := b.checkerFor(r)
+	fail := func(code int16, msg *string) wire.Future {
+		for range req.Filters {
+			res := kmsg.NewDeleteACLsResponseResult()
+			res.ErrorCode, res.ErrorMessage = code, msg
+			resp.Results = append(resp.Results, res)
+		}
+		return wire.Done(resp, nil)
 	}
-	return wire.Done(resp, nil)
+	switch {
+	case !c.enabled():
+		return fail(kerr.SecurityDisabled.Code, &noAuthorizer)
+	case !c.cluster(acl.OpAlter):
+		return fail(errClusterAuth.Code, nil)
+	}
+	if req.Version == 0 {
+		for i := range req.Filters {
+			req.Filters[i].ResourcePatternType = kmsg.ACLResourcePatternTypeLiteral
+		}
+	}
+	fwd := *req
+	cctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
+	defer cancel()
+	out, err := b.callController(cctx, &fwd)
+	if err != nil && out == nil {
+		return fail(errorCode(err), errorMessage(err))
+	}
+	out.SetVersion(req.Version)
+	return wire.Done(out, nil)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -25,10 +26,16 @@ func init() { register(32, 0, 4, (*Broker).handleDescribeConfigs) }
 func (b *Broker) handleDescribeConfigs(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	az := b.checkerFor(r)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		entries, err := b.describeResource(int8(rr.ResourceType), rr.ResourceName)
+		// DESCRIBE_CONFIGS on the topic, or on the cluster for a broker.
+		err := az.configResource(acl.OpDescribeConfigs, int8(rr.ResourceType), rr.ResourceName)
+		var entries []config.Entry
+		if err == nil {
+			entries, err = b.describeResource(int8(rr.ResourceType), rr.ResourceName)
+		}
 		if err != nil {
 			sr.ErrorCode = errorCode(err)
 			sr.ErrorMessage = errorMessage(err)

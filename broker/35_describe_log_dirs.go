@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -23,6 +24,13 @@ func init() { register(35, 0, 4, (*Broker).handleDescribeLogDirs) }
 func (b *Broker) handleDescribeLogDirs(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.checkerFor(r).cluster(acl.OpDescribe) {
+		// Kafka: no directories; v3+ says why.
+		if req.Version >= 3 {
+			resp.ErrorCode = errClusterAuth.Code
+		}
+		return wire.Done(resp, nil)
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	abs, err := filepath.Abs(b.dataDir)
 	if err != nil {

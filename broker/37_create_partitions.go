@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -28,6 +29,7 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	az := b.checkerFor(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -35,6 +37,8 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *wire.Request) wi
 		switch {
 		case count[rt.Topic] > 1:
 			err = fmt.Errorf("%w: Duplicate topic in request.", kerr.InvalidRequest)
+		case !az.topic(acl.OpAlter, rt.Topic): // Kafka: ALTER on the topic
+			err = errTopicAuth
 		case isInternalTopic(rt.Topic):
 			err = fmt.Errorf("%w: Cannot increase the partition count of internal topic %s", kerr.InvalidTopicException, rt.Topic)
 		default:

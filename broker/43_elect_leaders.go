@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -25,6 +26,22 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *wire.Request) wire.F
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
+	if !b.checkerFor(r).cluster(acl.OpAlter) {
+		// Kafka: ALTER on the cluster, else the error at the top (v1+) and on every partition
+		// named.
+		resp.ErrorCode = errClusterAuth.Code
+		for _, rt := range req.Topics {
+			st := kmsg.NewElectLeadersResponseTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewElectLeadersResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = p, errClusterAuth.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return wire.Done(resp, nil)
+	}
 	for _, rt := range electionTopics(b.meta.State(), req.Topics) {
 		st := kmsg.NewElectLeadersResponseTopic()
 		st.Topic = rt.Topic

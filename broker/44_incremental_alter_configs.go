@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -22,12 +23,17 @@ func init() { register(44, 0, 1, (*Broker).handleIncrementalAlterConfigs) }
 func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	az := b.checkerFor(r)
 	for _, rr := range req.Resources {
 		changes := make([]configChange, 0, len(rr.Configs))
 		for _, c := range rr.Configs {
 			changes = append(changes, configChange{name: c.Name, op: int8(c.Op), value: c.Value})
 		}
-		err := b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, changes, false, req.ValidateOnly)
+		// ALTER_CONFIGS on the topic, or on the cluster for a broker.
+		err := az.configResource(acl.OpAlterConfigs, int8(rr.ResourceType), rr.ResourceName)
+		if err == nil {
+			err = b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, changes, false, req.ValidateOnly)
+		}
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)

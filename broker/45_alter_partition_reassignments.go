@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -24,6 +25,10 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *wire.
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
+	if !b.checkerFor(r).cluster(acl.OpAlter) { // Kafka: ALTER on the cluster
+		resp.ErrorCode = errClusterAuth.Code
+		return wire.Done(resp, nil)
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		st.Topic = rt.Topic

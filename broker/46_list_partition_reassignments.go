@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -21,6 +22,11 @@ func init() { register(46, 0, 0, (*Broker).handleListPartitionReassignments) }
 
 func (b *Broker) handleListPartitionReassignments(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
+	if !b.checkerFor(r).cluster(acl.OpDescribe) { // Kafka: DESCRIBE on the cluster
+		out := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		out.ErrorCode = errClusterAuth.Code
+		return wire.Done(out, nil)
+	}
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
 	fwd := kmsg.NewPtrListPartitionReassignmentsRequest()

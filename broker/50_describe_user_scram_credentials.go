@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -25,6 +26,10 @@ func init() { register(50, 0, 0, (*Broker).handleDescribeUserScramCredentials) }
 func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.checkerFor(r).cluster(acl.OpDescribe) { // Kafka: DESCRIBE on the cluster
+		resp.ErrorCode = errClusterAuth.Code
+		return wire.Done(resp, nil)
+	}
 	st := b.meta.State()
 	byUser := map[string][]kmsg.DescribeUserSCRAMCredentialsResponseResultCredentialInfo{}
 	for _, k := range slices.SortedFunc(maps.Keys(st.ScramCredentials), func(a, b raftmeta.ScramKey) int {

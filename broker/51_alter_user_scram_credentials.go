@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/security"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -27,6 +28,15 @@ func init() { register(51, 0, 0, (*Broker).handleAlterUserScramCredentials) }
 
 func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.AlterUserSCRAMCredentialsRequest)
+	if !b.checkerFor(r).cluster(acl.OpAlter) { // Kafka: ALTER on the cluster, else every user fails
+		out := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+		for _, u := range scramUsers(req) {
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = u, errClusterAuth.Code
+			out.Results = append(out.Results, res)
+		}
+		return wire.Done(out, nil)
+	}
 	fwd := *req
 	cctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
 	defer cancel()

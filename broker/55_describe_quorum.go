@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/controller"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -27,6 +28,11 @@ const metadataTopic = "__cluster_metadata"
 
 func (b *Broker) handleDescribeQuorum(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeQuorumRequest)
+	if !b.checkerFor(r).cluster(acl.OpDescribe) { // Kafka: DESCRIBE on the cluster
+		out := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		out.ErrorCode = errClusterAuth.Code
+		return wire.Done(out, nil)
+	}
 	if resp, ok := unknownQuorumPartitions(req); !ok {
 		return wire.Done(resp, nil)
 	}

@@ -5,7 +5,8 @@ package broker
 // The brokers with their addresses on the listener the request came in on, the cluster id and
 // the id clients should treat as the controller (see Metadata). v1's EndpointType 1 (brokers) is
 // the only type served here; asking for controllers (2) is UNSUPPORTED_ENDPOINT_TYPE, as on a
-// Kafka broker.
+// Kafka broker. The cluster's authorized operations, when asked for, are those the principal
+// may do on the cluster, 0 without DESCRIBE on it (as Kafka's handleDescribeCluster).
 
 import (
 	"context"
@@ -17,10 +18,6 @@ import (
 )
 
 func init() { register(60, 0, 1, (*Broker).handleDescribeCluster) }
-
-// clusterOps are the cluster ACL operations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
-// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const clusterOps = int32(1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12)
 
 func (b *Broker) handleDescribeCluster(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeClusterRequest)
@@ -35,7 +32,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *wire.Request) wire.
 	resp.ControllerID = b.controllerIDForClients(st)
 	resp.ClusterAuthorizedOperations = opsNotRequested
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOps
+		resp.ClusterAuthorizedOperations = b.checkerFor(r).clusterOps()
 	}
 	for _, mb := range b.metadataBrokers(st, r.Conn.Listener) {
 		db := kmsg.NewDescribeClusterResponseBroker()

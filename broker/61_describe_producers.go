@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -25,12 +26,19 @@ func init() { register(61, 0, 0, (*Broker).handleDescribeProducers) }
 func (b *Broker) handleDescribeProducers(_ context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	az := b.checkerFor(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
+		allowed := az.topic(acl.OpRead, rt.Topic) // Kafka: READ on the topic
 		for _, id := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = id
+			if !allowed {
+				sp.ErrorCode = errTopicAuth.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, _, err := b.replicas.Local(rt.Topic, id)
 			if err == nil {
 				var states []partition.ProducerState

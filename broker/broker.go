@@ -108,6 +108,7 @@ type Broker struct {
 
 	security  map[string]wire.Security // by client listener name (security_glue.go)
 	interDial raftmeta.Dialer          // to inter-broker listeners, with their TLS and SASL
+	authz     authz                    // the authorizer, when authorizer.class.name is set (authz.go)
 
 	serveOnce sync.Once
 	failOnce  sync.Once
@@ -153,6 +154,9 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	if err := b.setupSecurity(); err != nil {
+		return nil, err
+	}
+	if err := b.setupAuthorizer(); err != nil {
 		return nil, err
 	}
 	if err := b.bindListeners(); err != nil {

@@ -44,7 +44,7 @@ import (
 // The versions the brokers send: one each, since both ends are the same build; the controller's
 // Mux serves exactly these.
 var controlVersions = map[int16]int16{
-	19: 7, 20: 6, 37: 3, 43: 2, 44: 1, 45: 0, 46: 0, 51: 0, 55: 1, 56: 1, 62: 0, 63: 0, 67: 0,
+	19: 7, 20: 6, 30: 3, 31: 3, 37: 3, 43: 2, 44: 1, 45: 0, 46: 0, 51: 0, 55: 1, 56: 1, 62: 0, 63: 0, 67: 0,
 	wire.MetadataFetchKey: 0,
 }
 
@@ -93,6 +93,18 @@ func controlError(resp kmsg.Response) error {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		if len(r.Resources) > 0 {
 			return remoteErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
+		}
+	case *kmsg.CreateACLsResponse:
+		for _, res := range r.Results {
+			if res.ErrorCode == kerr.NotController.Code {
+				return remoteErr(res.ErrorCode, res.ErrorMessage)
+			}
+		}
+	case *kmsg.DeleteACLsResponse:
+		for _, res := range r.Results {
+			if res.ErrorCode == kerr.NotController.Code {
+				return remoteErr(res.ErrorCode, res.ErrorMessage)
+			}
 		}
 	case *kmsg.AlterUserSCRAMCredentialsResponse:
 		// Per-user errors go back to the client as they are; only a moved controller is retried.
@@ -153,6 +165,10 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		return &r.UnknownTags
 	case *kmsg.AlterUserSCRAMCredentialsResponse:
+		return &r.UnknownTags
+	case *kmsg.CreateACLsResponse:
+		return &r.UnknownTags
+	case *kmsg.DeleteACLsResponse:
 		return &r.UnknownTags
 	case *kmsg.ElectLeadersResponse:
 		return &r.UnknownTags

@@ -65,6 +65,10 @@ func (b *Broker) serveControlRequest(ctx context.Context, req kmsg.Request) kmsg
 		resp = b.serveIncrementalAlterConfigs(ctx, r)
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		resp = b.serveAlterUserScramCredentials(ctx, r)
+	case *kmsg.CreateACLsRequest:
+		resp = b.serveCreateACLs(ctx, r)
+	case *kmsg.DeleteACLsRequest:
+		resp = b.serveDeleteACLs(ctx, r)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.serveElectLeaders(ctx, r)
 	case *kmsg.AlterPartitionAssignmentsRequest:

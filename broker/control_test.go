@@ -178,4 +178,4 @@ func TestControlListenerServesNoClientAPI(t *testing.T) {
 
 // clientAndControl are the APIs both listeners serve: the admin requests a broker forwards
 // to the controller.
-var clientAndControl = map[int16]bool{19: true, 20: true, 37: true, 43: true, 44: true, 45: true, 46: true, 51: true, 55: true}
+var clientAndControl = map[int16]bool{19: true, 20: true, 30: true, 31: true, 37: true, 43: true, 44: true, 45: true, 46: true, 51: true, 55: true}

@@ -23,6 +23,11 @@
 // handshake and PLAIN login. SaslHandshake and SaslAuthenticate reaching the Mux (after
 // authentication, or on a listener without SASL) answer ILLEGAL_SASL_STATE (wire.HandleSASL).
 //
+// authz.go is the authorizer (authorizer.class.name): broker/acl's Authorizer over the current
+// metadata's ACLs, and the checker each handler asks for its request's principal and client
+// address; group_authz.go and txn_authz.go apply Kafka's checks around the group and transaction
+// coordinators, acls_glue.go is the controller's side of CreateAcls and DeleteAcls.
+//
 // fixture.go is what the in-process test fixture needs beyond the Kafka APIs (issue 21): the
 // whole-cluster ResetCluster and RestoreTopics on the active controller, the metadata index a
 // node has applied (AppliedIndex), a copy of a local replica up to its high watermark

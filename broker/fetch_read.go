@@ -43,7 +43,7 @@ func (st readState) answerNow(req *kmsg.FetchRequest, n int) bool {
 // readPartitions reads every partition once, without waiting, into reads (releasing what an
 // earlier pass left there). first marks the request's first pass, the one that records a
 // follower's progress.
-func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.PartitionRequest, reads []partRead, first bool) readState {
+func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.PartitionRequest, reads []partRead, first bool, denied map[string]bool) readState {
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20 // fetch.max.bytes default
@@ -59,6 +59,11 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 		}
 		if !known {
 			r.sp.ErrorCode = kerr.UnknownTopicID.Code
+			st.urgent = true
+			continue
+		}
+		if denied[name] {
+			r.sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			st.urgent = true
 			continue
 		}

@@ -68,12 +68,27 @@ func (t *txnCoordinator) close() {
 
 // txnAPI serves the transaction coordinator's requests: begun before the handler returns, as
 // groupAPI does, answered in the response future.
+// With an authorizer, authorizeTxnRequest (txn_authz.go) answers a denied request itself or
+// filters the answer.
 func txnAPI(b *Broker, ctx context.Context, r *wire.Request) wire.Future {
+	var post func(kmsg.Response)
+	if az := b.checkerFor(r); az.enabled() {
+		var early kmsg.Response
+		if early, post = authorizeTxnRequest(az, r.Msg); early != nil {
+			return wire.Done(early, nil)
+		}
+	}
 	wait := b.txns.c.Start(ctx, r.Msg)
 	if wait == nil {
 		panic(fmt.Sprintf("broker: %s is not a transaction request", kmsg.NameForKey(r.Key)))
 	}
-	return func() (kmsg.Response, error) { return wait(), nil }
+	return func() (kmsg.Response, error) {
+		resp := wait()
+		if post != nil {
+			post(resp)
+		}
+		return resp, nil
+	}
 }
 
 // syncTxn tells the coordinator which __transaction_state partitions this node now leads, and at

@@ -45,6 +45,8 @@ func apply(prev *State, index uint64, cmd Command) (*State, any) {
 		err = next.restoreTopics(c)
 	case AlterScramCredentials:
 		err = next.alterScramCredentials(c)
+	case AlterACLs:
+		err = next.alterACLs(c)
 	default:
 		// Unreachable: Command is sealed and DecodeCommand knows every op.
 		panic(fmt.Sprintf("raftmeta: apply: unhandled command %T", cmd))

@@ -25,10 +25,11 @@
 //	9 AllocateProducerIDs reserve a block of producer ids
 //	10 ResetCluster       the test fixture's Reset: delete every topic but the internal ones,
 //	                      which are re-created empty under new ids; drop every dynamic config
-//	                      and SCRAM credential
-//	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic and config
+//	                      and SCRAM credential and ACL
+//	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic, config and ACL
 //	12 AlterScramCredentials upsert/delete users' SCRAM credentials (StoredKey, ServerKey, salt,
 //	                      iterations: never a password; scram.go)
+//	13 AlterACLs          add/remove the authorizer's ACL bindings (acls.go)
 //
 // Applying a command yields a result: a value (the broker epoch, the first producer id, the
 // changed partition) or, for a rejected command, an error wrapping one of the sentinels
@@ -56,9 +57,10 @@
 // it as one JSON document:
 //
 //	{"version":1, "cluster_id":..., "index":..., "next_producer_id":...,
-//	 "brokers":[Broker...], "topics":[Topic...], "configs":[{"resource":{...},"configs":{...}}]}
+//	 "brokers":[Broker...], "topics":[Topic...], "configs":[{"resource":{...},"configs":{...}}],
+//	 "scram":[ScramEntry...], "acls":[ACL...]}
 //
-// with brokers, topics and configs sorted by key, so equal States give equal bytes. Restore
+// with brokers, topics, configs, SCRAM credentials and ACLs sorted by key, so equal States give equal bytes. Restore
 // rebuilds the State (TopicIDs is derived from the topics). Raft takes a snapshot when 8192
 // entries have accumulated since the last one (checked about every two minutes), into
 // Dir/snapshots, keeping the last two, and then trims the log to the last 10240 entries.

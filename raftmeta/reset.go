@@ -31,7 +31,7 @@ type ResetCluster struct {
 	NewIDs map[string][16]byte
 }
 
-// RestoreTopics replaces every topic and every dynamic config with the ones given (the fixture's
+// RestoreTopics replaces every topic, every dynamic config and the ACLs with the ones given (the fixture's
 // FromSnapshot: a cluster started on a snapshot's partition data takes the snapshot's metadata,
 // topic ids, leader epochs and all, so that the replicas' data on disk is recognised as theirs).
 // Each topic is checked as CreateTopic checks it, each config resource as AlterConfigs does.
@@ -41,6 +41,7 @@ type RestoreTopics struct {
 	Topics         []*Topic
 	Configs        []ConfigEntry
 	NextProducerID int64
+	ACLs           []ACL `json:",omitempty"` // replace the State's ACLs
 }
 
 // ConfigEntry is the dynamic configs of one resource.
@@ -87,6 +88,8 @@ func (s *State) resetCluster(c ResetCluster) error {
 	s.Topics, s.TopicIDs, s.Configs = topics, ids, configs
 	// Users made by one test do not log in in the next.
 	s.ScramCredentials = map[ScramKey]ScramCredential{}
+	// Nor do one test's ACLs hold in the next.
+	s.ACLs = nil
 	return nil
 }
 
@@ -117,13 +120,13 @@ func (s *State) restoreTopics(c RestoreTopics) error {
 	if c.NextProducerID > s.NextProducerID {
 		s.NextProducerID = c.NextProducerID
 	}
-	return nil
+	return s.setACLs(c.ACLs)
 }
 
-// RestoreCommand is the RestoreTopics that gives a cluster the topics, configs and producer id
-// counter of s.
+// RestoreCommand is the RestoreTopics that gives a cluster the topics, configs, producer id
+// counter and ACLs of s.
 func (s *State) RestoreCommand() RestoreTopics {
-	c := RestoreTopics{NextProducerID: s.NextProducerID}
+	c := RestoreTopics{NextProducerID: s.NextProducerID, ACLs: s.ACLs}
 	for _, name := range slices.Sorted(maps.Keys(s.Topics)) {
 		c.Topics = append(c.Topics, s.Topics[name])
 	}

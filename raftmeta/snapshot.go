@@ -25,6 +25,7 @@ type snapshotDoc struct {
 	Topics         []*Topic         `json:"topics"`
 	Configs        []snapshotConfig `json:"configs"`
 	Scram          []ScramEntry     `json:"scram,omitempty"`
+	ACLs           []ACL            `json:"acls,omitempty"`
 }
 
 type snapshotConfig = ConfigEntry
@@ -39,6 +40,7 @@ func writeState(w io.Writer, s *State) error {
 		Topics:         make([]*Topic, 0, len(s.Topics)),
 		Configs:        make([]snapshotConfig, 0, len(s.Configs)),
 		Scram:          scramEntries(s.ScramCredentials),
+		ACLs:           s.ACLs,
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Brokers)) {
 		doc.Brokers = append(doc.Brokers, s.Brokers[id])
@@ -90,6 +92,9 @@ func readState(r io.Reader) (*State, error) {
 	}
 	for _, e := range doc.Scram {
 		s.ScramCredentials[e.Key] = e.Credential
+	}
+	if err := s.setACLs(doc.ACLs); err != nil {
+		return nil, fmt.Errorf("raftmeta: reading snapshot: %w", err)
 	}
 	return s, nil
 }

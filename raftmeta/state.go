@@ -21,6 +21,9 @@ type State struct {
 	NextProducerID int64                                // first producer id not yet handed out
 	// ScramCredentials are the users' SCRAM credentials (scram.go), by user and mechanism.
 	ScramCredentials map[ScramKey]ScramCredential
+	// ACLs are the authorizer's access control bindings (acls.go), sorted by compareACL. Every
+	// change makes a new slice, so a reader may key a cache on it (nil: none).
+	ACLs []ACL
 }
 
 // Config resource types, as Kafka numbers them (DescribeConfigs' ResourceType). These are the

@@ -87,6 +87,12 @@ type Broker struct {
 	QuorumElectionTimeout            time.Duration // controller.quorum.election.timeout.ms
 	QuorumFetchTimeout               time.Duration // controller.quorum.fetch.timeout.ms
 
+	// The authorizer (broker/acl): Authorizer is authorizer.class.name, empty for none (then
+	// every request is allowed and the ACL APIs answer SECURITY_DISABLED).
+	Authorizer           string   // authorizer.class.name, trimmed
+	SuperUsers           []string // super.users, split at ';'
+	AllowEveryoneIfNoACL bool     // allow.everyone.if.no.acl.found
+
 	// Props is the full static property set the node started with, as given (unknown properties
 	// included, ClusterIDProp excluded): the STATIC_BROKER_CONFIG layer of DescribeConfigs and of
 	// topic defaults. A Broker built by hand may leave it nil: everything then shows as default.
@@ -292,6 +298,9 @@ func loopbackFor(host string) string {
 
 func (b *Broker) fillNumbers(r *reader) {
 	b.AutoCreateTopics = r.str("auto.create.topics.enable") == "true"
+	b.Authorizer = strings.TrimSpace(r.str("authorizer.class.name"))
+	b.SuperUsers = parseSuperUsers(r.str("super.users"))
+	b.AllowEveryoneIfNoACL = r.str("allow.everyone.if.no.acl.found") == "true"
 	b.DeleteTopicEnable = r.str("delete.topic.enable") == "true"
 	b.NumPartitions = int(r.num("num.partitions"))
 	b.DefaultReplicationFactor = int(r.num("default.replication.factor"))

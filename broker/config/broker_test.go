@@ -358,3 +358,25 @@ func TestSecureListeners(t *testing.T) {
 		t.Fatalf("EXTERNAL: %q", p)
 	}
 }
+
+// TestAuthorizerProps: the authorizer's three properties, the ZooKeeper-era class name as an
+// alias, and a class minikraft does not have refused at start.
+func TestAuthorizerProps(t *testing.T) {
+	b, _, err := FromProperties(map[string]string{
+		"authorizer.class.name":          AclAuthorizer,
+		"super.users":                    " User:admin ;User:ops;",
+		"allow.everyone.if.no.acl.found": "true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Authorizer != AclAuthorizer || !reflect.DeepEqual(b.SuperUsers, []string{"User:admin", "User:ops"}) || !b.AllowEveryoneIfNoACL {
+		t.Errorf("%q %q %v", b.Authorizer, b.SuperUsers, b.AllowEveryoneIfNoACL)
+	}
+	if d := Default(); d.Authorizer != "" || d.SuperUsers != nil || d.AllowEveryoneIfNoACL {
+		t.Errorf("defaults: %q %q %v", d.Authorizer, d.SuperUsers, d.AllowEveryoneIfNoACL)
+	}
+	if _, _, err := FromProperties(map[string]string{"authorizer.class.name": "com.example.Mine"}); err == nil {
+		t.Error("an unknown authorizer class was accepted")
+	}
+}

@@ -300,8 +300,8 @@ var brokerDefs = []*Def{
 var compressionTypes = oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 
 var brokerByName = func() map[string]*Def {
-	m := make(map[string]*Def, len(brokerDefs)+len(securityDefs))
-	for _, d := range append(append([]*Def(nil), brokerDefs...), securityDefs...) {
+	m := make(map[string]*Def, len(brokerDefs)+len(securityDefs)+len(authorizerDefs))
+	for _, d := range append(append(append([]*Def(nil), brokerDefs...), securityDefs...), authorizerDefs...) {
 		if m[d.Name] != nil {
 			panic("config: duplicate broker property " + d.Name)
 		}
@@ -316,7 +316,7 @@ func BrokerDef(name string) *Def { return brokerByName[name] }
 // BrokerDefs returns every broker property definition, sorted by name. The Defs are shared: do not
 // modify them.
 func BrokerDefs() []*Def {
-	out := append(append([]*Def(nil), brokerDefs...), securityDefs...)
+	out := append(append(append([]*Def(nil), brokerDefs...), securityDefs...), authorizerDefs...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

@@ -273,6 +273,12 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, cmd raftmeta.Alt
 	return err
 }
 
+// AlterACLs commits ACL additions and removals the broker has validated and resolved.
+func (c *Controller) AlterACLs(ctx context.Context, cmd raftmeta.AlterACLs) error {
+	_, err := c.meta.Propose(ctx, cmd)
+	return err
+}
+
 // AllocateProducerIDs reserves count producer ids and returns the first.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	res, err := c.meta.Propose(ctx, raftmeta.AllocateProducerIDs{Count: count})
