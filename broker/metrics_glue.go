@@ -143,5 +143,11 @@ func (b *Broker) metricsSnapshot(s *metrics.Snapshot) {
 			s.Groups[g.GroupState]++
 		}
 	}
+	// Every client listener, with zero connections too, so a dashboard's series does not vanish.
 	s.Connections = b.srv.Connections()
+	for _, l := range b.cfg.Broker.Listeners {
+		if _, ok := s.Connections[l.Name]; !ok && !slices.Contains(b.cfg.Broker.ControllerListenerNames, l.Name) {
+			s.Connections[l.Name] = 0
+		}
+	}
 }
