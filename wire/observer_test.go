@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,20 @@ func TestObserver(t *testing.T) {
 // BenchmarkServeProduceObserved is BenchmarkServeProduce with an Observer, as the broker runs.
 func BenchmarkServeProduceObserved(b *testing.B) {
 	benchServeProduceWith(b, false, &countingObserver{})
+}
+
+// BenchmarkServeSmallProduce is a round trip of a Produce of one partition of 100 bytes, where
+// the per-request work (and so an Observer's share of it) weighs most; ...Observed adds one.
+func BenchmarkServeSmallProduce(b *testing.B)         { benchSmallProduce(b, nil) }
+func BenchmarkServeSmallProduceObserved(b *testing.B) { benchSmallProduce(b, &countingObserver{}) }
+
+func benchSmallProduce(b *testing.B, obs RequestObserver) {
+	mux := NewMux()
+	mux.Handle(0, 3, 11, func(_ context.Context, r *Request) Future {
+		return Done(r.Msg.(*kmsg.ProduceRequest).ResponseKind(), nil)
+	})
+	frame := encodeRequest(produceReq(1, 100), 9, 1)
+	benchRoundTrips(b, benchConnWith(b, mux, obs), frame, len(frame))
 }
 
 type countingObserver struct{ n [128]int64 }
