@@ -13,7 +13,7 @@
 // (kafka_network_requestmetrics_totaltimems_bucket{request="Produce",le=...}) instead of the
 // exporter's precomputed quantiles. The full list is in README.md ("Metrics").
 //
-// Cost: what runs per request is Requests.RequestDone, two atomic adds and a histogram observe
+// Cost: what runs per request is Requests.RequestDone, one atomic add and a histogram observation
 // (itself lock-free) on arrays indexed by API key, no allocation and no lock; what runs per
 // append or fetch is the partition's own atomic counters (broker/partition/traffic.go). Gauges
 // (partition counts, log sizes, the controller's and Raft's figures) are computed from the
