@@ -23,14 +23,17 @@ ENV PATH=/usr/local/bin
 USER 1001
 WORKDIR /bitnami/kafka
 # PLAINTEXT, CONTROLLER and the seed's EXTERNAL listener; 8080 is `minikraft console` (the
-# seed's `ui:` service: `command: console`), which listens on all interfaces in the image only.
-EXPOSE 9092 9093 9094 8080
+# seed's `ui:` service: `command: console`), which listens on all interfaces in the image only;
+# 8081 the node's HTTP listener (/metrics, /readyz, /livez).
+EXPOSE 9092 9093 9094 8080 8081
 ENV MINIKRAFT_CONSOLE_LISTEN=0.0.0.0:8080
 
-# One ApiVersions round trip to 127.0.0.1:9092 (the PLAINTEXT listener of the default and of the
-# seed's compose file). A short interval because Docker 20.10 runs the first check only after one
-# interval, and `depends_on: condition: service_healthy` waits for it.
-HEALTHCHECK --interval=5s --timeout=6s --start-period=30s --retries=3 CMD ["minikraft", "healthcheck"]
+# GET /readyz on the node's HTTP listener (8081, minikraft.http.listener in the properties file
+# the check reads too): registered, caught up and unfenced. With the listener turned off
+# (KAFKA_CFG_MINIKRAFT_HTTP_LISTENER=), one ApiVersions round trip to 127.0.0.1:9092 instead. A
+# short interval because Docker 20.10 runs the first check only after one interval, and
+# `depends_on: condition: service_healthy` waits for it.
+HEALTHCHECK --interval=5s --timeout=6s --start-period=30s --retries=3 CMD ["minikraft", "healthcheck", "--config-file", "/etc/minikraft/server.properties"]
 
 # The properties file comes first and the environment overrides it; arguments given to
 # `docker run` (flags such as --node-id or --config key=value) are appended and win over both.

@@ -33,6 +33,7 @@ var allowedImports = map[string][]string{
 	"internal/txncheck":   {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 	"console":             {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4"},
 	"kafkatools":          {"github.com/twmb/franz-go/", "github.com/klauspost/compress", "github.com/pierrec/lz4", "golang.org/x/crypto/"},
+	"metrics":             {"github.com/prometheus/", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg", "google.golang.org/protobuf", "golang.org/x/sys", "github.com/twmb/franz-go/pkg/kmsg"},
 }
 
 // TestPackageDependencies enforces ARCHITECTURE.md's package boundaries with `go list -deps`, so a

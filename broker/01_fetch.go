@@ -233,6 +233,9 @@ func fetchResponse(req *kmsg.FetchRequest, fc *fetchsession.Context, parts []fet
 		}
 		t := &resp.Topics[n-1]
 		if reads[i].rec != nil {
+			if p := reads[i].p; p != nil {
+				p.CountFetched(reads[i].rec.Len(), req.ReplicaID >= 0) // metrics: BytesOut
+			}
 			resp.SetRecords(n-1, len(t.Partitions), reads[i].rec)
 			reads[i].rec = nil // the response owns it now
 		}

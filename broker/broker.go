@@ -20,6 +20,7 @@ import (
 	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/broker/replica"
 	"github.com/minikraft/minikraft/internal/uuid"
+	"github.com/minikraft/minikraft/metrics"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -73,6 +74,8 @@ type Broker struct {
 	ctlMux   *wire.Mux    // ctlSrv's Mux; nil on a broker-only node
 	ctlConns controlConns // idle connections to the controllers (control_client.go)
 
+	metrics *metrics.Node // the node's Prometheus metrics (metrics_glue.go)
+
 	listeners map[string]net.Listener // by listener name, controller listener included
 	// late are the client listeners on fixed ports, by name: their address was checked free at
 	// start, and they are bound only once the broker is ready to serve (startServing).
@@ -111,6 +114,7 @@ type Broker struct {
 	authz     authz                    // the authorizer, when authorizer.class.name is set (authz.go)
 
 	serveOnce sync.Once
+	serving   atomic.Bool // startServing has opened the client listeners (Ready)
 	failOnce  sync.Once
 	// joined is set once a leader of this node's own cluster was seen (peerOfAnotherCluster).
 	joined         atomic.Bool
@@ -179,10 +183,12 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.txns = b.newTxnCoordinator()
 
 	b.srvMux = b.newMux()
+	b.metrics = metrics.NewNode(b.metricsSnapshot)
 	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
 		AuthTimeout:     connectionsMaxIdle(bc.Props),
 		Logger:          b.log,
+		Observer:        b.metrics.Requests,
 	})
 	b.run()
 	b.log.Info("minikraft node started", "cluster", b.clusterID(), "data", b.dataDir, "listeners", b.listenerSummary())
@@ -225,6 +231,7 @@ func (b *Broker) startServing() {
 			}
 			serve(ln, name) // the server closes it when it stops
 		}
+		b.serving.Store(true)
 		b.log.Info("serving clients", "listeners", b.listenerSummary())
 	})
 }

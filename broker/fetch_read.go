@@ -20,6 +20,7 @@ import (
 type partRead struct {
 	sp  kmsg.FetchResponseTopicPartition
 	rec *log.Records
+	p   *partition.Partition // the replica read, nil when none was; counts what is sent (fetchResponse)
 }
 
 func (r *partRead) release() {
@@ -52,6 +53,7 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 	for i, pr := range parts {
 		r := &reads[i]
 		r.release()
+		r.p = nil
 		r.sp = newFetchPartition(pr.Partition)
 		name, known := pr.Topic, true
 		if req.Version >= 13 {
@@ -73,6 +75,7 @@ func (b *Broker) readPartitions(req *kmsg.FetchRequest, parts []fetchsession.Par
 			st.urgent = true
 			continue
 		}
+		r.p = p
 		if first {
 			st.waitOn = append(st.waitOn, p)
 		}

@@ -20,9 +20,16 @@ const (
 )
 
 // benchConn serves mux on a loopback listener and returns a client connection to it.
-func benchConn(b *testing.B, mux *Mux) net.Conn {
+func benchConn(b *testing.B, mux *Mux) net.Conn { return benchConnWith(b, mux, nil) }
+
+// benchConnWith is benchConn with an Observer on the server (none if nil).
+func benchConnWith(b *testing.B, mux *Mux, obs RequestObserver) net.Conn {
 	b.Helper()
-	s := NewServer(mux, ServerConfig{MaxFirstRequestBytes: DefaultMaxRequestBytes})
+	cfg := ServerConfig{MaxFirstRequestBytes: DefaultMaxRequestBytes}
+	if obs != nil {
+		cfg.Observer = obs
+	}
+	s := NewServer(mux, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +88,9 @@ func BenchmarkServeProduce(b *testing.B) { benchServeProduce(b, false) }
 // BenchmarkServeProduceRecycled is BenchmarkServeProduce with Mux.RecycleFrames for Produce.
 func BenchmarkServeProduceRecycled(b *testing.B) { benchServeProduce(b, true) }
 
-func benchServeProduce(b *testing.B, recycle bool) {
+func benchServeProduce(b *testing.B, recycle bool) { benchServeProduceWith(b, recycle, nil) }
+
+func benchServeProduceWith(b *testing.B, recycle bool, obs RequestObserver) {
 	mux := NewMux()
 	mux.Handle(0, 3, 11, func(_ context.Context, r *Request) Future {
 		req := r.Msg.(*kmsg.ProduceRequest)
@@ -103,7 +112,7 @@ func benchServeProduce(b *testing.B, recycle bool) {
 		mux.RecycleFrames(0)
 	}
 	frame := encodeRequest(produceReq(benchPartitions, benchPartitionBytes), 9, 1)
-	benchRoundTrips(b, benchConn(b, mux), frame, len(frame))
+	benchRoundTrips(b, benchConnWith(b, mux, obs), frame, len(frame))
 }
 
 // BenchmarkServeFetch asks for a Fetch whose response carries 6 partitions × 1 MiB of record

@@ -31,21 +31,23 @@ type pending struct {
 	key, version int16
 	corr         int32
 	fut          Future
-	frame        []byte // the request's frame, to recycle once the Future has been called; or nil
+	frame        []byte    // the request's frame, to recycle once the Future has been called; or nil
+	start        time.Time // when the request was parsed, for the Observer; zero without one
 }
 
 // conn is one client connection: a reader goroutine (serve) and a writer goroutine (writeLoop)
 // joined by the queue of pending responses.
 type conn struct {
-	s      *Server
-	nc     net.Conn      // the socket: closed by shutdown
-	rw     io.ReadWriter // what requests are read from and responses written to: nc, or TLS over it
-	sec    Security
-	info   *ConnInfo // replaced (never modified) when the connection authenticates
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	queue  chan pending
+	s        *Server
+	listener string        // the listener's name, as in info
+	nc       net.Conn      // the socket: closed by shutdown
+	rw       io.ReadWriter // what requests are read from and responses written to: nc, or TLS over it
+	sec      Security
+	info     *ConnInfo // replaced (never modified) when the connection authenticates
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan pending
 
 	closeOnce sync.Once
 }
@@ -54,15 +56,16 @@ func newConn(s *Server, nc net.Conn, listenerName string, sec Security) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	info := &ConnInfo{Listener: listenerName, LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr(), Principal: Anonymous}
 	return &conn{
-		s:      s,
-		nc:     nc,
-		rw:     nc,
-		sec:    sec,
-		info:   info,
-		log:    s.log.With("listener", listenerName, "remote", addrString(info.RemoteAddr)),
-		ctx:    ctx,
-		cancel: cancel,
-		queue:  make(chan pending, s.cfg.MaxInFlight),
+		s:        s,
+		listener: listenerName,
+		nc:       nc,
+		rw:       nc,
+		sec:      sec,
+		info:     info,
+		log:      s.log.With("listener", listenerName, "remote", addrString(info.RemoteAddr)),
+		ctx:      ctx,
+		cancel:   cancel,
+		queue:    make(chan pending, s.cfg.MaxInFlight),
 	}
 }
 
@@ -136,6 +139,10 @@ func (c *conn) readLoop(fr *frameReader) error {
 		if err != nil {
 			return err
 		}
+		var start time.Time
+		if c.s.cfg.Observer != nil {
+			start = time.Now()
+		}
 		req, h, err := parse(frame, c.s.mux)
 		if err != nil {
 			if req == nil || req.Key != apiVersionsKey || !errors.Is(err, ErrUnsupportedVersion) {
@@ -144,7 +151,7 @@ func (c *conn) readLoop(fr *frameReader) error {
 			// Answered as v0 whatever the client asked for: see unsupportedVersionsResponse.
 			c.log.Debug("wire: answering unsupported ApiVersions version", "version", req.Version)
 			resp := unsupportedVersionsResponse(c.s.mux)
-			if !c.enqueue(pending{key: apiVersionsKey, version: 0, corr: req.CorrelationID, fut: Done(resp, nil)}) {
+			if !c.enqueue(pending{key: apiVersionsKey, version: 0, corr: req.CorrelationID, fut: Done(resp, nil), start: start}) {
 				return c.ctx.Err()
 			}
 			limit = c.s.cfg.MaxRequestBytes
@@ -157,6 +164,9 @@ func (c *conn) readLoop(fr *frameReader) error {
 			return err
 		}
 		p := pending{key: req.Key, version: req.Version, corr: req.CorrelationID, fut: fut}
+		if c.s.cfg.Observer != nil {
+			p.start = start
+		}
 		if pooled {
 			p.frame = frame
 		}
@@ -203,6 +213,9 @@ func (c *conn) writeLoop() {
 		stop := out.flushLater()
 		resp, err := c.respond(p)
 		stop()
+		if obs := c.s.cfg.Observer; obs != nil && err == nil && !failed && c.ctx.Err() == nil {
+			obs.RequestDone(p.key, p.version, time.Since(p.start))
+		}
 		if failed || c.ctx.Err() != nil {
 			failed = true
 			if resp != nil {

@@ -17,6 +17,19 @@ type ServerConfig struct {
 	AuthTimeout          time.Duration // bound on a connection's TLS handshake and SASL exchange; default DefaultAuthTimeout
 	MaxAuthBytes         int32         // cap on frames before SASL authentication (sasl.server.max.receive.size); default DefaultMaxAuthBytes
 	Logger               *slog.Logger  // nil discards
+	// Observer, if set, is told of every request the server answered (see RequestObserver).
+	Observer RequestObserver
+}
+
+// RequestObserver is told of each request a Server served, once the request's Future has
+// returned and before its response is written, on the connection's writer goroutine: a Kafka
+// client that has its response has been counted. elapsed runs from when the request was parsed to
+// when its Future returned (Kafka's request time less the network send). It is called for every
+// request of every connection, so it must be cheap, must not block and must not allocate: atomic
+// counters, a lock-free histogram. A request whose connection ended before it was answered is
+// not observed.
+type RequestObserver interface {
+	RequestDone(key, version int16, elapsed time.Duration)
 }
 
 // Defaults, as Kafka's where Kafka has the setting.
@@ -200,6 +213,18 @@ func (s *Server) track(nc net.Conn, listenerName string, sec Security) *conn {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return c
+}
+
+// Connections counts the open connections by listener name (connections being authenticated
+// included), for a metrics scrape: it takes the server's lock, so keep it off hot paths.
+func (s *Server) Connections() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := make(map[string]int)
+	for c := range s.conns {
+		n[c.listener]++
+	}
+	return n
 }
 
 func (s *Server) untrack(c *conn) {

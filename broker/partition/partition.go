@@ -72,6 +72,8 @@ type Partition struct {
 	// nobody waits on allocate nothing.
 	changed  chan struct{}
 	watchers map[*chan<- struct{}]struct{} // one-shot notifications for long polls
+
+	traffic traffic // metrics counters (traffic.go): atomics, not under mu
 }
 
 // New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
@@ -282,6 +284,8 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if !p.maybeAdvanceHWLocked() {
 		p.notifyLocked() // followers' fetches wait on the log end offset, not the HW
 	}
+	p.traffic.messagesIn.Add(res.LastOffset - res.BaseOffset + 1)
+	p.traffic.bytesIn.Add(int64(len(b)))
 	return AppendInfo{
 		BaseOffset:     res.BaseOffset,
 		LastOffset:     res.LastOffset,

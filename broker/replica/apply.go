@@ -81,6 +81,7 @@ func (m *Manager) Apply(st *raftmeta.State) {
 			if lp.applied != mp.PartitionEpoch {
 				var err error
 				if mp.Leader == self {
+					m.countISRChange(lp.Partition, mp)
 					err = lp.BecomeLeader(mp.LeaderEpoch, mp.PartitionEpoch, mp.Replicas, mp.ISR)
 				} else {
 					err = lp.BecomeFollower(mp.Leader, mp.LeaderEpoch, mp.PartitionEpoch, mp.Replicas)
@@ -117,6 +118,27 @@ func (m *Manager) Apply(st *raftmeta.State) {
 		m.cfg.Reconciled(st)
 	}
 	m.syncFetchers()
+}
+
+// countISRChange counts a committed change of the ISR of a partition this node goes on leading
+// in the same leader epoch (Kafka's IsrShrinksPerSec and IsrExpandsPerSec, marked by the leader;
+// a new leader's ISR is not a change of the old one's).
+func (m *Manager) countISRChange(p *partition.Partition, mp *raftmeta.Partition) {
+	if id, epoch := p.Leader(); id != m.cfg.Broker.NodeID || epoch != mp.LeaderEpoch {
+		return
+	}
+	switch old := len(p.ISR()); {
+	case len(mp.ISR) < old:
+		m.isrShrinks.Add(1)
+	case len(mp.ISR) > old:
+		m.isrExpands.Add(1)
+	}
+}
+
+// ISRChanges counts the ISR shrinks and expands committed for partitions this node led, since
+// it started.
+func (m *Manager) ISRChanges() (shrinks, expands int64) {
+	return m.isrShrinks.Load(), m.isrExpands.Load()
 }
 
 // removeTopic deletes every local replica of a topic.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -77,6 +78,8 @@ type Manager struct {
 	cfgCache map[string]cachedTopicConfig
 	// appliedIndex is the metadata index of the newest State applied; guarded by applyMu.
 	appliedIndex uint64
+	// isrShrinks and isrExpands count committed ISR changes of partitions led here (metrics).
+	isrShrinks, isrExpands atomic.Int64
 }
 
 // New makes a Manager with no local partitions; the first Apply opens them. Its goroutines

@@ -27,9 +27,16 @@ import (
 // Without an address it probes this node's first client listener as the environment configures
 // it (KAFKA_CFG_LISTENERS, as in a compose file), on 127.0.0.1 when the listener binds every
 // interface, over TLS when that listener needs it; by default 127.0.0.1:9092. An http://
-// address is a console's page instead (probeHTTP).
+// address is a console's page instead (probeHTTP). When the node has an HTTP listener
+// (minikraft.http.listener), the default is its /readyz instead, which also fails while the node
+// is fenced; `--config-file F` first reads the node's properties file too, as the image's
+// HEALTHCHECK does with its /etc/minikraft/server.properties.
 func healthcheck(args []string) int {
-	addr, tc := localClientAddr(os.Environ())
+	var fileArgs []string
+	if len(args) >= 2 && args[0] == "--config-file" {
+		fileArgs, args = args[:2], args[2:]
+	}
+	addr, tc := localProbeAddr(fileArgs, os.Environ())
 	if len(args) > 0 {
 		addr, tc = args[0], nil
 	}
@@ -118,11 +125,24 @@ func probe(addr string, tc *tls.Config, timeout time.Duration) error {
 // configuration to dial it with: the node's own keystore as the client certificate (in case
 // ssl.client.auth=required) and no verification of the server, since the probe asks whether this
 // node is ready, not who it is.
-func localClientAddr(environ []string) (string, *tls.Config) {
+func localClientAddr(environ []string) (string, *tls.Config) { return localProbeAddr(nil, environ) }
+
+// localProbeAddr is localClientAddr with the properties of args (--config-file F) under the
+// environment's, and the node's /readyz URL first when it has an HTTP listener.
+func localProbeAddr(args, environ []string) (string, *tls.Config) {
 	const fallback = "127.0.0.1:9092"
-	props, _, _, err := loadProperties(nil, environ, os.ReadFile)
+	props, _, _, err := loadProperties(args, environ, os.ReadFile)
 	if err != nil {
 		return fallback, nil
+	}
+	np, err := takeNodeProps(props)
+	if err == nil && np.httpAddr != "" {
+		if host, port, err := net.SplitHostPort(np.httpAddr); err == nil {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+		}
 	}
 	bc, _, err := config.FromProperties(props)
 	if err != nil {

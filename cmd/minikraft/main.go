@@ -72,8 +72,11 @@ func run(args, environ []string) error {
 	for _, name := range ignored {
 		logger.Info("ignoring environment variable that only applies to the JVM or the bitnami scripts", "name", name)
 	}
-	adminAddr := props[testAdminProp]
-	delete(props, testAdminProp)
+	np, err := takeNodeProps(props)
+	if err != nil {
+		return err
+	}
+	adminAddr := np.adminAddr
 	bc, unknown, err := config.FromProperties(props)
 	if err != nil {
 		return err
@@ -103,6 +106,16 @@ func run(args, environ []string) error {
 		defer srv.Close()
 		logger.Warn("the test admin endpoint is on: anyone who reaches it can fail this node's requests", "addr", ln.Addr().String())
 	}
+	var adminHandler http.Handler
+	if admin != nil {
+		adminHandler = admin // also under /admin/ on the HTTP listener
+	}
+	stopHTTP, err := startHTTP(np, bc, b, adminHandler, logger)
+	if err != nil {
+		b.Close()
+		return err
+	}
+	defer stopHTTP()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {

@@ -27,6 +27,10 @@ func loadImage(t *testing.T, env []string, extra ...string) (config.Broker, []st
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The binary's own properties (the HTTP listener's) go before the broker's are read, as in run.
+	if _, err := takeNodeProps(props); err != nil {
+		t.Fatal(err)
+	}
 	b, unknown, err := config.FromProperties(props)
 	if err != nil {
 		t.Fatal(err)
