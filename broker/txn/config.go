@@ -81,9 +81,9 @@ type Config struct {
 	MaxTimeout    time.Duration // transaction.max.timeout.ms; zero = default 15m
 	IDExpiration  time.Duration // transactional.id.expiration.ms; zero = default 7d
 	RetryBackoff  time.Duration // between marker (and completion) write attempts; zero = default 100ms
-	// EndTxnHold is how long EndTxn's answer waits for the transaction to complete (markers
-	// written, Complete record durable) after its Prepare record is durable; zero = default 5s,
-	// negative = answer at once, as Kafka.
+	// EndTxnHold is how long EndTxn's answer waits for the transaction's markers to be written
+	// (the Complete record follows the answer) after its Prepare record is durable; zero =
+	// default 5s, negative = answer at once, as Kafka.
 	EndTxnHold        time.Duration
 	OffsetsPartitions int // offsets.topic.num.partitions, for AddOffsetsToTxn before the topic exists; zero = 50
 

@@ -109,13 +109,19 @@ func txnTarget(ctx context.Context, t target, dir string, d, backoff time.Durati
 	if err != nil {
 		return txnPhase{}, err
 	}
+	return txnRun(ctx, s.addrs, t.rf, d, backoff)
+}
+
+// txnRun creates the topic on the cluster at addrs and runs transactions for d, with the given
+// client hooks (the profile's request timer).
+func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, hooks ...kgo.Hook) (txnPhase, error) {
 	const topic = "txn-bench"
-	if err := createTopics(ctx, s.addrs, txnPartitions, t.rf, []string{topic}); err != nil {
+	if err := createTopics(ctx, addrs, txnPartitions, rf, []string{topic}); err != nil {
 		return txnPhase{}, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addrs...), kgo.TransactionalID("bench-txn"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.TransactionalID("bench-txn"),
 		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(0), kgo.ConcurrentTransactionsBackoff(backoff))
+		kgo.ProducerLinger(0), kgo.ConcurrentTransactionsBackoff(backoff), kgo.WithHooks(hooks...))
 	if err != nil {
 		return txnPhase{}, err
 	}
@@ -141,7 +147,7 @@ func txnTarget(ctx context.Context, t target, dir string, d, backoff time.Durati
 		return end.Sub(produced), end.Sub(start), produced.Sub(start), nil
 	}
 	// Warm-up: the coordinator lookup, InitProducerId and the first AddPartitionsToTxn.
-	wctx, cancel = context.WithTimeout(ctx, time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
 		_, _, _, err := one()
