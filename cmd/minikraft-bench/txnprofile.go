@@ -129,8 +129,8 @@ func (t *requestTimer) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.Broker
 }
 
 type requestSummary struct {
-	name               string
-	n                  int
+	name                string
+	n                   int
 	p50, p90, p99, mean time.Duration
 }
 
