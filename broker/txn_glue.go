@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -187,6 +188,12 @@ func (t *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Markers) map[tx
 		if leader := topic.Partitions[tp.Partition].Leader; leader >= 0 {
 			byLeader[leader] = append(byLeader[leader], tp)
 		}
+	}
+	if len(byLeader) == 1 { // one leader (one node, or a transaction on one broker): no goroutine
+		for leader, parts := range byLeader {
+			maps.Copy(codes, t.writeTo(ctx, st, leader, m, parts))
+		}
+		return codes
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
