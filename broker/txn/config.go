@@ -32,6 +32,19 @@ type Store interface {
 	Replay(ctx context.Context, partition int32, fn func(Record) error) error
 }
 
+// AppendStarter is a Store that can append without waiting for the records to be durable: the
+// coordinator then appends a request's record on the request's own goroutine (the connection's
+// reader), and only when the records are not durable at once (replicas to wait for) does a
+// goroutine wait. On one node, where the leader is the whole ISR, an AddPartitionsToTxn is so
+// answered without a goroutine hand-off.
+//
+// StartAppend appends recs and returns a wait for their acknowledgement (errors as Append's), or
+// nil when they are durable already; or the append's error. ctx bounds the wait too: it must not
+// be canceled before wait returns.
+type AppendStarter interface {
+	StartAppend(ctx context.Context, partition int32, recs []Record) (wait func() error, err error)
+}
+
 // ProducerIDs allocates producer ids (Kafka's ProducerIdManager: blocks from the controller).
 type ProducerIDs interface {
 	NextProducerID(ctx context.Context) (int64, error)
