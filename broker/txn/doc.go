@@ -14,11 +14,15 @@
 //
 // The runtime (Coordinator) runs every machine under one mutex (a step is short and never
 // blocks) and carries out their effects on goroutines that exist only while a write is in flight:
-// Store.Append for records, MarkerWriter.WriteMarkers for markers. A machine writes at most one
-// record at a time (Kafka's pending state: other requests meanwhile answer
-// CONCURRENT_TRANSACTIONS, except an addition of the same producer behind another addition, which
-// waits for it), so an id's records reach the log in order. Each id
-// has one runtime timer, at its machine's next deadline. New producer ids come from ProducerIDs,
+// Store.Append for records, MarkerWriter.WriteMarkers for markers. A write's goroutine goes on
+// with the writes its outcome leads to (Prepare record, markers, Complete record, a queued
+// addition), so a commit costs one goroutine, not one per step; with a Store that is an
+// AppendStarter a request's own record is appended on the request's goroutine, and a goroutine
+// starts only to wait for replicas. A machine writes at most one record at a time (Kafka's
+// pending state: other requests meanwhile answer CONCURRENT_TRANSACTIONS, except an addition of
+// the same producer behind another addition or behind the Complete record, which waits for it),
+// so an id's records reach the log in order. Each id has one runtime timer, at its machine's next
+// deadline. New producer ids come from ProducerIDs,
 // asked without the lock. Handlers block on their request's answer (or ctx); Start begins a
 // request at once and returns the wait, for callers that must keep a connection's requests in
 // order.
