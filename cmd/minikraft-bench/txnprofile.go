@@ -36,10 +36,29 @@ func runTxnProfile(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	// One node, or with -targets cluster3 the three-node cluster (RF 3).
+	// One node, or with -targets cluster3 the three-node cluster (RF 3), or with -targets kfake
+	// kfake, for its round trips.
 	var addrs []string
 	rf := int16(1)
-	if o.targets["cluster3"] {
+	if o.targets["kfake"] {
+		// kfake in a child process: only the client's round trips mean something then.
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		s, err := startKfake(self, dir)
+		if err != nil {
+			return err
+		}
+		defer s.stop()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = s.waitListening(wctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		addrs = s.addrs
+	} else if o.targets["cluster3"] {
 		var c *minikraft.Cluster
 		pprof.Do(ctx, pprof.Labels("side", "broker"), func(context.Context) {
 			c, err = minikraft.StartCluster(3, minikraft.WithDir(dir), minikraft.Quiet())
