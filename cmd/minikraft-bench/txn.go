@@ -19,11 +19,12 @@ import (
 // CompleteCommit). One franz-go client with a transactional id runs transactions back to back for
 // -duration; commit latency is EndTransaction's, transaction latency is Begin to the end of the
 // commit. A transaction's first AddPartitionsToTxn that arrives while the coordinator is still
-// writing the previous one's markers is answered CONCURRENT_TRANSACTIONS, and the client retries
-// after -txn-backoff (franz-go's ConcurrentTransactionsBackoff, 20 ms by default, as the Java
-// producer's); a smaller one shows what that window costs. Every target starts fresh each repeat, in alternating order, as in the main benchmark;
-// the first transaction (coordinator lookup, InitProducerId, __transaction_state creation) is a
-// warm-up and is not counted.
+// writing the previous one's markers is answered CONCURRENT_TRANSACTIONS by Kafka (minikraft
+// queues it), and the client retries after -txn-backoff (franz-go's ConcurrentTransactionsBackoff,
+// 20 ms by default, as the Java producer's); a smaller one shows what that window costs. Every
+// target starts fresh each repeat, in alternating order, as in the main benchmark; the first
+// transaction (coordinator lookup, InitProducerId, __transaction_state creation) is a warm-up and
+// is not counted. -profile runs the same load against an in-process node (txnprofile.go).
 
 const (
 	txnRecords    = 10
@@ -188,7 +189,7 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 	b.WriteString("## Transactions: one transactional producer\n\n")
 	fmt.Fprintf(&b, "franz-go transactional producer, transactions back to back for %v per target and repeat (%d repeats, medians): "+
 		"each transaction is %d records of %d B over %d partitions (acks=all), then a commit. "+
-		"Commit = EndTransaction (EndTxn: minikraft answers once the transaction is complete, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
+		"Commit = EndTransaction (EndTxn: minikraft answers once the markers are written, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
 		"produce = begin to the acknowledgement of the 10 records, including AddPartitionsToTxn and its retries after CONCURRENT_TRANSACTIONS (client backoff %v).\n\n",
 		o.duration, o.repeat, txnRecords, txnRecordSize, txnPartitions, o.txnBackoff)
 	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
