@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -170,6 +171,32 @@ func (s txnStore) Append(ctx context.Context, part int32, recs []txn.Record) err
 	return err
 }
 
+// StartAppend is Append without the wait when the records are acknowledged at once (a leader
+// that is its whole ISR: one node): the coordinator then answers without a goroutine hand-off.
+func (s txnStore) StartAppend(ctx context.Context, part int32, recs []txn.Record) (func() error, error) {
+	p, err := s.b.internalLeader(ctx, transactionTopic, part)
+	if err != nil {
+		return nil, err
+	}
+	kvs := make([]log.KeyValue, len(recs))
+	for i, r := range recs {
+		kvs[i] = log.KeyValue{Key: r.Key, Value: r.Value}
+	}
+	batch := log.EncodeBatch(kvs, time.Now().UnixMilli())
+	hdrs, err := log.ValidateBatches(batch, len(batch), nil)
+	if err != nil {
+		return nil, fmt.Errorf("broker: encoding %s records: %w", transactionTopic, err)
+	}
+	info, err := p.AppendAsLeader(batch, hdrs, -1)
+	if err != nil {
+		return nil, storeError(ctx, err)
+	}
+	if done, err := p.Acked(info.LeaderEpoch, info.LastOffset); done {
+		return nil, storeError(ctx, err)
+	}
+	return func() error { return storeError(ctx, p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)) }, nil
+}
+
 func (s txnStore) Replay(ctx context.Context, part int32, fn func(txn.Record) error) error {
 	return s.b.replayInternal(ctx, transactionTopic, part, func(r group.Record) error {
 		if r.Control {
@@ -202,6 +229,12 @@ func (t *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Markers) map[tx
 		if leader := topic.Partitions[tp.Partition].Leader; leader >= 0 {
 			byLeader[leader] = append(byLeader[leader], tp)
 		}
+	}
+	if len(byLeader) == 1 { // one leader (one node, or a transaction on one broker): no goroutine
+		for leader, parts := range byLeader {
+			maps.Copy(codes, t.writeTo(ctx, st, leader, m, parts))
+		}
+		return codes
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -32,6 +32,19 @@ type Store interface {
 	Replay(ctx context.Context, partition int32, fn func(Record) error) error
 }
 
+// AppendStarter is a Store that can append without waiting for the records to be durable: the
+// coordinator then appends a request's record on the request's own goroutine (the connection's
+// reader), and only when the records are not durable at once (replicas to wait for) does a
+// goroutine wait. On one node, where the leader is the whole ISR, an AddPartitionsToTxn is so
+// answered without a goroutine hand-off.
+//
+// StartAppend appends recs and returns a wait for their acknowledgement (errors as Append's), or
+// nil when they are durable already; or the append's error. ctx bounds the wait too: it must not
+// be canceled before wait returns.
+type AppendStarter interface {
+	StartAppend(ctx context.Context, partition int32, recs []Record) (wait func() error, err error)
+}
+
 // ProducerIDs allocates producer ids (Kafka's ProducerIdManager: blocks from the controller).
 type ProducerIDs interface {
 	NextProducerID(ctx context.Context) (int64, error)
@@ -81,9 +94,9 @@ type Config struct {
 	MaxTimeout    time.Duration // transaction.max.timeout.ms; zero = default 15m
 	IDExpiration  time.Duration // transactional.id.expiration.ms; zero = default 7d
 	RetryBackoff  time.Duration // between marker (and completion) write attempts; zero = default 100ms
-	// EndTxnHold is how long EndTxn's answer waits for the transaction to complete (markers
-	// written, Complete record durable) after its Prepare record is durable; zero = default 5s,
-	// negative = answer at once, as Kafka.
+	// EndTxnHold is how long EndTxn's answer waits for the transaction's markers to be written
+	// (the Complete record follows the answer) after its Prepare record is durable; zero =
+	// default 5s, negative = answer at once, as Kafka.
 	EndTxnHold        time.Duration
 	OffsetsPartitions int // offsets.topic.num.partitions, for AddOffsetsToTxn before the topic exists; zero = 50
 

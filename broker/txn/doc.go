@@ -14,11 +14,15 @@
 //
 // The runtime (Coordinator) runs every machine under one mutex (a step is short and never
 // blocks) and carries out their effects on goroutines that exist only while a write is in flight:
-// Store.Append for records, MarkerWriter.WriteMarkers for markers. A machine writes at most one
-// record at a time (Kafka's pending state: other requests meanwhile answer
-// CONCURRENT_TRANSACTIONS, except an addition of the same producer behind another addition, which
-// waits for it), so an id's records reach the log in order. Each id
-// has one runtime timer, at its machine's next deadline. New producer ids come from ProducerIDs,
+// Store.Append for records, MarkerWriter.WriteMarkers for markers. A write's goroutine goes on
+// with the writes its outcome leads to (Prepare record, markers, Complete record, a queued
+// addition), so a commit costs one goroutine, not one per step; with a Store that is an
+// AppendStarter a request's own record is appended on the request's goroutine, and a goroutine
+// starts only to wait for replicas. A machine writes at most one record at a time (Kafka's
+// pending state: other requests meanwhile answer CONCURRENT_TRANSACTIONS, except an addition of
+// the same producer behind another addition or behind the Complete record, which waits for it),
+// so an id's records reach the log in order. Each id has one runtime timer, at its machine's next
+// deadline. New producer ids come from ProducerIDs,
 // asked without the lock. Handlers block on their request's answer (or ctx); Start begins a
 // request at once and returns the wait, for callers that must keep a connection's requests in
 // order.
@@ -40,8 +44,8 @@
 //     transaction outliving its transaction.timeout.ms, aborts it with a bumped epoch (Kafka's
 //     PrepareEpochFence, which is never persisted: the PrepareAbort record carries the new epoch,
 //     and so do the ABORT markers, which fence the old producer on every partition).
-//   - PrepareCommit / PrepareAbort: the outcome is durable; EndTxn is answered once the
-//     transaction is complete (or after Config.EndTxnHold; Kafka answers here). Markers go to
+//   - PrepareCommit / PrepareAbort: the outcome is durable; EndTxn is answered once every marker
+//     is written (or after Config.EndTxnHold; Kafka answers here). Markers go to
 //     every partition of the transaction; each written partition leaves the set; the others are
 //     retried every Config.RetryBackoff until written or the coordinator resigns. Then:
 //   - CompleteCommit / CompleteAbort: written once every marker is; the id is ready for the next
@@ -81,12 +85,13 @@
 //   - A failed write of a Complete record is retried after RetryBackoff whatever the error (Kafka
 //     retries COORDINATOR_NOT_AVAILABLE and gives up on the others until the partition reloads).
 //   - Where Kafka answers CONCURRENT_TRANSACTIONS and the client backs off (20 ms for franz-go
-//     and Kafka's producer), this coordinator waits: EndTxn is answered once the Complete record
-//     is durable (at most Config.EndTxnHold, 5s, after the Prepare record, or at a resignation:
-//     the outcome is decided by then), so the next transaction's first AddPartitionsToTxn finds
-//     it complete; and an AddPartitionsToTxn or AddOffsetsToTxn of the current producer that
-//     arrives while another one's record is written is queued behind it (up to 64), as franz-go
-//     sends one per broker at once. With the backoffs one node did 132 transactions a second,
-//     without them about 1,600.
+//     and Kafka's producer), this coordinator waits: EndTxn is answered once every marker is
+//     written (at most Config.EndTxnHold, 5s, after the Prepare record, or at a resignation:
+//     the outcome is decided by then), and the Complete record is written after the answer; an
+//     AddPartitionsToTxn or AddOffsetsToTxn of the current producer that arrives while that
+//     record, or another addition's, is written is queued behind it (up to 64), and the queued
+//     additions share one write of all their partitions (franz-go sends one per partition
+//     leader at once). With the backoffs one node did 132 transactions a second, without them
+//     about 1,600.
 //   - Undecodable records are skipped with a warning instead of ending the load.
 package txn

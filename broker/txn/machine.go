@@ -132,13 +132,22 @@ type transit struct {
 	kind kind
 	to   meta
 	w    waiter
+	also []waiter // additions merged into this one's write (kindAdd): answered as w is
+}
+
+// answer gives the transition's waiters, w and those merged into it, the same answer.
+func (t *txn) answer(p *transit, r result) {
+	t.respond(p.w, r)
+	for _, w := range p.also {
+		t.respond(w, r)
+	}
 }
 
 // limits are the settings a machine needs.
 type limits struct {
 	expiration   time.Duration
 	retryBackoff time.Duration
-	endHold      time.Duration // how long EndTxn's answer waits for the Complete record at most (0: not at all)
+	endHold      time.Duration // how long EndTxn's answer waits for the markers at most (0: not at all)
 }
 
 // endHold is limits.endHold's default (Config.EndTxnHold).
@@ -157,7 +166,7 @@ type queuedAdd struct {
 	parts      []TopicPartition
 }
 
-// heldEnd is an EndTxn answer waiting for its transaction to complete.
+// heldEnd is an EndTxn answer waiting for its transaction's markers.
 type heldEnd struct {
 	w     waiter
 	res   result
@@ -185,7 +194,7 @@ type txn struct {
 	markersOut       bool
 	markersAbandoned bool
 	retryAt          time.Time // zero: nothing to retry (markers or the Complete record)
-	held             *heldEnd  // EndTxn's answer, until the Complete record is durable
+	held             *heldEnd  // EndTxn's answer, until every marker is written
 	queued           []queuedAdd
 
 	seq     uint64
@@ -342,25 +351,38 @@ func (t *txn) fence(now time.Time, w waiter) {
 }
 
 // addPartitions is Kafka's handleAddPartitionsToTransaction (for AddOffsetsToTxn too). One that
-// arrives while another addition of the same producer is being written waits for it (Kafka
+// arrives while another addition of the same producer is being written, or the Complete record of
+// its previous transaction (EndTxn is answered before it: see markersDone), waits for it (Kafka
 // answers CONCURRENT_TRANSACTIONS, and the client backs off 20 ms or more: franz-go sends one
 // AddPartitionsToTxn per broker it produces to, at once).
 func (t *txn) addPartitions(now time.Time, w waiter, producerID int64, epoch int16, parts []TopicPartition) {
-	if p := t.pending; p != nil && p.kind == kindAdd && producerID == t.producerID && epoch == t.epoch && len(t.queued) < maxQueuedAdds {
+	if p := t.pending; p != nil && (p.kind == kindAdd || p.kind == kindComplete) &&
+		producerID == t.producerID && epoch == t.epoch && len(t.queued) < maxQueuedAdds {
 		t.queued = append(t.queued, queuedAdd{w: w, producerID: producerID, epoch: epoch, parts: parts})
 		return
 	}
+	t.addPartitionsFor([]waiter{w}, producerID, epoch, parts, now)
+}
+
+// addPartitionsFor runs one addition for several requests (ws, additions queued behind the same
+// write: see runQueued), with the union of their partitions: one record, one answer for all.
+func (t *txn) addPartitionsFor(ws []waiter, producerID int64, epoch int16, parts []TopicPartition, now time.Time) {
+	all := func(r result) {
+		for _, w := range ws {
+			t.respond(w, r)
+		}
+	}
 	if code := t.check(producerID, epoch); code != 0 {
-		t.respond(w, fail(code))
+		all(fail(code))
 		return
 	}
 	switch t.state {
 	case statePrepareCommit, statePrepareAbort:
-		t.respond(w, fail(kerr.ConcurrentTransactions.Code))
+		all(fail(kerr.ConcurrentTransactions.Code))
 		return
 	case stateOngoing:
 		if t.hasAll(parts) {
-			t.respond(w, result{})
+			all(result{})
 			return
 		}
 	}
@@ -371,7 +393,8 @@ func (t *txn) addPartitions(now time.Time, w waiter, producerID int64, epoch int
 	for _, tp := range parts {
 		to.parts[tp] = struct{}{}
 	}
-	t.begin(kindAdd, to, w)
+	t.begin(kindAdd, to, ws[0])
+	t.pending.also = ws[1:]
 }
 
 // check validates a request's producer id and epoch against the current ones, and refuses a
@@ -477,7 +500,12 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 		case kindDead:
 			t.retryAt = now.Add(10 * t.lim.retryBackoff)
 		default:
-			t.respond(p.w, fail(code))
+			t.answer(p, fail(code))
+		}
+		if p.kind == kindComplete {
+			// Queued behind the previous transaction's Complete record, which is retried: the
+			// client retries these too, as after Kafka's CONCURRENT_TRANSACTIONS.
+			code = kerr.ConcurrentTransactions.Code
 		}
 		for _, q := range t.queued { // queued behind a failed addition: they would fail alike
 			t.respond(q.w, fail(code))
@@ -490,13 +518,14 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 	case kindInit:
 		t.respond(p.w, result{producerID: t.producerID, epoch: t.epoch})
 	case kindAdd:
-		t.respond(p.w, result{})
+		t.answer(p, result{})
 	case kindEnd:
 		// The outcome is decided once the Prepare record is durable (a new coordinator would
 		// send the markers from it), and Kafka answers then. Here the answer waits for the
-		// Complete record too, up to endHold: the client's next transaction would otherwise
-		// meet CONCURRENT_TRANSACTIONS on its first AddPartitionsToTxn while the markers are
-		// written, and back off (franz-go and Kafka's producer 20 ms, others longer).
+		// markers too, up to endHold: the client's next transaction would otherwise meet
+		// CONCURRENT_TRANSACTIONS on its first AddPartitionsToTxn while the markers are written,
+		// and back off (franz-go and Kafka's producer 20 ms, others longer); and once it is
+		// answered, read_committed consumers see the transaction on every partition.
 		res := result{producerID: t.producerID, epoch: t.epoch}
 		if t.lim.endHold > 0 {
 			t.held = &heldEnd{w: p.w, res: res, until: now.Add(t.lim.endHold)}
@@ -516,12 +545,27 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 	t.runQueued(now)
 }
 
-// runQueued handles the additions queued behind a write, until one starts a write of its own.
+// runQueued handles the additions queued behind a write: the first one together with every other
+// of the same producer, in one write of the union of their partitions (franz-go sends one
+// AddPartitionsToTxn per partition leader at once: on three brokers, one write instead of two
+// behind the first). What is left (another producer id or epoch, which cannot be queued today)
+// runs once that write is done.
 func (t *txn) runQueued(now time.Time) {
 	for len(t.queued) > 0 && t.pending == nil {
 		q := t.queued[0]
-		t.queued = t.queued[1:]
-		t.addPartitions(now, q.w, q.producerID, q.epoch, q.parts)
+		ws := []waiter{q.w}
+		parts := q.parts
+		rest := t.queued[:0:0]
+		for _, o := range t.queued[1:] {
+			if o.producerID == q.producerID && o.epoch == q.epoch {
+				ws = append(ws, o.w)
+				parts = append(parts[:len(parts):len(parts)], o.parts...)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		t.queued = rest
+		t.addPartitionsFor(ws, q.producerID, q.epoch, parts, now)
 	}
 }
 
@@ -577,6 +621,12 @@ func (t *txn) markersDone(now time.Time, seq uint64, codes map[TopicPartition]in
 		}
 	}
 	if len(t.parts) == 0 {
+		// Every partition has its marker (on its in-sync replicas): the transaction is visible
+		// to read_committed consumers everywhere, and a new coordinator would only write the
+		// markers again. A held EndTxn is answered now, and the Complete record is written
+		// after it: the client's next AddPartitionsToTxn waits for that write (queued), so the
+		// record is off the commit's path but still before the next transaction.
+		t.releaseEnd()
 		t.sendMarkers(now)
 		return
 	}
@@ -600,7 +650,7 @@ func (t *txn) unload() {
 	}
 	t.queued = nil
 	if t.pending != nil {
-		t.respond(t.pending.w, fail(kerr.NotCoordinator.Code))
+		t.answer(t.pending, fail(kerr.NotCoordinator.Code))
 		t.pending = nil
 	}
 	t.markersOut = false

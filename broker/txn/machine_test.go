@@ -588,10 +588,11 @@ func TestRotationRetryAfterATransaction(t *testing.T) {
 	}
 }
 
-// TestEndTxnHeldUntilComplete: with an EndTxn hold, the answer waits for the markers and the
-// Complete record, so the client's next AddPartitionsToTxn finds the transaction complete
-// instead of CONCURRENT_TRANSACTIONS; a hold that runs out (markers stuck), or a resignation,
-// answers it anyway, since the Prepare record already decided the outcome.
+// TestEndTxnHeldUntilComplete: with an EndTxn hold, the answer waits for the markers, and the
+// client's next AddPartitionsToTxn, sent while the Complete record is written, waits for that
+// write instead of answering CONCURRENT_TRANSACTIONS (and fails retriably if it fails); a hold
+// that runs out (markers stuck), or a resignation, answers it anyway, since the Prepare record
+// already decided the outcome.
 func TestEndTxnHeldUntilComplete(t *testing.T) {
 	held := func(t *testing.T) (*harness, waiter) {
 		h := newHarness(t)
@@ -613,16 +614,50 @@ func TestEndTxnHeldUntilComplete(t *testing.T) {
 
 	t.Run("complete", func(t *testing.T) {
 		h, w := held(t)
-		h.answerMarkers(nil)
+		h.answerMarkers(map[TopicPartition]int16{tp("a", 0): 0}) // b-1's leader does not answer
 		if _, ok := h.replies[w]; ok {
-			t.Fatal("EndTxn answered before the Complete record was durable")
+			t.Fatal("EndTxn answered before every marker was written")
 		}
-		h.flush(nil)
+		h.advance(h.tx.lim.retryBackoff)
+		h.answerMarkers(nil)
 		if r := h.result(w); r.code != 0 || r.producerID != 1000 {
 			t.Fatalf("EndTxn = %+v", r)
 		}
+		if len(h.appends) != 1 || h.tx.state != statePrepareCommit {
+			t.Fatalf("appends %d, state %v: want the Complete record being written", len(h.appends), h.tx.state)
+		}
+		next := h.w()
+		h.tx.addPartitions(h.now, next, h.tx.producerID, h.tx.epoch, []TopicPartition{tp("c", 0)})
+		h.collect()
+		if _, ok := h.replies[next]; ok || len(h.appends) != 1 {
+			t.Fatalf("the next AddPartitionsToTxn did not wait for the Complete record: %v", h.replies[next])
+		}
+		h.flush(nil) // Complete, then the addition queued behind it
+		if h.code(next) != 0 || h.tx.state != stateOngoing || !h.tx.hasAll([]TopicPartition{tp("c", 0)}) {
+			t.Fatalf("the next transaction's AddPartitionsToTxn = %d, state %v", h.code(next), h.tx.state)
+		}
+		if m, _ := h.lastMeta(); m.state != stateOngoing {
+			t.Fatalf("last record %v, want Ongoing after CompleteCommit", m.state)
+		}
+	})
+	t.Run("complete fails", func(t *testing.T) {
+		h, w := held(t)
+		h.answerMarkers(nil)
+		h.result(w)
+		next := h.w()
+		h.tx.addPartitions(h.now, next, h.tx.producerID, h.tx.epoch, []TopicPartition{tp("c", 0)})
+		h.collect()
+		h.flush(errors.New("disk on fire"))
+		if h.code(next) != kerr.ConcurrentTransactions.Code {
+			t.Fatalf("behind a failed Complete record: %d, want CONCURRENT_TRANSACTIONS", h.code(next))
+		}
+		h.advance(h.tx.lim.retryBackoff) // the Complete record again
+		h.flush(nil)
+		if h.tx.state != stateCompleteCommit {
+			t.Fatalf("state %v", h.tx.state)
+		}
 		if code := h.add(tp("c", 0)); code != 0 {
-			t.Fatalf("the next transaction's AddPartitionsToTxn = %d", code)
+			t.Fatalf("the retried AddPartitionsToTxn = %d", code)
 		}
 	})
 	t.Run("hold runs out", func(t *testing.T) {
@@ -676,8 +711,23 @@ func TestConcurrentAddsQueue(t *testing.T) {
 	if h.code(w1) != 0 || h.code(w2) != 0 || h.code(w3) != 0 {
 		t.Fatalf("codes %d %d %d", h.code(w1), h.code(w2), h.code(w3))
 	}
-	if len(h.written) != 3 || !h.tx.hasAll([]TopicPartition{tp("a", 0), tp("b", 0)}) { // init, a-0, b-0
+	if len(h.written) != 3 || !h.tx.hasAll([]TopicPartition{tp("a", 0), tp("b", 0)}) { // init, a-0, then a-0 + b-0
 		t.Fatalf("written %d records, parts %v", len(h.written), h.tx.parts)
+	}
+
+	// Several queued behind one write share the next: one record with all their partitions.
+	w7, w8, w9 := h.w(), h.w(), h.w()
+	h.tx.addPartitions(h.now, w7, pid, epoch, []TopicPartition{tp("f", 0)})
+	h.tx.addPartitions(h.now, w8, pid, epoch, []TopicPartition{tp("g", 0)})
+	h.tx.addPartitions(h.now, w9, pid, epoch, []TopicPartition{tp("h", 0), tp("a", 0)})
+	h.collect()
+	before := len(h.written)
+	h.flush(nil)
+	if h.code(w7) != 0 || h.code(w8) != 0 || h.code(w9) != 0 || len(h.written) != before+2 {
+		t.Fatalf("codes %d %d %d, %d records written, want 2", h.code(w7), h.code(w8), h.code(w9), len(h.written)-before)
+	}
+	if m, _ := h.lastMeta(); len(m.parts) != 5 {
+		t.Fatalf("the merged record holds %v", m.parts)
 	}
 
 	w5, w6 := h.w(), h.w()

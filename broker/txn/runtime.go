@@ -227,7 +227,33 @@ func (c *Coordinator) call(transactionalID string, ev func(t *txn, now time.Time
 	c.nextWaiter++
 	w := c.nextWaiter
 	e.waiters[w] = ch
-	c.stepLocked(e, c.cfg.Now(), func(t *txn, now time.Time) { ev(t, now, w) })
+	first := c.stepLockedThen(e, c.cfg.Now(), func(t *txn, now time.Time) { ev(t, now, w) })
+	if first == nil {
+		return ch
+	}
+	if first.start == nil {
+		c.goWrite(e, first)
+		return ch
+	}
+	// A record append: appended here, outside the lock (the machine writes one record at a time,
+	// so nothing else of this id can be appended meanwhile); only a wait for replicas gets a
+	// goroutine.
+	c.mu.Unlock()
+	done, wait := first.start()
+	c.mu.Lock() // for the deferred Unlock
+	if c.txns[transactionalID] != e {
+		if wait != nil {
+			go wait() // resigned or closed meanwhile: the partition's ctx ends the wait
+		}
+		return ch
+	}
+	if wait != nil {
+		c.goWrite(e, &write{run: wait})
+		return ch
+	}
+	if next := c.stepLockedThen(e, c.cfg.Now(), done); next != nil {
+		c.goWrite(e, next) // markers, or a record behind them: not on the request's goroutine
+	}
 	return ch
 }
 
@@ -252,25 +278,65 @@ func (c *Coordinator) event(e *entry, ev func(t *txn, now time.Time)) {
 	c.stepLocked(e, c.cfg.Now(), ev)
 }
 
+// writeDone is event for the end of a write, on the write's goroutine: the first write the step
+// asks for, if any, runs on that goroutine too, once the lock is released. A transaction's writes
+// follow each other (Prepare record, markers, Complete record, the next addition), and handing
+// each to a new goroutine cost a wake-up of another thread per step.
+func (c *Coordinator) writeDone(e *entry, ev func(t *txn, now time.Time)) {
+	for {
+		c.mu.Lock()
+		if c.txns[e.t.id] != e {
+			c.mu.Unlock()
+			return
+		}
+		next := c.stepLockedThen(e, c.cfg.Now(), ev)
+		c.mu.Unlock()
+		if next == nil {
+			return
+		}
+		ev = next.run()
+	}
+}
+
 // stepLocked runs one step of e's machine and carries out its output. c.mu must be held.
 func (c *Coordinator) stepLocked(e *entry, now time.Time, ev func(t *txn, now time.Time)) {
+	if w := c.stepLockedThen(e, now, ev); w != nil {
+		c.goWrite(e, w)
+	}
+}
+
+// stepLockedThen is stepLocked, but the first write the step asks for is returned instead of
+// started: the caller runs it without the lock (on a goroutine counted in c.wg) and hands what it
+// returns to the machine.
+func (c *Coordinator) stepLockedThen(e *entry, now time.Time, ev func(t *txn, now time.Time)) (first *write) {
 	e.t.advance(now)
 	if ev != nil {
 		ev(e.t, now)
 	}
 	out := e.t.take()
-	c.deliverLocked(e, out)
+	add := func(w *write) {
+		if first == nil {
+			first = w
+		} else {
+			c.goWrite(e, w)
+		}
+	}
 	for _, a := range out.appends {
-		c.startAppend(e, a)
+		add(c.appendWrite(e, a))
 	}
 	for _, m := range out.markers {
-		c.startMarkers(e, m)
+		add(c.markerWrite(e, m))
 	}
 	if e.t.removed {
+		c.deliverLocked(e, out)
 		c.dropLocked(e.t.id, e)
-		return
+		return first
 	}
+	// The timer is armed before the answers go out: a caller that hears its answer and moves a
+	// (fake) clock on finds the timer armed from the time of this step, not later.
 	c.rearmLocked(e, now)
+	c.deliverLocked(e, out)
+	return first
 }
 
 // deliverLocked hands the machine's replies to their waiters.
@@ -283,31 +349,77 @@ func (c *Coordinator) deliverLocked(e *entry, out output) {
 	}
 }
 
-func (c *Coordinator) startAppend(e *entry, a appendReq) {
+// write is a record append or a marker write of one id, built under c.mu and carried out
+// without it; run returns the machine's event for its outcome. A record append to an
+// AppendStarter also has start, which appends without waiting: it returns the event if the
+// outcome is known, else a wait that returns it.
+type write struct {
+	run   func() func(t *txn, now time.Time)
+	start func() (done func(t *txn, now time.Time), wait func() func(t *txn, now time.Time))
+}
+
+// goWrite carries out a write of e on a goroutine of its own, which goes on with the writes that
+// follow it (writeDone). c.mu must be held (Close waits for c.wg after setting closed under it).
+func (c *Coordinator) goWrite(e *entry, w *write) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.writeDone(e, w.run())
+	}()
+}
+
+// appendWrite is the write of a record: it returns the machine's event for its outcome. It is
+// built under c.mu (the timeout and partition are read there) and run without it.
+func (c *Coordinator) appendWrite(e *entry, a appendReq) *write {
 	timeout := time.Duration(e.t.timeoutMs) * time.Millisecond // Kafka appends with the txn's timeout
 	if e.t.pending != nil {
 		timeout = time.Duration(e.t.pending.to.timeoutMs) * time.Millisecond
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(e.part.ctx, max(timeout, time.Second))
-		err := c.store.Append(ctx, e.part.id, []Record{a.rec})
-		cancel()
+	part := e.part
+	done := func(err error) func(*txn, time.Time) {
 		if err != nil {
-			c.log.Warn("txn: appending to __transaction_state failed", "id", e.t.id, "partition", e.part.id, "err", err)
+			c.log.Warn("txn: appending to __transaction_state failed", "id", e.t.id, "partition", part.id, "err", err)
 		}
-		c.event(e, func(t *txn, now time.Time) { t.appendDone(now, a.seq, err) })
-	}()
+		return func(t *txn, now time.Time) { t.appendDone(now, a.seq, err) }
+	}
+	starter, ok := c.store.(AppendStarter)
+	if !ok {
+		return &write{run: func() func(*txn, time.Time) {
+			ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
+			defer cancel()
+			return done(c.store.Append(ctx, part.id, []Record{a.rec}))
+		}}
+	}
+	w := &write{start: func() (func(*txn, time.Time), func() func(*txn, time.Time)) {
+		ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
+		wait, err := starter.StartAppend(ctx, part.id, []Record{a.rec})
+		if wait == nil {
+			cancel()
+			return done(err), nil
+		}
+		return nil, func() func(*txn, time.Time) {
+			defer cancel()
+			return done(wait())
+		}
+	}}
+	w.run = func() func(*txn, time.Time) {
+		ev, wait := w.start()
+		if wait != nil {
+			return wait()
+		}
+		return ev
+	}
+	return w
 }
 
-func (c *Coordinator) startMarkers(e *entry, m markerReq) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		codes := c.markers.WriteMarkers(e.part.ctx, m.m)
-		c.event(e, func(t *txn, now time.Time) { t.markersDone(now, m.seq, codes) })
-	}()
+// markerWrite is the write of a transaction's markers: it returns the machine's event for the
+// leaders' answers.
+func (c *Coordinator) markerWrite(e *entry, m markerReq) *write {
+	part := e.part
+	return &write{run: func() func(*txn, time.Time) {
+		codes := c.markers.WriteMarkers(part.ctx, m.m)
+		return func(t *txn, now time.Time) { t.markersDone(now, m.seq, codes) }
+	}}
 }
 
 // rearmLocked points e's one runtime timer at its machine's next deadline.

@@ -542,3 +542,139 @@ func TestVerifyInProcess(t *testing.T) {
 		t.Fatalf("Verify after resigning = %v", codes)
 	}
 }
+
+// startStore is a memStore that is an AppendStarter: each append is acknowledged at once, or,
+// with hold set, only once release is closed (a replica to wait for); fail makes appends fail.
+type startStore struct {
+	*memStore
+	mu      sync.Mutex
+	hold    chan struct{}
+	fail    error
+	started int
+}
+
+func (s *startStore) StartAppend(ctx context.Context, part int32, recs []Record) (func() error, error) {
+	s.mu.Lock()
+	hold, fail := s.hold, s.fail
+	s.started++
+	s.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	if err := s.memStore.Append(ctx, part, recs); err != nil {
+		return nil, err
+	}
+	if hold == nil {
+		return nil, nil
+	}
+	return func() error {
+		select {
+		case <-hold:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+// TestAppendStarter: with a Store that appends without waiting, a request's record is appended on
+// the request's goroutine, so an addition acknowledged at once is answered before Start returns;
+// one that must wait for replicas is answered when they acknowledge; a failed append answers the
+// error; a whole commit (markers on the write goroutine) completes as with a plain Store.
+func TestAppendStarter(t *testing.T) {
+	store := &startStore{memStore: newMemStore()}
+	c := NewCoordinator(Config{NumPartitions: 1, RetryBackoff: time.Millisecond}, store, &fakePIDs{}, &fakeMarkers{})
+	defer c.Close()
+	if err := c.Elected(context.Background(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+	r := c.InitProducerID(ctx, ip)
+	add := func(part int32) func() kmsg.Response {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = 3, "tx", r.ProducerID, r.ProducerEpoch
+		req.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{part}}}
+		return c.Start(ctx, req)
+	}
+	code := func(resp kmsg.Response) int16 {
+		return resp.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+	}
+
+	// Acknowledged at once: the answer is there when Start returns.
+	c.mu.Lock()
+	e := c.txns["tx"]
+	c.mu.Unlock()
+	wait := add(0)
+	c.mu.Lock()
+	answered := len(e.waiters) == 0
+	c.mu.Unlock()
+	if !answered {
+		t.Fatal("an addition acknowledged at once was not answered by Start")
+	}
+	if got := code(wait()); got != 0 {
+		t.Fatalf("AddPartitionsToTxn = %d", got)
+	}
+
+	// Waiting for replicas: answered once they acknowledge.
+	store.mu.Lock()
+	store.hold = make(chan struct{})
+	store.mu.Unlock()
+	got := make(chan int16, 1)
+	wait = add(1)
+	go func() { got <- code(wait()) }()
+	select {
+	case c := <-got:
+		t.Fatalf("answered %d before the replicas acknowledged", c)
+	case <-time.After(20 * time.Millisecond):
+	}
+	store.mu.Lock()
+	close(store.hold)
+	store.hold = nil
+	store.mu.Unlock()
+	if c := <-got; c != 0 {
+		t.Fatalf("AddPartitionsToTxn after the acknowledgement = %d", c)
+	}
+
+	// A failed append.
+	store.mu.Lock()
+	store.fail = kerr.NotEnoughReplicas
+	store.mu.Unlock()
+	if c := code(add(2)()); c == 0 {
+		t.Fatal("a failed append was answered 0")
+	}
+	store.mu.Lock()
+	store.fail = nil
+	store.mu.Unlock()
+
+	// A commit: Prepare on this goroutine, markers and Complete on the write goroutine.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version, end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = 3, "tx", r.ProducerID, r.ProducerEpoch, true
+	if c := c.EndTxn(ctx, end).ErrorCode; c != 0 {
+		t.Fatalf("EndTxn = %d", c)
+	}
+	if c := code(add(0)()); c != 0 { // queued behind the Complete record if it is still written
+		t.Fatalf("the next transaction's AddPartitionsToTxn = %d", c)
+	}
+	ld := newLoader()
+	for _, rec := range store.logs[0] {
+		if err := ld.add(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := ld.txns["tx"]; m.state != stateOngoing || len(m.parts) != 1 {
+		t.Fatalf("last record: %v %v", m.state, m.parts)
+	}
+	var states []state
+	for _, rec := range store.logs[0] {
+		l := newLoader()
+		if err := l.add(rec); err == nil {
+			states = append(states, l.txns["tx"].state)
+		}
+	}
+	want := []state{stateEmpty, stateOngoing, stateOngoing, statePrepareCommit, stateCompleteCommit, stateOngoing}
+	if !slices.Equal(states, want) {
+		t.Fatalf("records %v, want %v", states, want)
+	}
+}

@@ -8,6 +8,7 @@
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
+//	go run ./cmd/minikraft-bench -transactions -profile  # where a transaction waits: pprof, trace, round trips (txnprofile.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -80,7 +81,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.txn {
+	if o.txn && o.profile {
+		err = runTxnProfile(ctx, o)
+	} else if o.txn {
 		err = runTransactions(ctx, o)
 	} else if o.fetchParts > 0 {
 		err = runFetchSessions(ctx, o, o.fetchParts)
