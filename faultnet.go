@@ -51,10 +51,14 @@ type trackedConn struct {
 	dropOut, dropIn atomic.Bool
 	// A direction that lost bytes is poisoned: after the cut it fails rather than carry on.
 	outLost, inLost atomic.Bool
+	closed          atomic.Bool
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
-	if c.dropOut.Load() {
+	// A closed socket fails writes, cut or not: a writer that went on "succeeding" into a
+	// connection it closed would never learn that it is gone (hashicorp/raft's pipeline then
+	// filled its buffers and blocked Shutdown).
+	if c.dropOut.Load() && !c.closed.Load() {
 		c.outLost.Store(true)
 		return len(p), nil
 	}
@@ -82,6 +86,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 }
 
 func (c *trackedConn) Close() error {
+	c.closed.Store(true)
 	c.once.Do(func() {
 		c.n.mu.Lock()
 		delete(c.n.conns, c)

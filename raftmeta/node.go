@@ -36,6 +36,7 @@ type Node struct {
 	bolt     *raftboltdb.BoltStore // nil when InMemory
 	observer *raft.Observer
 	obsCh    chan raft.Observation
+	stream   *streamLayer // nil with Config.Transport
 
 	// events fires on leadership changes (any node's, and this node's readiness as leader).
 	events broadcast
@@ -85,7 +86,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	trans := cfg.Transport
 	if trans == nil {
-		trans = newNetworkTransport(&cfg, hl.Named("raft-net"))
+		trans, n.stream = newNetworkTransport(&cfg, hl.Named("raft-net"))
 	}
 	fail := func(err error) (*Node, error) {
 		if cfg.Transport == nil {
@@ -484,7 +485,13 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.closing)
 		var errs []error
-		if err := n.raft.Shutdown().Error(); err != nil {
+		shutdown := n.raft.Shutdown()
+		if n.stream != nil {
+			// Raft's goroutines are told to stop; a replication pipeline waiting on a silent
+			// peer stops only when its connection fails (see streamLayer).
+			n.stream.closeDialed()
+		}
+		if err := shutdown.Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raftmeta: raft shutdown: %w", err))
 		}
 		n.raft.DeregisterObserver(n.observer)
