@@ -178,6 +178,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
 		AuthTimeout:     connectionsMaxIdle(bc.Props),
+		MaxAuthBytes:    saslServerMaxReceive(bc.Props),
 		Logger:          b.log,
 	})
 	b.run()

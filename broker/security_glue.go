@@ -33,6 +33,11 @@ func (b *Broker) setupSecurity() error {
 			if sec.TLS, err = security.ServerTLS(bc.Props, l.Name); err != nil {
 				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
 			}
+			rules, err := security.ListenerPrincipalRules(bc.Props, l.Name)
+			if err != nil {
+				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+			}
+			sec.CertPrincipal = rules.CertPrincipal
 		}
 		if proto == "SASL_PLAINTEXT" || proto == "SASL_SSL" {
 			s, err := security.ServerSASL(bc.Props, l.Name, b.scramLookup)
@@ -81,6 +86,15 @@ func connectionsMaxIdle(props map[string]string) time.Duration {
 		return time.Duration(ms) * time.Millisecond
 	}
 	return wire.DefaultAuthTimeout
+}
+
+// saslServerMaxReceive is sasl.server.max.receive.size: the largest frame a connection may send
+// before it has authenticated (Kafka's fix for CVE-2022-34917; default 512 KiB).
+func saslServerMaxReceive(props map[string]string) int32 {
+	if n, err := strconv.ParseInt(props["sasl.server.max.receive.size"], 10, 32); err == nil && n > 0 {
+		return int32(n)
+	}
+	return wire.DefaultMaxAuthBytes
 }
 
 // scramLookup finds a SCRAM credential in the current metadata (AlterUserScramCredentials).
