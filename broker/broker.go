@@ -19,6 +19,7 @@ import (
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/broker/replica"
+	"github.com/minikraft/minikraft/broker/security"
 	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -108,6 +109,7 @@ type Broker struct {
 
 	security  map[string]wire.Security // by client listener name (security_glue.go)
 	interDial raftmeta.Dialer          // to inter-broker listeners, with their TLS and SASL
+	scramBoot []security.ScramUser     // config.ScramBootstrapProp (scram_bootstrap.go)
 
 	serveOnce sync.Once
 	failOnce  sync.Once

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/security"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -30,7 +31,7 @@ func (b *Broker) setupSecurity() error {
 		var sec wire.Security
 		var err error
 		if proto == "SSL" || proto == "SASL_SSL" {
-			if sec.TLS, err = security.ServerTLS(bc.Props, l.Name); err != nil {
+			if sec.TLS, err = security.ServerTLSFor(bc.Props, l.Name, proto); err != nil {
 				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
 			}
 			rules, err := security.ListenerPrincipalRules(bc.Props, l.Name)
@@ -48,6 +49,11 @@ func (b *Broker) setupSecurity() error {
 		}
 		b.security[l.Name] = sec
 	}
+	boot, err := security.ParseAddScram(bc.Props[config.ScramBootstrapProp])
+	if err != nil {
+		return fmt.Errorf("broker: %s: %w", config.ScramBootstrapProp, err)
+	}
+	b.scramBoot = boot
 	base := b.cfg.Dial
 	if base == nil {
 		var d net.Dialer

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,33 @@ func TestPrincipalRules(t *testing.T) {
 	if _, err := ListenerPrincipalRules(map[string]string{"listener.name.ssl.ssl.principal.mapping.rules": "RULE:("}, "SSL"); err == nil ||
 		!strings.Contains(err.Error(), "listener.name.ssl.ssl.principal.mapping.rules") {
 		t.Fatalf("listener override error: %v", err)
+	}
+}
+
+// TestSASLSSLClientAuth: KIP-684: the broker-wide ssl.client.auth applies to SSL listeners; a
+// SASL_SSL listener asks for certificates only through its listener-prefixed property.
+func TestSASLSSLClientAuth(t *testing.T) {
+	ca, l := leaf(t)
+	props := map[string]string{
+		"ssl.keystore.location":   write(t, "ks.pem", append(append([]byte{}, l.KeyPEM...), l.CertPEM...)),
+		"ssl.truststore.location": write(t, "ca.pem", ca.CertPEM),
+		"ssl.client.auth":         "required",
+	}
+	for _, c := range []struct {
+		listener, protocol string
+		want               tls.ClientAuthType
+	}{
+		{"SSL", "SSL", tls.RequireAndVerifyClientCert},
+		{"SASL_SSL", "SASL_SSL", tls.NoClientCert},
+		{"MTLS", "SASL_SSL", tls.VerifyClientCertIfGiven},
+	} {
+		props["listener.name.mtls.ssl.client.auth"] = "requested"
+		cfg, err := ServerTLSFor(props, c.listener, c.protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.ClientAuth != c.want {
+			t.Errorf("%s (%s): client auth %v, want %v", c.listener, c.protocol, cfg.ClientAuth, c.want)
+		}
 	}
 }

@@ -168,7 +168,7 @@ type Client struct {
 // ClientFor returns how to dial the listener (which has the given protocol) as this node: nil for
 // PLAINTEXT. The mechanism is sasl.mechanism.inter.broker.protocol (minikraft's default PLAIN;
 // SCRAM-SHA-256 and SCRAM-SHA-512 log in with the credential in the metadata, which
-// bootstrap.scram.users or AlterUserScramCredentials must have created).
+// config.ScramBootstrapProp or AlterUserScramCredentials must have created).
 func ClientFor(all map[string]string, listener, protocol string) (*Client, error) {
 	p := newProps(all, listener)
 	c := &Client{}
