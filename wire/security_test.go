@@ -42,7 +42,7 @@ func (x *testExchange) Principal() string { return "User:tester" }
 
 // startSecure serves the test mux (with HandleSASL) on a loopback listener with sec, and reports
 // the principal of every Metadata request on the returned channel.
-func startSecure(t *testing.T, sec Security, cfg ServerConfig) (addr string, principals chan string) {
+func startSecure(t testing.TB, sec Security, cfg ServerConfig) (addr string, principals chan string) {
 	t.Helper()
 	mux := newTestMux(newTestHandlers())
 	HandleSASL(mux)
@@ -363,4 +363,55 @@ func TestSASLOnPlainListener(t *testing.T) {
 	if hs := r.(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.IllegalSaslState.Code {
 		t.Fatalf("handshake %+v", hs)
 	}
+}
+
+// neverAuth is a mechanism "TEST" whose exchange never ends: "more" is answered and waits for the
+// next token, anything else fails. No connection can authenticate, so each must be closed.
+type neverAuth struct{}
+
+func (neverAuth) Mechanisms() []string { return []string{"TEST"} }
+func (neverAuth) Start(m string) (SASLExchange, bool) {
+	return neverExchange{}, m == "TEST"
+}
+
+type neverExchange struct{}
+
+func (neverExchange) Step(tok []byte) ([]byte, bool, error) {
+	if string(tok) == "more" {
+		return []byte("again"), false, nil
+	}
+	return nil, false, errors.New("Authentication failed: Invalid username or password")
+}
+func (neverExchange) Principal() string { return "User:nobody" }
+
+// FuzzSASLHandshakeFrames sends arbitrary bytes to a SASL listener before authentication: the
+// server must close the connection (at once, or after answering, by AuthTimeout) without
+// panicking, hanging, or allocating beyond MaxAuthBytes for a frame; the listener keeps serving.
+func FuzzSASLHandshakeFrames(f *testing.F) {
+	f.Add(encodeRequest(handshake("TEST", 1), 1, 1))
+	f.Add(append(encodeRequest(handshake("TEST", 0), 0, 1), 0, 0, 0, 4, 'm', 'o', 'r', 'e'))
+	f.Add(append(encodeRequest(handshake("TEST", 1), 1, 1), encodeRequest(authenticate("more"), 2, 2)...))
+	f.Add(append(encodeRequest(handshake("TEST", 1), 1, 1), encodeRequest(authenticate("bad"), 2, 2)...))
+	f.Add(binary.BigEndian.AppendUint32(nil, 1<<30))
+	f.Add([]byte{0, 0, 0, 6, 0, 18, 0, 3, 0, 0})
+	addr, _ := startSecure(f, Security{SASL: neverAuth{}}, ServerConfig{AuthTimeout: 200 * time.Millisecond, MaxAuthBytes: 4096})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		nc.Write(input)
+		buf := make([]byte, 4096)
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("connection still open 5s after %q (AuthTimeout is 200ms)", input)
+				}
+				return
+			}
+		}
+	})
 }
