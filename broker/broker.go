@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,6 +111,8 @@ type Broker struct {
 	security  map[string]wire.Security // by client listener name (security_glue.go)
 	interDial raftmeta.Dialer          // to inter-broker listeners, with their TLS and SASL
 	scramBoot []security.ScramUser     // config.ScramBootstrapProp (scram_bootstrap.go)
+	ctrlDial  raftmeta.Dialer          // to controller listeners, with their TLS (security_glue.go)
+	ctrlTLS   *tls.Config              // this node's controller listener's TLS; nil: PLAINTEXT
 
 	serveOnce sync.Once
 	failOnce  sync.Once
@@ -321,6 +324,9 @@ func (b *Broker) startMeta() error {
 	if ctrlLn == nil {
 		return fmt.Errorf("broker: no controller listener (controller.listener.names=%v) is in listeners", bc.ControllerListenerNames)
 	}
+	if b.ctrlTLS != nil {
+		ctrlLn = tls.NewListener(ctrlLn, b.ctrlTLS) // the handshake runs on the Mux's first read
+	}
 	b.cmux = raftmeta.NewMux(ctrlLn, b.clusterID(), b.log)
 	b.wg.Add(1)
 	go func() {
@@ -349,7 +355,7 @@ func (b *Broker) startMeta() error {
 		Dial: func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(b.ctx, timeout)
 			defer cancel()
-			c, err := raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
+			c, err := raftmeta.DialTag(ctx, b.ctrlDial, addr, raftmeta.TagRaft, b.clusterID())
 			b.peerOfAnotherCluster(err)
 			return c, err
 		},

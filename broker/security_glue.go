@@ -59,7 +59,10 @@ func (b *Broker) setupSecurity() error {
 		var d net.Dialer
 		base = d.DialContext
 	}
-	b.interDial = base
+	b.interDial, b.ctrlDial = base, base
+	if err := b.setupControllerTLS(base); err != nil {
+		return err
+	}
 	if !bc.IsBroker() {
 		return nil
 	}
@@ -73,6 +76,43 @@ func (b *Broker) setupSecurity() error {
 	}
 	c.ClientID = "minikraft-broker-" + strconv.Itoa(int(bc.NodeID))
 	b.interDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := base(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.Secure(ctx, nc, addr)
+	}
+	return nil
+}
+
+// setupControllerTLS reads the controller listener's TLS when it is mapped to SSL: the server
+// side for this node's CONTROLLER listener (wrapped around it under raftmeta.Mux, so Raft's RPCs
+// and the control calls both run over TLS), and the client side every node dials controllers
+// with (b.ctrlDial: Raft's transport, the control calls). The controller listener's ssl.*
+// properties apply, listener-prefixed first; a voter's host must match its certificate unless
+// ssl.endpoint.identification.algorithm is empty.
+func (b *Broker) setupControllerTLS(base raftmeta.Dialer) error {
+	bc := &b.cfg.Broker
+	if len(bc.ControllerListenerNames) == 0 {
+		return nil
+	}
+	name := bc.ControllerListenerNames[0]
+	if proto, _ := bc.SecurityProtocol(name); proto != "SSL" {
+		return nil
+	}
+	if _, ok := bc.Listener(name); ok && bc.IsController() {
+		cfg, err := security.ServerTLSFor(bc.Props, name, "SSL")
+		if err != nil {
+			return fmt.Errorf("broker: controller listener %s: %w", name, err)
+		}
+		b.ctrlTLS = cfg
+	}
+	tc, err := security.ClientTLS(bc.Props, name)
+	if err != nil {
+		return fmt.Errorf("broker: controller listener %s: %w", name, err)
+	}
+	c := &security.Client{TLS: tc}
+	b.ctrlDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := base(ctx, network, addr)
 		if err != nil {
 			return nil, err
