@@ -41,8 +41,10 @@ print('consumed', len(got), sorted(got)[0].decode())
 `
 
 // TestDockerSASLCompose runs docker-compose.sasl.yml: three nodes configured by bitnami's
-// variables with SASL_SSL client and inter-broker listeners (SCRAM-SHA-512 between brokers) and
-// PEM certificates the test makes with Go's crypto, mounted where bitnami reads them. All three
+// variables with SASL_SSL client and inter-broker listeners (SCRAM-SHA-512 between brokers), an
+// SSL controller listener with client certificates required (Raft and the control calls over
+// mutual TLS), and PEM certificates the test makes with Go's crypto, mounted where bitnami reads
+// them. All three
 // become healthy (the image's check speaks TLS); franz-go creates an RF 3 topic over SASL_SSL
 // with SCRAM-SHA-256 as bob; kafka-python produces (acks=all) and consumes in a group over
 // SASL_SSL with SCRAM-SHA-512 as alice; kcat reads the records with PLAIN; the ISR is full, so

@@ -7,7 +7,7 @@ import (
 )
 
 // Validate checks the node's configuration as Kafka's KafkaConfig.validateValues does for KRaft
-// mode, plus minikraft's own limits (controller listeners are PLAINTEXT). It works on the typed fields, so a Broker
+// mode, plus minikraft's own limits (controller listeners are PLAINTEXT or SSL). It works on the typed fields, so a Broker
 // built by hand (the embedded cluster) is checked the same way as one from FromProperties. The
 // error is one line naming the property, and wraps ErrInvalidBroker.
 func (b *Broker) Validate() error {
