@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/minikraft/minikraft/broker/fetchsession"
 	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/broker/replica"
+	"github.com/minikraft/minikraft/broker/security"
 	"github.com/minikraft/minikraft/internal/uuid"
 	"github.com/minikraft/minikraft/metrics"
 	"github.com/minikraft/minikraft/raftmeta"
@@ -112,6 +114,9 @@ type Broker struct {
 	security  map[string]wire.Security // by client listener name (security_glue.go)
 	interDial raftmeta.Dialer          // to inter-broker listeners, with their TLS and SASL
 	authz     authz                    // the authorizer, when authorizer.class.name is set (authz.go)
+	scramBoot []security.ScramUser     // config.ScramBootstrapProp (scram_bootstrap.go)
+	ctrlDial  raftmeta.Dialer          // to controller listeners, with their TLS (security_glue.go)
+	ctrlTLS   *tls.Config              // this node's controller listener's TLS; nil: PLAINTEXT
 
 	serveOnce sync.Once
 	serving   atomic.Bool // startServing has opened the client listeners (Ready)
@@ -187,6 +192,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.srv = wire.NewServer(b.srvMux, wire.ServerConfig{
 		MaxRequestBytes: int32(bc.SocketRequestMaxBytes),
 		AuthTimeout:     connectionsMaxIdle(bc.Props),
+		MaxAuthBytes:    saslServerMaxReceive(bc.Props),
 		Logger:          b.log,
 		Observer:        b.metrics.Requests,
 	})
@@ -329,6 +335,9 @@ func (b *Broker) startMeta() error {
 	if ctrlLn == nil {
 		return fmt.Errorf("broker: no controller listener (controller.listener.names=%v) is in listeners", bc.ControllerListenerNames)
 	}
+	if b.ctrlTLS != nil {
+		ctrlLn = tls.NewListener(ctrlLn, b.ctrlTLS) // the handshake runs on the Mux's first read
+	}
 	b.cmux = raftmeta.NewMux(ctrlLn, b.clusterID(), b.log)
 	b.wg.Add(1)
 	go func() {
@@ -357,7 +366,7 @@ func (b *Broker) startMeta() error {
 		Dial: func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(b.ctx, timeout)
 			defer cancel()
-			c, err := raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagRaft, b.clusterID())
+			c, err := raftmeta.DialTag(ctx, b.ctrlDial, addr, raftmeta.TagRaft, b.clusterID())
 			b.peerOfAnotherCluster(err)
 			return c, err
 		},

@@ -129,7 +129,7 @@ func (p *controlConns) close() {
 // controlRoundTrip sends one control request to the node at addr and returns its answer.
 func (b *Broker) controlRoundTrip(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
 	return b.ctlConns.roundTrip(ctx, addr, req, func(ctx context.Context) (net.Conn, error) {
-		return raftmeta.DialTag(ctx, b.cfg.Dial, addr, raftmeta.TagControl, b.clusterID())
+		return raftmeta.DialTag(ctx, b.ctrlDial, addr, raftmeta.TagControl, b.clusterID())
 	}, "minikraft-broker-"+strconv.Itoa(int(b.cfg.Broker.NodeID)), int32(b.cfg.Broker.SocketRequestMaxBytes))
 }
 

@@ -133,7 +133,7 @@ func (b *Broker) heartbeatLoop() {
 				registered = true
 				b.registered.Store(true)
 				b.log.Debug("broker registered", "epoch", b.brokerEpoch.Load())
-				b.startServing()
+				b.goBackground(b.serveAfterScramBootstrap)
 				cancel()
 				continue // heartbeat at once: the registration's effects are applied
 			}

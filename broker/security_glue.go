@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/security"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
@@ -30,9 +31,14 @@ func (b *Broker) setupSecurity() error {
 		var sec wire.Security
 		var err error
 		if proto == "SSL" || proto == "SASL_SSL" {
-			if sec.TLS, err = security.ServerTLS(bc.Props, l.Name); err != nil {
+			if sec.TLS, err = security.ServerTLSFor(bc.Props, l.Name, proto); err != nil {
 				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
 			}
+			rules, err := security.ListenerPrincipalRules(bc.Props, l.Name)
+			if err != nil {
+				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+			}
+			sec.CertPrincipal = rules.CertPrincipal
 		}
 		if proto == "SASL_PLAINTEXT" || proto == "SASL_SSL" {
 			s, err := security.ServerSASL(bc.Props, l.Name, b.scramLookup)
@@ -43,12 +49,20 @@ func (b *Broker) setupSecurity() error {
 		}
 		b.security[l.Name] = sec
 	}
+	boot, err := security.ParseAddScram(bc.Props[config.ScramBootstrapProp])
+	if err != nil {
+		return fmt.Errorf("broker: %s: %w", config.ScramBootstrapProp, err)
+	}
+	b.scramBoot = boot
 	base := b.cfg.Dial
 	if base == nil {
 		var d net.Dialer
 		base = d.DialContext
 	}
-	b.interDial = base
+	b.interDial, b.ctrlDial = base, base
+	if err := b.setupControllerTLS(base); err != nil {
+		return err
+	}
 	if !bc.IsBroker() {
 		return nil
 	}
@@ -71,6 +85,43 @@ func (b *Broker) setupSecurity() error {
 	return nil
 }
 
+// setupControllerTLS reads the controller listener's TLS when it is mapped to SSL: the server
+// side for this node's CONTROLLER listener (wrapped around it under raftmeta.Mux, so Raft's RPCs
+// and the control calls both run over TLS), and the client side every node dials controllers
+// with (b.ctrlDial: Raft's transport, the control calls). The controller listener's ssl.*
+// properties apply, listener-prefixed first; a voter's host must match its certificate unless
+// ssl.endpoint.identification.algorithm is empty.
+func (b *Broker) setupControllerTLS(base raftmeta.Dialer) error {
+	bc := &b.cfg.Broker
+	if len(bc.ControllerListenerNames) == 0 {
+		return nil
+	}
+	name := bc.ControllerListenerNames[0]
+	if proto, _ := bc.SecurityProtocol(name); proto != "SSL" {
+		return nil
+	}
+	if _, ok := bc.Listener(name); ok && bc.IsController() {
+		cfg, err := security.ServerTLSFor(bc.Props, name, "SSL")
+		if err != nil {
+			return fmt.Errorf("broker: controller listener %s: %w", name, err)
+		}
+		b.ctrlTLS = cfg
+	}
+	tc, err := security.ClientTLS(bc.Props, name)
+	if err != nil {
+		return fmt.Errorf("broker: controller listener %s: %w", name, err)
+	}
+	c := &security.Client{TLS: tc}
+	b.ctrlDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := base(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.Secure(ctx, nc, addr)
+	}
+	return nil
+}
+
 // interBrokerDialer opens connections to other nodes' inter-broker listeners.
 func (b *Broker) interBrokerDialer() raftmeta.Dialer { return b.interDial }
 
@@ -81,6 +132,15 @@ func connectionsMaxIdle(props map[string]string) time.Duration {
 		return time.Duration(ms) * time.Millisecond
 	}
 	return wire.DefaultAuthTimeout
+}
+
+// saslServerMaxReceive is sasl.server.max.receive.size: the largest frame a connection may send
+// before it has authenticated (Kafka's fix for CVE-2022-34917; default 512 KiB).
+func saslServerMaxReceive(props map[string]string) int32 {
+	if n, err := strconv.ParseInt(props["sasl.server.max.receive.size"], 10, 32); err == nil && n > 0 {
+		return int32(n)
+	}
+	return wire.DefaultMaxAuthBytes
 }
 
 // scramLookup finds a SCRAM credential in the current metadata (AlterUserScramCredentials).

@@ -43,8 +43,9 @@ func TestMain(m *testing.M) {
 type node struct {
 	t      testing.TB
 	args   []string
-	dir    string // working directory
-	addr   string // client address (PLAINTEXT)
+	env    []string // added to the test's environment (bitnami's variables)
+	dir    string   // working directory
+	addr   string   // client address (PLAINTEXT)
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	out    bytes.Buffer
@@ -108,6 +109,9 @@ func (n *node) startNoWait() {
 	n.t.Helper()
 	n.cmd = exec.Command(binPath, n.args...)
 	n.cmd.Dir = n.dir
+	if n.env != nil {
+		n.cmd.Env = append(os.Environ(), n.env...)
+	}
 	w := &lockedWriter{mu: &n.mu, buf: &n.out}
 	n.cmd.Stdout, n.cmd.Stderr = w, w
 	if err := n.cmd.Start(); err != nil {

@@ -49,7 +49,9 @@
 // bare frames), with UNSUPPORTED_SASL_MECHANISM and SASL_AUTHENTICATION_FAILED answered as Kafka
 // does and anything else closing the connection. Until then frames are capped at
 // ServerConfig.MaxAuthBytes, and all of it must end within AuthTimeout. The principal
-// (ConnInfo.Principal) comes from the SASL exchange or the client certificate; requests after
+// (ConnInfo.Principal) comes from the SASL exchange or the client certificate (named by
+// Security.CertPrincipal when set: ssl.principal.mapping.rules; its error closes the
+// connection); requests after
 // authentication get a new ConnInfo carrying it. HandleSASL registers the two SASL keys for what
 // reaches the Mux (ILLEGAL_SASL_STATE, as Kafka's KafkaApis answers). The SASL mechanisms
 // themselves (Authenticator, SASLExchange) are the caller's.

@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"time"
@@ -21,6 +22,10 @@ type Security struct {
 	// ApiVersions, as Kafka's SaslServerAuthenticator requires. The Mux must serve SaslHandshake
 	// and SaslAuthenticate (HandleSASL), which answer requests after authentication.
 	SASL Authenticator
+	// CertPrincipal, if not nil, names the principal of a TLS connection without SASL whose
+	// client sent a certificate (ssl.principal.mapping.rules); an error fails the connection's
+	// authentication and closes it. Nil: "User:" and the subject (Kafka's DEFAULT rule).
+	CertPrincipal func(*x509.Certificate) (string, error)
 }
 
 // Authenticator is a SASL listener's server side: its enabled mechanisms (sasl.enabled.mechanisms)
@@ -72,19 +77,26 @@ func (c *conn) tlsHandshake() error {
 	}
 	c.rw = tc
 	if c.sec.SASL == nil {
-		c.setPrincipal(certPrincipal(tc.ConnectionState()))
+		p, err := certPrincipal(tc.ConnectionState(), c.sec.CertPrincipal)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrAuthentication, err)
+		}
+		c.setPrincipal(p)
 	}
 	return nil
 }
 
 // certPrincipal is Kafka's DefaultKafkaPrincipalBuilder for SSL: the subject of the client's
-// certificate in RFC 2253 form (X500Principal.getName()), or ANONYMOUS without one.
-// ssl.principal.mapping.rules other than DEFAULT are not applied.
-func certPrincipal(st tls.ConnectionState) string {
+// certificate in RFC 2253 form (X500Principal.getName()) mapped by mapper (nil: as it is), or
+// ANONYMOUS without a certificate.
+func certPrincipal(st tls.ConnectionState, mapper func(*x509.Certificate) (string, error)) (string, error) {
 	if len(st.PeerCertificates) == 0 {
-		return Anonymous
+		return Anonymous, nil
 	}
-	return "User:" + st.PeerCertificates[0].Subject.String()
+	if mapper == nil {
+		return "User:" + st.PeerCertificates[0].Subject.String(), nil
+	}
+	return mapper(st.PeerCertificates[0])
 }
 
 // setPrincipal gives the requests that follow a ConnInfo naming p; ConnInfos already handed to

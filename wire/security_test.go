@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +42,7 @@ func (x *testExchange) Principal() string { return "User:tester" }
 
 // startSecure serves the test mux (with HandleSASL) on a loopback listener with sec, and reports
 // the principal of every Metadata request on the returned channel.
-func startSecure(t *testing.T, sec Security, cfg ServerConfig) (addr string, principals chan string) {
+func startSecure(t testing.TB, sec Security, cfg ServerConfig) (addr string, principals chan string) {
 	t.Helper()
 	mux := newTestMux(newTestHandlers())
 	HandleSASL(mux)
@@ -144,6 +146,71 @@ func TestTLSRequestedAnonymous(t *testing.T) {
 	if p := <-principals; p != Anonymous {
 		t.Fatalf("principal %q", p)
 	}
+}
+
+// TestTLSCertPrincipal: Security.CertPrincipal names the principal of a certificate (the
+// broker's ssl.principal.mapping.rules), and its error closes the connection unserved.
+func TestTLSCertPrincipal(t *testing.T) {
+	ca, srv, cl := certs(t)
+	other, err := ca.Issue("bob", "Elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := Security{
+		TLS: &tls.Config{Certificates: []tls.Certificate{srv.TLS}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert},
+		CertPrincipal: func(c *x509.Certificate) (string, error) {
+			if c.Subject.OrganizationalUnit == nil && len(c.Subject.Organization) == 1 && c.Subject.Organization[0] == "Tests" {
+				return "User:" + c.Subject.CommonName, nil
+			}
+			return "", errors.New("no rule applies")
+		},
+	}
+	addr, principals := startSecure(t, sec, ServerConfig{})
+	c := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl.TLS}, ServerName: "localhost"})
+	c.send(metadataReq("x"), 9)
+	c.recv(3, 9)
+	if p := <-principals; p != "User:alice" {
+		t.Fatalf("principal %q", p)
+	}
+	c2 := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{other.TLS}, ServerName: "localhost"})
+	c2.send(metadataReq("x"), 9)
+	c2.expectClosed()
+	select {
+	case p := <-principals:
+		t.Fatalf("a request was served for %q", p)
+	default:
+	}
+}
+
+// TestHostileBeforeAuth: on a SASL_SSL listener, a client that stalls the TLS handshake is
+// dropped after AuthTimeout (connections.max.idle.ms); a size prefix above MaxAuthBytes
+// (sasl.server.max.receive.size, set low here) closes the connection before any body is sent;
+// after authentication the cap no longer applies.
+func TestHostileBeforeAuth(t *testing.T) {
+	ca, srv, _ := certs(t)
+	sec := Security{TLS: &tls.Config{Certificates: []tls.Certificate{srv.TLS}}, SASL: testAuth{}}
+	addr, _ := startSecure(t, sec, ServerConfig{AuthTimeout: 300 * time.Millisecond, MaxAuthBytes: 64})
+
+	start := time.Now()
+	stalled := dial(t, addr)
+	stalled.write([]byte{0x16, 0x03}) // the first bytes of a ClientHello, then nothing
+	stalled.expectClosed()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("stalled TLS handshake dropped after %v", d)
+	}
+
+	c := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	c.write(binary.BigEndian.AppendUint32(nil, 65)) // one byte over the cap; no body follows
+	c.expectClosed()
+
+	ok := tlsClient(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	ok.send(handshake("TEST", 1), 1)
+	ok.recv(17, 1)
+	ok.send(authenticate("good"), 2)
+	ok.recv(36, 2)
+	// Authenticated: the cap no longer applies.
+	ok.send(metadataReq(strings.Repeat("t", 200)), 9)
+	ok.recv(3, 9)
 }
 
 func handshake(mech string, v int16) *kmsg.SASLHandshakeRequest {
@@ -296,4 +363,55 @@ func TestSASLOnPlainListener(t *testing.T) {
 	if hs := r.(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.IllegalSaslState.Code {
 		t.Fatalf("handshake %+v", hs)
 	}
+}
+
+// neverAuth is a mechanism "TEST" whose exchange never ends: "more" is answered and waits for the
+// next token, anything else fails. No connection can authenticate, so each must be closed.
+type neverAuth struct{}
+
+func (neverAuth) Mechanisms() []string { return []string{"TEST"} }
+func (neverAuth) Start(m string) (SASLExchange, bool) {
+	return neverExchange{}, m == "TEST"
+}
+
+type neverExchange struct{}
+
+func (neverExchange) Step(tok []byte) ([]byte, bool, error) {
+	if string(tok) == "more" {
+		return []byte("again"), false, nil
+	}
+	return nil, false, errors.New("Authentication failed: Invalid username or password")
+}
+func (neverExchange) Principal() string { return "User:nobody" }
+
+// FuzzSASLHandshakeFrames sends arbitrary bytes to a SASL listener before authentication: the
+// server must close the connection (at once, or after answering, by AuthTimeout) without
+// panicking, hanging, or allocating beyond MaxAuthBytes for a frame; the listener keeps serving.
+func FuzzSASLHandshakeFrames(f *testing.F) {
+	f.Add(encodeRequest(handshake("TEST", 1), 1, 1))
+	f.Add(append(encodeRequest(handshake("TEST", 0), 0, 1), 0, 0, 0, 4, 'm', 'o', 'r', 'e'))
+	f.Add(append(encodeRequest(handshake("TEST", 1), 1, 1), encodeRequest(authenticate("more"), 2, 2)...))
+	f.Add(append(encodeRequest(handshake("TEST", 1), 1, 1), encodeRequest(authenticate("bad"), 2, 2)...))
+	f.Add(binary.BigEndian.AppendUint32(nil, 1<<30))
+	f.Add([]byte{0, 0, 0, 6, 0, 18, 0, 3, 0, 0})
+	addr, _ := startSecure(f, Security{SASL: neverAuth{}}, ServerConfig{AuthTimeout: 200 * time.Millisecond, MaxAuthBytes: 4096})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		nc.Write(input)
+		buf := make([]byte, 4096)
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("connection still open 5s after %q (AuthTimeout is 200ms)", input)
+				}
+				return
+			}
+		}
+	})
 }

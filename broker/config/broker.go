@@ -17,6 +17,14 @@ import (
 // keeps it out of Props, so DescribeConfigs does not show it.
 const ClusterIDProp = "cluster.id"
 
+// ScramBootstrapProp carries the SCRAM credentials a node creates when the metadata has none for
+// a user and mechanism: kafka-storage format's --add-scram arguments, separated by spaces
+// ("SCRAM-SHA-256=[name=alice,password=alice-secret] SCRAM-SHA-512=[...]"). Kafka has no such
+// property (its credentials go into the bootstrap metadata when the storage is formatted);
+// cmd/minikraft sets it from bitnami's KAFKA_CLIENT_USERS and KAFKA_CLIENT_PASSWORDS. It stays in
+// Props (broker/security parses it) but is not a known config, so DescribeConfigs never shows it.
+const ScramBootstrapProp = "minikraft.scram.bootstrap"
+
 // hostname names this machine for advertised listeners without a host. Kafka uses the canonical
 // host name (InetAddress.getLocalHost.getCanonicalHostName); minikraft uses os.Hostname, which in
 // a container is the container's name on its network, as the seed's compose setup expects.

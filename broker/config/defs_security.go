@@ -36,6 +36,12 @@ var securityDefs = []*Def{
 		"The list of SASL mechanisms enabled in the Kafka server (minikraft serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; Kafka's default is GSSAPI, which it does not)."),
 	bdef("sasl.mechanism.inter.broker.protocol", TypeString, v("PLAIN"), ReadOnly, nil,
 		"SASL mechanism used for inter-broker communication (minikraft: PLAIN; Kafka's default is GSSAPI)."),
+	bdef("sasl.mechanism.controller.protocol", TypeString, v("PLAIN"), ReadOnly, nil,
+		"SASL mechanism used for communication with controllers (minikraft's controller listener is PLAINTEXT or SSL: a SASL controller listener stops the start; Kafka's default is GSSAPI)."),
+	bdef("ssl.principal.mapping.rules", TypeString, v("DEFAULT"), ReadOnly, nil,
+		"A list of rules for mapping from distinguished name from the client certificate to short name (RULE:pattern/replacement/[LU] or DEFAULT, first match wins; patterns are RE2 regular expressions)."),
+	bdef("sasl.server.max.receive.size", TypeInt, v("524288"), ReadOnly, atLeast(1),
+		"The maximum receive size allowed before and during initial SASL authentication: a larger frame closes the connection without being read."),
 	bdef("sasl.jaas.config", TypePassword, nil, ReadOnly, nil,
 		"JAAS login context parameters for SASL connections in the format used by JAAS configuration files; listener.name.<listener>.<mechanism>.sasl.jaas.config takes precedence."),
 }

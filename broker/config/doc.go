@@ -51,7 +51,7 @@
 //     Kafka requires the property.
 //   - Client and inter-broker listeners may use any of Kafka's four security protocols (their
 //     keystores and SASL settings are read by broker/security); a controller listener must be
-//     PLAINTEXT, or the start stops with a line saying so.
+//     PLAINTEXT or SSL (no SASL), or the start stops with a line saying so.
 //   - A listener named PLAINTEXT, or named in controller.listener.names, needs no entry in an
 //     explicitly set listener.security.protocol.map (Kafka requires an entry for every listener
 //     once the map is set). controller.listener.names is upper-cased like listener names.

@@ -91,7 +91,7 @@ var securityProtocols = map[string]bool{"PLAINTEXT": true, "SSL": true, "SASL_PL
 // ParseProtocolMap parses listener.security.protocol.map ("CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT")
 // as Kafka's CoreUtils.parseCsvMap does (each entry split at its last colon). Listener names and
 // protocols are upper-cased; a protocol that is not one of Kafka's is an error. Which protocols
-// minikraft serves is Broker.Validate's business (PLAINTEXT only).
+// minikraft serves on which listener is Broker.Validate's business.
 func ParseProtocolMap(s string) (map[string]string, error) {
 	const prop = "listener.security.protocol.map"
 	out := map[string]string{}

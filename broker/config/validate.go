@@ -7,7 +7,7 @@ import (
 )
 
 // Validate checks the node's configuration as Kafka's KafkaConfig.validateValues does for KRaft
-// mode, plus minikraft's own limits (controller listeners are PLAINTEXT). It works on the typed fields, so a Broker
+// mode, plus minikraft's own limits (controller listeners are PLAINTEXT or SSL). It works on the typed fields, so a Broker
 // built by hand (the embedded cluster) is checked the same way as one from FromProperties. The
 // error is one line naming the property, and wraps ErrInvalidBroker.
 func (b *Broker) Validate() error {
@@ -100,16 +100,16 @@ func (b *Broker) validateListeners() error {
 }
 
 // checkProtocol: a listener needs a protocol (see SecurityProtocol). Client and inter-broker
-// listeners may use any of Kafka's four; a controller listener must be PLAINTEXT, since Raft and
-// the control calls share it (raftmeta.Mux splits its connections by their first byte) and
-// neither speaks TLS or SASL yet.
+// listeners may use any of Kafka's four; a controller listener PLAINTEXT or SSL: Raft and the
+// control calls share it (raftmeta.Mux splits its connections by their first byte, under the
+// TLS layer), and neither runs a SASL exchange.
 func (b *Broker) checkProtocol(prop, name string) error {
 	p, ok := b.SecurityProtocol(name)
 	if !ok {
 		return brokerErr(prop, "listener %q has no entry in listener.security.protocol.map", name)
 	}
-	if p != "PLAINTEXT" && slices.Contains(b.ControllerListenerNames, name) {
-		return brokerErr(prop, "controller listener %s uses security protocol %s: minikraft's controller listeners support only PLAINTEXT", name, p)
+	if p != "PLAINTEXT" && p != "SSL" && slices.Contains(b.ControllerListenerNames, name) {
+		return brokerErr(prop, "controller listener %s uses security protocol %s: minikraft's controller listeners support only PLAINTEXT and SSL (no SASL)", name, p)
 	}
 	return nil
 }

@@ -9,7 +9,7 @@
 // Every ssl.* property may be given for one listener as listener.name.<listener>.ssl.* (the
 // listener name lower-cased), which wins over the plain name, as in Kafka. A SASL mechanism's JAAS
 // configuration is listener.name.<listener>.<mechanism>.sasl.jaas.config, else
-// sasl.jaas.config. PLAIN's users are the JAAS options user_<name>="<password>"; its username and
+// sasl.jaas.config. PLAIN's users are the JAAS options user_<name>="<password>"; the username and
 // password options are what this node sends when it dials the listener itself (inter-broker).
 //
 // SCRAM-SHA-256 and SCRAM-SHA-512 (scram.go) look the user's credential up at each login through
@@ -31,5 +31,15 @@
 //     not set (Kafka's default is JKS) the file's content decides: PEM text or PKCS12.
 //
 // The principal of a connection (wire.ConnInfo.Principal) is the SASL authorization id on SASL
-// listeners, else the client certificate's subject; ssl.principal.mapping.rules is not applied.
+// listeners, else the client certificate's subject mapped by ssl.principal.mapping.rules
+// (principal.go: Kafka's SslPrincipalMapper, with RE2 patterns). On SASL_SSL listeners only the
+// listener-prefixed ssl.client.auth asks for client certificates (KIP-684, ServerTLSFor).
+//
+// # The node's own logins
+//
+// Client dials a listener of this cluster as the node: TLS with the listener's stores, then
+// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (scram_client.go) as sasl.mechanism.inter.broker.protocol
+// says, with the JAAS username and password of that mechanism. ParseAddScram reads the SCRAM
+// users a node creates at start (kafka-storage format's --add-scram syntax), and
+// NewScramCredential / SaltedPassword derive credentials from passwords.
 package security

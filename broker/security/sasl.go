@@ -166,7 +166,9 @@ type Client struct {
 }
 
 // ClientFor returns how to dial the listener (which has the given protocol) as this node: nil for
-// PLAINTEXT. The mechanism is sasl.mechanism.inter.broker.protocol (minikraft's default PLAIN).
+// PLAINTEXT. The mechanism is sasl.mechanism.inter.broker.protocol (minikraft's default PLAIN;
+// SCRAM-SHA-256 and SCRAM-SHA-512 log in with the credential in the metadata, which
+// config.ScramBootstrapProp or AlterUserScramCredentials must have created).
 func ClientFor(all map[string]string, listener, protocol string) (*Client, error) {
 	p := newProps(all, listener)
 	c := &Client{}
@@ -181,8 +183,8 @@ func ClientFor(all map[string]string, listener, protocol string) (*Client, error
 		if c.Mechanism == "" {
 			c.Mechanism = defaultMechanism
 		}
-		if c.Mechanism != PLAIN {
-			return nil, errf("sasl.mechanism.inter.broker.protocol", "%s is not supported (minikraft's links use PLAIN)", c.Mechanism)
+		if c.Mechanism != PLAIN && !IsScram(c.Mechanism) {
+			return nil, errf("sasl.mechanism.inter.broker.protocol", "%s is not supported (minikraft's links use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.Mechanism)
 		}
 		j, err := jaasFor(p, c.Mechanism)
 		if err != nil {
@@ -190,7 +192,7 @@ func ClientFor(all map[string]string, listener, protocol string) (*Client, error
 		}
 		c.User, c.Password = j.Options["username"], j.Options["password"]
 		if c.User == "" {
-			return nil, errf(p.prefix+"plain.sasl.jaas.config", "the inter-broker listener %s needs username and password options for this node's own login", listener)
+			return nil, errf(p.prefix+strings.ToLower(c.Mechanism)+".sasl.jaas.config", "the inter-broker listener %s needs username and password options for this node's own login", listener)
 		}
 	}
 	if c.TLS == nil && c.Mechanism == "" {
@@ -242,19 +244,39 @@ func (c *Client) authenticate(ctx context.Context, conn net.Conn) error {
 	if err := kerr.ErrorForCode(resp.(*kmsg.SASLHandshakeResponse).ErrorCode); err != nil {
 		return err
 	}
-	auth := kmsg.NewPtrSASLAuthenticateRequest()
-	auth.SetVersion(1)
-	auth.SASLAuthBytes = []byte("\x00" + c.User + "\x00" + c.Password)
-	resp, err = wc.Request(ctx, auth)
+	step := func(token []byte) ([]byte, error) {
+		auth := kmsg.NewPtrSASLAuthenticateRequest()
+		auth.SetVersion(1)
+		auth.SASLAuthBytes = token
+		resp, err := wc.Request(ctx, auth)
+		if err != nil {
+			return nil, err
+		}
+		ar := resp.(*kmsg.SASLAuthenticateResponse)
+		if err := kerr.ErrorForCode(ar.ErrorCode); err != nil {
+			if ar.ErrorMessage != nil {
+				return nil, fmt.Errorf("%w: %s", err, *ar.ErrorMessage)
+			}
+			return nil, err
+		}
+		return ar.SASLAuthBytes, nil
+	}
+	if c.Mechanism == PLAIN {
+		_, err := step([]byte("\x00" + c.User + "\x00" + c.Password))
+		return err
+	}
+	sc := &scramClient{mechanism: c.Mechanism, user: c.User, password: c.Password}
+	serverFirst, err := step(sc.first())
 	if err != nil {
 		return err
 	}
-	ar := resp.(*kmsg.SASLAuthenticateResponse)
-	if err := kerr.ErrorForCode(ar.ErrorCode); err != nil {
-		if ar.ErrorMessage != nil {
-			return fmt.Errorf("%w: %s", err, *ar.ErrorMessage)
-		}
+	clientFinal, err := sc.final(serverFirst)
+	if err != nil {
 		return err
 	}
-	return nil
+	serverFinal, err := step(clientFinal)
+	if err != nil {
+		return err
+	}
+	return sc.verify(serverFinal)
 }

@@ -101,3 +101,91 @@ func TestScramExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestScramClient: the node's own SCRAM client against RFC 7677's example exchange, then
+// against our server with a credential from NewScramCredential, and a wrong password.
+func TestScramClient(t *testing.T) {
+	c := &scramClient{mechanism: ScramSHA256, user: "user", password: "pencil",
+		nonce: "rOprNGfwEbeRWgbNEkqO", bare: "n=user,r=rOprNGfwEbeRWgbNEkqO"}
+	final, err := c.final([]byte("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="; string(final) != want {
+		t.Fatalf("client-final %s", final)
+	}
+	if err := c.verify([]byte("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.verify([]byte("v=AAAA")); err == nil {
+		t.Fatal("bad server signature accepted")
+	}
+	for _, bad := range []string{"r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", "r=rOprNGfwEbeRWgbNEkqOx,s=,i=4096", "r=rOprNGfwEbeRWgbNEkqOx,s=AA==,i=1", "e=unknown-user"} {
+		if _, err := c.final([]byte(bad)); err == nil {
+			t.Errorf("server-first %q accepted", bad)
+		}
+	}
+
+	for _, m := range []string{ScramSHA256, ScramSHA512} {
+		cred, err := NewScramCredential(m, "s3cret,=x", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cred.Iterations != ScramMinIterations || !cred.Verify(m, "s3cret,=x") || cred.Verify(m, "other") {
+			t.Fatalf("%s: credential %+v", m, cred)
+		}
+		s := &SASL{mechs: []string{m}, scram: func(user, mech string) (ScramCredential, bool) { return cred, user == "a,b=c" && mech == m }}
+		for _, pass := range []string{"s3cret,=x", "wrong"} {
+			cl := &scramClient{mechanism: m, user: "a,b=c", password: pass}
+			x, _ := s.Start(m)
+			sf, _, err := x.Step(cl.first())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf, err := cl.final(sf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fin, done, err := x.Step(cf)
+			if pass == "wrong" {
+				if err == nil || done {
+					t.Fatalf("%s: wrong password accepted", m)
+				}
+				continue
+			}
+			if err != nil || !done || cl.verify(fin) != nil || x.Principal() != "User:a,b=c" {
+				t.Fatalf("%s: %v %v %v", m, err, done, x.Principal())
+			}
+		}
+	}
+	if _, err := NewScramCredential(ScramSHA256, "x", 100); err == nil {
+		t.Fatal("100 iterations accepted")
+	}
+}
+
+// TestParseAddScram: kafka-storage's --add-scram syntax, several entries, quoting, and errors.
+func TestParseAddScram(t *testing.T) {
+	got, err := ParseAddScram(`SCRAM-SHA-256=[name=alice,password=alice-secret] scram-sha-512=[name=bob,password="a,b] c\"",iterations=8192];`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ScramUser{{ScramSHA256, "alice", "alice-secret", 0}, {ScramSHA512, "bob", `a,b] c"`, 8192}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("got %+v", got)
+	}
+	for _, bad := range []string{
+		"PLAIN=[name=a,password=b]",
+		"SCRAM-SHA-256=[name=a]",
+		"SCRAM-SHA-256=[name=a,password=b",
+		"SCRAM-SHA-256=[name=a,password=b,iterations=10]",
+		"SCRAM-SHA-256=[name=a,pass=b]",
+		`SCRAM-SHA-256=[name=a,password="b]`,
+	} {
+		if _, err := ParseAddScram(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got, err := ParseAddScram("  "); err != nil || len(got) != 0 {
+		t.Fatalf("empty: %v %v", got, err)
+	}
+}

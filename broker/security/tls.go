@@ -76,9 +76,17 @@ func tlsVersions(p props, c *tls.Config) error {
 	return nil
 }
 
-// ServerTLS builds the TLS configuration of a listener mapped to SSL or SASL_SSL from the node's
-// properties: its keystore (required), truststore, ssl.client.auth and ssl.enabled.protocols.
+// ServerTLS builds the TLS configuration of a listener mapped to SSL from the node's properties:
+// its keystore (required), truststore, ssl.client.auth and ssl.enabled.protocols.
 func ServerTLS(all map[string]string, listener string) (*tls.Config, error) {
+	return ServerTLSFor(all, listener, "SSL")
+}
+
+// ServerTLSFor is ServerTLS for a listener mapped to protocol (SSL or SASL_SSL). On SASL_SSL,
+// as in Kafka since KIP-684, only listener.name.<listener>.ssl.client.auth asks for client
+// certificates: the broker-wide ssl.client.auth (bitnami sets it to required) applies to SSL
+// listeners alone, since SASL clients authenticate with SASL.
+func ServerTLSFor(all map[string]string, listener, protocol string) (*tls.Config, error) {
 	p := newProps(all, listener)
 	cert, err := loadKeystore(p)
 	if err != nil {
@@ -97,6 +105,9 @@ func ServerTLS(all map[string]string, listener string) (*tls.Config, error) {
 	}
 	c.ClientCAs = roots // nil: the system's roots
 	v, from := p.get("ssl.client.auth")
+	if protocol == "SASL_SSL" && from != p.prefix+"ssl.client.auth" {
+		v, from = "none", ""
+	}
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "", "none":
 		c.ClientAuth = tls.NoClientCert

@@ -133,7 +133,11 @@ func localProbeAddr(args, environ []string) (string, *tls.Config) {
 	const fallback = "127.0.0.1:9092"
 	props, _, _, err := loadProperties(args, environ, os.ReadFile)
 	if err != nil {
-		return fallback, nil
+		// bitnami's variables could not be applied (the node will not start either): find the
+		// listener without them.
+		if props, _, _, err = loadPropertiesBitnami(nil, environ, os.ReadFile, false); err != nil {
+			return fallback, nil
+		}
 	}
 	np, err := takeNodeProps(props)
 	if err == nil && np.httpAddr != "" {

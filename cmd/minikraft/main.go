@@ -82,6 +82,9 @@ func run(args, environ []string) error {
 		return err
 	}
 	for _, name := range unknown {
+		if name == config.ScramBootstrapProp {
+			continue // minikraft's own, from bitnami's variables
+		}
 		logger.Warn("the configuration was supplied but isn't a known config", "name", name)
 	}
 	cfg := broker.Config{Broker: bc, Logger: logger}

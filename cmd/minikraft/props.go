@@ -110,7 +110,9 @@ func usage() string {
 //   - the environment as bitnami/kafka reads it: KAFKA_CFG_FOO_BAR=v sets foo.bar=v (strip the
 //     prefix, "_" becomes ".", lower case); KAFKA_KRAFT_CLUSTER_ID sets the cluster id
 //     (clusterIDProp); KAFKA_ENABLE_KRAFT and ALLOW_PLAINTEXT_LISTENER are accepted silently
-//     (minikraft is always KRaft and PLAINTEXT); any other KAFKA_* variable and JAVA_*, JMX_PORT
+//     (minikraft is always KRaft and PLAINTEXT); bitnami's security variables (KAFKA_CLIENT_USERS,
+//     KAFKA_TLS_TYPE...) become the properties its scripts would write (bitnami.go), overriding
+//     KAFKA_CFG_* ones; any other KAFKA_* variable and JAVA_*, JMX_PORT
 //     (KAFKA_HEAP_OPTS, KAFKA_OPTS, ...) is returned in ignored, by name, sorted, for the caller
 //     to log once;
 //   - the properties file named by --config-file or by the first non-flag argument
@@ -121,6 +123,12 @@ func usage() string {
 // logLevel is --log-level, lower-cased and checked. A -h or --help returns an error wrapping
 // flag.ErrHelp whose message carries the usage text.
 func loadProperties(args []string, environ []string, readFile func(string) ([]byte, error)) (props map[string]string, ignored []string, logLevel string, err error) {
+	return loadPropertiesBitnami(args, environ, readFile, true)
+}
+
+// loadPropertiesBitnami is loadProperties, without bitnami's security variables when bitnami is
+// false (the health check's fallback when they cannot be applied: it needs the listeners only).
+func loadPropertiesBitnami(args []string, environ []string, readFile func(string) ([]byte, error), bitnami bool) (props map[string]string, ignored []string, logLevel string, err error) {
 	var set []kv
 	var configFile string
 	fs := newFlagSet(&set, &configFile, &logLevel)
@@ -165,9 +173,21 @@ func loadProperties(args []string, environ []string, readFile func(string) ([]by
 			props[k] = v
 		}
 	}
+	if environ, err = resolveBitnamiEnv(environ, readFile); err != nil {
+		return nil, nil, "", err
+	}
 	envProps, ignored := fromEnv(environ)
 	for k, v := range envProps {
 		props[k] = v
+	}
+	if bitnami {
+		derived, err := bitnamiSecurity(environ, props, readFile)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		for k, v := range derived {
+			props[k] = v
+		}
 	}
 	for _, p := range set {
 		props[p.key] = p.value
@@ -188,11 +208,15 @@ func fromEnv(environ []string) (props map[string]string, ignored []string) {
 		switch {
 		case strings.HasPrefix(name, "KAFKA_CFG_") && len(name) > len("KAFKA_CFG_"):
 			key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "KAFKA_CFG_"), "_", "."))
+			// bitnami's exceptions: the listener names SASL_SSL and SASL_PLAINTEXT keep their
+			// underscore (KAFKA_CFG_LISTENER_NAME_SASL_SSL_SSL_CLIENT_AUTH).
+			key = strings.ReplaceAll(strings.ReplaceAll(key, "sasl.ssl", "sasl_ssl"), "sasl.plaintext", "sasl_plaintext")
 			props[key] = value
 		case name == "KAFKA_KRAFT_CLUSTER_ID":
 			v := value
 			clusterID = &v
-		case name == "KAFKA_ENABLE_KRAFT" || name == "ALLOW_PLAINTEXT_LISTENER":
+		case name == "KAFKA_ENABLE_KRAFT" || name == "ALLOW_PLAINTEXT_LISTENER" || isBitnamiVar(name):
+			// bitnamiSecurity reads the security variables.
 		case strings.HasPrefix(name, "KAFKA_") || strings.HasPrefix(name, "JAVA_") || name == "JMX_PORT":
 			if !seen[name] {
 				seen[name] = true
