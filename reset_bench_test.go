@@ -230,3 +230,49 @@ func BenchmarkPackage(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFirstWrite is issue 18's fixture figure: a 3-node cluster started, an RF 3 topic
+// created, and its first acks=all write acknowledged (goal: under 100 ms), next to kfake's
+// (which replicates nothing: a floor, not a peer).
+func BenchmarkFirstWrite(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	firstWrite := func(b *testing.B, addrs []string) {
+		cl := benchClient(b, addrs, kgo.DefaultProduceTopic("first"), kgo.RequiredAcks(kgo.AllISRAcks()))
+		defer cl.Close()
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, nil, "first")
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("minikraft-3node", func(b *testing.B) {
+		for range b.N {
+			c, err := minikraft.StartCluster(3, minikraft.Quiet(), benchDir(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			firstWrite(b, c.Addrs())
+			b.StopTimer()
+			c.Close()
+			b.StartTimer()
+		}
+	})
+	b.Run("kfake", func(b *testing.B) {
+		for range b.N {
+			c, err := kfake.NewCluster(kfake.NumBrokers(3))
+			if err != nil {
+				b.Fatal(err)
+			}
+			firstWrite(b, c.ListenAddrs())
+			b.StopTimer()
+			c.Close()
+			b.StartTimer()
+		}
+	})
+}

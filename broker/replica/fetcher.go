@@ -298,7 +298,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 			}
 			if m.handleFetchedPartition(f, rp, truncated) {
 				wait := m.cfg.Broker.ReplicaFetchBackoff
-				if rp.ErrorCode == kerr.UnknownLeaderEpoch.Code {
+				if leaderBehindCode(rp.ErrorCode) {
 					wait = min(wait, leaderBehindRetry)
 				}
 				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(wait), epoch: f.state.LeaderEpoch}
@@ -306,6 +306,16 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 	}
 	return nil
+}
+
+// leaderBehindCode reports whether a follower fetch's partition error most likely means that the
+// leader has not applied the metadata this node has: it does not know the leader epoch we follow
+// it in, or not yet the partition (a topic just created or re-created: its followers often
+// apply the new topic before its leader does, and the first acks=all write of a new topic
+// waited replica.fetch.backoff.ms for them). A partition that really went away leaves this
+// node's metadata within milliseconds too, so a short retry does not last.
+func leaderBehindCode(code int16) bool {
+	return code == kerr.UnknownLeaderEpoch.Code || code == kerr.UnknownTopicOrPartition.Code || code == kerr.UnknownTopicID.Code
 }
 
 // fetchProgress is a fetcher's memory across rounds of what its partitions need.
