@@ -320,6 +320,8 @@ var replacedWhole = map[string]bool{
 	"recovery-point":            true,
 	"cleaner-offset-checkpoint": true,
 	"clean-shutdown":            true,
+	// The log's transaction state as Close left it: written whole (a temporary renamed over it).
+	"transaction-state-checkpoint": true,
 }
 
 // copyDir copies the files of directory src into dst (created); a replica's directory has no

@@ -212,9 +212,20 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	var ready []followed
 	leaderBehind := false
 	now := time.Now()
+	// due is when the first partition left out of this round may be fetched again: the
+	// leader must not park the round's fetch past it (replica.fetch.wait.max.ms, 500 ms),
+	// or a partition that was only waiting for its leader to apply the metadata (a new or
+	// restored topic) would wait for a fetch of the others that has nothing to bring.
+	var due time.Time
+	leftOut := func(until time.Time) {
+		if due.IsZero() || until.Before(due) {
+			due = until
+		}
+	}
 	for _, f := range parts {
 		if d, ok := prog.delayed[f.p]; ok {
 			if d.epoch == f.state.LeaderEpoch && now.Before(d.until) {
+				leftOut(d.until)
 				continue // backing off after an error: left out, so forgotten by the session
 			}
 			delete(prog.delayed, f.p)
@@ -226,6 +237,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
 				leaderBehind = true
+				leftOut(now.Add(leaderBehindRetry))
 				continue
 			}
 			return err
@@ -246,7 +258,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = m.cfg.Broker.NodeID
-	req.MaxWaitMillis = int32(m.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
+	wait := m.cfg.Broker.ReplicaFetchWaitMax
+	if !due.IsZero() {
+		wait = min(wait, max(time.Until(due), time.Millisecond))
+	}
+	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = m.throttle.limit(int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes))
 	want := make([]sessionPartition, len(ready))
