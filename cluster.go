@@ -204,12 +204,14 @@ func start(n int, o options) (*Cluster, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		snap.waitSeeded()
 		c.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.waitRegistered(ctx); err != nil {
+		snap.waitSeeded()
 		c.Close()
 		return nil, err
 	}
