@@ -16,7 +16,7 @@ import (
 
 // The goals of issue 21 as benchmarks:
 //
-//	go test -run '^$' -bench 'BenchmarkReset|BenchmarkFromSnapshot|BenchmarkBuild|BenchmarkStartCluster|BenchmarkPackage' -benchtime 5x -timeout 30m .
+//	go test -run '^$' -bench 'BenchmarkReset|BenchmarkFromSnapshot|BenchmarkBuild|BenchmarkStartCluster|BenchmarkPackage|BenchmarkFirstWrite' -benchtime 5x -timeout 30m .
 //
 // with MINIKRAFT_BENCH_DIR=/dev/shm to put the nodes' data on tmpfs.
 //
@@ -26,6 +26,7 @@ import (
 // empty cluster.
 // BenchmarkPackage: 50 small tests on one minikraft cluster with Reset between them, against
 // 50 kfake clusters each started fresh (goal: faster).
+// BenchmarkFirstWrite: issue 18's NewCluster(3) to the first acks=all write (goal: under 100 ms).
 
 // benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /dev/shm, to take the disk
 // out of the figures) or in a temporary directory.
