@@ -199,17 +199,19 @@ func start(n int, o options) (*Cluster, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.startNode(cn, cn.firstLns)
+			errs[i] = c.startNode(cn, cn.firstLns, i == 0)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		snap.waitSeeded()
 		c.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.waitRegistered(ctx); err != nil {
+		snap.waitSeeded()
 		c.Close()
 		return nil, err
 	}
@@ -223,8 +225,10 @@ func start(n int, o options) (*Cluster, error) {
 }
 
 // startNode starts (or restarts) one node; lns are pre-bound listeners, or nil to bind the
-// node's fixed ports again.
-func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener) error {
+// node's fixed ports again. campaign has the node stand for election at once: start sets it on
+// node 0 of a new cluster, so that the quorum elects in milliseconds instead of after a
+// heartbeat timeout (one node only: several candidates at once could split the vote).
+func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener, campaign bool) error {
 	bc, _, err := config.FromProperties(cn.props)
 	if err != nil {
 		return err
@@ -236,10 +240,11 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener) error 
 		Raft: broker.RaftTimeouts{
 			// Short enough that a cluster elects in about 100 ms, long enough that a loaded
 			// two-core machine does not make leaders step down.
-			Heartbeat:   100 * time.Millisecond,
-			Election:    100 * time.Millisecond,
-			LeaderLease: 100 * time.Millisecond,
-			Commit:      5 * time.Millisecond,
+			Heartbeat:       100 * time.Millisecond,
+			Election:        100 * time.Millisecond,
+			LeaderLease:     100 * time.Millisecond,
+			Commit:          5 * time.Millisecond,
+			CampaignOnStart: campaign,
 		},
 		Dial: c.net.dialer(cn.id),
 		// A fixture cluster does not survive a machine crash, only the process-level kills it
@@ -353,7 +358,7 @@ func (c *Cluster) RestartNode(i int) error {
 	if running {
 		return fmt.Errorf("minikraft: node %d is running", i)
 	}
-	if err := c.startNode(c.nodes[i], nil); err != nil {
+	if err := c.startNode(c.nodes[i], nil, false); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -16,7 +16,7 @@ import (
 
 // The goals of issue 21 as benchmarks:
 //
-//	go test -run '^$' -bench 'BenchmarkReset|BenchmarkFromSnapshot|BenchmarkBuild|BenchmarkStartCluster|BenchmarkPackage' -benchtime 5x -timeout 30m .
+//	go test -run '^$' -bench 'BenchmarkReset|BenchmarkFromSnapshot|BenchmarkBuild|BenchmarkStartCluster|BenchmarkPackage|BenchmarkFirstWrite' -benchtime 5x -timeout 30m .
 //
 // with MINIKRAFT_BENCH_DIR=/dev/shm to put the nodes' data on tmpfs.
 //
@@ -26,6 +26,7 @@ import (
 // empty cluster.
 // BenchmarkPackage: 50 small tests on one minikraft cluster with Reset between them, against
 // 50 kfake clusters each started fresh (goal: faster).
+// BenchmarkFirstWrite: issue 18's NewCluster(3) to the first acks=all write (goal: under 100 ms).
 
 // benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /dev/shm, to take the disk
 // out of the figures) or in a temporary directory.
@@ -227,6 +228,52 @@ func BenchmarkPackage(b *testing.B) {
 				smallTest(ctx, b, c.ListenAddrs(), i)
 				c.Close()
 			}
+		}
+	})
+}
+
+// BenchmarkFirstWrite is issue 18's fixture figure: a 3-node cluster started, an RF 3 topic
+// created, and its first acks=all write acknowledged (goal: under 100 ms), next to kfake's
+// (which replicates nothing: a floor, not a peer).
+func BenchmarkFirstWrite(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	firstWrite := func(b *testing.B, addrs []string) {
+		cl := benchClient(b, addrs, kgo.DefaultProduceTopic("first"), kgo.RequiredAcks(kgo.AllISRAcks()))
+		defer cl.Close()
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, nil, "first")
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("minikraft-3node", func(b *testing.B) {
+		for range b.N {
+			c, err := minikraft.StartCluster(3, minikraft.Quiet(), benchDir(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			firstWrite(b, c.Addrs())
+			b.StopTimer()
+			c.Close()
+			b.StartTimer()
+		}
+	})
+	b.Run("kfake", func(b *testing.B) {
+		for range b.N {
+			c, err := kfake.NewCluster(kfake.NumBrokers(3))
+			if err != nil {
+				b.Fatal(err)
+			}
+			firstWrite(b, c.ListenAddrs())
+			b.StopTimer()
+			c.Close()
+			b.StartTimer()
 		}
 	})
 }

@@ -198,10 +198,15 @@ func sortedPartitions(st *raftmeta.State) []snapshotPartition {
 type loadedSnapshot struct {
 	manifest snapshotManifest
 	state    *raftmeta.State
+	// seeded yields the result of copying the replicas into the nodes' data directories, once.
+	seeded chan error
 }
 
-// seedSnapshot reads the snapshot in dir and copies each partition to the data directory of
-// every node that holds one of its replicas. It runs before the nodes start.
+// seedSnapshot reads the snapshot in dir and starts copying each partition to the data
+// directory of every node that holds one of its replicas; s.seeded yields the copy's result. It
+// runs before the nodes start, and the copy goes on while they start, elect and register: a
+// node opens no replica before restoreSnapshot installs the snapshot's metadata, which waits
+// for the copy.
 func (c *Cluster) seedSnapshot(dir string) (*loadedSnapshot, error) {
 	var s loadedSnapshot
 	man, err := os.ReadFile(filepath.Join(dir, snapshotManifestFile))
@@ -245,16 +250,23 @@ func (c *Cluster) seedSnapshot(dir string) (*loadedSnapshot, error) {
 			jobs = append(jobs, copyJob{filepath.Join(dir, snapshotDataDir, p.dirName()), filepath.Join(c.nodes[r].dir, p.dirName())})
 		}
 	}
-	err = parallel(len(jobs), func(i int) error { return copyDir(jobs[i].src, jobs[i].dst) })
-	if err != nil {
-		return nil, fmt.Errorf("minikraft: FromSnapshot: %w", err)
-	}
+	s.seeded = make(chan error, 1)
+	go func() {
+		err := parallel(len(jobs), func(i int) error { return copyDir(jobs[i].src, jobs[i].dst) })
+		if err != nil {
+			err = fmt.Errorf("minikraft: FromSnapshot: %w", err)
+		}
+		s.seeded <- err
+	}()
 	return &s, nil
 }
 
 // restoreSnapshot installs the snapshot's metadata on the started cluster and waits until every
 // partition's leader serves what the snapshot holds.
 func (c *Cluster) restoreSnapshot(ctx context.Context, s *loadedSnapshot) error {
+	if err := s.waitSeeded(); err != nil {
+		return err
+	}
 	idx, err := c.onController(ctx, func(b *broker.Broker) (uint64, error) { return b.RestoreTopics(ctx, s.state) })
 	if err != nil {
 		return fmt.Errorf("minikraft: FromSnapshot: %w", err)
@@ -291,6 +303,18 @@ func (c *Cluster) restoreSnapshot(ctx context.Context, s *loadedSnapshot) error 
 	return nil
 }
 
+// waitSeeded waits for the copy seedSnapshot started and returns its error. Every path out of
+// start calls it once the copy began, so that no copy goes on into a closed cluster's
+// directories.
+func (s *loadedSnapshot) waitSeeded() error {
+	if s == nil || s.seeded == nil {
+		return nil
+	}
+	err := <-s.seeded
+	s.seeded = nil
+	return err
+}
+
 // emptyDir makes sure dir exists and holds nothing.
 func emptyDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -320,6 +344,8 @@ var replacedWhole = map[string]bool{
 	"recovery-point":            true,
 	"cleaner-offset-checkpoint": true,
 	"clean-shutdown":            true,
+	// The log's transaction state as Close left it: written whole (a temporary renamed over it).
+	"transaction-state-checkpoint": true,
 }
 
 // copyDir copies the files of directory src into dst (created); a replica's directory has no

@@ -55,6 +55,10 @@ type Config struct {
 // RaftTimeouts are the metadata quorum's timing knobs.
 type RaftTimeouts struct {
 	Heartbeat, Election, LeaderLease, Commit time.Duration
+	// CampaignOnStart has this voter stand for election as soon as it starts instead of a
+	// heartbeat timeout later (raftmeta.Config.CampaignOnStart): the test fixture sets it on
+	// one node of a new cluster.
+	CampaignOnStart bool
 }
 
 // Broker is one minikraft node.
@@ -374,6 +378,7 @@ func (b *Broker) startMeta() error {
 		ElectionTimeout:    rt.Election,
 		LeaderLeaseTimeout: rt.LeaderLease,
 		CommitTimeout:      rt.Commit,
+		CampaignOnStart:    rt.CampaignOnStart,
 		NoSync:             b.cfg.NoSync,
 		Logger:             b.log.With("component", "raft"),
 	}

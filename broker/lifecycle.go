@@ -122,6 +122,10 @@ func (b *Broker) heartbeatLoop() {
 	}
 	interval := b.heartbeatInterval()
 	registered := false
+	// retry is the wait after a failed registration: short at first, since the first attempt
+	// often reaches a leader that has not yet caught up its State (a few milliseconds), and
+	// doubling up to 100 ms, so that an unreachable controller is not asked in a tight loop.
+	retry := registerRetryMin
 	for b.ctx.Err() == nil && !b.stopping.Load() {
 		ctx, cancel := context.WithTimeout(b.ctx, max(2*interval, 5*time.Second))
 		var err error
@@ -156,7 +160,8 @@ func (b *Broker) heartbeatLoop() {
 			// metadata wait for it (propagation.go).
 			applied = b.appliedCh
 		} else {
-			wait = 100 * time.Millisecond
+			wait = retry
+			retry = min(2*retry, registerRetryMax)
 		}
 		select {
 		case <-time.After(wait):
@@ -165,6 +170,12 @@ func (b *Broker) heartbeatLoop() {
 		}
 	}
 }
+
+// The bounds of the wait between two failed registrations (heartbeatLoop).
+const (
+	registerRetryMin = 5 * time.Millisecond
+	registerRetryMax = 100 * time.Millisecond
+)
 
 // heartbeatInterval is broker.heartbeat.interval.ms.
 func (b *Broker) heartbeatInterval() time.Duration {

@@ -45,6 +45,14 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 
+	// CampaignOnStart makes a voter stand for election as soon as it starts when it has no
+	// leader, instead of after a heartbeat timeout without one. The test fixture sets it on one
+	// voter of a new cluster, so the cluster elects in milliseconds with its timeouts unchanged
+	// (shorter ones would make a loaded machine's leaders step down). Set on several voters at
+	// once, their elections may split the vote, and the next election is a timeout later: as
+	// without it. A voter that finds a leader is not disrupted by it (pre-vote).
+	CampaignOnStart bool
+
 	// InMemory keeps the log, stable store and snapshots in memory (tests).
 	InMemory bool
 	// NoSync stops raft.db from fsyncing each write (bbolt's NoSync): the Raft log survives the

@@ -73,6 +73,11 @@ func Start(cfg Config) (*Node, error) {
 	rc.LocalID = serverID(cfg.NodeID)
 	rc.HeartbeatTimeout = to.heartbeat
 	rc.ElectionTimeout = to.election
+	if cfg.CampaignOnStart && cfg.Voter {
+		// Start a hair above the heartbeat timeout and lower it at once (campaignNow).
+		rc.HeartbeatTimeout += campaignSlack
+		rc.ElectionTimeout = max(rc.ElectionTimeout, rc.HeartbeatTimeout)
+	}
 	rc.LeaderLeaseTimeout = to.lease
 	rc.CommitTimeout = to.commit
 	rc.Logger = hl.Named("raft")
@@ -110,11 +115,32 @@ func Start(cfg Config) (*Node, error) {
 		return ok
 	})
 	r.RegisterObserver(n.observer)
+	if cfg.CampaignOnStart && cfg.Voter {
+		if err := campaignNow(r, to); err != nil {
+			n.log.Warn("cannot stand for election at once; waiting a heartbeat timeout", "err", err)
+		}
+	}
 	n.wg.Add(1)
 	go n.run()
 	n.log.Info("metadata node started", "node", cfg.NodeID, "voter", cfg.Voter, "voters", cfg.Voters,
 		"heartbeat", to.heartbeat, "election", to.election)
 	return n, nil
+}
+
+// campaignSlack is how much above its heartbeat timeout a CampaignOnStart voter starts.
+const campaignSlack = time.Millisecond
+
+// campaignNow makes a voter that has just started stand for election now (Config.
+// CampaignOnStart). hashicorp/raft has no call for it, but lowering the heartbeat timeout with
+// ReloadConfig makes a follower check its leader's last contact at once; a voter that has
+// heard from no leader since it started then becomes a candidate (after a pre-vote, so a
+// quorum that has a leader is not disrupted). The voter started with its heartbeat and
+// election timeouts campaignSlack above the configured ones; this sets them back.
+func campaignNow(r *raft.Raft, to timeouts) error {
+	rl := r.ReloadableConfig()
+	rl.HeartbeatTimeout = to.heartbeat
+	rl.ElectionTimeout = to.election
+	return r.ReloadConfig(rl)
 }
 
 func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }

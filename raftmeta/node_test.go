@@ -459,6 +459,44 @@ func TestThreeNodesBoltTCP(t *testing.T) {
 	}
 }
 
+// A voter with CampaignOnStart stands for election as soon as it starts: with a 5 s heartbeat
+// timeout, a cluster that waited for one would have no leader for at least 5 s.
+func TestCampaignOnStart(t *testing.T) {
+	const heartbeat = 5 * time.Second
+	var voters []Voter
+	var trans []*raft.InmemTransport
+	for i := range 3 {
+		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", i)))
+		voters = append(voters, Voter{ID: int32(i), Addr: string(addr)})
+		trans = append(trans, tr)
+	}
+	connectAll(trans)
+	start := time.Now()
+	nodes := make([]*Node, 3)
+	for i := range nodes {
+		nodes[i] = startNode(t, Config{
+			NodeID: int32(i), ClusterID: "c1", Voters: voters, Voter: true,
+			Transport: trans[i], InMemory: true,
+			HeartbeatTimeout: heartbeat, CommitTimeout: testCommit,
+			CampaignOnStart: i == 0,
+		})
+	}
+	leader := leaderAmong(t, nodes)
+	if took := time.Since(start); took >= heartbeat {
+		t.Fatalf("a leader after %v, not before the %v heartbeat timeout", took, heartbeat)
+	} else {
+		t.Logf("Start→leader %v", took)
+	}
+	if leader != nodes[0] {
+		t.Errorf("node %d leads; want node 0, the one that campaigned", leader.cfg.NodeID)
+	}
+	// The timeouts are the configured ones again (the start added campaignSlack).
+	if got := nodes[0].raft.ReloadableConfig().HeartbeatTimeout; got != heartbeat {
+		t.Errorf("heartbeat timeout %v after the campaign, want %v", got, heartbeat)
+	}
+	proposeOnLeader(t, nodes, AllocateProducerIDs{Count: 1})
+}
+
 func TestThreeNodesDefaultTimeouts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the default election timeout is a second")

@@ -515,6 +515,17 @@ func (p *Partition) Delete() error {
 	return p.log.Delete()
 }
 
+// Retire makes the partition refuse every request from now on (ErrClosed), as Delete does, but
+// leaves its log open and its files in place: the replica manager retires a deleted replica
+// while it applies the metadata and deletes its log (DeleteTo) in the background. Only Delete
+// or DeleteTo may follow: Close would leave the log open.
+func (p *Partition) Retire() {
+	p.mu.Lock()
+	p.closed = true
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
 // DeleteTo closes the partition like Delete and moves its log's directory to trash, for the
 // caller to remove later (log.Log.DeleteTo).
 func (p *Partition) DeleteTo(trash string) error {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/minikraft/minikraft/broker/config"
 	"github.com/minikraft/minikraft/broker/partition"
@@ -46,8 +47,14 @@ func (m *Manager) Apply(st *raftmeta.State) {
 		m.parts.mu.RUnlock()
 		if lt != nil && lt.id != t.ID {
 			m.removeTopic(name) // deleted and re-created under the same name
-			lt = nil
 		}
+	}
+	opened := m.openNew(st)
+
+	for name, t := range st.Topics {
+		m.parts.mu.RLock()
+		lt := m.parts.topics[name]
+		m.parts.mu.RUnlock()
 		tc := m.topicConfig(st, name)
 		if lt == nil {
 			lt = &localTopic{id: t.ID, cfg: tc, parts: make(map[int32]*localPartition)}
@@ -67,10 +74,9 @@ func (m *Manager) Apply(st *raftmeta.State) {
 				continue
 			}
 			if lp == nil {
-				p, err := m.openPartition(t, mp.ID, tc)
-				if err != nil {
-					m.log.Error("cannot open partition", "topic", name, "partition", mp.ID, "err", err)
-					continue
+				p := opened[newReplica{name, mp.ID}]
+				if p == nil {
+					continue // openNew logged why
 				}
 				lp = &localPartition{Partition: p, applied: -1}
 				newParts[mp.ID] = lp
@@ -141,6 +147,82 @@ func (m *Manager) ISRChanges() (shrinks, expands int64) {
 	return m.isrShrinks.Load(), m.isrExpands.Load()
 }
 
+// newReplica names a replica that openNew opens.
+type newReplica struct {
+	topic string
+	id    int32
+}
+
+// openWorkers bounds how many replicas openNew opens at once.
+const openWorkers = 8
+
+// openNew opens (or creates) the replicas st places on this node that it does not hold yet, a
+// few at a time: opening a replica is a dozen file system calls, most of which wait on the
+// disk's journal rather than use a CPU, and a Reset, a FromSnapshot or a large CreateTopics
+// opens tens or hundreds at once. A replica that cannot be opened is logged and left out (the
+// next State tries again).
+func (m *Manager) openNew(st *raftmeta.State) map[newReplica]*partition.Partition {
+	self := m.cfg.Broker.NodeID
+	type job struct {
+		t  *raftmeta.Topic
+		id int32
+		tc config.Topic
+	}
+	var jobs []job
+	for name, t := range st.Topics {
+		m.parts.mu.RLock()
+		lt := m.parts.topics[name]
+		m.parts.mu.RUnlock()
+		var tc config.Topic
+		resolved := false
+		for _, mp := range t.Partitions {
+			if !slices.Contains(mp.Replicas, self) {
+				continue
+			}
+			if lt != nil && lt.id == t.ID && lt.parts[mp.ID] != nil {
+				continue
+			}
+			if !resolved {
+				tc, resolved = m.topicConfig(st, name), true // not concurrently: it fills a cache
+			}
+			jobs = append(jobs, job{t, mp.ID, tc})
+		}
+	}
+	out := make(map[newReplica]*partition.Partition, len(jobs))
+	var mu sync.Mutex
+	open := func(j job) {
+		p, err := m.openPartition(j.t, j.id, j.tc)
+		if err != nil {
+			m.log.Error("cannot open partition", "topic", j.t.Name, "partition", j.id, "err", err)
+			return
+		}
+		mu.Lock()
+		out[newReplica{j.t.Name, j.id}] = p
+		mu.Unlock()
+	}
+	if len(jobs) == 1 {
+		open(jobs[0])
+		return out
+	}
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for range min(openWorkers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				open(j)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
 // removeTopic deletes every local replica of a topic.
 func (m *Manager) removeTopic(name string) {
 	m.parts.mu.Lock()
@@ -172,6 +254,10 @@ func (m *Manager) dropPartition(topic string, lp *localPartition, deleteData boo
 // re-created topic never serves the old one's records.
 func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*partition.Partition, error) {
 	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(id)))
+	// A deleted replica of an earlier topic of this name may still hold the directory (trash.go).
+	if err := m.trash.settle(dir); err != nil {
+		return nil, err
+	}
 	idText := base64.RawURLEncoding.EncodeToString(t.ID[:])
 	metaPath := filepath.Join(dir, "partition.metadata")
 	onDisk, err := readTopicID(metaPath)

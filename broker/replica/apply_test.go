@@ -66,9 +66,10 @@ func TestApplyRemovesStaleReplicaOfEarlierTopic(t *testing.T) {
 	}
 }
 
-// A deleted topic's replica directory is renamed out of the way at once (a topic re-created
-// under the name opens an empty one) and removed by the trash goroutine; a trash directory left
-// by an earlier run is removed at the next start.
+// A deleted topic's replica refuses requests at once; its directory is renamed out of the way
+// by the trash goroutine, or at once when a topic re-created under the name opens it (settle),
+// and removed in the background; a trash directory left by an earlier run is removed at the
+// next start.
 func TestApplyDeletesThroughTrash(t *testing.T) {
 	dir := t.TempDir()
 	leftover := filepath.Join(dir, "old-0.0123456789abcdef-delete")
@@ -88,14 +89,29 @@ func TestApplyDeletesThroughTrash(t *testing.T) {
 	empty := oneReplica(1)
 	empty.Topics, empty.TopicIDs = map[string]*raftmeta.Topic{}, map[[16]byte]string{}
 	m.Apply(empty)
-	if _, err := os.Stat(filepath.Join(dir, "t-0")); !os.IsNotExist(err) {
-		t.Fatalf("t-0 is still there after the deletion: %v", err)
+	if p.IsLeader() {
+		t.Fatal("the deleted replica still serves as leader")
 	}
+	// Re-created at once: the old replica may still hold t-0 (settle moves it first).
 	m.Apply(oneReplica(2))
-	if p, _, err := m.Leader("t", 0); err != nil || p.LogEndOffset() != 0 {
-		t.Fatalf("re-created t-0: %v, log end %d; want an empty replica", err, p.LogEndOffset())
+	p, _, err = m.Leader("t", 0)
+	if err != nil || p.LogEndOffset() != 0 {
+		t.Fatalf("re-created t-0: %v; want an empty replica", err)
 	}
+	produce(t, p, []log.KeyValue{{Value: []byte("new")}}, time.Now().UnixMilli())
+	// Deleted again, and left to the trash goroutine: t-0 goes away by itself.
+	empty.Index = 3
+	m.Apply(empty)
 	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "t-0")); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("t-0 is still there 30 s after the deletion")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	for {
 		ents, err := os.ReadDir(dir)
 		if err != nil {

@@ -212,9 +212,20 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	var ready []followed
 	leaderBehind := false
 	now := time.Now()
+	// due is when the first partition left out of this round may be fetched again: the
+	// leader must not park the round's fetch past it (replica.fetch.wait.max.ms, 500 ms),
+	// or a partition that was only waiting for its leader to apply the metadata (a new or
+	// restored topic) would wait for a fetch of the others that has nothing to bring.
+	var due time.Time
+	leftOut := func(until time.Time) {
+		if due.IsZero() || until.Before(due) {
+			due = until
+		}
+	}
 	for _, f := range parts {
 		if d, ok := prog.delayed[f.p]; ok {
 			if d.epoch == f.state.LeaderEpoch && now.Before(d.until) {
+				leftOut(d.until)
 				continue // backing off after an error: left out, so forgotten by the session
 			}
 			delete(prog.delayed, f.p)
@@ -226,6 +237,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
 				leaderBehind = true
+				leftOut(now.Add(leaderBehindRetry))
 				continue
 			}
 			return err
@@ -246,7 +258,11 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = m.cfg.Broker.NodeID
-	req.MaxWaitMillis = int32(m.cfg.Broker.ReplicaFetchWaitMax / time.Millisecond)
+	wait := m.cfg.Broker.ReplicaFetchWaitMax
+	if !due.IsZero() {
+		wait = min(wait, max(time.Until(due), time.Millisecond))
+	}
+	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = m.throttle.limit(int32(m.cfg.Broker.ReplicaFetchResponseMaxBytes))
 	want := make([]sessionPartition, len(ready))
@@ -298,7 +314,7 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 			}
 			if m.handleFetchedPartition(f, rp, truncated) {
 				wait := m.cfg.Broker.ReplicaFetchBackoff
-				if rp.ErrorCode == kerr.UnknownLeaderEpoch.Code {
+				if leaderBehindCode(rp.ErrorCode) {
 					wait = min(wait, leaderBehindRetry)
 				}
 				prog.delayed[f.p] = fetchDelay{until: time.Now().Add(wait), epoch: f.state.LeaderEpoch}
@@ -306,6 +322,16 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 	}
 	return nil
+}
+
+// leaderBehindCode reports whether a follower fetch's partition error most likely means that the
+// leader has not applied the metadata this node has: it does not know the leader epoch we follow
+// it in, or not yet the partition (a topic just created or re-created: its followers often
+// apply the new topic before its leader does, and the first acks=all write of a new topic
+// waited replica.fetch.backoff.ms for them). A partition that really went away leaves this
+// node's metadata within milliseconds too, so a short retry does not last.
+func leaderBehindCode(code int16) bool {
+	return code == kerr.UnknownLeaderEpoch.Code || code == kerr.UnknownTopicOrPartition.Code || code == kerr.UnknownTopicID.Code
 }
 
 // fetchProgress is a fetcher's memory across rounds of what its partitions need.
