@@ -8,6 +8,7 @@
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
+//	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -80,7 +81,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.txn {
+	if len(scaleCounts) > 0 {
+		err = runScale(ctx, o)
+	} else if o.txn {
 		err = runTransactions(ctx, o)
 	} else if o.fetchParts > 0 {
 		err = runFetchSessions(ctx, o, o.fetchParts)
@@ -123,6 +126,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.txn, "transactions", false, "instead of benchmarking, measure transactions per second and commit latency of one transactional producer")
 	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
+	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
