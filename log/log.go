@@ -115,6 +115,12 @@ type Log struct {
 	startOffset int64
 	endOffset   int64
 	epochs      epochCache
+	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu), so a write that
+	// would not change it is skipped; epochsStale says the cache dropped entries that the
+	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
+	epochsDisk  []epochEntry
+	epochsStale bool
+	fresh       bool   // during Open: the directory was empty (see createSegment)
 	gen         uint64 // bumped when a truncation cuts or removes sealed segments
 }
 
@@ -390,7 +396,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		changed = l.epochs.assign(e.epoch, e.start) || changed
 	}
 	l.mu.Unlock()
-	if changed {
+	if changed || l.epochsStale {
 		if err := l.writeEpochsLocked(); err != nil {
 			return l.fail(err)
 		}
@@ -422,7 +428,7 @@ func (l *Log) Close() error {
 			err = l.writeTxnState()
 		}
 		if err == nil {
-			err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
+			err = writeMarker(l.fs, l.dir, cleanShutdownFile)
 		}
 	}
 	return err

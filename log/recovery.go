@@ -81,6 +81,10 @@ func (l *Log) open() error {
 	if names, err = l.finishFileOperations(names); err != nil {
 		return err
 	}
+	// A directory with nothing in it is a new log: its first segment is created
+	// without a directory sync (see createSegment).
+	l.fresh = len(names) == 0
+	defer func() { l.fresh = false }()
 	present := make(map[string]bool, len(names))
 	for _, n := range names {
 		present[n] = true
@@ -114,6 +118,7 @@ func (l *Log) open() error {
 	if l.epochs, err = readEpochCheckpoint(l.fs, l.dir); err != nil {
 		return err
 	}
+	l.epochsDisk = l.epochs.snapshot()
 	if l.recoveryPoint, err = readRecoveryPoint(l.fs, l.dir); err != nil {
 		return err
 	}
@@ -205,9 +210,17 @@ func (l *Log) finishOpen(startCP int64) error {
 	if err := l.deleteSegmentsBelowLocked(l.startOffset); err != nil {
 		return err
 	}
-	a := l.epochs.truncateFromEnd(l.endOffset)
-	b := l.epochs.truncateFromStart(l.startOffset)
-	if a || b {
+	// Entries at or after the log end are dropped here on every Open (the
+	// log end decides them), so the file may keep them until the log next
+	// grows: Append rewrites a stale file right after its batch, where it
+	// writes the epochs a batch brings, so records past the dropped entry's
+	// start never outlive a sync with it still in the file; and a partition
+	// that leads again in the same epoch (a restart) assigns the very entry
+	// back, which then costs no write at all.
+	if l.epochs.truncateFromEnd(l.endOffset) {
+		l.epochsStale = true
+	}
+	if l.epochs.truncateFromStart(l.startOffset) {
 		return l.writeEpochsLocked()
 	}
 	return nil
