@@ -120,8 +120,12 @@ type Log struct {
 	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
 	epochsDisk  []epochEntry
 	epochsStale bool
-	fresh       bool   // during Open: the directory was empty (see createSegment)
-	gen         uint64 // bumped when a truncation cuts or removes sealed segments
+	fresh       bool             // during Open: the directory was empty (see createSegment)
+	deferred    *deferredDirSync // the FS after a clean Open, else nil
+	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
+	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
+	epochsFromBatches bool
+	gen               uint64 // bumped when a truncation cuts or removes sealed segments
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -420,6 +424,13 @@ func (l *Log) Close() error {
 	}
 	err := l.closeLocked(l.failed == nil)
 	l.deleter.finish(l.fs)
+	if err == nil && l.failed == nil && l.untouched() {
+		// Opened after a clean shutdown and not changed since: every file,
+		// the transaction-state checkpoint Open took included, is as the
+		// last Close left it, and the marker's removal never reached the
+		// disk. Putting the marker back needs no fsync.
+		return createEmpty(l.deferred.FS, l.dir, cleanShutdownFile)
+	}
 	if err == nil && l.failed == nil {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
@@ -432,6 +443,12 @@ func (l *Log) Close() error {
 		}
 	}
 	return err
+}
+
+// untouched reports that the log was opened after a clean shutdown, took
+// its transaction-state checkpoint, and has changed no file since.
+func (l *Log) untouched() bool {
+	return l.deferred != nil && !l.deferred.done.Load() && l.txnSnapUsed
 }
 
 // closeLocked seals the active segment and closes every segment, first

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,12 +105,13 @@ func (l *Log) open() error {
 		}
 	}
 	if clean {
+		// The removal is made durable by the first change to the files
+		// (deferredDirSync), not here: until then the marker is true.
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
 			return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
 		}
-		if err := syncDir(l.fs, l.dir); err != nil {
-			return fmt.Errorf("log: sync %s: %w", l.dir, err)
-		}
+		l.deferred = &deferredDirSync{FS: l.fs, dir: l.dir}
+		l.fs = l.deferred
 	}
 	startCP, err := readStartCheckpoint(l.fs, l.dir)
 	if err != nil {
@@ -164,6 +166,13 @@ func (l *Log) open() error {
 	if err := l.finishOpen(startCP); err != nil {
 		return err
 	}
+	if !clean && !slices.Equal(l.epochs.entries, l.epochsDisk) {
+		// Entries recovered from batches (or dropped at the log end): the
+		// write is skipped when only entries at the log end differ.
+		if err := l.writeEpochsLocked(); err != nil {
+			return err
+		}
+	}
 	for _, s := range l.segments[:len(l.segments)-1] {
 		l.retire(s)
 	}
@@ -181,6 +190,7 @@ func (l *Log) open() error {
 	if clean && !anyRecovered {
 		snap = l.readTxnState(l.endOffset)
 	}
+	l.txnSnapUsed = snap != nil
 	if err := l.openTxnIndexes(recovered, snap); err != nil {
 		return err
 	}
@@ -371,6 +381,11 @@ func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut 
 	}
 	size := fi.Size()
 	if recoverAll || missingIndex {
+		// An unflushed segment's batches may be newer than the epoch
+		// checkpoint (AssignEpoch writes it lazily, Append right after its
+		// batch): recovery takes their epochs, as Kafka's LogSegment.recover.
+		l.epochsFromBatches = recoverAll
+		defer func() { l.epochsFromBatches = false }()
 		return l.recoverSegment(s, f, size, last)
 	}
 	if reason := l.loadIndexes(s, f, size); reason != nil {
@@ -512,6 +527,9 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 		}
 		if pos == 0 {
 			rollTs = h.MaxTimestamp
+		}
+		if l.epochsFromBatches && h.PartitionLeaderEpoch >= 0 {
+			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		}
 		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.IndexIntervalBytes, lastTime)
 		if addOff {
