@@ -30,6 +30,7 @@ const (
 	opResetCluster          byte = 10
 	opRestoreTopics         byte = 11
 	opAlterScramCredentials byte = 12
+	opChangePartitions      byte = 13
 )
 
 // InitCluster stamps the cluster id into a fresh metadata log. The first leader proposes it
@@ -171,6 +172,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		return decodeAs[RestoreTopics](op, body)
 	case opAlterScramCredentials:
 		return decodeAs[AlterScramCredentials](op, body)
+	case opChangePartitions:
+		return decodeAs[ChangePartitions](op, body)
 	}
 	return nil, fmt.Errorf("%w: op %d", ErrUnknownCommand, op)
 }
