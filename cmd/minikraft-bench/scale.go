@@ -61,6 +61,9 @@ type scaleRow struct {
 	RestartRSS     int64   `json:"restart_rss_bytes"`
 	KillStartSec   float64 `json:"kill9_restart_s"`
 	DataDirEntries int     `json:"data_dir_files"`
+	// Err is the step that failed (a restart past its time limit, say); the figures after it
+	// are zero: not measured.
+	Err string `json:"error,omitempty"`
 }
 
 // parseScale reads "100,1000,10000".
@@ -375,7 +378,12 @@ func runScale(ctx context.Context, o options) error {
 		fmt.Fprintf(os.Stderr, "scale: %d partitions ...\n", n)
 		row, err := scaleOne(ctx, bin, work, n)
 		if err != nil {
-			return fmt.Errorf("%d partitions: %w", n, err)
+			if ctx.Err() != nil {
+				return err
+			}
+			// Keep what was measured: a count whose restart exceeds the limit is a result.
+			fmt.Fprintf(os.Stderr, "  %d partitions: %v\n", n, err)
+			row.Err = err.Error()
 		}
 		rows = append(rows, row)
 	}
@@ -423,7 +431,12 @@ func scaleMarkdown(rows, base []scaleRow, now time.Time) string {
 			return f(r) + " (" + f(*br) + ")"
 		}
 		secs := func(g func(scaleRow) float64) func(scaleRow) string {
-			return func(x scaleRow) string { return fmt.Sprintf("%.2f s", g(x)) }
+			return func(x scaleRow) string {
+				if g(x) == 0 {
+					return "—"
+				}
+				return fmt.Sprintf("%.2f s", g(x))
+			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			groupThousands(strconv.Itoa(r.Partitions)),
@@ -436,6 +449,17 @@ func scaleMarkdown(rows, base []scaleRow, now time.Time) string {
 			cell(secs(func(x scaleRow) float64 { return x.StopSec })),
 			cell(secs(func(x scaleRow) float64 { return x.CleanStartSec })),
 			cell(secs(func(x scaleRow) float64 { return x.KillStartSec })))
+	}
+	for _, rs := range [][]scaleRow{rows, base} {
+		for _, r := range rs {
+			if r.Err != "" {
+				which := "this run"
+				if len(base) > 0 && &rs[0] == &base[0] {
+					which = "baseline"
+				}
+				fmt.Fprintf(&b, "\n%s, %s partitions: %s (— is not measured).\n", which, groupThousands(strconv.Itoa(r.Partitions)), r.Err)
+			}
+		}
 	}
 	b.WriteString("\nCreate: one CreateTopics of topics of 1,000 partitions (RF 1) until an acks=1 produce to the last partition is acknowledged. " +
 		"Idle figures 3 s later: VmRSS, entries of /proc/<pid>/fd and /proc/<pid>/task (OS threads), runtime.NumGoroutine from the test admin endpoint. " +

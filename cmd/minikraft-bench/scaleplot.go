@@ -120,11 +120,16 @@ func drawScalePanel(img *image.RGBA, r image.Rectangle, p scalePanel, rows, base
 		col color.RGBA
 	}{{base, colScaleBase}, {rows, colScale}} {
 		var px, py int
-		for i, x := range s.rs {
+		drawn := false
+		for _, x := range s.rs {
+			if p.get(x) <= 0 { // not measured (the run failed before this figure)
+				continue
+			}
 			cx, cy := xpix(float64(x.Partitions)), ypix(p.get(x))
-			if i > 0 {
+			if drawn {
 				line(img, px, py, cx, cy, s.col)
 			}
+			drawn = true
 			fill(img, image.Rect(cx-3, cy-3, cx+4, cy+4), s.col)
 			px, py = cx, cy
 		}
