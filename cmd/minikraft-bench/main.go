@@ -81,7 +81,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(scaleCounts) > 0 {
+	if len(scaleCounts) > 0 || scaleRender != "" {
 		err = runScale(ctx, o)
 	} else if o.txn {
 		err = runTransactions(ctx, o)

@@ -45,6 +45,10 @@ var scaleCounts []int
 // scaleBaseline is -scale-baseline: an earlier run's scale.json, or empty.
 var scaleBaseline string
 
+// scaleRender is -scale-render: a scale.json (rows of one or several runs) to write the table and
+// plot of, without running anything.
+var scaleRender string
+
 // scaleTopicSize is the partitions per topic of the scale run, as in the measurement.
 const scaleTopicSize = 1000
 
@@ -350,9 +354,36 @@ func (n *scaleNode) restartToServing(ctx context.Context, limit time.Duration, t
 	return time.Since(n.s.launched).Seconds(), nil
 }
 
+// readScaleRows reads a scale.json.
+func readScaleRows(flag, path string) ([]scaleRow, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	var rows []scaleRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return rows, nil
+}
+
 func runScale(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
+	}
+	var base []scaleRow
+	if scaleBaseline != "" {
+		var err error
+		if base, err = readScaleRows("-scale-baseline", scaleBaseline); err != nil {
+			return err
+		}
+	}
+	if scaleRender != "" {
+		rows, err := readScaleRows("-scale-render", scaleRender)
+		if err != nil {
+			return err
+		}
+		return writeScale(o, rows, base, false)
 	}
 	work, err := os.MkdirTemp("", "minikraft-bench-scale-")
 	if err != nil {
@@ -362,16 +393,6 @@ func runScale(ctx context.Context, o options) error {
 	bin, err := minikraftBinary(ctx, o, work)
 	if err != nil {
 		return err
-	}
-	var base []scaleRow
-	if scaleBaseline != "" {
-		b, err := os.ReadFile(scaleBaseline)
-		if err != nil {
-			return fmt.Errorf("-scale-baseline: %w", err)
-		}
-		if err := json.Unmarshal(b, &base); err != nil {
-			return fmt.Errorf("-scale-baseline %s: %w", scaleBaseline, err)
-		}
 	}
 	var rows []scaleRow
 	for _, n := range scaleCounts {
@@ -387,12 +408,19 @@ func runScale(ctx context.Context, o options) error {
 		}
 		rows = append(rows, row)
 	}
-	js, err := json.MarshalIndent(rows, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(o.out, "scale.json"), append(js, '\n'), 0o644); err != nil {
-		return err
+	return writeScale(o, rows, base, true)
+}
+
+// writeScale writes scale.md, scale.png and (withJSON) scale.json into -out.
+func writeScale(o options, rows, base []scaleRow, withJSON bool) error {
+	if withJSON {
+		js, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "scale.json"), append(js, '\n'), 0o644); err != nil {
+			return err
+		}
 	}
 	md := scaleMarkdown(rows, base, time.Now())
 	fmt.Print(md)
@@ -476,4 +504,5 @@ func scaleFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.StringVar(&scaleBaseline, "scale-baseline", "", "with -scale: an earlier run's scale.json to show next to this run")
+	fs.StringVar(&scaleRender, "scale-render", "", "instead of running, write scale.md and scale.png of this scale.json (with -scale-baseline)")
 }

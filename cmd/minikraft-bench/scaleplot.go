@@ -45,10 +45,10 @@ func writeScalePlot(path string, rows, base []scaleRow) error {
 	text(img, title, 12, 22, colAxis)
 	legendX := 12 + textWidth(title) + 30
 	fill(img, image.Rect(legendX, 14, legendX+18, 24), colScale)
-	text(img, "this run", legendX+24, 23, colAxis)
+	text(img, "this run", legendX+24, 23, colAxis) // the "after" of a before/after
 	if len(base) > 0 {
 		fill(img, image.Rect(legendX+110, 14, legendX+128, 24), colScaleBase)
-		text(img, "baseline", legendX+134, 23, colAxis)
+		text(img, "baseline (before)", legendX+134, 23, colAxis)
 	}
 	// One x range for all panels: the counts of both runs.
 	lo, hi := math.Inf(1), math.Inf(-1)
