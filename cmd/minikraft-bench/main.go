@@ -5,10 +5,10 @@
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
+//	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
-//	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -81,9 +81,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(scaleCounts) > 0 || scaleRender != "" {
-		err = runScale(ctx, o)
-	} else if o.txn {
+	if o.txn {
 		err = runTransactions(ctx, o)
 	} else if o.fetchParts > 0 {
 		err = runFetchSessions(ctx, o, o.fetchParts)
@@ -93,6 +91,8 @@ func main() {
 		err = runSoak(ctx, o)
 	} else if o.profile {
 		err = runProfile(ctx, o)
+	} else if len(scaleCounts) > 0 || scaleRender != "" {
+		err = runScale(ctx, o)
 	} else {
 		err = runBench(ctx, o)
 	}
