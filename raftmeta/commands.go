@@ -30,7 +30,7 @@ const (
 	opResetCluster          byte = 10
 	opRestoreTopics         byte = 11
 	opAlterScramCredentials byte = 12
-	opChangePartitions      byte = 13
+	opChangePartitions      byte = 14 // 13 is taken by AlterACLs (the acl branch)
 )
 
 // InitCluster stamps the cluster id into a fresh metadata log. The first leader proposes it

@@ -29,7 +29,7 @@
 //	11 RestoreTopics      the test fixture's FromSnapshot: replace every topic and config
 //	12 AlterScramCredentials upsert/delete users' SCRAM credentials (StoredKey, ServerKey, salt,
 //	                      iterations: never a password; scram.go)
-//	13 ChangePartitions   up to MaxChangesPerEntry ChangePartition in one entry, each applied or
+//	14 ChangePartitions   up to MaxChangesPerEntry ChangePartition in one entry, each applied or
 //	                      rejected on its own (batch.go): a broker's fencing or return
 //
 // Applying a command yields a result: a value (the broker epoch, the first producer id, the
