@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -146,7 +147,9 @@ func (a *NodeAdmin) serve(r *http.Request) (any, error) {
 		a.mu.Unlock()
 		cut := a.links.cutNodes()
 		sort.Slice(cut, func(i, j int) bool { return cut[i] < cut[j] })
-		return map[string]any{"node_id": b.NodeID(), "throttle_bytes_per_second": b.ReplicaFetchThrottle(), "injections": n, "cut_nodes": cut}, nil
+		return map[string]any{"node_id": b.NodeID(), "throttle_bytes_per_second": b.ReplicaFetchThrottle(), "injections": n, "cut_nodes": cut,
+			// For minikraft-bench -scale: the goroutines of the process (a binary runs one node).
+			"goroutines": runtime.NumGoroutine()}, nil
 	}
 	if r.Method != http.MethodPost {
 		return nil, &httpError{http.StatusMethodNotAllowed, "use POST"}

@@ -31,7 +31,12 @@
 //     segment and rebuilds its index), created durably (directory sync),
 //     synced with the segment, kept in memory too (aborts are rare).
 //   - leader-epoch-checkpoint: Kafka's text checkpoint: "0", the entry count,
-//     then one "epoch startOffset" line per entry.
+//     then one "epoch startOffset" line per entry. Entries at or after the
+//     log end (an epoch with no records yet: BecomeLeader's) are written
+//     lazily: every Open drops them anyway, so AssignEpoch skips the write
+//     and the first batch past them writes the cache (and recovery of an
+//     unflushed tail takes its batches' epochs, as Kafka's does). Creating
+//     a partition, or an idle one's leader change, costs no fsync.
 //   - log-start-offset: the same format with one entry, the log start offset
 //     set by DeleteRecords (SetStartOffset), retention, or truncation below it.
 //   - recovery-point: the same format, the offset below which every segment
@@ -42,7 +47,8 @@
 //     ones whose markers may not be replicated) as Close left them, with
 //     the log end they hold for (Kafka's producer snapshot, for the same
 //     purpose): after a clean shutdown Open takes it instead of scanning.
-//   - clean-shutdown: written by Close, removed by Open.
+//   - clean-shutdown: written by Close (an empty file and one directory
+//     sync), removed by Open.
 //   - Transient: <segment file>.deleted (waiting for file.delete.delay.ms),
 //     <segment file>.cleaned (a compacted segment being written) and
 //     <segment file>.swap (a complete compacted segment being swapped in).

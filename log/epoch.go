@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -238,6 +239,34 @@ func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 	if !changed {
 		return nil
 	}
+	return l.writeEpochsLazily()
+}
+
+// writeEpochsLazily writes the cache unless it differs from the file only in
+// entries at or after the log end: those are what BecomeLeader assigns to a
+// partition that has no records in its epoch yet, and what every Open drops
+// again (finishOpen), so the file would never be read with them. The write
+// comes with the first batch past them (Append writes a stale cache), and
+// recovery of an unflushed tail takes the epochs of its batches, so a crash
+// between the two loses nothing. Kafka, too, stopped flushing the epoch
+// checkpoint on assign (KAFKA-15046). This makes creating a partition, and
+// a leader change of an idle one, cost no fsync. The caller holds wmu.
+func (l *Log) writeEpochsLazily() error {
+	l.mu.RLock()
+	end := l.endOffset
+	below := func(es []epochEntry) []epochEntry {
+		i := len(es)
+		for i > 0 && es[i-1].start >= end {
+			i--
+		}
+		return es[:i]
+	}
+	same := slices.Equal(below(l.epochs.entries), below(l.epochsDisk))
+	l.mu.RUnlock()
+	if same {
+		l.epochsStale = true
+		return nil
+	}
 	return l.writeEpochsLocked()
 }
 
@@ -263,12 +292,22 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64)
 
 // writeEpochsLocked persists the cache; the caller holds wmu (which orders
 // checkpoint writes) but not mu.
+//
+// A cache equal to what the file holds is not written again: a restart
+// drops the current epoch's entry when it has no records yet (finishOpen)
+// and the partition's BecomeLeader assigns the same entry back, which would
+// otherwise cost two checkpoint writes (four fsyncs) per partition.
 func (l *Log) writeEpochsLocked() error {
 	l.mu.RLock()
 	entries := l.epochs.snapshot()
 	l.mu.RUnlock()
+	if slices.Equal(entries, l.epochsDisk) {
+		l.epochsStale = false
+		return nil
+	}
 	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, encodeEpochCheckpoint(entries)); err != nil {
 		return fmt.Errorf("log: write %s: %w", epochCheckpointFile, err)
 	}
+	l.epochsDisk, l.epochsStale = entries, false
 	return nil
 }

@@ -115,7 +115,17 @@ type Log struct {
 	startOffset int64
 	endOffset   int64
 	epochs      epochCache
-	gen         uint64 // bumped when a truncation cuts or removes sealed segments
+	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu), so a write that
+	// would not change it is skipped; epochsStale says the cache dropped entries that the
+	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
+	epochsDisk  []epochEntry
+	epochsStale bool
+	fresh       bool             // during Open: the directory was empty (see createSegment)
+	deferred    *deferredDirSync // the FS after a clean Open, else nil
+	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
+	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
+	epochsFromBatches bool
+	gen               uint64 // bumped when a truncation cuts or removes sealed segments
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -390,7 +400,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		changed = l.epochs.assign(e.epoch, e.start) || changed
 	}
 	l.mu.Unlock()
-	if changed {
+	if changed || l.epochsStale {
 		if err := l.writeEpochsLocked(); err != nil {
 			return l.fail(err)
 		}
@@ -414,6 +424,13 @@ func (l *Log) Close() error {
 	}
 	err := l.closeLocked(l.failed == nil)
 	l.deleter.finish(l.fs)
+	if err == nil && l.failed == nil && l.untouched() {
+		// Opened after a clean shutdown and not changed since: every file,
+		// the transaction-state checkpoint Open took included, is as the
+		// last Close left it, and the marker's removal never reached the
+		// disk. Putting the marker back needs no fsync.
+		return createEmpty(l.deferred.FS, l.dir, cleanShutdownFile)
+	}
 	if err == nil && l.failed == nil {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
@@ -422,10 +439,16 @@ func (l *Log) Close() error {
 			err = l.writeTxnState()
 		}
 		if err == nil {
-			err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil)
+			err = writeMarker(l.fs, l.dir, cleanShutdownFile)
 		}
 	}
 	return err
+}
+
+// untouched reports that the log was opened after a clean shutdown, took
+// its transaction-state checkpoint, and has changed no file since.
+func (l *Log) untouched() bool {
+	return l.deferred != nil && !l.deferred.done.Load() && l.txnSnapUsed
 }
 
 // closeLocked seals the active segment and closes every segment, first

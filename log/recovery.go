@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,10 @@ func (l *Log) open() error {
 	if names, err = l.finishFileOperations(names); err != nil {
 		return err
 	}
+	// A directory with nothing in it is a new log: its first segment is created
+	// without a directory sync (see createSegment).
+	l.fresh = len(names) == 0
+	defer func() { l.fresh = false }()
 	present := make(map[string]bool, len(names))
 	for _, n := range names {
 		present[n] = true
@@ -100,12 +105,13 @@ func (l *Log) open() error {
 		}
 	}
 	if clean {
+		// The removal is made durable by the first change to the files
+		// (deferredDirSync), not here: until then the marker is true.
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
 			return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
 		}
-		if err := syncDir(l.fs, l.dir); err != nil {
-			return fmt.Errorf("log: sync %s: %w", l.dir, err)
-		}
+		l.deferred = &deferredDirSync{FS: l.fs, dir: l.dir}
+		l.fs = l.deferred
 	}
 	startCP, err := readStartCheckpoint(l.fs, l.dir)
 	if err != nil {
@@ -114,6 +120,7 @@ func (l *Log) open() error {
 	if l.epochs, err = readEpochCheckpoint(l.fs, l.dir); err != nil {
 		return err
 	}
+	l.epochsDisk = l.epochs.snapshot()
 	if l.recoveryPoint, err = readRecoveryPoint(l.fs, l.dir); err != nil {
 		return err
 	}
@@ -159,6 +166,13 @@ func (l *Log) open() error {
 	if err := l.finishOpen(startCP); err != nil {
 		return err
 	}
+	if !clean && !slices.Equal(l.epochs.entries, l.epochsDisk) {
+		// Entries recovered from batches (or dropped at the log end): the
+		// write is skipped when only entries at the log end differ.
+		if err := l.writeEpochsLocked(); err != nil {
+			return err
+		}
+	}
 	for _, s := range l.segments[:len(l.segments)-1] {
 		l.retire(s)
 	}
@@ -176,6 +190,7 @@ func (l *Log) open() error {
 	if clean && !anyRecovered {
 		snap = l.readTxnState(l.endOffset)
 	}
+	l.txnSnapUsed = snap != nil
 	if err := l.openTxnIndexes(recovered, snap); err != nil {
 		return err
 	}
@@ -205,9 +220,17 @@ func (l *Log) finishOpen(startCP int64) error {
 	if err := l.deleteSegmentsBelowLocked(l.startOffset); err != nil {
 		return err
 	}
-	a := l.epochs.truncateFromEnd(l.endOffset)
-	b := l.epochs.truncateFromStart(l.startOffset)
-	if a || b {
+	// Entries at or after the log end are dropped here on every Open (the
+	// log end decides them), so the file may keep them until the log next
+	// grows: Append rewrites a stale file right after its batch, where it
+	// writes the epochs a batch brings, so records past the dropped entry's
+	// start never outlive a sync with it still in the file; and a partition
+	// that leads again in the same epoch (a restart) assigns the very entry
+	// back, which then costs no write at all.
+	if l.epochs.truncateFromEnd(l.endOffset) {
+		l.epochsStale = true
+	}
+	if l.epochs.truncateFromStart(l.startOffset) {
 		return l.writeEpochsLocked()
 	}
 	return nil
@@ -358,6 +381,11 @@ func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut 
 	}
 	size := fi.Size()
 	if recoverAll || missingIndex {
+		// An unflushed segment's batches may be newer than the epoch
+		// checkpoint (AssignEpoch writes it lazily, Append right after its
+		// batch): recovery takes their epochs, as Kafka's LogSegment.recover.
+		l.epochsFromBatches = recoverAll
+		defer func() { l.epochsFromBatches = false }()
 		return l.recoverSegment(s, f, size, last)
 	}
 	if reason := l.loadIndexes(s, f, size); reason != nil {
@@ -499,6 +527,9 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 		}
 		if pos == 0 {
 			rollTs = h.MaxTimestamp
+		}
+		if l.epochsFromBatches && h.PartitionLeaderEpoch >= 0 {
+			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		}
 		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.IndexIntervalBytes, lastTime)
 		if addOff {

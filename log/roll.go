@@ -72,8 +72,17 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		if j := min(l.cfg.SegmentJitterMs, l.cfg.SegmentMs); j > 0 {
 			s.jitterMs = rand.Int64N(j)
 		}
-		if err = syncDir(l.fs, l.dir); err != nil {
-			s.close()
+		// A new log's first segment needs no directory sync of its own: were
+		// it lost in a crash, the next Open would create the same empty
+		// segment, and the first thing that makes records in it durable (the
+		// recovery-point checkpoint of a flush, the clean-shutdown marker, an
+		// epoch checkpoint) syncs this directory. The log's directory itself
+		// is new and unsynced in its parent then anyway. Saves one fsync per
+		// partition created.
+		if !l.fresh {
+			if err = syncDir(l.fs, l.dir); err != nil {
+				s.close()
+			}
 		}
 	}
 	if err != nil {

@@ -36,6 +36,8 @@ func apply(prev *State, index uint64, cmd Command) (*State, any) {
 		err = next.alterConfigs(c)
 	case ChangePartition:
 		res, err = next.changePartition(c)
+	case ChangePartitions:
+		res, err = next.changePartitions(c)
 	case AllocateProducerIDs:
 		res, err = next.allocateProducerIDs(c)
 	case ResetCluster:
@@ -217,7 +219,21 @@ func (s *State) changePartition(c ChangePartition) (*Partition, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: topic %q", ErrUnknownTopic, c.Topic)
 	}
-	cur := old.Partition(c.Partition)
+	p, err := changedPartition(c, old.Partition(c.Partition))
+	if err != nil {
+		return nil, err
+	}
+	t := *old
+	t.Partitions = slices.Clone(old.Partitions)
+	t.Partitions[p.ID] = p
+	s.Topics = cloneMap(s.Topics)
+	s.Topics[t.Name] = &t
+	return p, nil
+}
+
+// changedPartition is cur (nil: no such partition) with the change c applied, a new value: cur
+// is not modified.
+func changedPartition(c ChangePartition, cur *Partition) (*Partition, error) {
 	if cur == nil {
 		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, c.Topic, c.Partition)
 	}
@@ -256,11 +272,6 @@ func (s *State) changePartition(c ChangePartition) (*Partition, error) {
 	if err := checkPartition(c.Topic, p); err != nil {
 		return nil, err
 	}
-	t := *old
-	t.Partitions = slices.Clone(old.Partitions)
-	t.Partitions[p.ID] = p
-	s.Topics = cloneMap(s.Topics)
-	s.Topics[t.Name] = &t
 	return p, nil
 }
 

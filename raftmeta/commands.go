@@ -31,6 +31,7 @@ const (
 	opRestoreTopics         byte = 11
 	opAlterScramCredentials byte = 12
 	opAlterACLs             byte = 13
+	opChangePartitions      byte = 14
 )
 
 // InitCluster stamps the cluster id into a fresh metadata log. The first leader proposes it
@@ -174,6 +175,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		return decodeAs[AlterScramCredentials](op, body)
 	case opAlterACLs:
 		return decodeAs[AlterACLs](op, body)
+	case opChangePartitions:
+		return decodeAs[ChangePartitions](op, body)
 	}
 	return nil, fmt.Errorf("%w: op %d", ErrUnknownCommand, op)
 }

@@ -30,6 +30,8 @@
 //	12 AlterScramCredentials upsert/delete users' SCRAM credentials (StoredKey, ServerKey, salt,
 //	                      iterations: never a password; scram.go)
 //	13 AlterACLs          add/remove the authorizer's ACL bindings (acls.go)
+//	14 ChangePartitions   up to MaxChangesPerEntry ChangePartition in one entry, each applied or
+//	                      rejected on its own (batch.go): a broker's fencing or return
 //
 // Applying a command yields a result: a value (the broker epoch, the first producer id, the
 // changed partition) or, for a rejected command, an error wrapping one of the sentinels

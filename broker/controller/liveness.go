@@ -170,6 +170,7 @@ func (c *Controller) fence(ctx context.Context, id int32, why string) error {
 // in-sync, unfenced replica (in replica order, so the preferred leader wins when it can).
 func (c *Controller) moveOffBroker(ctx context.Context, id int32) error {
 	st := c.meta.State()
+	var changes []raftmeta.ChangePartition
 	for _, t := range sortedTopics(st) {
 		for _, p := range t.Partitions {
 			if !p.InISR(id) && p.Leader != id {
@@ -185,22 +186,53 @@ func (c *Controller) moveOffBroker(ctx context.Context, id int32) error {
 			if slices.Equal(isr, p.ISR) && leader == p.Leader {
 				continue
 			}
-			change := raftmeta.ChangePartition{
+			changes = append(changes, raftmeta.ChangePartition{
 				Topic: t.Name, Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch,
 				Leader: &leader, ISR: isr,
-			}
-			if _, err := c.meta.Propose(ctx, change); err != nil && !errors.Is(err, raftmeta.ErrStalePartitionEpoch) {
-				return err
+			})
+		}
+	}
+	_, err := c.proposeChanges(ctx, changes)
+	return err
+}
+
+// proposeChanges proposes changes as ChangePartitions entries of up to MaxChangesPerEntry: one
+// Raft commit, and one State for every broker to apply, per thousand partitions, where one per
+// partition made a node of 10,000 partitions take minutes to stop and to come back. A change
+// found stale (the partition moved on meanwhile) is skipped, as it was one by one; the first
+// other rejection is returned, after the remaining batches were proposed. applied reports, in
+// order, whether each change was applied.
+func (c *Controller) proposeChanges(ctx context.Context, changes []raftmeta.ChangePartition) (applied []bool, err error) {
+	applied = make([]bool, len(changes))
+	var first error
+	for lo := 0; lo < len(changes); lo += raftmeta.MaxChangesPerEntry {
+		hi := min(lo+raftmeta.MaxChangesPerEntry, len(changes))
+		res, err := c.meta.Propose(ctx, raftmeta.ChangePartitions{Changes: changes[lo:hi]})
+		if err != nil {
+			return applied, err
+		}
+		errs, _ := res.([]error)
+		if len(errs) != hi-lo {
+			return applied, fmt.Errorf("ChangePartitions: %d results for %d changes", len(errs), hi-lo)
+		}
+		for i, e := range errs {
+			switch {
+			case e == nil:
+				applied[lo+i] = true
+			case errors.Is(e, raftmeta.ErrStalePartitionEpoch):
+			case first == nil:
+				first = e
 			}
 		}
 	}
-	return nil
+	return applied, first
 }
 
 // electLeaderless gives a leader to the partitions that have none and whose ISR holds the broker
 // that just came back (any unfenced broker for id -1).
 func (c *Controller) electLeaderless(ctx context.Context, id int32) error {
 	st := c.meta.State()
+	var changes []raftmeta.ChangePartition
 	for _, t := range sortedTopics(st) {
 		for _, p := range t.Partitions {
 			if p.Leader >= 0 || (id >= 0 && !p.InISR(id)) {
@@ -210,16 +242,23 @@ func (c *Controller) electLeaderless(ctx context.Context, id int32) error {
 			if leader < 0 {
 				continue
 			}
-			change := raftmeta.ChangePartition{
+			changes = append(changes, raftmeta.ChangePartition{
 				Topic: t.Name, Partition: p.ID, ExpectedPartitionEpoch: p.PartitionEpoch, Leader: &leader,
-			}
-			if _, err := c.meta.Propose(ctx, change); err != nil && !errors.Is(err, raftmeta.ErrStalePartitionEpoch) {
-				return err
-			}
-			c.log.Info("partition leader elected", "topic", t.Name, "partition", p.ID, "leader", leader)
+			})
 		}
 	}
-	return nil
+	applied, err := c.proposeChanges(ctx, changes)
+	n := 0
+	for i, ok := range applied {
+		if ok {
+			n++
+			c.log.Debug("partition leader elected", "topic", changes[i].Topic, "partition", changes[i].Partition, "leader", *changes[i].Leader)
+		}
+	}
+	if n > 0 {
+		c.log.Info("partition leaders elected", "partitions", n, "broker", id)
+	}
+	return err
 }
 
 // pickLeader is the first replica (in assignment order) that is in isr, unfenced and not

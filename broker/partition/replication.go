@@ -95,7 +95,10 @@ func (p *Partition) WantedISRChange(now time.Time) (ISRChange, bool) {
 	if p.closed || p.leader != p.cfg.NodeID || p.pendingISR != nil {
 		return ISRChange{}, false
 	}
-	var next []int32
+	// The ISR check runs for every led partition ten times a second (replica.isrLoop), so the
+	// usual answer, no change, allocates nothing.
+	var buf [8]int32
+	next := buf[:0]
 	for _, r := range p.replicas {
 		if r == p.cfg.NodeID {
 			next = append(next, r)
@@ -121,8 +124,9 @@ func (p *Partition) WantedISRChange(now time.Time) (ISRChange, bool) {
 	if sameSet(next, p.isr) {
 		return ISRChange{}, false
 	}
-	p.pendingISR = next
-	return ISRChange{Leader: p.leader, LeaderEpoch: p.leaderEpoch, PartitionEpoch: p.partitionEpoch, ISR: next}, true
+	isr := slices.Clone(next)
+	p.pendingISR = isr
+	return ISRChange{Leader: p.leader, LeaderEpoch: p.leaderEpoch, PartitionEpoch: p.partitionEpoch, ISR: isr}, true
 }
 
 // becameLeaderAt is when an ISR member without any fetch yet started to be waited for.

@@ -14,18 +14,34 @@ import (
 // says whether followers should leave the ISR (no catch-up within replica.lag.time.max.ms) or
 // join it (caught up to the high watermark), and the change goes to the controller as an
 // AlterPartition. It takes effect when the committed metadata comes back.
+//
+// A tick walks the registry under its read lock (registry.mu, then each Partition.mu) without
+// copying it and allocates nothing for a partition with no change, so a node of 10,000 idle
+// partitions spends little on it; the proposals go out after the lock is released.
 func (m *Manager) isrLoop() {
+	type wanted struct {
+		topic  string
+		id     int32
+		p      *partition.Partition
+		change partition.ISRChange
+	}
+	var wants []wanted
 	periodic.Every(m.ctx, isrCheckInterval, func() {
 		now := time.Now()
-		for topic, tp := range m.parts.all() {
-			for id, lp := range tp {
-				change, ok := lp.WantedISRChange(now)
-				if !ok {
-					continue
+		m.parts.mu.RLock()
+		for topic, t := range m.parts.topics {
+			for id, lp := range t.parts {
+				if change, ok := lp.WantedISRChange(now); ok {
+					wants = append(wants, wanted{topic, id, lp.Partition, change})
 				}
-				m.proposeISR(topic, id, lp.Partition, change)
 			}
 		}
+		m.parts.mu.RUnlock()
+		for _, w := range wants {
+			m.proposeISR(w.topic, w.id, w.p, w.change)
+		}
+		clear(wants)
+		wants = wants[:0]
 	})
 }
 

@@ -173,20 +173,50 @@ func (r *registry) all() map[string]map[int32]*localPartition {
 	return out
 }
 
+// Closing a log syncs its files and writes its clean-shutdown marker, a few fsyncs each, which
+// the file system commits faster together than one after another (a journal commit carries
+// many): closeWorkers partitions close at a time, so a node of 10,000 partitions stops in
+// seconds, not minutes.
 func (r *registry) closeAll() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var errs []error
+	type job struct {
+		name string
+		id   int32
+		lp   *localPartition
+	}
+	jobs := make(chan job)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range closeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := j.lp.Close(); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("closing %s-%d: %w", j.name, j.id, err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	for name, t := range r.topics {
 		for id, lp := range t.parts {
-			if err := lp.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("closing %s-%d: %w", name, id, err))
-			}
+			jobs <- job{name, id, lp}
 		}
 	}
+	close(jobs)
+	wg.Wait()
 	r.topics = make(map[string]*localTopic)
 	return errors.Join(errs...)
 }
+
+// closeWorkers is how many partitions closeAll closes at a time.
+const closeWorkers = 32
 
 // All returns every local replica by topic and partition id, for DescribeLogDirs. The maps are
 // the caller's.

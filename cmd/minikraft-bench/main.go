@@ -5,6 +5,7 @@
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
+//	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
@@ -93,6 +94,8 @@ func main() {
 		err = runSoak(ctx, o)
 	} else if o.profile {
 		err = runProfile(ctx, o)
+	} else if len(scaleCounts) > 0 || scaleRender != "" {
+		err = runScale(ctx, o)
 	} else {
 		err = runBench(ctx, o)
 	}
@@ -126,6 +129,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.txn, "transactions", false, "instead of benchmarking, measure transactions per second and commit latency of one transactional producer")
 	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
+	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
