@@ -85,14 +85,7 @@ func authorizeGroupRequest(az checker, msg kmsg.Request) (early kmsg.Response, r
 			out.Groups = kept
 		}
 	case *kmsg.DeleteGroupsRequest:
-		var allowed, denied []string
-		for _, g := range r.Groups {
-			if az.group(acl.OpDelete, g) {
-				allowed = append(allowed, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		allowed, denied := partitionBy(r.Groups, func(g string) bool { return az.group(acl.OpDelete, g) })
 		if denied == nil {
 			return nil, req, nil
 		}
@@ -164,14 +157,7 @@ func authorizeOffsetCommit(az checker, r *kmsg.OffsetCommitRequest) (kmsg.Respon
 		resp.Topics = commitErrors(r.Topics, errGroupAuth.Code)
 		return resp, nil, nil
 	}
-	var allowed, denied []kmsg.OffsetCommitRequestTopic
-	for _, t := range r.Topics {
-		if az.topic(acl.OpRead, t.Topic) {
-			allowed = append(allowed, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	allowed, denied := partitionBy(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool { return az.topic(acl.OpRead, t.Topic) })
 	if denied == nil {
 		return nil, r, nil
 	}
@@ -212,14 +198,7 @@ func authorizeTxnOffsetCommit(az checker, r *kmsg.TxnOffsetCommitRequest) (kmsg.
 		resp.Topics = txnCommitErrors(r.Topics, code)
 		return resp, nil, nil
 	}
-	var allowed, denied []kmsg.TxnOffsetCommitRequestTopic
-	for _, t := range r.Topics {
-		if az.topic(acl.OpRead, t.Topic) {
-			allowed = append(allowed, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	allowed, denied := partitionBy(r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return az.topic(acl.OpRead, t.Topic) })
 	if denied == nil {
 		return nil, r, nil
 	}
@@ -299,4 +278,16 @@ func filterOffsetFetch(az checker, r *kmsg.OffsetFetchRequest, out *kmsg.OffsetF
 		kept = append(kept, t)
 	}
 	out.Topics = kept
+}
+
+// partitionBy splits xs, in order, into those ok allows and those it denies.
+func partitionBy[T any](xs []T, ok func(T) bool) (allowed, denied []T) {
+	for _, x := range xs {
+		if ok(x) {
+			allowed = append(allowed, x)
+		} else {
+			denied = append(denied, x)
+		}
+	}
+	return allowed, denied
 }
