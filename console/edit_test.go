@@ -111,9 +111,17 @@ func TestConsoleTopicChanges(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "type its name") {
 		t.Errorf("delete with a wrong confirmation: %d\n%s", resp.StatusCode, body)
 	}
+	// The list, seen just before the delete, must not show the topic just after it (franz-go's
+	// metadata cache would for 5 s).
+	if _, body := get(t, hc, srv.URL+"/topics"); !strings.Contains(body, `data-topic="t"`) {
+		t.Fatalf("the topic list lacks t before the delete:\n%s", body)
+	}
 	resp, body = post(t, hc, srv.URL+"/topics/t/delete", url.Values{"confirm": {"t"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete: %d\n%s", resp.StatusCode, body)
+	}
+	if code, body := get(t, hc, srv.URL+resp.Header.Get("Location")); code != 200 || strings.Contains(body, `data-topic="t"`) {
+		t.Errorf("the topic list right after the delete: %d, t still listed", code)
 	}
 	tds, err := adm.ListTopics(context.Background())
 	if err != nil {

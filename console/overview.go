@@ -47,7 +47,7 @@ type overviewData struct {
 // topics, and the metadata quorum as DescribeQuorum gives it.
 func (s *Server) overview(r *http.Request) (*view, error) {
 	ctx := r.Context()
-	md, err := s.adm.Metadata(ctx)
+	md, err := s.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,8 +29,16 @@ type produceForm struct {
 
 // describeTopic is the topic's Metadata, or a 404 naming Kafka's error when there is no such
 // topic.
+// metadata asks a broker for the current metadata of topics (all when none). kadm answers
+// Metadata from franz-go's cache when it is younger than MetadataMinAge (5 s), so a page shown
+// right after a change (a topic deleted, created, given partitions) listed it as it was before;
+// asking for the authorized operations too is kadm's way to send a real request.
+func (s *Server) metadata(ctx context.Context, topics ...string) (kadm.Metadata, error) {
+	return s.adm.Metadata(kadm.WithAuthorizedOps(ctx), topics...)
+}
+
 func (s *Server) describeTopic(r *http.Request, name string) (kadm.TopicDetail, error) {
-	md, err := s.adm.Metadata(r.Context(), name)
+	md, err := s.metadata(r.Context(), name)
 	if err != nil {
 		return kadm.TopicDetail{}, err
 	}

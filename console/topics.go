@@ -51,7 +51,7 @@ func (s *Server) topics(r *http.Request) (*view, error) {
 	ctx := r.Context()
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	d := topicsData{Query: q, ShowInternal: r.URL.Query().Get("internal") == "1"}
-	md, err := s.adm.Metadata(ctx)
+	md, err := s.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
