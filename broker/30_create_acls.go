@@ -21,7 +21,6 @@ func init() { register(30, 0, 3, (*Broker).handleCreateAcls) }
 func (b *Broker) handleCreateAcls(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.CreateACLsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	c := b.checkerFor(r)
 	fail := func(code int16, msg *string) wire.Future {
 		for range req.Creations {
 			res := kmsg.NewCreateACLsResponseResult()
@@ -30,26 +29,33 @@ func (b *Broker) handleCreateAcls(ctx context.Context, r *wire.Request) wire.Fut
 		}
 		return wire.Done(resp, nil)
 	}
+	if req.Version == 0 {
+		for i := range req.Creations {
+			req.Creations[i].ResourcePatternType = kmsg.ACLResourcePatternTypeLiteral
+		}
+	}
+	fwd := *req
+	return b.forwardACLChange(ctx, r, &fwd, fail)
+}
+
+// forwardACLChange is CreateAcls' and DeleteAcls' common path: with an authorizer and cluster
+// ALTER, req goes to the controller, which validates and answers each creation or filter; fail
+// answers every one of them when the check or the call fails as a whole.
+func (b *Broker) forwardACLChange(ctx context.Context, r *wire.Request, req kmsg.Request, fail func(code int16, msg *string) wire.Future) wire.Future {
+	c := b.checkerFor(r)
 	switch {
 	case !c.enabled():
 		return fail(kerr.SecurityDisabled.Code, &noAuthorizer)
 	case !c.cluster(acl.OpAlter):
 		return fail(errClusterAuth.Code, nil)
 	}
-	if req.Version == 0 {
-		for i := range req.Creations {
-			req.Creations[i].ResourcePatternType = kmsg.ACLResourcePatternTypeLiteral
-		}
-	}
-	// Validated on the controller, which answers each creation; only a call that failed as a
-	// whole is answered here.
-	fwd := *req
+	version := req.GetVersion()
 	cctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
 	defer cancel()
-	out, err := b.callController(cctx, &fwd)
+	out, err := b.callController(cctx, req)
 	if err != nil && out == nil {
 		return fail(errorCode(err), errorMessage(err))
 	}
-	out.SetVersion(req.Version)
+	out.SetVersion(version)
 	return wire.Done(out, nil)
 }

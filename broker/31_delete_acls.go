@@ -9,10 +9,8 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/minikraft/minikraft/broker/acl"
 	"github.com/minikraft/minikraft/wire"
 )
 
@@ -21,7 +19,6 @@ func init() { register(31, 0, 3, (*Broker).handleDeleteAcls) }
 func (b *Broker) handleDeleteAcls(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.DeleteACLsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	c := b.checkerFor(r)
 	fail := func(code int16, msg *string) wire.Future {
 		for range req.Filters {
 			res := kmsg.NewDeleteACLsResponseResult()
@@ -30,24 +27,11 @@ func (b *Broker) handleDeleteAcls(ctx context.Context, r *wire.Request) wire.Fut
 		}
 		return wire.Done(resp, nil)
 	}
-	switch {
-	case !c.enabled():
-		return fail(kerr.SecurityDisabled.Code, &noAuthorizer)
-	case !c.cluster(acl.OpAlter):
-		return fail(errClusterAuth.Code, nil)
-	}
 	if req.Version == 0 {
 		for i := range req.Filters {
 			req.Filters[i].ResourcePatternType = kmsg.ACLResourcePatternTypeLiteral
 		}
 	}
 	fwd := *req
-	cctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
-	defer cancel()
-	out, err := b.callController(cctx, &fwd)
-	if err != nil && out == nil {
-		return fail(errorCode(err), errorMessage(err))
-	}
-	out.SetVersion(req.Version)
-	return wire.Done(out, nil)
+	return b.forwardACLChange(ctx, r, &fwd, fail)
 }
