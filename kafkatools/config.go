@@ -111,6 +111,15 @@ func (c *connection) ctx(parent context.Context) (context.Context, context.Cance
 	return context.WithTimeout(parent, c.timeout)
 }
 
+// connectAdmin is connect with the --command-config properties, what the admin tools use.
+func connectAdmin(p *parsed) (*connection, error) {
+	props, err := clientProps(p, "command-config", "")
+	if err != nil {
+		return nil, err
+	}
+	return connect(p, props)
+}
+
 // connect makes a client of --bootstrap-server (or bootstrap.servers in the properties) with
 // the properties' security settings.
 func connect(p *parsed, props map[string]string, extra ...kgo.Opt) (*connection, error) {

@@ -124,11 +124,7 @@ func runConfigs(ctx context.Context, e *env, p *parsed) error {
 	if p.has("alter") && !p.has("add-config") && !p.has("add-config-file") && !p.has("delete-config") {
 		return usagef("At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter")
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}

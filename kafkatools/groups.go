@@ -61,11 +61,7 @@ func runGroups(ctx context.Context, e *env, p *parsed) error {
 	if (p.has("describe") || p.has("delete") || p.has("reset-offsets")) && !p.has("group") && !p.has("all-groups") {
 		return usagef("Option [%s] takes one of these options: [all-groups], [group]", map[bool]string{true: "describe", false: map[bool]string{true: "delete", false: "reset-offsets"}[p.has("delete")]}[p.has("describe")])
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,7 @@ func runGetOffsets(ctx context.Context, e *env, p *parsed) error {
 	if p.has("topic-partitions") && (p.has("topic") || p.has("partitions")) {
 		return usagef("Option topic-partitions cannot be used with --topic or --partitions")
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}
@@ -221,11 +217,7 @@ func runDeleteRecords(ctx context.Context, e *env, p *parsed) error {
 	if len(dups) > 0 {
 		return fmt.Errorf("Offset json file contains duplicate topic partitions: %s", strings.Join(dups, ","))
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}

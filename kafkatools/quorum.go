@@ -43,11 +43,7 @@ func runQuorum(ctx context.Context, e *env, p *parsed) error {
 	if err := required(p, "bootstrap-server"); err != nil {
 		return err
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}

@@ -97,11 +97,7 @@ func runReassign(ctx context.Context, e *env, p *parsed) error {
 	if (p.has("execute") || p.has("verify") || p.has("cancel")) && !p.has("reassignment-json-file") {
 		return usagef("Missing required argument \"[reassignment-json-file]\"")
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}

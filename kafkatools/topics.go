@@ -62,11 +62,7 @@ func runTopics(ctx context.Context, e *env, p *parsed) error {
 	if p.has("create") && !p.has("replica-assignment") && p.has("partitions") && p.str("partitions", "") == "" {
 		return usagef("Missing required argument \"[partitions]\"")
 	}
-	props, err := clientProps(p, "command-config", "")
-	if err != nil {
-		return err
-	}
-	c, err := connect(p, props)
+	c, err := connectAdmin(p)
 	if err != nil {
 		return err
 	}
