@@ -309,7 +309,7 @@ func (v nodeView) activeController() (*raftmeta.State, string, bool) {
 func (v nodeView) clusterID() string { return v.b.ClusterID() }
 
 func (v nodeView) waitMetadata(ctx context.Context, ok func(*raftmeta.State) bool, what string) error {
-	for !ok(v.b.Meta().State()) {
+	for !appliedState(v.b, ok) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("minikraft: waiting for this node to see %s: %w", what, ctx.Err())

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minikraft/minikraft/broker"
 	"github.com/minikraft/minikraft/raftmeta"
 	"github.com/minikraft/minikraft/wire"
 )
@@ -264,13 +265,16 @@ func controlCall(ctx context.Context, addr, clusterID string, req kmsg.Request) 
 	return cl.Request(cctx, req)
 }
 
-// waitMetadata waits until every running node's metadata satisfies ok.
+// waitMetadata waits until every running node's metadata satisfies ok and the node has
+// reconciled its partitions with that metadata (broker.AppliedIndex): the Raft state changes a
+// moment before the replica manager acts on it, and in that moment a demoted leader still
+// accepts acks=1 writes that it later truncates.
 func (c *Cluster) waitMetadata(ctx context.Context, ok func(*raftmeta.State) bool, what string) error {
 	for {
 		all := true
 		c.mu.Lock()
 		for _, cn := range c.nodes {
-			if cn.b != nil && !ok(cn.b.Meta().State()) {
+			if cn.b != nil && !appliedState(cn.b, ok) {
 				all = false
 			}
 		}
@@ -284,4 +288,11 @@ func (c *Cluster) waitMetadata(ctx context.Context, ok func(*raftmeta.State) boo
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// appliedState reports whether b's metadata satisfies ok and b's partitions are reconciled
+// with it.
+func appliedState(b *broker.Broker, ok func(*raftmeta.State) bool) bool {
+	st := b.Meta().State()
+	return ok(st) && b.AppliedIndex() >= st.Index
 }
