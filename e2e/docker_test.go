@@ -108,10 +108,11 @@ func TestDockerSingleNodeSeed(t *testing.T) {
 }
 
 // TestDockerThreeNodeSeed is the issue's Must-show on docker-compose.yml, the seed's three-node
-// file with only the image changed: three healthy nodes; the lesson's topic (RF 3, min ISR 2)
-// created through 127.0.0.1:9094; the producer and group consumer snippets unchanged; with
-// kafka-1 stopped, acks=all writes through 9094 and 9096 succeed and are read back; kafka-1
-// rejoins and catches up; `down` and `up` keep the data; docker stats memory is printed.
+// file with only the image changed: three healthy nodes and the ui service; the lesson's topic
+// (RF 3, min ISR 2) created in the console on 127.0.0.1:8080, as the lesson does in kafka-ui;
+// the producer and group consumer snippets unchanged, and their message and group seen in the
+// console; with kafka-1 stopped, acks=all writes through 9094 and 9096 succeed and are read
+// back; kafka-1 rejoins and catches up; `down` and `up` keep the data; docker stats memory is printed.
 func TestDockerThreeNodeSeed(t *testing.T) {
 	needDocker(t)
 	needKafkaPython(t)
@@ -124,11 +125,17 @@ func TestDockerThreeNodeSeed(t *testing.T) {
 	ctx := flowContext(t, 6*time.Minute)
 	waitMetadataBrokers(t, ctx, "127.0.0.1:9094", 3)
 
-	runPython(t, createTopicScript(3, 2), 60*time.Second)
+	// The lesson creates its topic in the UI: here the compose file's ui service, minikraft's
+	// console, on http://127.0.0.1:8080.
+	p.waitHealthy(time.Minute, "ui")
+	ui := newConsoleClient(t, "http://127.0.0.1:8080")
+	consoleCreateLessonTopic(t, ctx, ui, "3", "2")
 	checkSeedTopic(t, ctx, "127.0.0.1:9094", 3, "2")
 	runPython(t, composeSeedProducer, 60*time.Second)
 	runPythonUntil(t, composeSeedConsumer, seedPrinted, 90*time.Second)
 	fmt.Println("seed consumer printed (docker, three nodes):", seedPrinted)
+	// And looks at it there: the topic, its message, the consumer's group.
+	consoleShowsLesson(t, ctx, ui, "python-message", seedValue, "echo-messages-to-stdout")
 
 	// One node down: RF 3 with min ISR 2 still takes acks=all writes, through either survivor.
 	p.run("stop", "kafka-1")
