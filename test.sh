@@ -16,8 +16,19 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing ${missing[*]}" >&2
-		apt-get update -qq >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+		# Another apt-get (a package manager run, a second checkout's test.sh) may hold apt's
+		# locks for a while: wait for it rather than fail.
+		installed=
+		for attempt in 1 2 3 4 5 6 7 8 9 10; do
+			if apt-get -o DPkg::Lock::Timeout=60 update -qq >/dev/null &&
+				DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 install -y -qq "${missing[@]}" >/dev/null; then
+				installed=1
+				break
+			fi
+			echo "test.sh: apt-get failed (attempt $attempt); retrying in 10 s" >&2
+			sleep 10
+		done
+		[ -n "$installed" ] || echo "test.sh: could NOT install ${missing[*]}: the e2e tests that need them will fail" >&2
 	else
 		echo "test.sh: MISSING ${missing[*]}: install them (sudo apt-get install -y ${missing[*]}); the e2e tests that need them will fail" >&2
 	fi
