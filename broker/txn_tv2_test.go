@@ -99,52 +99,7 @@ func TestTransactionVersion2(t *testing.T) {
 		}
 	}
 
-	t.Run("producer", func(t *testing.T) {
-		var counts requestCounter
-		p, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID("tv2-producer"),
-			kgo.DefaultProduceTopic("tv2-plain"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.WithHooks(&counts))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		// franz-go opts in to version 2 at BeginTransaction once it knows the broker's features;
-		// its first transaction here starts before it does, and it opts in at its EndTxn.
-		outcomes := []bool{true, false, true, false, true}
-		var first int64 // AddPartitionsToTxn of the first transaction
-		var want []string
-		for round, commit := range outcomes {
-			if err := p.BeginTransaction(); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 6 {
-				v := fmt.Sprintf("t%d-%d", round, i)
-				if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
-					t.Fatalf("round %d: produce: %v", round, err)
-				}
-				if commit {
-					want = append(want, v)
-				}
-			}
-			if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
-				t.Fatalf("round %d: EndTransaction(%v): %v", round, commit, err)
-			}
-			if round == 0 {
-				first = counts.count(24)
-			}
-		}
-		if n := counts.count(24) - first; n != 0 {
-			t.Errorf("franz-go sent %d AddPartitionsToTxn to a transaction.version 2 node after opting in", n)
-		}
-		if n := counts.count(26); n != int64(len(outcomes)) {
-			t.Errorf("EndTxn requests: %d, want %d", n, len(outcomes))
-		}
-		// One epoch bump per EndTxn (the id started at epoch 0).
-		d := describeTxn(ctx, t, rawClient(t, c, 0), "tv2-producer")
-		if d.ErrorCode != 0 || d.ProducerEpoch != int16(len(outcomes)) || d.State != "CompleteCommit" {
-			t.Errorf("DescribeTransactions: %+v; want epoch %d, CompleteCommit", d, len(outcomes))
-		}
-		checkValues(t, readCommitted(ctx, t, c, "tv2-plain", len(want)), want)
-	})
+	t.Run("producer", func(t *testing.T) { runTV2Producer(ctx, t, c, "tv2-plain", "tv2-producer") })
 
 	t.Run("GroupTransactSession", func(t *testing.T) {
 		const n = 60
@@ -284,4 +239,83 @@ func checkValues(t *testing.T, got, want []string) {
 			t.Errorf("read_committed missed %q", v)
 		}
 	}
+}
+
+// runTV2Producer runs five transactions (commit, abort, commit, abort, commit) of a franz-go
+// producer with transactional id id over topic's partitions and checks that, once it opted in to
+// transaction version 2, it sent no AddPartitionsToTxn, that each EndTxn bumped the epoch, and
+// that read_committed sees exactly the committed records.
+func runTV2Producer(ctx context.Context, t *testing.T, c *minikraft.Cluster, topic, id string) {
+	var counts requestCounter
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(id),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.WithHooks(&counts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// franz-go opts in to version 2 at BeginTransaction once it knows the broker's features;
+	// its first transaction here starts before it does, and it opts in at its EndTxn.
+	outcomes := []bool{true, false, true, false, true}
+	var first int64 // AddPartitionsToTxn of the first transaction
+	var want []string
+	for round, commit := range outcomes {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			v := fmt.Sprintf("t%d-%d", round, i)
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("round %d: produce: %v", round, err)
+			}
+			if commit {
+				want = append(want, v)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("round %d: EndTransaction(%v): %v", round, commit, err)
+		}
+		if round == 0 {
+			first = counts.count(24)
+		}
+	}
+	if n := counts.count(24) - first; n != 0 {
+		t.Errorf("franz-go sent %d AddPartitionsToTxn to a transaction.version 2 node after opting in", n)
+	}
+	if n := counts.count(26); n != int64(len(outcomes)) {
+		t.Errorf("EndTxn requests: %d, want %d", n, len(outcomes))
+	}
+	// One epoch bump per EndTxn (the id started at epoch 0), asked of the coordinator. The
+	// CompleteCommit record is written after EndTxn's answer: on three nodes the describe may
+	// come first.
+	cl := rawClient(t, c, int(findTxnCoordinator(ctx, t, rawClient(t, c, 0), id)))
+	d := describeTxn(ctx, t, cl, id)
+	for deadline := time.Now().Add(10 * time.Second); d.State == "PrepareCommit" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		d = describeTxn(ctx, t, cl, id)
+	}
+	if d.ErrorCode != 0 || d.ProducerEpoch != int16(len(outcomes)) || d.State != "CompleteCommit" {
+		t.Errorf("DescribeTransactions: %+v; want epoch %d, CompleteCommit", d, len(outcomes))
+	}
+	checkValues(t, readCommitted(ctx, t, c, topic, len(want)), want)
+}
+
+// TestTransactionVersion2ThreeNodes: on three nodes most partition leaders are not the
+// transaction coordinator, so Produce v12 adds their partitions with AddPartitionsToTxn v5
+// (without VerifyOnly) over the inter-broker listener.
+func TestTransactionVersion2ThreeNodes(t *testing.T) {
+	c := minikraft.NewCluster(t, 3, minikraft.Quiet(), minikraft.WithConfig("transaction.state.log.num.partitions", "3"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "tv2-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitForLeaders(ctx, "tv2-3"); err != nil {
+		t.Fatal(err)
+	}
+	runTV2Producer(ctx, t, c, "tv2-3", "tv2-three")
 }
