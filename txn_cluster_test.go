@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/minikraft/minikraft"
 	"github.com/minikraft/minikraft/log"
@@ -41,7 +42,11 @@ func TestTransactionsSurviveLeaderChange(t *testing.T) {
 	c := minikraft.NewCluster(t, 3, minikraft.WithConfig("transaction.partition.verification.enable", "false"))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
+	// Produce v12 would add the partition to the producer's transaction whatever the setting
+	// (transaction version 2): stay at v11, where the setting turns the coordinator's check off.
+	maxVersions := kversion.Stable()
+	maxVersions.SetMaxKeyVersion(0, 11)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.MaxVersions(maxVersions))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package broker
 
-// Produce (key 0), versions 3–9.
+// Produce (key 0), versions 3–12.
 //
 // Versions below 3 carry the pre-0.11 message formats, which minikraft does not store (Kafka 4.0
 // dropped them too). Each partition's payload must be RecordBatch v2; it is validated (CRC32C,
@@ -12,7 +12,10 @@ package broker
 // its producer at its first offset, refuses a plain batch from a producer with an open one
 // (INVALID_TXN_STATE), and WriteTxnMarkers (27_write_txn_markers.go) ends it. A transactional
 // batch that would open a transaction is first verified with the transaction coordinator
-// (KIP-890 part 1, txn_verify.go).
+// (KIP-890 part 1, txn_verify.go); from v12 (transaction version 2, KIP-890 part 2) the
+// coordinator adds the partition to the transaction instead, as the client sends no
+// AddPartitionsToTxn. v10 (KIP-951's leader hints, optional tagged fields, not filled) and v11
+// (TRANSACTION_ABORTABLE) change nothing else; v13 (topic ids) is not served.
 //
 // With an authorizer, a transactional id needs WRITE on it (else every partition answers
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and each topic WRITE (TOPIC_AUTHORIZATION_FAILED), as
@@ -50,7 +53,7 @@ import (
 )
 
 func init() {
-	register(0, 3, 9, (*Broker).handleProduce)
+	register(0, 3, 12, (*Broker).handleProduce)
 	recycleFrames(0) // see the doc comment above
 }
 
@@ -75,7 +78,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *wire.Request) wire.Future
 	az := b.checkerFor(r)
 	txnDenied := req.TransactionID != nil && !az.txnID(acl.OpWrite, *req.TransactionID)
 	if parts, pid, epoch := b.txnToVerify(req); len(parts) > 0 && !txnDenied {
-		refused = b.verifyTxn(ctx, *req.TransactionID, pid, epoch, parts)
+		refused = b.verifyTxn(ctx, *req.TransactionID, pid, epoch, parts, req.Version >= produceAddsToTxn)
 	}
 	for _, rt := range req.Topics {
 		var denied int16

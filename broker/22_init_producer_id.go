@@ -1,6 +1,6 @@
 package broker
 
-// InitProducerID (key 22), versions 0–4.
+// InitProducerID (key 22), versions 0–5 (v5 only lets the broker answer TRANSACTION_ABORTABLE).
 //
 // Without a transactional id this hands out a fresh producer id with epoch 0, which is all an
 // idempotent producer needs (franz-go and librdkafka enable idempotence by default). Ids come
@@ -18,7 +18,7 @@ import (
 	"github.com/minikraft/minikraft/wire"
 )
 
-func init() { register(22, 0, 4, (*Broker).handleInitProducerID) }
+func init() { register(22, 0, 5, (*Broker).handleInitProducerID) }
 
 func (b *Broker) handleInitProducerID(ctx context.Context, r *wire.Request) wire.Future {
 	req := r.Msg.(*kmsg.InitProducerIDRequest)

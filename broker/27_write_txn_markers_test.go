@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/minikraft/minikraft/log"
 )
@@ -166,7 +167,11 @@ func TestTransactionsReadCommitted(t *testing.T) {
 	b, addr := startNodeWith(t, map[string]string{"transaction.partition.verification.enable": "false"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	// Produce v12 would add the partition to the producer's transaction whatever the setting
+	// (transaction version 2): stay at v11, where the setting turns the coordinator's check off.
+	maxVersions := kversion.Stable()
+	maxVersions.SetMaxKeyVersion(0, 11)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(maxVersions))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,8 @@ func (b *Broker) newTxnCoordinator() *txnCoordinator {
 		MaxTimeout:        bc.TransactionMaxTimeout,
 		IDExpiration:      bc.TransactionalIDExpiration,
 		OffsetsPartitions: bc.OffsetsTopicPartitions,
+		// Records are written as value v1 from transaction.version 1 on, as Kafka does.
+		TransactionVersion: bc.TransactionVersion,
 		PartitionCount: func() int {
 			if tp := b.meta.State().Topics[transactionTopic]; tp != nil {
 				return len(tp.Partitions)

@@ -75,11 +75,11 @@ func TestTxnOffsetCommit(t *testing.T) {
 	advertised := false
 	for _, k := range av.ApiKeys {
 		if k.ApiKey == 28 {
-			advertised = k.MinVersion == 0 && k.MaxVersion == 3
+			advertised = k.MinVersion == 0 && k.MaxVersion == 5
 		}
 	}
 	if !advertised {
-		t.Fatalf("ApiVersions does not advertise TxnOffsetCommit v0-v3: %+v", av.ApiKeys)
+		t.Fatalf("ApiVersions does not advertise TxnOffsetCommit v0-v5: %+v", av.ApiKeys)
 	}
 
 	const grp, topic = "txn-group", "txn-input"

@@ -25,6 +25,20 @@ const ClusterIDProp = "cluster.id"
 // Props (broker/security parses it) but is not a known config, so DescribeConfigs never shows it.
 const ScramBootstrapProp = "minikraft.scram.bootstrap"
 
+// TransactionVersionProp sets the finalized level of the transaction.version feature (0, 1 or 2;
+// default 2, Kafka 4.0's level for a new cluster), which ApiVersions advertises: at 2 clients use
+// transaction version 2 (KIP-890 part 2: Produce v12 and TxnOffsetCommit v5 add their partitions
+// to the transaction themselves, EndTxn v5 bumps the epoch); below, they add partitions with
+// AddPartitionsToTxn and AddOffsetsToTxn; from 1 on, __transaction_state records are written as
+// value v1. Kafka has no such property: the level is chosen when the storage is formatted
+// (kafka-storage format --feature transaction.version=1) and changed with kafka-features
+// upgrade/downgrade, which minikraft does not have. Like ClusterIDProp it is kept out of Props,
+// so DescribeConfigs does not show it.
+const TransactionVersionProp = "minikraft.transaction.version"
+
+// DefaultTransactionVersion is TransactionVersionProp's default.
+const DefaultTransactionVersion = 2
+
 // hostname names this machine for advertised listeners without a host. Kafka uses the canonical
 // host name (InetAddress.getLocalHost.getCanonicalHostName); minikraft uses os.Hostname, which in
 // a container is the container's name on its network, as the seed's compose setup expects.
@@ -46,6 +60,7 @@ type Broker struct {
 	MetadataLogDir          string            // metadata.log.dir; "" = the first log dir
 	Rack                    string            // broker.rack
 	ClusterID               string            // ClusterIDProp; "" = take it from meta.properties or make one
+	TransactionVersion      int16             // TransactionVersionProp (FromProperties sets the default)
 
 	AutoCreateTopics             bool          // auto.create.topics.enable
 	DeleteTopicEnable            bool          // delete.topic.enable
@@ -126,10 +141,19 @@ func FromProperties(props map[string]string) (b Broker, unknown []string, err er
 	props = populateSynonyms(props)
 	b.Props = make(map[string]string, len(props))
 	vals := map[string]string{} // canonical values of the known properties that are set
+	b.TransactionVersion = DefaultTransactionVersion
 	for _, name := range sortedKeys(props) {
 		raw := props[name]
-		if name == ClusterIDProp {
+		switch name {
+		case ClusterIDProp:
 			b.ClusterID = strings.TrimSpace(raw)
+			continue
+		case TransactionVersionProp:
+			v, perr := strconv.ParseInt(strings.TrimSpace(raw), 10, 16)
+			if perr != nil || v < 0 || v > DefaultTransactionVersion {
+				return Broker{}, unknown, fmt.Errorf("config: %s: %q is not a transaction.version level (0-%d)", name, raw, DefaultTransactionVersion)
+			}
+			b.TransactionVersion = int16(v)
 			continue
 		}
 		b.Props[name] = raw

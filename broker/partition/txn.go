@@ -133,3 +133,17 @@ func (c *txnCheck) check(h log.BatchHeader) error {
 	}
 	return nil
 }
+
+// HasOngoingTxnAt reports whether the producer has an open transaction here at producer epoch
+// epoch (Kafka 4.0's UnifiedLog.hasOngoingTransaction(producerId, producerEpoch)): under
+// transaction version 2 every transaction has its own epoch, so a batch of a newer epoch starts
+// the producer's next transaction even while the marker of the previous one is still to come.
+func (p *Partition) HasOngoingTxnAt(producerID int64, epoch int16) bool {
+	if _, ok := p.log.OngoingTxn(producerID); !ok {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.producers.entry(producerID)
+	return e != nil && e.epoch == epoch
+}

@@ -56,7 +56,7 @@ func oldFenced(code int16, version, since int16) int16 {
 	return code
 }
 
-// InitProducerID handles InitProducerId v0-v4 for a transactional id (without one, a producer
+// InitProducerID handles InitProducerId v0-v5 for a transactional id (without one, a producer
 // needs no coordinator: the broker answers it; here it is INVALID_REQUEST).
 func (c *Coordinator) InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
 	return c.startInitProducerID(ctx, req)()
@@ -143,8 +143,9 @@ func (c *Coordinator) tryInit(id string, timeoutMs int32, expected *producerIDEp
 }
 
 // AddPartitionsToTxn handles AddPartitionsToTxn v0-v3 (a client adding partitions to its
-// transaction) and v4 (a batch of transactions from a broker; VerifyOnly asks whether the
-// partitions are already in them, KIP-890 part 1).
+// transaction) and v4-v5 (a batch of transactions from a broker; VerifyOnly asks whether the
+// partitions are already in them, KIP-890 part 1; without it they are added, for a client of
+// transaction version 2, KIP-890 part 2).
 func (c *Coordinator) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
 	return c.startAddPartitionsToTxn(ctx, req)()
 }
@@ -227,8 +228,14 @@ func (c *Coordinator) startAddOne(ctx context.Context, version int16, t kmsg.Add
 		codes := c.verify(t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts)
 		return answer(func(tp TopicPartition) int16 { return codes[tp] })
 	}
+	// v0-v3 come from clients of transaction version 0/1; v4+ without VerifyOnly from a partition
+	// leader adding the partitions of a Produce v12 or TxnOffsetCommit v5 (version 2).
+	tv := int16(0)
+	if version >= 4 {
+		tv = 2
+	}
 	ch := c.call(t.TransactionalID, func(tx *txn, now time.Time, w waiter) {
-		tx.addPartitions(now, w, t.ProducerID, t.ProducerEpoch, parts)
+		tx.addPartitionsVersion(now, w, t.ProducerID, t.ProducerEpoch, parts, tv)
 	})
 	return func() kmsg.AddPartitionsToTxnResponseTransaction {
 		code := oldFenced(wait(ctx, ch).code, version, 2)
@@ -306,13 +313,15 @@ func (c *Coordinator) startAddOffsetsToTxn(ctx context.Context, req *kmsg.AddOff
 	}
 	tp := TopicPartition{offsetsTopic, PartitionFor(req.Group, c.cfg.offsetsPartitionCount())}
 	ch := c.call(req.TransactionalID, func(t *txn, now time.Time, w waiter) {
-		t.addPartitions(now, w, req.ProducerID, req.ProducerEpoch, []TopicPartition{tp})
+		t.addPartitionsVersion(now, w, req.ProducerID, req.ProducerEpoch, []TopicPartition{tp}, tvKeep)
 	})
 	return func() *kmsg.AddOffsetsToTxnResponse { return answer(wait(ctx, ch).code) }
 }
 
-// EndTxn handles EndTxn v0-v4: it answers once the PrepareCommit or PrepareAbort record is
-// durable; the markers and the Complete record follow.
+// EndTxn handles EndTxn v0-v5: it answers once the PrepareCommit or PrepareAbort record is
+// durable and the markers are written (up to Config.EndTxnHold); the Complete record follows. v5
+// (transaction version 2) bumps the epoch and answers the producer id and epoch of the next
+// transaction.
 func (c *Coordinator) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
 	return c.startEndTxn(ctx, req)()
 }
@@ -331,8 +340,22 @@ func (c *Coordinator) startEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) 
 		resp := answer(fail(kerr.InvalidRequest.Code))
 		return func() *kmsg.EndTxnResponse { return resp }
 	}
+	// v5 is transaction version 2 (KIP-890 part 2): the end bumps the epoch, and one that
+	// exhausts it takes a new producer id, allocated here, before the machine runs (Kafka
+	// allocates it in endTransaction before the metadata lock). That happens once in 32767
+	// transactions of a producer; the id is wasted if the end turns out not to need it.
+	tv2 := req.Version >= 5
+	fresh := noProducerID
+	if tv2 && c.needsFreshID(req.TransactionalID, req.ProducerID, req.ProducerEpoch) {
+		pid, err := c.pids.NextProducerID(ctx)
+		if err != nil {
+			resp := answer(fail(errorCode(err)))
+			return func() *kmsg.EndTxnResponse { return resp }
+		}
+		fresh = pid
+	}
 	ch := c.call(req.TransactionalID, func(t *txn, now time.Time, w waiter) {
-		t.endTxn(now, w, req.ProducerID, req.ProducerEpoch, req.Commit)
+		t.endTxnVersion(now, w, req.ProducerID, req.ProducerEpoch, req.Commit, tv2, fresh)
 	})
 	return func() *kmsg.EndTxnResponse { return answer(wait(ctx, ch)) }
 }

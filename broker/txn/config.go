@@ -100,6 +100,13 @@ type Config struct {
 	EndTxnHold        time.Duration
 	OffsetsPartitions int // offsets.topic.num.partitions, for AddOffsetsToTxn before the topic exists; zero = 50
 
+	// TransactionVersion is the cluster's finalized transaction.version feature level (0-2): from
+	// 1 on, records are written as TxnMetadataValue v1 (Kafka's transactionLogValueVersion).
+	// Whether a request follows version 2's rules depends on its own version (EndTxn v5, an
+	// addition from a partition leader), as in Kafka; the broker advertises the level so that
+	// clients choose them.
+	TransactionVersion int16
+
 	// PartitionCount is the number of partitions __transaction_state has now: transactional ids
 	// are routed by PartitionFor(id, PartitionCount()), as Kafka routes them by the partition count
 	// of the existing topic. Zero (the topic does not exist yet) or nil = NumPartitions.
@@ -137,6 +144,10 @@ const (
 	DefaultIDExpiration  = 7 * 24 * time.Hour
 	DefaultRetryBackoff  = 100 * time.Millisecond
 	DefaultEndTxnHold    = endHold
+
+	// MaxTransactionVersion is the highest transaction.version this coordinator serves (KIP-890
+	// part 2: an epoch bump on every EndTxn, partitions added by Produce and TxnOffsetCommit).
+	MaxTransactionVersion = 2
 )
 
 // ErrInvalidConfig is wrapped by Validate's errors.
@@ -151,6 +162,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: OffsetsPartitions %d", ErrInvalidConfig, c.OffsetsPartitions)
 	case c.MaxTimeout < 0 || c.MaxTimeout > math.MaxInt32*time.Millisecond:
 		return fmt.Errorf("%w: MaxTimeout %v", ErrInvalidConfig, c.MaxTimeout)
+	case c.TransactionVersion < 0 || c.TransactionVersion > MaxTransactionVersion:
+		return fmt.Errorf("%w: TransactionVersion %d", ErrInvalidConfig, c.TransactionVersion)
 	case c.IDExpiration < 0 || c.RetryBackoff < 0:
 		return fmt.Errorf("%w: negative IDExpiration or RetryBackoff", ErrInvalidConfig)
 	}

@@ -1,7 +1,8 @@
-// Package txn is Kafka's transaction coordinator (Kafka 3.6's TransactionCoordinator,
+// Package txn is Kafka's transaction coordinator (Kafka 4.0's TransactionCoordinator,
 // TransactionMetadata, TransactionStateManager and the marker side of
 // TransactionMarkerChannelManager): InitProducerId with a transactional id, AddPartitionsToTxn
-// (v0-v3 from clients, v4 from brokers with VerifyOnly), AddOffsetsToTxn, EndTxn,
+// (v0-v3 from clients, v4-v5 from brokers: VerifyOnly, or an addition for a client of
+// transaction version 2), AddOffsetsToTxn, EndTxn (v5: transaction version 2),
 // DescribeTransactions and ListTransactions, transaction timeouts and transactional id expiration.
 //
 // # Shape
@@ -44,6 +45,14 @@
 //     transaction outliving its transaction.timeout.ms, aborts it with a bumped epoch (Kafka's
 //     PrepareEpochFence, which is never persisted: the PrepareAbort record carries the new epoch,
 //     and so do the ABORT markers, which fence the old producer on every partition).
+//   - Transaction version 2 (KIP-890 part 2; machine_tv2.go): EndTxn v5 moves Ongoing to
+//     PrepareCommit / PrepareAbort with the epoch bumped (a new producer id, taken at Complete,
+//     when the epoch is exhausted) and answers the next transaction's id and epoch; a retry is
+//     recognized by the epoch just below the current one; Empty and Complete states may be
+//     aborted (an empty transaction). Partitions are added by partition leaders (Produce v12,
+//     TxnOffsetCommit v5: AddPartitionsToTxn v5 or AddFromLeader). Each transition records the
+//     client's version (value v1's ClientTransactionVersion), which decides the rules an EndTxn
+//     meets; a fence records 0, so the fenced producer is not taken for a version 2 retry.
 //   - PrepareCommit / PrepareAbort: the outcome is durable; EndTxn is answered once every marker
 //     is written (or after Config.EndTxnHold; Kafka answers here). Markers go to
 //     every partition of the transaction; each written partition leaves the set; the others are
@@ -61,13 +70,15 @@
 //
 // # What is persisted
 //
-// Records go to __transaction_state exactly as Kafka 3.x writes them: key TxnMetadataKey v0
-// (the transactional id), value TxnMetadataValue v0 (producer id and epoch, timeout, state,
-// partitions — none when Empty —, last update and start timestamps), a tombstone for an expired
-// id. Replay rebuilds the ids (the last record of a key wins, a tombstone deletes); an id found in
+// Records go to __transaction_state exactly as Kafka writes them: key TxnMetadataKey v0 (the
+// transactional id), value TxnMetadataValue v0 (producer id and epoch, timeout, state,
+// partitions — none when Empty —, last update and start timestamps), or v1 from
+// Config.TransactionVersion 1 on (adding the previous and next producer ids and the client's
+// transaction version), a tombstone for an expired id. Replay rebuilds the ids (the last record of a key wins, a tombstone deletes); an id found in
 // PrepareCommit or PrepareAbort gets its markers sent again and its Complete record written, so a
 // coordinator failover in the middle of a commit finishes it. Value v0 does not hold the last
-// producer id and epoch: as in Kafka 3.x, a KIP-360 retry across a failover is fenced.
+// producer id, and no version the last epoch: as in Kafka, a KIP-360 retry across a failover is
+// fenced.
 //
 // # Differences from Kafka
 //
@@ -78,10 +89,14 @@
 //   - The verification of AddPartitionsToTxn v4 answers INVALID_TXN_STATE for a partition not in
 //     the transaction, as Kafka 3.6-3.7; 3.8+ answers TRANSACTION_ABORTABLE (KIP-890), which
 //     older clients do not know.
-//   - Transaction version 2 (KIP-890 part 2: an epoch bump on every EndTxn, EndTxn v5,
-//     InitProducerId v5+) is not served: the broker should advertise at most InitProducerId v4,
-//     AddPartitionsToTxn v4 and EndTxn v4. ListTransactions is served up to v1 (v2's id pattern is
-//     not).
+//   - ListTransactions is served up to v1 (v2's id pattern is not). TRANSACTION_ABORTABLE is
+//     never answered (see the verification above).
+//   - A fence (an InitProducerId over an Ongoing transaction, a timeout) bumps the epoch once
+//     whatever the transaction version; Kafka 4.0's version 2 bumps it again in the PrepareAbort
+//     record. Recording version 0 with the fence serves the same purpose (the fenced producer's
+//     EndTxn is PRODUCER_FENCED, not a retry).
+//   - An EndTxn v5 that exhausts the epoch allocates its new producer id before the machine runs
+//     (Kafka: under the metadata lock); if the end turns out not to need it, the id is unused.
 //   - A failed write of a Complete record is retried after RetryBackoff whatever the error (Kafka
 //     retries COORDINATOR_NOT_AVAILABLE and gives up on the others until the partition reloads).
 //   - Where Kafka answers CONCURRENT_TRANSACTIONS and the client backs off (20 ms for franz-go

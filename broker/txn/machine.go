@@ -59,9 +59,11 @@ func epochExhausted(e int16) bool { return e >= math.MaxInt16-1 }
 // meta is what one __transaction_state record holds (Kafka's TxnTransitMetadata).
 type meta struct {
 	producerID     int64
-	lastProducerID int64 // not persisted by value v0 (Kafka 3.x): -1 after a load
+	lastProducerID int64 // Kafka's previousProducerId: persisted by value v1 only, -1 after loading v0
+	nextProducerID int64 // a transaction version 2 end that exhausted the epoch: the id after it (value v1)
 	epoch          int16
-	lastEpoch      int16 // idem
+	lastEpoch      int16 // never persisted (Kafka's lastProducerEpoch): -1 after a load
+	tv             int16 // the client's transaction version of the last transition (value v1)
 	timeoutMs      int32
 	state          state
 	parts          map[TopicPartition]struct{}
@@ -148,6 +150,7 @@ type limits struct {
 	expiration   time.Duration
 	retryBackoff time.Duration
 	endHold      time.Duration // how long EndTxn's answer waits for the markers at most (0: not at all)
+	valueVersion int16         // of the TxnMetadataValue records written: 1 from transaction version 1
 }
 
 // endHold is limits.endHold's default (Config.EndTxnHold).
@@ -164,6 +167,7 @@ type queuedAdd struct {
 	producerID int64
 	epoch      int16
 	parts      []TopicPartition
+	tv         int16
 }
 
 // heldEnd is an EndTxn answer waiting for its transaction's markers.
@@ -206,7 +210,7 @@ type txn struct {
 // metadata): a new producer id, no epoch yet, Empty.
 func newTxn(id string, lim *limits, coordEpoch int32, producerID int64, timeoutMs int32, now time.Time) *txn {
 	return &txn{id: id, lim: lim, coordEpoch: coordEpoch, meta: meta{
-		producerID: producerID, lastProducerID: noProducerID, epoch: noEpoch, lastEpoch: noEpoch,
+		producerID: producerID, lastProducerID: noProducerID, nextProducerID: noProducerID, epoch: noEpoch, lastEpoch: noEpoch,
 		timeoutMs: timeoutMs, state: stateEmpty, parts: map[TopicPartition]struct{}{},
 		startMs: -1, lastUpdateMs: now.UnixMilli(),
 	}}
@@ -235,7 +239,7 @@ func (t *txn) begin(k kind, to meta, w waiter) {
 	t.seq++
 	t.retryAt = time.Time{}
 	t.pending = &transit{seq: t.seq, kind: k, to: to, w: w}
-	t.out.appends = append(t.out.appends, appendReq{seq: t.seq, rec: record(t.id, &to)})
+	t.out.appends = append(t.out.appends, appendReq{seq: t.seq, rec: record(t.id, &to, t.lim.valueVersion)})
 }
 
 // next returns the current metadata as the start of a transition. The last producer id and
@@ -291,6 +295,7 @@ func (t *txn) initProducerID(now time.Time, w waiter, timeoutMs int32, expected 
 			to.epoch, to.lastEpoch = epoch, last
 		}
 		to.lastProducerID = t.producerID
+		to.nextProducerID = noProducerID
 		to.timeoutMs = timeoutMs
 		to.parts = map[TopicPartition]struct{}{}
 		to.startMs = -1
@@ -347,7 +352,13 @@ func (t *txn) fence(now time.Time, w waiter) {
 		t.epoch++
 	}
 	t.lastEpoch = noEpoch
-	t.begin(kindFence, t.next(statePrepareAbort, now), w)
+	to := t.next(statePrepareAbort, now)
+	// The abort is the coordinator's, not the client's EndTxn: recording transaction version 0
+	// makes the Complete state follow version 1's rules, so the fenced producer's EndTxn with
+	// the epoch just below is PRODUCER_FENCED, not taken for a retry of a version 2 end (Kafka
+	// bumps the epoch twice on such a fence for the same reason).
+	to.tv, to.nextProducerID = 0, noProducerID
+	t.begin(kindFence, to, w)
 }
 
 // addPartitions is Kafka's handleAddPartitionsToTransaction (for AddOffsetsToTxn too). One that
@@ -356,17 +367,27 @@ func (t *txn) fence(now time.Time, w waiter) {
 // answers CONCURRENT_TRANSACTIONS, and the client backs off 20 ms or more: franz-go sends one
 // AddPartitionsToTxn per broker it produces to, at once).
 func (t *txn) addPartitions(now time.Time, w waiter, producerID int64, epoch int16, parts []TopicPartition) {
+	t.addPartitionsVersion(now, w, producerID, epoch, parts, 0)
+}
+
+// addPartitionsVersion is addPartitions for a client of transaction version tv: 0 for
+// AddPartitionsToTxn v0-v3, 2 for a partition leader's add of a Produce v12 or TxnOffsetCommit v5
+// (KIP-890 part 2), tvKeep for AddOffsetsToTxn. It is recorded with the transaction, as Kafka's
+// prepareAddPartitions does. An addition queued behind the Complete record of a version 2 end
+// that rotated the producer id carries the new id: it is queued when it matches the id and
+// epoch that record sets.
+func (t *txn) addPartitionsVersion(now time.Time, w waiter, producerID int64, epoch int16, parts []TopicPartition, tv int16) {
 	if p := t.pending; p != nil && (p.kind == kindAdd || p.kind == kindComplete) &&
-		producerID == t.producerID && epoch == t.epoch && len(t.queued) < maxQueuedAdds {
-		t.queued = append(t.queued, queuedAdd{w: w, producerID: producerID, epoch: epoch, parts: parts})
+		producerID == p.to.producerID && epoch == p.to.epoch && len(t.queued) < maxQueuedAdds {
+		t.queued = append(t.queued, queuedAdd{w: w, producerID: producerID, epoch: epoch, parts: parts, tv: tv})
 		return
 	}
-	t.addPartitionsFor([]waiter{w}, producerID, epoch, parts, now)
+	t.addPartitionsFor([]waiter{w}, producerID, epoch, parts, tv, now)
 }
 
 // addPartitionsFor runs one addition for several requests (ws, additions queued behind the same
 // write: see runQueued), with the union of their partitions: one record, one answer for all.
-func (t *txn) addPartitionsFor(ws []waiter, producerID int64, epoch int16, parts []TopicPartition, now time.Time) {
+func (t *txn) addPartitionsFor(ws []waiter, producerID int64, epoch int16, parts []TopicPartition, tv int16, now time.Time) {
 	all := func(r result) {
 		for _, w := range ws {
 			t.respond(w, r)
@@ -392,6 +413,9 @@ func (t *txn) addPartitionsFor(ws []waiter, producerID int64, epoch int16, parts
 	}
 	for _, tp := range parts {
 		to.parts[tp] = struct{}{}
+	}
+	if tv != tvKeep {
+		to.tv = tv
 	}
 	t.begin(kindAdd, to, ws[0])
 	t.pending.also = ws[1:]
@@ -445,37 +469,9 @@ func (t *txn) verify(producerID int64, epoch int16, parts []TopicPartition) map[
 	return codes
 }
 
-// endTxn is Kafka's handleEndTransaction for a client (transaction version 1: the epoch must be
-// the current one).
+// endTxn is EndTxn v0-v4 (transaction version 0/1: the epoch must be the current one and stays).
 func (t *txn) endTxn(now time.Time, w waiter, producerID int64, epoch int16, commit bool) {
-	if code := t.check(producerID, epoch); code != 0 {
-		t.respond(w, fail(code))
-		return
-	}
-	ok := result{producerID: t.producerID, epoch: t.epoch}
-	invalid := fail(kerr.InvalidTxnState.Code)
-	switch t.state {
-	case stateOngoing:
-		s := statePrepareAbort
-		if commit {
-			s = statePrepareCommit
-		}
-		t.begin(kindEnd, t.next(s, now), w)
-	case stateCompleteCommit, stateCompleteAbort: // a retry of the request that completed it
-		if commit == (t.state == stateCompleteCommit) {
-			t.respond(w, ok)
-		} else {
-			t.respond(w, invalid)
-		}
-	case statePrepareCommit, statePrepareAbort: // a retry while its markers are being written
-		if commit == (t.state == statePrepareCommit) {
-			t.respond(w, fail(kerr.ConcurrentTransactions.Code))
-		} else {
-			t.respond(w, invalid)
-		}
-	default: // Empty: nothing to end
-		t.respond(w, invalid)
-	}
+	t.endTxnVersion(now, w, producerID, epoch, commit, false, noProducerID)
 }
 
 // appendDone completes (err == nil) or abandons the pending transition, as Kafka's
@@ -526,7 +522,7 @@ func (t *txn) appendDone(now time.Time, seq uint64, err error) {
 		// CONCURRENT_TRANSACTIONS on its first AddPartitionsToTxn while the markers are written,
 		// and back off (franz-go and Kafka's producer 20 ms, others longer); and once it is
 		// answered, read_committed consumers see the transaction on every partition.
-		res := result{producerID: t.producerID, epoch: t.epoch}
+		res := t.endResult()
 		if t.lim.endHold > 0 {
 			t.held = &heldEnd{w: p.w, res: res, until: now.Add(t.lim.endHold)}
 		} else {
@@ -555,17 +551,19 @@ func (t *txn) runQueued(now time.Time) {
 		q := t.queued[0]
 		ws := []waiter{q.w}
 		parts := q.parts
+		tv := q.tv
 		rest := t.queued[:0:0]
 		for _, o := range t.queued[1:] {
 			if o.producerID == q.producerID && o.epoch == q.epoch {
 				ws = append(ws, o.w)
 				parts = append(parts[:len(parts):len(parts)], o.parts...)
+				tv = max(tv, o.tv)
 			} else {
 				rest = append(rest, o)
 			}
 		}
 		t.queued = rest
-		t.addPartitionsFor(ws, q.producerID, q.epoch, parts, now)
+		t.addPartitionsFor(ws, q.producerID, q.epoch, parts, tv, now)
 	}
 }
 
@@ -589,6 +587,7 @@ func (t *txn) sendMarkers(now time.Time) {
 		}
 		to := t.next(s, now)
 		to.parts = map[TopicPartition]struct{}{}
+		completeRotation(&to)
 		t.begin(kindComplete, to, 0)
 		return
 	}

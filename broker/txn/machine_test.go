@@ -527,7 +527,7 @@ func TestLoaderLastWinsTombstoneDeletes(t *testing.T) {
 	a := meta{producerID: 1, epoch: 0, timeoutMs: 1000, state: stateEmpty, startMs: -1, lastUpdateMs: 5}
 	b := a
 	b.state, b.epoch, b.parts = stateOngoing, 1, map[TopicPartition]struct{}{tp("x", 2): {}}
-	for _, r := range []Record{record("a", &a), record("b", &a), record("a", &b), tombstone("b"),
+	for _, r := range []Record{record("a", &a, 0), record("b", &a, 0), record("a", &b, 0), tombstone("b"),
 		{Key: []byte{0, 1, 0, 0}, Value: []byte{1}}} { // a key version this package does not know
 		if err := ld.add(r); err != nil {
 			t.Fatal(err)

@@ -12,12 +12,11 @@ import (
 // ErrBadRecord is wrapped by the errors of records that cannot be decoded.
 var ErrBadRecord = errors.New("txn: undecodable __transaction_state record")
 
-// Kafka 3.x writes key v0 and value v0 (the highest version that is not flexible: v1 only adds
-// tagged fields that Kafka 4.0's transaction version 2 uses).
-const (
-	keyVersion   = 0
-	valueVersion = 0
-)
+// Kafka writes key v0 and value v0, or value v1 once transaction.version is 1 or more
+// (TransactionVersion.transactionLogValueVersion: v1 is flexible, with the tagged fields
+// PreviousProducerId, NextProducerId and ClientTransactionVersion that version 2 needs across a
+// coordinator failover).
+const keyVersion = 0
 
 func recordKey(id string) []byte {
 	k := kmsg.TxnMetadataKey{Version: keyVersion, TransactionalID: id}
@@ -25,10 +24,13 @@ func recordKey(id string) []byte {
 }
 
 // record encodes a transition exactly as Kafka's TransactionLog.valueToBytes: an Empty state
-// carries no partitions.
-func record(id string, m *meta) Record {
+// carries no partitions; value v1 (Config.TransactionVersion 1 or more) adds the tagged fields.
+func record(id string, m *meta, valueVersion int16) Record {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = valueVersion
+	if valueVersion >= 1 {
+		v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion = m.lastProducerID, m.nextProducerID, m.tv
+	}
 	v.ProducerID = m.producerID
 	v.ProducerEpoch = m.epoch
 	v.TimeoutMillis = m.timeoutMs
@@ -83,9 +85,12 @@ func (l *loader) add(r Record) error {
 		return fmt.Errorf("%w: state %d of %q", ErrBadRecord, v.State, k.TransactionalID)
 	}
 	m := meta{
-		producerID: v.ProducerID, lastProducerID: noProducerID, epoch: v.ProducerEpoch, lastEpoch: noEpoch,
-		timeoutMs: v.TimeoutMillis, state: s, parts: map[TopicPartition]struct{}{},
+		producerID: v.ProducerID, lastProducerID: noProducerID, nextProducerID: noProducerID,
+		epoch: v.ProducerEpoch, lastEpoch: noEpoch, timeoutMs: v.TimeoutMillis, state: s, parts: map[TopicPartition]struct{}{},
 		startMs: v.StartTimestamp, lastUpdateMs: v.LastUpdateTimestamp,
+	}
+	if v.Version >= 1 { // defaults -1, -1, 0 when absent
+		m.lastProducerID, m.nextProducerID, m.tv = v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion
 	}
 	if s != stateEmpty {
 		for _, t := range v.Topics {

@@ -60,7 +60,8 @@ func NewCoordinator(cfg Config, store Store, pids ProducerIDs, markers MarkerWri
 	cfg = cfg.withDefaults()
 	root, stop := context.WithCancel(context.Background())
 	return &Coordinator{
-		cfg: cfg, lim: &limits{expiration: cfg.IDExpiration, retryBackoff: cfg.RetryBackoff, endHold: cfg.EndTxnHold},
+		cfg: cfg, lim: &limits{expiration: cfg.IDExpiration, retryBackoff: cfg.RetryBackoff, endHold: cfg.EndTxnHold,
+			valueVersion: min(cfg.TransactionVersion, 1)},
 		store: store, pids: pids, markers: markers, log: cfg.Logger, root: root, stop: stop,
 		parts: map[int32]*partState{}, txns: map[string]*entry{},
 	}
