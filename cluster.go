@@ -62,7 +62,7 @@ var fixtureProps = map[string]string{
 	"offsets.topic.num.partitions":          "10",
 	"replica.lag.time.max.ms":               "3000",
 	"replica.fetch.backoff.ms":              "100",
-	"controller.quorum.election.timeout.ms": "100",
+	"controller.quorum.election.timeout.ms": "300",
 }
 
 // Cluster is a running in-process minikraft cluster.
@@ -238,11 +238,14 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener, campai
 		Logger:    c.log,
 		Listeners: lns,
 		Raft: broker.RaftTimeouts{
-			// Short enough that a cluster elects in about 100 ms, long enough that a loaded
-			// two-core machine does not make leaders step down.
-			Heartbeat:       100 * time.Millisecond,
-			Election:        100 * time.Millisecond,
-			LeaderLease:     100 * time.Millisecond,
+			// A new cluster elects at once (CampaignOnStart), so these only decide how fast a
+			// failed leader is replaced (300-600 ms) and how long a leader may go without
+			// hearing a quorum before it steps down. At 100 ms a two-core machine at load 20
+			// made leaders step down mid-test (stalls of 100-165 ms), and admin requests in
+			// flight then answered NOT_CONTROLLER or, retried, TOPIC_ALREADY_EXISTS.
+			Heartbeat:       300 * time.Millisecond,
+			Election:        300 * time.Millisecond,
+			LeaderLease:     300 * time.Millisecond,
 			Commit:          5 * time.Millisecond,
 			CampaignOnStart: campaign,
 		},

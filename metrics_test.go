@@ -193,9 +193,8 @@ func TestMetricsUnderReplicated(t *testing.T) {
 		}
 	}
 	waitFor("all in sync", all, "kafka_server_replicamanager_underreplicatedpartitions", 0)
-	if n := total(all, "kafka_controller_kafkacontroller_activecontrollercount"); n != 1 {
-		t.Errorf("%v active controllers", n)
-	}
+	// 0 for a moment while a leader steps down on a loaded machine and the next is elected.
+	waitFor("one active controller", all, "kafka_controller_kafkacontroller_activecontrollercount", 1)
 	shrinks := total(all, "kafka_server_replicamanager_isrshrinks_total")
 
 	if err := c.StopNode(2); err != nil {
