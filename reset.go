@@ -17,9 +17,11 @@ import (
 // has applied the reset.
 //
 // It is one metadata entry (raftmeta.ResetCluster), not a deletion per topic: every node drops
-// the partitions of the deleted topics and their data in one pass over the new metadata, and
-// re-creates __consumer_offsets empty under a new topic id, which its group coordinator takes
-// as a new topic (it drops the groups it held and loads none). A client that still holds the
+// the partitions of the deleted topics and their data in one pass over the new metadata (their
+// files are removed in the background), and re-creates __consumer_offsets empty under a new
+// topic id, which its group coordinator takes as a new topic (it drops the groups it held and
+// loads none); the node empties its replicas of it in place (truncated to offset 0) rather
+// than deleting and creating them. A client that still holds the
 // old metadata gets Kafka's errors, never old records: UNKNOWN_TOPIC_OR_PARTITION or
 // UNKNOWN_TOPIC_ID for a deleted topic, FENCED_LEADER_EPOCH or OFFSET_OUT_OF_RANGE on a
 // re-created one, NOT_COORDINATOR or UNKNOWN_MEMBER_ID from a group coordinator, and an

@@ -372,6 +372,26 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error)
 	return f.Response(), nil
 }
 
+// Spread has the followers learn now what this leader has committed, instead of with its next
+// replication round: hashicorp/raft tells a follower the commit index only in an AppendEntries,
+// which it sends for a new entry or, with none, after CommitTimeout to twice that (5-10 ms in the
+// test fixture), so a follower applies a committed entry that much later than the leader. Spread
+// appends a barrier entry (no command: the FSM never sees it), whose replication carries the
+// commit index at once. It does not wait for the barrier to commit; on a follower it does
+// nothing. A caller that waits until every node has applied what it just proposed (the
+// fixture's Reset and FromSnapshot) calls it after Propose.
+func (n *Node) Spread() {
+	if !n.IsLeader() {
+		return
+	}
+	// The future is answered on a buffered channel: nobody needs to wait for it. The timeout
+	// bounds only the enqueueing, which waits if raft's apply queue is full.
+	n.raft.Barrier(spreadEnqueueTimeout)
+}
+
+// spreadEnqueueTimeout bounds how long Spread waits for room in raft's apply queue.
+const spreadEnqueueTimeout = 100 * time.Millisecond
+
 // errAwaitCtx is await's error when its context ended first.
 var errAwaitCtx = errors.New("raftmeta: context ended while waiting for raft")
 

@@ -325,6 +325,7 @@ func (c *Controller) BrokerApplied(id int32, index uint64) {
 // ended, with the index each last reported; none when all caught up. It returns
 // raftmeta.ErrNotLeader if this node stops leading the quorum: the reports go to the new leader.
 func (c *Controller) AwaitApplied(ctx context.Context, index uint64, stale time.Duration) (map[int32]uint64, error) {
+	spread := false
 	for {
 		c.applied.mu.Lock()
 		reported := c.applied.changed
@@ -336,6 +337,12 @@ func (c *Controller) AwaitApplied(ctx context.Context, index uint64, stale time.
 		behind, recheck := c.behind(index, stale, time.Now())
 		if len(behind) == 0 {
 			return nil, nil
+		}
+		if !spread {
+			// The followers learn that index is committed now, not up to twice the commit
+			// timeout later (raftmeta.Node.Spread).
+			c.meta.Spread()
+			spread = true
 		}
 		t := time.NewTimer(recheck)
 		select {

@@ -22,6 +22,9 @@ func (c *Controller) ResetCluster(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The caller waits until every node has applied the entry: tell the followers now that it
+	// is committed.
+	c.meta.Spread()
 	idx, ok := res.(uint64)
 	if !ok {
 		return 0, fmt.Errorf("controller: ResetCluster answered %T", res)
@@ -36,6 +39,7 @@ func (c *Controller) RestoreTopics(ctx context.Context, st *raftmeta.State) (uin
 	if _, err := c.meta.Propose(ctx, st.RestoreCommand()); err != nil {
 		return 0, err
 	}
+	c.meta.Spread() // as in ResetCluster
 	// Propose returns once the entry is applied here: the State has it (or a later one).
 	return c.meta.State().Index, nil
 }

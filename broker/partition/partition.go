@@ -526,6 +526,23 @@ func (p *Partition) Retire() {
 	p.mu.Unlock()
 }
 
+// Recycle retires the partition as Retire does and empties its log in place (log.Log.Truncate
+// to offset 0: its segment files are cut, not removed and created again), and hands the log
+// over for a new replica of the same name (New): the replica manager recycles a replica whose
+// topic was deleted and re-created in one metadata change that keeps it on this node (the
+// internal topics at the fixture's Reset, re-created under new ids). Emptying a log costs a
+// truncation, where deleting it and creating another closed its files, renamed its directory
+// and created a directory and files again, which was most of a Reset's time on a slow disk.
+// From then on the log is the caller's: nothing of p closes or deletes it. On an error the log
+// is p's still, and only Delete or DeleteTo may follow, as after Retire.
+func (p *Partition) Recycle() (*log.Log, error) {
+	p.Retire()
+	if err := p.log.Truncate(0); err != nil {
+		return nil, err
+	}
+	return p.log, nil
+}
+
 // DeleteTo closes the partition like Delete and moves its log's directory to trash, for the
 // caller to remove later (log.Log.DeleteTo).
 func (p *Partition) DeleteTo(trash string) error {

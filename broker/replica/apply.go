@@ -41,15 +41,16 @@ func (m *Manager) Apply(st *raftmeta.State) {
 		m.cfg.Reconciling(st)
 	}
 
+	reuse := make(map[newReplica]*partition.Partition)
 	for name, t := range st.Topics {
 		m.parts.mu.RLock()
 		lt := m.parts.topics[name]
 		m.parts.mu.RUnlock()
 		if lt != nil && lt.id != t.ID {
-			m.removeTopic(name) // deleted and re-created under the same name
+			m.replaceTopic(t, reuse) // deleted and re-created under the same name
 		}
 	}
-	opened := m.openNew(st)
+	opened := m.openNew(st, reuse)
 
 	for name, t := range st.Topics {
 		m.parts.mu.RLock()
@@ -161,12 +162,17 @@ const openWorkers = 8
 // disk's journal rather than use a CPU, and a Reset, a FromSnapshot or a large CreateTopics
 // opens tens or hundreds at once. A replica that cannot be opened is logged and left out (the
 // next State tries again).
-func (m *Manager) openNew(st *raftmeta.State) map[newReplica]*partition.Partition {
+//
+// A replica in reuse (replaceTopic's: the replica of an earlier topic of the same name) is
+// emptied in place and taken over (recycleReplica) instead; if that fails it is deleted and
+// the new replica created as any other.
+func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Partition) map[newReplica]*partition.Partition {
 	self := m.cfg.Broker.NodeID
 	type job struct {
-		t  *raftmeta.Topic
-		id int32
-		tc config.Topic
+		t   *raftmeta.Topic
+		id  int32
+		tc  config.Topic
+		old *partition.Partition // to recycle, or nil
 	}
 	var jobs []job
 	for name, t := range st.Topics {
@@ -185,13 +191,23 @@ func (m *Manager) openNew(st *raftmeta.State) map[newReplica]*partition.Partitio
 			if !resolved {
 				tc, resolved = m.topicConfig(st, name), true // not concurrently: it fills a cache
 			}
-			jobs = append(jobs, job{t, mp.ID, tc})
+			jobs = append(jobs, job{t, mp.ID, tc, reuse[newReplica{name, mp.ID}]})
 		}
 	}
 	out := make(map[newReplica]*partition.Partition, len(jobs))
 	var mu sync.Mutex
 	open := func(j job) {
-		p, err := m.openPartition(j.t, j.id, j.tc)
+		var p *partition.Partition
+		err := errors.New("no replica to recycle")
+		if j.old != nil {
+			if p, err = m.recycleReplica(j.t, j.id, j.tc, j.old); err != nil {
+				m.log.Warn("cannot empty a replica in place; deleting it", "topic", j.t.Name, "partition", j.id, "err", err)
+				m.dropPartition(j.t.Name, &localPartition{Partition: j.old}, true)
+			}
+		}
+		if err != nil {
+			p, err = m.openPartition(j.t, j.id, j.tc)
+		}
 		if err != nil {
 			m.log.Error("cannot open partition", "topic", j.t.Name, "partition", j.id, "err", err)
 			return
@@ -221,6 +237,52 @@ func (m *Manager) openNew(st *raftmeta.State) map[newReplica]*partition.Partitio
 	close(next)
 	wg.Wait()
 	return out
+}
+
+// replaceTopic takes out the local replicas of the topic of t's name, which the new State
+// re-creates as t under another topic id (deleted and created again in one metadata change: the
+// internal topics at the fixture's Reset, raftmeta.ResetCluster). A replica that t keeps on this
+// node goes into reuse, for openNew to empty in place and take over (recycleReplica); the
+// others are deleted.
+func (m *Manager) replaceTopic(t *raftmeta.Topic, reuse map[newReplica]*partition.Partition) {
+	m.parts.mu.Lock()
+	lt := m.parts.topics[t.Name]
+	delete(m.parts.topics, t.Name)
+	m.parts.mu.Unlock()
+	if lt == nil {
+		return
+	}
+	for id, lp := range lt.parts {
+		kept := false
+		for _, mp := range t.Partitions {
+			if mp.ID == id && slices.Contains(mp.Replicas, m.cfg.Broker.NodeID) {
+				kept = true
+			}
+		}
+		if kept {
+			reuse[newReplica{t.Name, id}] = lp.Partition
+		} else {
+			m.dropPartition(t.Name, lp, true)
+		}
+	}
+}
+
+// recycleReplica empties old, a replica of an earlier topic of t's name, in place
+// (partition.Recycle), records t's id in its partition.metadata and wraps its log as a new
+// replica of t. Truncating first and writing the id after means a replica cut short by a crash
+// names the old topic and is removed at the next open (openPartition), never one that names the
+// new topic and holds the old one's records. After an error old is retired and still holds its
+// log, for the caller to delete.
+func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, old *partition.Partition) (*partition.Partition, error) {
+	l, err := old.Recycle()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeTopicID(filepath.Join(l.Dir(), "partition.metadata"), t.ID); err != nil {
+		return nil, err
+	}
+	l.SetConfig(logConfig(tc))
+	return partition.New(l, m.partitionConfig(t.Name, id, tc))
 }
 
 // removeTopic deletes every local replica of a topic.
@@ -275,12 +337,19 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 		return nil, err
 	}
 	if onDisk != idText {
-		if err := os.WriteFile(metaPath, []byte(fmt.Sprintf("version: 0\ntopic_id: %s\n", idText)), 0o644); err != nil {
+		if err := writeTopicID(metaPath, t.ID); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
 	return partition.New(l, m.partitionConfig(t.Name, id, tc))
+}
+
+// writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's
+// PartitionMetadataFile).
+func writeTopicID(path string, id [16]byte) error {
+	text := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 // readTopicID reads the topic id a replica's partition.metadata records (Kafka's

@@ -2,12 +2,14 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/minikraft/minikraft/broker/partition"
 	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
@@ -130,5 +132,77 @@ func TestApplyDeletesThroughTrash(t *testing.T) {
 			t.Fatalf("trash not removed: %v", trash)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A topic deleted and re-created under its name in one State that keeps the replica on this node
+// (the internal topics at the fixture's Reset) is emptied in place: the old replica refuses
+// requests, the new one starts at offset 0 with no producer state in the same directory, which
+// names the new topic id, and no trash directory is made. It survives a restart as the new
+// topic's.
+func TestApplyRecyclesReplicaOfReplacedTopic(t *testing.T) {
+	dir := t.TempDir()
+	m := New(context.Background(), Config{DataDir: dir})
+	m.cfg.Broker.NodeID = 1
+	m.Run()
+	m.Apply(oneReplica(1))
+	old, _, err := m.Leader("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		produce(t, old, []log.KeyValue{{Value: []byte("old")}}, time.Now().UnixMilli())
+	}
+	st := oneReplica(2)
+	st.Index = 2
+	st.Topics["t"].Partitions[0].LeaderEpoch = 1
+	st.Topics["t"].Partitions[0].PartitionEpoch = 1
+	m.Apply(st)
+	p, _, err := m.Leader("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p == old {
+		t.Fatal("the re-created topic kept the old partition")
+	}
+	if _, err := old.AppendAsLeader(log.EncodeBatch([]log.KeyValue{{Value: []byte("late")}}, 0), nil, 1); !errors.Is(err, partition.ErrClosed) {
+		t.Fatalf("append to the old replica: %v, want ErrClosed", err)
+	}
+	if p.LogStartOffset() != 0 || p.LogEndOffset() != 0 || p.HighWatermark() != 0 {
+		t.Fatalf("recycled replica: start %d end %d hw %d, want all 0", p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark())
+	}
+	if p.Log().Dir() != filepath.Join(dir, "t-0") {
+		t.Fatalf("recycled replica in %s", p.Log().Dir())
+	}
+	produce(t, p, []log.KeyValue{{Value: []byte("new")}}, time.Now().UnixMilli())
+	if p.LogEndOffset() != 1 {
+		t.Fatalf("log end %d after one record, want 1", p.LogEndOffset())
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), trashSuffix) {
+			t.Fatalf("a recycled replica went to the trash: %s", e.Name())
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := readTopicID(filepath.Join(dir, "t-0", "partition.metadata"))
+	if err != nil || id != "AgAAAAAAAAAAAAAAAAAAAA" {
+		t.Fatalf("partition.metadata topic id %q (%v), want the new topic's", id, err)
+	}
+	m = New(context.Background(), Config{DataDir: dir})
+	m.cfg.Broker.NodeID = 1
+	defer m.Close()
+	m.Apply(st)
+	p, _, err = m.Leader("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.LogEndOffset() != 1 {
+		t.Fatalf("reopened: log end %d, want the new topic's one record", p.LogEndOffset())
 	}
 }
