@@ -16,7 +16,11 @@ import (
 )
 
 const (
-	readBufSize = 32 << 10
+	// readBufSize is the connection's read buffer, which it keeps for its lifetime, idle or not:
+	// at 32 KiB it was most of an idle connection's memory. Large frames gain nothing from a
+	// bigger one, since bufio reads past its buffer straight into the frame once it is empty, and
+	// a burst of small pipelined requests still arrives several to a read.
+	readBufSize = 4 << 10
 	// writeBufSize is how many bytes of responses may gather before they are written even though
 	// more responses are queued.
 	writeBufSize = 32 << 10
