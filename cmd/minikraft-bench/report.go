@@ -228,6 +228,8 @@ func (r *results) cell(name string, v float64, ok bool) string {
 		return num(v)
 	case len(r.runs[name]) == 0 && len(r.errs[name]) == 0:
 		return "not run"
+	case len(r.errs[name]) == 0:
+		return "–" // the target's runs do not measure this figure (the many-clients phase is one node's)
 	}
 	return "failed"
 }
