@@ -4,6 +4,7 @@
 //	go run ./cmd/minikraft-bench                 # 3 alternating repeats, 5 s per phase
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
+//	go run ./cmd/minikraft-bench -profile -targets cluster3  # ... of an in-process three-node cluster, RF 3
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
 //	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
