@@ -21,13 +21,11 @@ import (
 
 // manyClients is what the phase measured.
 type manyClients struct {
-	conns, groups      int
-	rssPerConn         float64 // bytes of server RSS per idle connection
-	rssPerGroup        float64 // bytes of server RSS per consumer group (one member, one commit)
-	p50, p99           time.Duration
-	connsOK, groupsOK  bool
-	latencyOK          bool
-	rssBase, rssLoaded int64 // server RSS before and with everything present
+	rssPerConn        float64 // bytes of server RSS per idle connection
+	rssPerGroup       float64 // bytes of server RSS per consumer group (one member, one commit)
+	p50, p99          time.Duration
+	connsOK, groupsOK bool
+	latencyOK         bool
 }
 
 // settleRSS waits for the server's RSS to stop moving (a GC cycle or the scavenger running
@@ -56,12 +54,11 @@ func settleRSS(ctx context.Context, s *server) (int64, error) {
 // committed offset (their heartbeats going on), measures the server's RSS after each step, and
 // runs the latency phase with all of them present. Everything is closed on return.
 func runManyClients(ctx context.Context, s *server, o options, rf int16) (*manyClients, error) {
-	mc := &manyClients{conns: o.idleConns, groups: o.groups}
+	mc := &manyClients{}
 	base, err := settleRSS(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	mc.rssBase = base
 
 	conns, err := openIdle(ctx, s.addrs[0], o.idleConns)
 	defer func() {
@@ -97,13 +94,6 @@ func runManyClients(ctx context.Context, s *server, o options, rf int16) (*manyC
 	if _, err := kmsg.NewPtrFindCoordinatorRequest().RequestWith(ctx, cl); err != nil {
 		return nil, err
 	}
-	beforeGroups, err := settleRSS(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	gctx, stopHeartbeats := context.WithCancel(ctx)
-	var hb sync.WaitGroup
-	defer func() { stopHeartbeats(); hb.Wait() }()
 	// OffsetCommit v10 names topics by id.
 	mreq := kmsg.NewPtrMetadataRequest()
 	mreq.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(groupTopic)}}
@@ -114,7 +104,25 @@ func runManyClients(ctx context.Context, s *server, o options, rf int16) (*manyC
 	if len(mresp.Topics) != 1 {
 		return nil, fmt.Errorf("metadata of %s: %d topics", groupTopic, len(mresp.Topics))
 	}
-	members, err := joinGroups(ctx, cl, groupTopic, mresp.Topics[0].TopicID, o.groups)
+	topicID := mresp.Topics[0].TopicID
+	// Warm up with as many groups again, joined, committed and left (Empty, their offsets
+	// kept), so that what the first groups pay once (the offsets topic created and its
+	// partitions opened, the coordinator's code paged into RSS) is not put on every group.
+	warm, err := joinGroups(ctx, cl, groupTopic, topicID, "bench-warm", o.groups)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up groups: %w", err)
+	}
+	for _, m := range warm {
+		m.leave(ctx, cl)
+	}
+	beforeGroups, err := settleRSS(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	gctx, stopHeartbeats := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	defer func() { stopHeartbeats(); hb.Wait() }()
+	members, err := joinGroups(ctx, cl, groupTopic, topicID, "bench-group", o.groups)
 	if err != nil {
 		return nil, fmt.Errorf("consumer groups: %w", err)
 	}
@@ -126,7 +134,6 @@ func runManyClients(ctx context.Context, s *server, o options, rf int16) (*manyC
 	if err != nil {
 		return nil, err
 	}
-	mc.rssLoaded = withGroups
 	if o.groups > 0 {
 		mc.rssPerGroup, mc.groupsOK = float64(withGroups-beforeGroups)/float64(o.groups), true
 	}
@@ -186,7 +193,7 @@ type member struct {
 // joinGroups makes n groups Stable, concurrently (a broker with Kafka's 3 s
 // group.initial.rebalance.delay.ms holds every first join that long), each with one member that
 // committed offset 0 of partition 0 of topic.
-func joinGroups(ctx context.Context, cl *kgo.Client, topic string, topicID [16]byte, n int) ([]*member, error) {
+func joinGroups(ctx context.Context, cl *kgo.Client, topic string, topicID [16]byte, prefix string, n int) ([]*member, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	out := make([]*member, n)
@@ -196,7 +203,7 @@ func joinGroups(ctx context.Context, cl *kgo.Client, topic string, topicID [16]b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = joinGroup(ctx, cl, fmt.Sprintf("bench-group-%03d", i), topic, topicID)
+			out[i], errs[i] = joinGroup(ctx, cl, fmt.Sprintf("%s-%03d", prefix, i), topic, topicID)
 		}()
 	}
 	wg.Wait()
