@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -25,7 +27,12 @@ type Client struct {
 
 	mu   sync.Mutex // one request in flight
 	corr int32
+	// resp is the response buffer RequestReuse reads into and keeps for its next call.
+	resp []byte
 }
+
+// maxKeptResponse bounds the buffer a Client keeps for RequestReuse between requests.
+const maxKeptResponse = 16 << 20
 
 // NewClient wraps an established connection. maxResponse bounds a response frame.
 func NewClient(conn net.Conn, clientID string, maxResponse int32) *Client {
@@ -37,6 +44,23 @@ func NewClient(conn net.Conn, clientID string, maxResponse int32) *Client {
 func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.request(ctx, req, false)
+}
+
+// RequestReuse is Request with the response read into a buffer that the Client keeps and reads
+// the next RequestReuse's response into: the response, and every byte slice in it (a Fetch
+// response's record batches), must no longer be used once the caller makes its next
+// RequestReuse call on this Client. A follower fetching all the time so reuses one buffer instead
+// of allocating (and zeroing, and collecting) a new one of up to replica.fetch.response.max.bytes
+// per fetch. The buffer is let go when a response needs less than a quarter of it, so a fetcher
+// gone idle does not keep the largest response it ever had.
+func (c *Client) RequestReuse(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.request(ctx, req, true)
+}
+
+func (c *Client) request(ctx context.Context, req kmsg.Request, reuse bool) (kmsg.Response, error) {
 	c.corr++
 	corr := c.corr
 
@@ -63,7 +87,13 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 	if _, err := c.conn.Write(buf); err != nil {
 		return nil, err
 	}
-	frame, err := readFrame(c.r, c.maxResp)
+	var frame []byte
+	var err error
+	if reuse {
+		frame, err = c.readReusing()
+	} else {
+		frame, err = readFrame(c.r, c.maxResp)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +112,44 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return resp, nil
+}
+
+// readReusing reads one response frame into c.resp when it fits, else as readFrame does (whose
+// growth rule bounds what a peer's claimed size can make us allocate), keeping the new buffer.
+func (c *Client) readReusing() ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: size prefix: %w", ErrTruncated, err)
+		}
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(hdr[:]))
+	if size < 0 || size > c.maxResp {
+		return nil, fmt.Errorf("%w: %d (limit %d)", ErrFrameSize, size, c.maxResp)
+	}
+	n := int(size)
+	if n > cap(c.resp) {
+		// Past the size prefix, readFrame's reader reads the rest as a frame of n bytes.
+		fr := frameReader{r: c.r}
+		frame, err := fr.body(n)
+		if err != nil {
+			return nil, err
+		}
+		if cap(frame) <= maxKeptResponse {
+			c.resp = frame[:cap(frame)]
+		}
+		return frame, nil
+	}
+	frame := c.resp[:n]
+	if n < cap(c.resp)/4 {
+		c.resp = nil // the caller still has frame; the Client lets it go
+	}
+	if m, err := io.ReadFull(c.r, frame); err != nil {
+		c.resp = nil
+		return nil, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, m, n, err)
+	}
+	return frame, nil
 }
 
 // Close closes the connection.

@@ -99,14 +99,31 @@ func (fr *frameReader) next(limit int32) (frame []byte, pooled bool, err error) 
 	} else {
 		buf = make([]byte, min(n, firstChunk))
 	}
+	frame, err = fr.fill(buf, got, n, pooled)
+	if err != nil {
+		return nil, false, err
+	}
+	return frame, pooled, nil
+}
+
+// body reads a frame of n bytes whose size prefix has been read, into a buffer of its own
+// (never the pool's), by the growth rule.
+func (fr *frameReader) body(n int) ([]byte, error) {
+	return fr.fill(make([]byte, min(n, firstChunk)), 0, n, false)
+}
+
+// fill reads the rest of a frame of n bytes into buf, which holds its first got bytes, growing
+// buf by the growth rule (into a buffer from the pool's allocator when pooled).
+func (fr *frameReader) fill(buf []byte, got, n int, pooled bool) ([]byte, error) {
+	r, pool := fr.r, fr.pool
 	for {
 		m, err := io.ReadFull(r, buf[got:])
 		got += m
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, got, n, err)
+			return nil, fmt.Errorf("%w: got %d of %d bytes: %w", ErrTruncated, got, n, err)
 		}
 		if got == n {
-			return buf, pooled, nil
+			return buf, nil
 		}
 		// Grow to n if the growth rule allows it, else to n/16, or n/256, …: the largest that it
 		// allows, so the steps to n are as few as they can be and the buffers left behind add up

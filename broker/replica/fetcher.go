@@ -282,7 +282,9 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 	sess.build(req, want)
 	rctx, cancel := context.WithTimeout(ctx, m.cfg.Broker.ReplicaFetchWaitMax+10*time.Second)
 	defer cancel()
-	raw, err := cl.Request(rctx, req)
+	// The response's record batches live in the client's reused buffer: they are appended
+	// (copied to the log) below, before this fetcher's next fetch reads over them.
+	raw, err := cl.RequestReuse(rctx, req)
 	if err != nil {
 		sess.handleError()
 		return err

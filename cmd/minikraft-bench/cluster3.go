@@ -87,3 +87,12 @@ func clusterServer(args []string) int {
 	c.Close()
 	return 0
 }
+
+// startCluster3InProcess starts the three-node cluster in this process, for -profile.
+func startCluster3InProcess(dir string) (addrs []string, stop func(), err error) {
+	c, err := minikraft.StartCluster(3, minikraft.WithDir(dir), minikraft.Quiet())
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Addrs(), func() { c.Close() }, nil
+}

@@ -23,8 +23,10 @@ type measurement struct {
 	idleRSS, peakRSS int64
 	produce, consume map[int]rate // by record size
 	p50, p99         time.Duration
-	ioPerProduce     float64 // server read+write syscalls per produce request
-	ioPerFetch       float64 // ... per fetch request
+	ioPerProduce     float64         // server read+write syscalls per produce request
+	ioPerFetch       float64         // ... per fetch request
+	cpuPerGB         map[int]float64 // server CPU seconds per GB of values acknowledged, by record size
+	clients          *manyClients    // nil when the phase did not run
 }
 
 type rate struct{ mbps, recps float64 }
@@ -132,7 +134,7 @@ func runTarget(ctx context.Context, t target, dir string, o options) (*measureme
 
 func runPhases(ctx context.Context, s *server, t target, o options) (*measurement, error) {
 	var err error
-	m := &measurement{produce: map[int]rate{}, consume: map[int]rate{}}
+	m := &measurement{produce: map[int]rate{}, consume: map[int]rate{}, cpuPerGB: map[int]float64{}}
 	if m.startup, err = measureStartup(ctx, s); err != nil {
 		if ctx.Err() != nil || !errors.Is(err, errFirstWrite) {
 			return nil, fmt.Errorf("startup: %w", err)
@@ -152,6 +154,13 @@ func runPhases(ctx context.Context, s *server, t target, o options) (*measuremen
 	if _, m.idleRSS, err = s.memory(); err != nil {
 		return nil, err
 	}
+	// Before the throughput phases, while the heap is still small: afterwards the Go servers'
+	// heaps have megabytes of free but resident memory that new connections would reuse unseen.
+	if t.rf == 1 && (o.idleConns > 0 || o.groups > 0) {
+		if m.clients, err = runManyClients(ctx, s, o, t.rf); err != nil {
+			return nil, fmt.Errorf("many clients: %w", err)
+		}
+	}
 
 	topics := []string{"bench-latency"}
 	for _, size := range o.sizes {
@@ -169,15 +178,27 @@ func runPhases(ctx context.Context, s *server, t target, o options) (*measuremen
 		if err != nil {
 			return nil, err
 		}
+		cpu0, err := s.cpuSeconds()
+		if err != nil {
+			return nil, err
+		}
 		r, n, err := producePhase(ctx, s.addrs, topic, size, o.duration, &cnt)
 		if err != nil {
 			return nil, fmt.Errorf("produce %s: %w", sizeLabel(size), err)
+		}
+		cpu1, err := s.cpuSeconds()
+		if err != nil {
+			return nil, err
 		}
 		mid, err := s.ioCalls()
 		if err != nil {
 			return nil, err
 		}
 		m.produce[size] = r
+		// n-1 records of size bytes were acknowledged in the timed part (plus the warm-up one).
+		if gb := float64(n) * float64(size) / 1e9; gb > 0 {
+			m.cpuPerGB[size] = (cpu1 - cpu0) / gb
+		}
 		if m.consume[size], err = consumePhase(ctx, s.addrs, topic, n, 2*o.duration, &cnt); err != nil {
 			return nil, fmt.Errorf("consume %s: %w", sizeLabel(size), err)
 		}

@@ -4,6 +4,7 @@
 //	go run ./cmd/minikraft-bench                 # 3 alternating repeats, 5 s per phase
 //	go run ./cmd/minikraft-bench -quick          # a few seconds, for CI
 //	go run ./cmd/minikraft-bench -profile        # pprof of an in-process minikraft under load
+//	go run ./cmd/minikraft-bench -profile -targets cluster3  # ... of an in-process three-node cluster, RF 3
 //	go run ./cmd/minikraft-bench -soak 10m       # RSS over a steady produce+consume load
 //	go run ./cmd/minikraft-bench -scale 100,1000,10000  # partition scale of one node (scale.go)
 //	go run ./cmd/minikraft-bench -fetch-sessions 1000  # fetch cost of a 1,000-partition consumer, with and without sessions
@@ -20,10 +21,12 @@
 // machine (page cache, thermal, other tenants) spreads over both; medians are reported.
 //
 // Per run and server: startup time (process start to the first acknowledged write, a topic
-// auto-created on the way), idle RSS a moment after that, produce throughput per record size
-// (acks=all, idempotent, 6 partitions, incompressible values), consume throughput of the same
-// records from the start, produce latency at a fixed rate, read+write syscalls of the server per
-// produce and per fetch request (/proc/<pid>/io), and peak RSS (VmHWM) at the end.
+// auto-created on the way), idle RSS a moment after that, the many-clients phase on one node
+// (clients.go: RSS per idle connection and per consumer group, produce latency with them present),
+// produce throughput per record size (acks=all, idempotent, 6 partitions, incompressible values)
+// and the server's CPU seconds per GB acknowledged (/proc/<pid>/stat), consume throughput of the
+// same records from the start, produce latency at a fixed rate, read+write syscalls of the server
+// per produce and per fetch request (/proc/<pid>/io), and peak RSS (VmHWM) at the end.
 //
 // The three-node RF 3 column runs the root package's StartCluster in a child process.
 package main
@@ -64,6 +67,8 @@ type options struct {
 	compression []string        // non-empty: the compressed-produce run instead of the benchmark
 	txn         bool            // the transactions run (txn.go) instead of the benchmark
 	txnBackoff  time.Duration   // the transactional client's CONCURRENT_TRANSACTIONS backoff
+	idleConns   int             // the many-clients phase (clients.go): idle connections ...
+	groups      int             // ... and consumer groups on one node
 }
 
 func main() {
@@ -128,6 +133,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&compression, "compression", "", "instead of benchmarking, measure compressed produces with these codecs (e.g. snappy,lz4,zstd,gzip) against uncompressed ones")
 	fs.BoolVar(&o.txn, "transactions", false, "instead of benchmarking, measure transactions per second and commit latency of one transactional producer")
 	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
+	fs.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections of the many-clients phase on one node (0 with -groups 0 skips the phase)")
+	fs.IntVar(&o.groups, "groups", 100, "consumer groups (one member each, one committed offset) of the many-clients phase")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -151,6 +158,12 @@ func parseFlags(args []string) (options, error) {
 		}
 		if !set["disk-mb"] {
 			o.diskMB = 32
+		}
+		if !set["idle-conns"] {
+			o.idleConns = 100
+		}
+		if !set["groups"] {
+			o.groups = 10
 		}
 	}
 	var err error
@@ -191,6 +204,10 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-latency-size must be 1..1048576")
 	case o.diskMB < 1 || o.diskMB > 1<<16:
 		return o, errors.New("-disk-mb must be 1..65536")
+	case o.idleConns < 0 || o.idleConns > 10_000:
+		return o, errors.New("-idle-conns must be 0..10000")
+	case o.groups < 0 || o.groups > 1000:
+		return o, errors.New("-groups must be 0..1000")
 	}
 	return o, nil
 }

@@ -39,21 +39,37 @@ func runProfile(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
-	var b *broker.Broker
-	pprof.Do(ctx, pprof.Labels("side", "broker"), func(context.Context) { b, err = startInProcess(dir) })
-	if err != nil {
-		return err
+	// -targets cluster3 profiles the three-node cluster with RF 3 topics instead of one node.
+	var addrs []string
+	var rf int16 = 1
+	if o.targets["cluster3"] {
+		if !haveCluster {
+			return errNoCluster
+		}
+		var stop func()
+		pprof.Do(ctx, pprof.Labels("side", "broker"), func(context.Context) { addrs, stop, err = startCluster3InProcess(dir) })
+		if err != nil {
+			return err
+		}
+		defer stop()
+		rf = 3
+	} else {
+		var b *broker.Broker
+		pprof.Do(ctx, pprof.Labels("side", "broker"), func(context.Context) { b, err = startInProcess(dir) })
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		addr, _ := b.ListenerAddr("PLAINTEXT")
+		addrs = []string{addr.String()}
 	}
-	defer b.Close()
-	addr, _ := b.ListenerAddr("PLAINTEXT")
-	addrs := []string{addr.String()}
 
 	size := o.sizes[0]
 	if slices.Contains(o.sizes, 1000) {
 		size = 1000
 	}
 	const topic = "bench-profile"
-	if err := createTopics(ctx, addrs, o.partitions, 1, []string{topic}); err != nil {
+	if err := createTopics(ctx, addrs, o.partitions, rf, []string{topic}); err != nil {
 		return err
 	}
 	runtime.SetMutexProfileFraction(5)
@@ -89,7 +105,7 @@ func runProfile(ctx context.Context, o options) error {
 	// Allocation accounting: every allocation sampled from here on, so the per-batch counts are
 	// exact rather than estimated from 512 KiB samples. Only this pass pays for it.
 	allocTopic := "bench-allocs"
-	if err := createTopics(ctx, addrs, o.partitions, 1, []string{allocTopic}); err != nil {
+	if err := createTopics(ctx, addrs, o.partitions, rf, []string{allocTopic}); err != nil {
 		return err
 	}
 	runtime.MemProfileRate = 1
@@ -114,7 +130,7 @@ func runProfile(ctx context.Context, o options) error {
 	runtime.MemProfileRate = 512 * 1024
 
 	var rep strings.Builder
-	fmt.Fprintf(&rep, "# minikraft profile: %s records, %d partitions, acks=all, in-process broker\n\n", sizeLabel(size), o.partitions)
+	fmt.Fprintf(&rep, "# minikraft profile: %s records, %d partitions, RF %d, acks=all, in-process (%d node(s))\n\n", sizeLabel(size), o.partitions, rf, rf)
 	fmt.Fprintf(&rep, "## Broker allocations while producing (%d batches in %d produce requests of %.0f KB on average, %d records)\n\n",
 		bc.produceBatches.Load(), produceReqs, float64(produceBytes)/float64(max(produceReqs, 1))/1e3, bc.produceRecords.Load())
 	allocReport(&rep, diffSnapshots(before, mid), bc.produceBatches.Load(), "batch", 0)

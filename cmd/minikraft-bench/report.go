@@ -67,6 +67,10 @@ func (r *results) figures() []figure {
 		)
 	}
 	for _, size := range r.o.sizes {
+		f = append(f, figure{label: fmt.Sprintf("server CPU s per GB acknowledged, produce %s ↓", sizeLabel(size)),
+			get: func(m *measurement) (float64, bool) { x, ok := m.cpuPerGB[size]; return x, ok }})
+	}
+	for _, size := range r.o.sizes {
 		f = append(f, figure{label: fmt.Sprintf("consume %s from the start, MB/s", sizeLabel(size)),
 			get:   func(m *measurement) (float64, bool) { x, ok := m.consume[size]; return x.mbps, ok },
 			share: consumeShare})
@@ -81,6 +85,39 @@ func (r *results) figures() []figure {
 		figure{label: "server read+write syscalls per produce request ↓", get: func(m *measurement) (float64, bool) { return m.ioPerProduce, true }},
 		figure{label: "server read+write syscalls per fetch request ↓", get: func(m *measurement) (float64, bool) { return m.ioPerFetch, true }},
 	)
+	if r.o.idleConns > 0 {
+		f = append(f, figure{label: fmt.Sprintf("RSS per idle connection (%d open), KB ↓", r.o.idleConns),
+			get: func(m *measurement) (float64, bool) {
+				if m.clients == nil || !m.clients.connsOK {
+					return 0, false
+				}
+				return m.clients.rssPerConn / 1e3, true
+			}})
+	}
+	if r.o.groups > 0 {
+		f = append(f, figure{label: fmt.Sprintf("RSS per consumer group (%d Stable, one member), KB ↓", r.o.groups),
+			get: func(m *measurement) (float64, bool) {
+				if m.clients == nil || !m.clients.groupsOK {
+					return 0, false
+				}
+				return m.clients.rssPerGroup / 1e3, true
+			}})
+	}
+	if r.o.idleConns > 0 || r.o.groups > 0 {
+		with := fmt.Sprintf("with %d idle connections and %d groups present", r.o.idleConns, r.o.groups)
+		for _, q := range []struct {
+			name string
+			get  func(*manyClients) time.Duration
+		}{{"p50", func(c *manyClients) time.Duration { return c.p50 }}, {"p99", func(c *manyClients) time.Duration { return c.p99 }}} {
+			f = append(f, figure{label: "produce latency " + q.name + " " + lat + " " + with + ", ms ↓",
+				get: func(m *measurement) (float64, bool) {
+					if m.clients == nil || !m.clients.latencyOK {
+						return 0, false
+					}
+					return ms(q.get(m.clients)), true
+				}})
+		}
+	}
 	return f
 }
 
@@ -99,10 +136,10 @@ func (r *results) markdown(o options, now time.Time) string {
 		p(" **Other work was running on the machine: these figures are noisier than a quiet machine's.**")
 	}
 	tags := ""
-	p("\n\n```sh\ngo run %s./cmd/minikraft-bench -duration %v -repeat %d -sizes %s\n```\n\n", tags, o.duration, o.repeat, sizesFlag(o.sizes))
+	p("\n\n```sh\ngo run %s./cmd/minikraft-bench -duration %v -repeat %d -sizes %s -idle-conns %d -groups %d\n```\n\n", tags, o.duration, o.repeat, sizesFlag(o.sizes), o.idleConns, o.groups)
 
-	p("| figure (median of %d) | minikraft | kfake | minikraft / kfake | minikraft, share of limit | kfake, share of limit | %s |\n", o.repeat, nameCluster3)
-	p("|---|--:|--:|--:|--:|--:|--:|\n")
+	p("| figure (median of %d) | minikraft | kfake | minikraft / kfake | minikraft, share of limit | kfake, share of limit | %s | 3 nodes / minikraft |\n", o.repeat, nameCluster3)
+	p("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, f := range r.figures() {
 		mk, okM := r.median(nameMinikraft, f.get)
 		kf, okK := r.median(nameKfake, f.get)
@@ -119,15 +156,18 @@ func (r *results) markdown(o options, now time.Time) string {
 				shareK = f.share(kf, r.lim)
 			}
 		}
-		c3 := "n/a¹"
+		c3, c3ratio := "n/a¹", "–"
 		if haveCluster {
 			v, ok := r.median(nameCluster3, f.get)
 			c3 = r.cell(nameCluster3, v, ok)
+			if ok && okM && mk != 0 {
+				c3ratio = fmt.Sprintf("%.2f×", v/mk)
+			}
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s |\n", f.label, r.cell(nameMinikraft, mk, okM), r.cell(nameKfake, kf, okK), ratio, shareM, shareK, c3)
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", f.label, r.cell(nameMinikraft, mk, okM), r.cell(nameKfake, kf, okK), ratio, shareM, shareK, c3, c3ratio)
 	}
 	p("\n")
-	p("↓: lower is better. MB is 10⁶ bytes of record values. Both servers run as their own process, on loopback, with empty data directories and persistence on (minikraft's log, kfake's `DataDir`), neither fsyncing each write (Kafka's default), and are driven by the same franz-go client: acks=all, idempotent, no compression, round-robin over %d partitions, %v linger for throughput and 0 for latency, values from a random (incompressible) buffer. Runs alternate which server goes first. Throughput phases last %v (consume stops when it has read everything produced, or after %v). Latency is measured from when each record was due, so a stall cannot hide. Startup runs from the process's exec to the first acknowledged write to a topic that it auto-creates. Syscalls are the server's `syscr + syscw` from `/proc/<pid>/io` (socket and file reads and writes; not epoll or futex). kfake runs as this benchmark's binary re-executed, so its RSS includes franz-go's client code pages.\n\n",
+	p("↓: lower is better. MB is 10⁶ bytes of record values. Both servers run as their own process, on loopback, with empty data directories and persistence on (minikraft's log, kfake's `DataDir`), neither fsyncing each write (Kafka's default), and are driven by the same franz-go client: acks=all, idempotent, no compression, round-robin over %d partitions, %v linger for throughput and 0 for latency, values from a random (incompressible) buffer. Runs alternate which server goes first. Throughput phases last %v (consume stops when it has read everything produced, or after %v). Latency is measured from when each record was due, so a stall cannot hide. Startup runs from the process's exec to the first acknowledged write to a topic that it auto-creates. Syscalls are the server's `syscr + syscw` from `/proc/<pid>/io` (socket and file reads and writes; not epoll or futex). kfake runs as this benchmark's binary re-executed, so its RSS includes franz-go's client code pages. Server CPU is the process's utime + stime from `/proc/<pid>/stat` over each produce phase (10 ms ticks), divided by the GB of values acknowledged; the three-node cluster runs its nodes in one process, so its figure is the three nodes' sum. The many-clients figures are taken on the idle node right after start, before the throughput phases (whose garbage would leave free resident heap that hides new memory): the server's settled RSS before and after opening the idle connections (each sends one ApiVersions v0 request and reads the answer, then stays silent), then before and after making the consumer groups Stable (one member each, joined, synced and committed through one client whose connections exist before the first reading, heartbeating every 3 s), after as many warm-up groups joined, committed and left, so that what the first groups pay once (the offsets topic, the coordinator's code paged in) is not put on every group; the latency phase then runs again with all of them present.\n\n",
 		o.partitions, throughputLinger, o.duration, 2*o.duration)
 	if haveCluster {
 		p("¹ The three-node cluster replicates every write to three nodes (RF 3, acks=all); kfake has no real replication, so there is no ratio for that column.\n")
@@ -188,6 +228,8 @@ func (r *results) cell(name string, v float64, ok bool) string {
 		return num(v)
 	case len(r.runs[name]) == 0 && len(r.errs[name]) == 0:
 		return "not run"
+	case len(r.errs[name]) == 0:
+		return "–" // the target's runs do not measure this figure (the many-clients phase is one node's)
 	}
 	return "failed"
 }

@@ -261,3 +261,40 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return strings.TrimSpace(t.b.String())
 }
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
+// architecture Go runs on (the kernel exports it to user space as a constant, whatever CONFIG_HZ).
+const clockTicks = 100
+
+// cpuSeconds returns the user plus system CPU time the server process has used, summed over all
+// its threads (fields 14 and 15 of /proc/<pid>/stat). The three-node column runs its nodes in one
+// process, so there it is the three nodes' sum.
+func (s *server) cpuSeconds() (float64, error) {
+	return procCPUSeconds(s.cmd.Process.Pid)
+}
+
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state), so utime (14) and stime (15) are f[11] and f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		t, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += t
+	}
+	return float64(ticks) / clockTicks, nil
+}
