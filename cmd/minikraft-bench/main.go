@@ -10,6 +10,7 @@
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
 //	go run ./cmd/minikraft-bench -transactions -profile  # where a transaction waits: pprof, trace, round trips (txnprofile.go)
+//	go run ./cmd/minikraft-bench -security      # SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on one node (security.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -64,6 +65,7 @@ type options struct {
 	compression []string        // non-empty: the compressed-produce run instead of the benchmark
 	txn         bool            // the transactions run (txn.go) instead of the benchmark
 	txnBackoff  time.Duration   // the transactional client's CONCURRENT_TRANSACTIONS backoff
+	security    bool            // the SASL_SSL against PLAINTEXT run (security.go) instead of the benchmark
 }
 
 func main() {
@@ -82,7 +84,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.txn && o.profile {
+	if o.security {
+		err = runSecurity(ctx, o)
+	} else if o.txn && o.profile {
 		err = runTxnProfile(ctx, o)
 	} else if o.txn {
 		err = runTransactions(ctx, o)
@@ -128,6 +132,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&compression, "compression", "", "instead of benchmarking, measure compressed produces with these codecs (e.g. snappy,lz4,zstd,gzip) against uncompressed ones")
 	fs.BoolVar(&o.txn, "transactions", false, "instead of benchmarking, measure transactions per second and commit latency of one transactional producer")
 	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
+	fs.BoolVar(&o.security, "security", false, "instead of benchmarking, measure produce and consume over SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on the same node")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
