@@ -38,11 +38,12 @@ func (a *acked) snapshot() map[string]bool {
 }
 
 // faultTopic creates a topic with 3 partitions, RF 3, min ISR 2 and waits for its leaders.
-func faultTopic(t *testing.T, c *minikraft.Cluster, name string) {
+// opts are extra client options (the secured tests' TLS and SASL login), here and below.
+func faultTopic(t *testing.T, c *minikraft.Cluster, name string, opts ...kgo.Opt) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClientT(t, kgo.SeedBrokers(c.Addrs()...)))
+	adm := kadm.NewClient(newClientT(t, append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...)}, opts...)...))
 	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, name); err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +53,12 @@ func faultTopic(t *testing.T, c *minikraft.Cluster, name string) {
 }
 
 // writeDuring produces numbered records until stop is closed and returns what was acknowledged.
-func writeDuring(t *testing.T, c *minikraft.Cluster, topic string, stop <-chan struct{}) map[string]bool {
+func writeDuring(t *testing.T, c *minikraft.Cluster, topic string, stop <-chan struct{}, opts ...kgo.Opt) map[string]bool {
 	t.Helper()
-	cl := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond),
+	cl := newClientT(t, append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.RecordDeliveryTimeout(20*time.Second))
+		kgo.RecordDeliveryTimeout(20 * time.Second)}, opts...)...)
 	a := &acked{vals: map[string]bool{}}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 100)
@@ -82,12 +83,13 @@ func writeDuring(t *testing.T, c *minikraft.Cluster, topic string, stop <-chan s
 }
 
 // checkAllRead reads the topic back and fails on a lost acknowledged record or a duplicate.
-func checkAllRead(t *testing.T, c *minikraft.Cluster, topic string, want map[string]bool) {
+func checkAllRead(t *testing.T, c *minikraft.Cluster, topic string, want map[string]bool, opts ...kgo.Opt) {
 	t.Helper()
 	if len(want) == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
-	cl := newClientT(t, kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := newClientT(t, append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	seen := map[string]int{}

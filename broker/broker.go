@@ -122,6 +122,9 @@ type Broker struct {
 	ctrlDial  raftmeta.Dialer          // to controller listeners, with their TLS (security_glue.go)
 	ctrlTLS   *tls.Config              // this node's controller listener's TLS; nil: PLAINTEXT
 
+	// ctrlAuth is the controller listener's SASL exchange (security_glue.go); nil: none.
+	ctrlAuth func(net.Conn) (net.Conn, error)
+
 	serveOnce sync.Once
 	serving   atomic.Bool // startServing has opened the client listeners (Ready)
 	failOnce  sync.Once
@@ -341,6 +344,9 @@ func (b *Broker) startMeta() error {
 	}
 	if b.ctrlTLS != nil {
 		ctrlLn = tls.NewListener(ctrlLn, b.ctrlTLS) // the handshake runs on the Mux's first read
+	}
+	if b.ctrlAuth != nil {
+		ctrlLn = &saslListener{Listener: ctrlLn, auth: b.ctrlAuth} // so does the SASL exchange
 	}
 	b.cmux = raftmeta.NewMux(ctrlLn, b.clusterID(), b.log)
 	b.wg.Add(1)

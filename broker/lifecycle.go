@@ -56,6 +56,17 @@ func (b *Broker) waitForMetadata() bool {
 	return true
 }
 
+// waitForOwnRegistration waits until this node's metadata has applied its registration (the
+// State's index reaches the broker epoch, which is the registration's Raft index), so that it
+// serves clients with the ACLs, SCRAM credentials and topics committed before it. The controller
+// answers the registration once it is committed, and a node restarted on an old log may not have
+// applied that far yet: it would answer from an older State (an ACL-holding client refused, a
+// topic unknown). Kafka's broker likewise opens its listeners only once its metadata has caught
+// up after registering. It returns false when the node stops first.
+func (b *Broker) waitForOwnRegistration() bool {
+	return b.meta.WaitForIndex(b.ctx, uint64(b.brokerEpoch.Load())) == nil
+}
+
 // metadataLoop reconciles the local partitions with every newly published State.
 func (b *Broker) metadataLoop() {
 	if !b.waitForMetadata() {

@@ -28,6 +28,9 @@ const scramBootstrapWait = 30 * time.Second
 
 // serveAfterScramBootstrap creates the missing bootstrap credentials, then starts serving.
 func (b *Broker) serveAfterScramBootstrap() {
+	if !b.waitForOwnRegistration() {
+		return
+	}
 	if len(b.scramBoot) == 0 {
 		b.startServing()
 		return

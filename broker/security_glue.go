@@ -3,9 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minikraft/minikraft/broker/config"
@@ -85,33 +89,42 @@ func (b *Broker) setupSecurity() error {
 	return nil
 }
 
-// setupControllerTLS reads the controller listener's TLS when it is mapped to SSL: the server
-// side for this node's CONTROLLER listener (wrapped around it under raftmeta.Mux, so Raft's RPCs
-// and the control calls both run over TLS), and the client side every node dials controllers
-// with (b.ctrlDial: Raft's transport, the control calls). The controller listener's ssl.*
-// properties apply, listener-prefixed first; a voter's host must match its certificate unless
-// ssl.endpoint.identification.algorithm is empty.
+// setupControllerTLS reads the controller listener's security when it is mapped to SSL,
+// SASL_PLAINTEXT or SASL_SSL: the server side for this node's CONTROLLER listener (TLS wrapped
+// around it under raftmeta.Mux, so Raft's RPCs and the control calls both run over TLS; a SASL
+// exchange on each connection before the Mux reads it, b.ctrlAuth), and the client side every
+// node dials controllers with (b.ctrlDial: Raft's transport, the control calls). The controller
+// listener's ssl.* and sasl.* properties apply, listener-prefixed first; a voter's host must
+// match its certificate unless ssl.endpoint.identification.algorithm is empty.
 func (b *Broker) setupControllerTLS(base raftmeta.Dialer) error {
 	bc := &b.cfg.Broker
 	if len(bc.ControllerListenerNames) == 0 {
 		return nil
 	}
 	name := bc.ControllerListenerNames[0]
-	if proto, _ := bc.SecurityProtocol(name); proto != "SSL" {
+	proto, _ := bc.SecurityProtocol(name)
+	if proto == "PLAINTEXT" || proto == "" {
 		return nil
 	}
-	if _, ok := bc.Listener(name); ok && bc.IsController() {
-		cfg, err := security.ServerTLSFor(bc.Props, name, "SSL")
+	_, local := bc.Listener(name)
+	local = local && bc.IsController()
+	if local && (proto == "SSL" || proto == "SASL_SSL") {
+		cfg, err := security.ServerTLSFor(bc.Props, name, proto)
 		if err != nil {
 			return fmt.Errorf("broker: controller listener %s: %w", name, err)
 		}
 		b.ctrlTLS = cfg
 	}
-	tc, err := security.ClientTLS(bc.Props, name)
+	if local && (proto == "SASL_PLAINTEXT" || proto == "SASL_SSL") {
+		if err := b.setupControllerSASL(name); err != nil {
+			return err
+		}
+	}
+	c, err := security.ControllerClientFor(bc.Props, name, proto)
 	if err != nil {
 		return fmt.Errorf("broker: controller listener %s: %w", name, err)
 	}
-	c := &security.Client{TLS: tc}
+	c.ClientID = "minikraft-controller-" + strconv.Itoa(int(bc.NodeID))
 	b.ctrlDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := base(ctx, network, addr)
 		if err != nil {
@@ -120,6 +133,106 @@ func (b *Broker) setupControllerTLS(base raftmeta.Dialer) error {
 		return c.Secure(ctx, nc, addr)
 	}
 	return nil
+}
+
+// setupControllerSASL makes b.ctrlAuth, the SASL exchange every connection to this node's
+// controller listener runs before raftmeta.Mux reads it. Its mechanisms are the listener's
+// sasl.enabled.mechanisms if set for it, else sasl.mechanism.controller.protocol; only PLAIN's
+// JAAS users can log in, as in Kafka: SCRAM credentials live in the metadata that the
+// controllers' quorum itself serves, so a SCRAM mechanism stops the start.
+func (b *Broker) setupControllerSASL(name string) error {
+	bc := &b.cfg.Broker
+	props := bc.Props
+	prefixed := "listener.name." + strings.ToLower(name) + ".sasl.enabled.mechanisms"
+	if _, ok := props[prefixed]; !ok {
+		props = maps.Clone(props)
+		mech := props["sasl.mechanism.controller.protocol"]
+		if strings.TrimSpace(mech) == "" {
+			mech = security.PLAIN
+		}
+		props[prefixed] = mech
+	}
+	sasl, err := security.ServerSASL(props, name, nil)
+	if err != nil {
+		return fmt.Errorf("broker: controller listener %s: %w (SCRAM cannot log in to controllers: its credentials are in the metadata the controllers serve; use PLAIN, as Kafka does)", name, err)
+	}
+	mux := wire.NewMux()
+	wire.HandleSASL(mux)
+	srv := wire.NewServer(mux, wire.ServerConfig{
+		AuthTimeout:  connectionsMaxIdle(bc.Props),
+		MaxAuthBytes: saslServerMaxReceive(bc.Props),
+		Logger:       b.log,
+	})
+	b.ctrlAuth = func(nc net.Conn) (net.Conn, error) {
+		c, principal, err := srv.Authenticate(nc, name, sasl)
+		if err != nil {
+			return nil, err
+		}
+		b.log.Debug("controller connection authenticated", "principal", principal, "remote", nc.RemoteAddr())
+		return c, nil
+	}
+	return nil
+}
+
+// saslListener hands out connections that run the controller listener's SASL exchange on their
+// first Read or Write, on the goroutine raftmeta.Mux gives each connection, so a slow or hostile
+// peer holds up no other (as tls.NewListener defers its handshake).
+type saslListener struct {
+	net.Listener
+	auth func(net.Conn) (net.Conn, error)
+}
+
+func (l *saslListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &saslConn{Conn: nc, auth: l.auth}, nil
+}
+
+// saslConn is one accepted controller connection; after a failed exchange every Read and Write
+// fails with its error (and the socket is closed).
+type saslConn struct {
+	net.Conn
+	auth     func(net.Conn) (net.Conn, error)
+	once     sync.Once
+	c        net.Conn
+	err      error
+	deadline atomic.Pointer[time.Time] // the last SetDeadline, which the exchange's own replaces
+}
+
+func (s *saslConn) login() error {
+	s.once.Do(func() {
+		if s.c, s.err = s.auth(s.Conn); s.err != nil {
+			s.Conn.Close()
+			return
+		}
+		if d := s.deadline.Load(); d != nil {
+			s.err = s.Conn.SetDeadline(*d)
+		}
+	})
+	return s.err
+}
+
+// SetDeadline is kept to be set again after the exchange, which clears the deadline it sets:
+// raftmeta.Mux bounds the wait for a connection's tag with one set before its first Read.
+func (s *saslConn) SetDeadline(t time.Time) error {
+	s.deadline.Store(&t)
+	return s.Conn.SetDeadline(t)
+}
+
+func (s *saslConn) Read(b []byte) (int, error) {
+	if err := s.login(); err != nil {
+		return 0, err
+	}
+	return s.c.Read(b)
+}
+
+func (s *saslConn) Write(b []byte) (int, error) {
+	if err := s.login(); err != nil {
+		return 0, err
+	}
+	return s.c.Write(b)
 }
 
 // interBrokerDialer opens connections to other nodes' inter-broker listeners.

@@ -21,7 +21,19 @@ import (
 // --add-scram does; franz-go then logs in with SCRAM-SHA-256 and -512 as those users, and an
 // RF 3 topic's followers replicate over the SCRAM inter-broker links (every write acked by the
 // full ISR). A wrong password is refused with SASL_AUTHENTICATION_FAILED.
-func TestBitnamiScramCluster(t *testing.T) {
+func TestBitnamiScramCluster(t *testing.T) { bitnamiScramCluster(t, false) }
+
+// TestBitnamiScramClusterControllerSASL is TestBitnamiScramCluster with the CONTROLLER listener
+// on SASL_PLAINTEXT too: KAFKA_CONTROLLER_USER and _PASSWORD with
+// KAFKA_CFG_SASL_MECHANISM_CONTROLLER_PROTOCOL=PLAIN, the nodes logging in to each other's
+// controllers (Raft, registration, forwarded admin requests) as that user.
+func TestBitnamiScramClusterControllerSASL(t *testing.T) { bitnamiScramCluster(t, true) }
+
+func bitnamiScramCluster(t *testing.T, controllerSASL bool) {
+	ctrlProto := "PLAINTEXT"
+	if controllerSASL {
+		ctrlProto = "SASL_PLAINTEXT"
+	}
 	type ports struct{ plain, internal, client, ctrl int }
 	ps := make([]ports, 3)
 	var voters []string
@@ -39,7 +51,7 @@ func TestBitnamiScramCluster(t *testing.T) {
 			"KAFKA_CFG_CONTROLLER_QUORUM_VOTERS=" + strings.Join(voters, ","),
 			"KAFKA_KRAFT_CLUSTER_ID=abcdefghijklmnopqrstuv",
 			fmt.Sprintf("KAFKA_CFG_LISTENERS=PLAINTEXT://127.0.0.1:%d,INTERNAL://127.0.0.1:%d,CLIENT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", p.plain, p.internal, p.client, p.ctrl),
-			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+			"KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT,CONTROLLER:" + ctrlProto,
 			"KAFKA_CFG_INTER_BROKER_LISTENER_NAME=INTERNAL",
 			"KAFKA_CFG_SASL_MECHANISM_INTER_BROKER_PROTOCOL=SCRAM-SHA-512",
 			"KAFKA_CFG_SASL_ENABLED_MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
@@ -48,6 +60,10 @@ func TestBitnamiScramCluster(t *testing.T) {
 			"KAFKA_INTER_BROKER_USER=interbroker",
 			"KAFKA_INTER_BROKER_PASSWORD=interbroker-secret",
 			"KAFKA_CFG_LOG_DIRS=" + filepath.Join(dir, fmt.Sprint("node-", i)),
+		}
+		if controllerSASL {
+			env = append(env, "KAFKA_CFG_SASL_MECHANISM_CONTROLLER_PROTOCOL=PLAIN",
+				"KAFKA_CONTROLLER_USER=controller_user", "KAFKA_CONTROLLER_PASSWORD=controller-secret")
 		}
 		nodes = append(nodes, &node{t: t, args: clusterTimeouts, env: env, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", p.plain)})
 	}

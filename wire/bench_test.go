@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minikraft/minikraft/internal/testcert"
 )
 
 // benchPartitions and benchPartitionBytes are what the end-to-end benchmark's clients send and
@@ -121,47 +124,92 @@ func benchServeProduceWith(b *testing.B, recycle bool, obs RequestObserver) {
 func BenchmarkServeFetch(b *testing.B) {
 	for _, version := range []int16{11, 13} {
 		b.Run(fmt.Sprintf("v%d", version), func(b *testing.B) {
-			records := make([][]byte, benchPartitions)
-			for i := range records {
-				records[i] = make([]byte, benchPartitionBytes)
-				for j := range records[i] {
-					records[i][j] = byte(j * (i + 1))
-				}
-			}
-			mux := NewMux()
-			mux.Handle(1, 4, 13, func(_ context.Context, r *Request) Future {
-				req := r.Msg.(*kmsg.FetchRequest)
-				resp := req.ResponseKind().(*kmsg.FetchResponse)
-				st := kmsg.NewFetchResponseTopic()
-				st.Topic = "orders"
-				st.TopicID = [16]byte{1, 2, 3}
-				for p, recs := range records {
-					sp := kmsg.NewFetchResponseTopicPartition()
-					sp.Partition = int32(p)
-					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = 1e6, 1e6, 0
-					sp.RecordBatches = recs
-					st.Partitions = append(st.Partitions, sp)
-				}
-				resp.Topics = append(resp.Topics, st)
-				return Done(resp, nil)
-			})
-			req := kmsg.NewPtrFetchRequest()
-			req.ReplicaID = -1
-			req.MaxBytes = 50 << 20
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = "orders"
-			ft.TopicID = [16]byte{1, 2, 3}
-			for p := range benchPartitions {
-				fp := kmsg.NewFetchRequestTopicPartition()
-				fp.Partition = int32(p)
-				fp.PartitionMaxBytes = 1 << 20
-				ft.Partitions = append(ft.Partitions, fp)
-			}
-			req.Topics = append(req.Topics, ft)
-			frame := encodeRequest(req, version, 1)
-			benchRoundTrips(b, benchConn(b, mux), frame, benchPartitions*benchPartitionBytes)
+			benchServeFetch(b, version, benchPartitionBytes, benchConn(b, fetchMux(benchPartitionBytes)))
 		})
 	}
+}
+
+// BenchmarkServeFetchTLS is BenchmarkServeFetch over TLS 1.3 (AES-128-GCM where the CPU has
+// AES instructions), with record sets of a caught-up consumer (16 KiB a partition) and of one
+// reading from the start (1 MiB): what a SASL_SSL or SSL listener adds to a fetch.
+func BenchmarkServeFetchTLS(b *testing.B) {
+	ca, err := testcert.NewCA("bench CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf, err := ca.Issue("broker", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{16 << 10, benchPartitionBytes} {
+		b.Run(fmt.Sprintf("partition=%dKiB", size>>10), func(b *testing.B) {
+			s := NewServer(fetchMux(size), ServerConfig{MaxFirstRequestBytes: DefaultMaxRequestBytes})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() {
+				_ = s.ServeSecure(ln, "SSL", Security{TLS: &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}})
+			}()
+			nc, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				_ = nc.Close()
+				_ = s.Close()
+			})
+			benchServeFetch(b, 13, size, nc)
+		})
+	}
+}
+
+// fetchMux answers every Fetch with benchPartitions record sets of size bytes.
+func fetchMux(size int) *Mux {
+	records := make([][]byte, benchPartitions)
+	for i := range records {
+		records[i] = make([]byte, size)
+		for j := range records[i] {
+			records[i][j] = byte(j * (i + 1))
+		}
+	}
+	mux := NewMux()
+	mux.Handle(1, 4, 13, func(_ context.Context, r *Request) Future {
+		req := r.Msg.(*kmsg.FetchRequest)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = "orders"
+		st.TopicID = [16]byte{1, 2, 3}
+		for p, recs := range records {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = int32(p)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = 1e6, 1e6, 0
+			sp.RecordBatches = recs
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+		return Done(resp, nil)
+	})
+	return mux
+}
+
+// benchServeFetch round-trips a Fetch of every partition over nc.
+func benchServeFetch(b *testing.B, version int16, size int, nc net.Conn) {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxBytes = 50 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "orders"
+	ft.TopicID = [16]byte{1, 2, 3}
+	for p := range benchPartitions {
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition = int32(p)
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+	}
+	req.Topics = append(req.Topics, ft)
+	frame := encodeRequest(req, version, 1)
+	benchRoundTrips(b, nc, frame, benchPartitions*size)
 }
 
 // BenchmarkReadFrame reads one 6 MiB frame from memory: the framing's own allocation and copying,

@@ -1,10 +1,13 @@
 package wire
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -106,3 +109,33 @@ func (c *conn) setPrincipal(p string) {
 	info.Principal = p
 	c.info = &info
 }
+
+// Authenticate runs Kafka's SASL exchange (the server side of SaslHandshake and
+// SaslAuthenticate, as on a SASL listener) on nc, a connection that is not served as Kafka
+// requests afterwards: the controller listener's, whose connections then carry Raft's RPCs and
+// the control calls (raftmeta.Mux). s's Mux must serve SaslHandshake and SaslAuthenticate
+// (HandleSASL); its ServerConfig's AuthTimeout and MaxAuthBytes bound the exchange. It returns
+// the connection to read and write afterwards (nc, with what was read ahead of the exchange's
+// end in front of it) and the principal; on an error the caller closes nc.
+func (s *Server) Authenticate(nc net.Conn, listenerName string, sasl Authenticator) (net.Conn, string, error) {
+	c := newConn(s, nc, listenerName, Security{SASL: sasl})
+	defer c.cancel()
+	br := bufio.NewReaderSize(nc, 4<<10)
+	fr := &frameReader{pool: &s.frames, recycle: s.mux.recycles, r: br}
+	if err := c.authenticate(fr); err != nil {
+		return nil, "", err
+	}
+	if n := br.Buffered(); n > 0 {
+		ahead, _ := br.Peek(n)
+		return &prefixConn{Conn: nc, r: io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), nc)}, c.info.Principal, nil
+	}
+	return nc, c.info.Principal, nil
+}
+
+// prefixConn is a connection whose first bytes were already read into a buffer.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }

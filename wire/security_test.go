@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -414,4 +415,72 @@ func FuzzSASLHandshakeFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServerAuthenticate: Server.Authenticate runs the exchange on a connection that is not
+// served afterwards (the controller listener's) and hands it back with what the client sent
+// right behind its last SaslAuthenticate in front; a wrong token answers
+// SASL_AUTHENTICATION_FAILED and fails.
+func TestServerAuthenticate(t *testing.T) {
+	mux := NewMux()
+	HandleSASL(mux)
+	s := NewServer(mux, ServerConfig{AuthTimeout: testTimeout})
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		c         net.Conn
+		principal string
+		err       error
+	}
+	accept := func() <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			c, p, err := s.Authenticate(nc, "CONTROLLER", testAuth{})
+			ch <- result{c, p, err}
+		}()
+		return ch
+	}
+
+	got := accept()
+	c := dial(t, ln.Addr().String())
+	c.send(handshake("TEST", 1), 1)
+	c.recv(17, 1)
+	// The last token and the first bytes of what follows in one write.
+	c.write(append(encodeRequest(authenticate("good"), 2, 9), "after"...))
+	_, r := c.recv(36, 2)
+	if a := r.(*kmsg.SASLAuthenticateResponse); a.ErrorCode != 0 {
+		t.Fatalf("authenticate: %+v", a)
+	}
+	res := <-got
+	if res.err != nil || res.principal != "User:tester" {
+		t.Fatalf("Authenticate: %q, %v", res.principal, res.err)
+	}
+	defer res.c.Close()
+	_ = res.c.SetDeadline(time.Now().Add(testTimeout))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(res.c, buf); err != nil || string(buf) != "after" {
+		t.Fatalf("read after the exchange: %q, %v", buf, err)
+	}
+
+	got = accept()
+	c = dial(t, ln.Addr().String())
+	c.send(handshake("TEST", 1), 1)
+	c.recv(17, 1)
+	c.send(authenticate("bad"), 2)
+	_, r = c.recv(36, 2)
+	if a := r.(*kmsg.SASLAuthenticateResponse); a.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("wrong token: %+v", a)
+	}
+	if res := <-got; !errors.Is(res.err, ErrAuthentication) {
+		t.Fatalf("wrong token: %v", res.err)
+	}
 }

@@ -279,8 +279,6 @@ func TestFromPropertiesErrors(t *testing.T) {
 			`config: listeners: listener "EXTERNAL" has no entry in listener.security.protocol.map`, ErrInvalidBroker},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:9094"},
 			`config: listeners: listener "EXTERNAL" has no entry in listener.security.protocol.map`, ErrInvalidBroker},
-		{map[string]string{"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"},
-			"config: listeners: controller listener CONTROLLER uses security protocol SASL_SSL: minikraft's controller listeners support only PLAINTEXT and SSL (no SASL)", ErrInvalidBroker},
 		{map[string]string{"security.inter.broker.protocol": "SASL_PLAINTEXT"},
 			`config: inter.broker.listener.name: "SASL_PLAINTEXT" must be a listener name defined in advertised.listeners; the valid options are PLAINTEXT`, ErrInvalidBroker},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9092"}, `config: listeners: listeners "PLAINTEXT" and "CONTROLLER" use the same port 9092`, ErrInvalidBroker},

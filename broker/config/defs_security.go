@@ -37,7 +37,7 @@ var securityDefs = []*Def{
 	bdef("sasl.mechanism.inter.broker.protocol", TypeString, v("PLAIN"), ReadOnly, nil,
 		"SASL mechanism used for inter-broker communication (minikraft: PLAIN; Kafka's default is GSSAPI)."),
 	bdef("sasl.mechanism.controller.protocol", TypeString, v("PLAIN"), ReadOnly, nil,
-		"SASL mechanism used for communication with controllers (minikraft's controller listener is PLAINTEXT or SSL: a SASL controller listener stops the start; Kafka's default is GSSAPI)."),
+		"SASL mechanism used for communication with controllers (a SASL controller listener takes PLAIN only, its users from the listener's JAAS configuration: SCRAM credentials are in the metadata the controllers serve; Kafka's default is GSSAPI)."),
 	bdef("ssl.principal.mapping.rules", TypeString, v("DEFAULT"), ReadOnly, nil,
 		"A list of rules for mapping from distinguished name from the client certificate to short name (RULE:pattern/replacement/[LU] or DEFAULT, first match wins; patterns are RE2 regular expressions)."),
 	bdef("sasl.server.max.receive.size", TypeInt, v("524288"), ReadOnly, atLeast(1),

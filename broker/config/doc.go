@@ -49,9 +49,8 @@
 //   - controller.quorum.voters may be left out on a node with the controller role: it then is
 //     <node.id>@<its controller listener>, a one-voter quorum (a bind-all host becomes 127.0.0.1).
 //     Kafka requires the property.
-//   - Client and inter-broker listeners may use any of Kafka's four security protocols (their
-//     keystores and SASL settings are read by broker/security); a controller listener must be
-//     PLAINTEXT or SSL (no SASL), or the start stops with a line saying so.
+//   - Listeners may use any of Kafka's four security protocols (their keystores and SASL settings
+//     are read by broker/security); a SASL controller listener takes PLAIN only, as in Kafka.
 //   - A listener named PLAINTEXT, or named in controller.listener.names, needs no entry in an
 //     explicitly set listener.security.protocol.map (Kafka requires an entry for every listener
 //     once the map is set). controller.listener.names is upper-cased like listener names.

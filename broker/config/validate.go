@@ -99,17 +99,12 @@ func (b *Broker) validateListeners() error {
 	return nil
 }
 
-// checkProtocol: a listener needs a protocol (see SecurityProtocol). Client and inter-broker
-// listeners may use any of Kafka's four; a controller listener PLAINTEXT or SSL: Raft and the
-// control calls share it (raftmeta.Mux splits its connections by their first byte, under the
-// TLS layer), and neither runs a SASL exchange.
+// checkProtocol: a listener needs a protocol (see SecurityProtocol), any of Kafka's four. (A
+// controller listener's SASL exchange runs before raftmeta.Mux splits its connections by their
+// first byte, under the TLS layer; broker/security_glue.go.)
 func (b *Broker) checkProtocol(prop, name string) error {
-	p, ok := b.SecurityProtocol(name)
-	if !ok {
+	if _, ok := b.SecurityProtocol(name); !ok {
 		return brokerErr(prop, "listener %q has no entry in listener.security.protocol.map", name)
-	}
-	if p != "PLAINTEXT" && p != "SSL" && slices.Contains(b.ControllerListenerNames, name) {
-		return brokerErr(prop, "controller listener %s uses security protocol %s: minikraft's controller listeners support only PLAINTEXT and SSL (no SASL)", name, p)
 	}
 	return nil
 }

@@ -170,6 +170,16 @@ type Client struct {
 // SCRAM-SHA-256 and SCRAM-SHA-512 log in with the credential in the metadata, which
 // config.ScramBootstrapProp or AlterUserScramCredentials must have created).
 func ClientFor(all map[string]string, listener, protocol string) (*Client, error) {
+	return clientFor(all, listener, protocol, "sasl.mechanism.inter.broker.protocol")
+}
+
+// ControllerClientFor is ClientFor for the controller listener, whose mechanism is
+// sasl.mechanism.controller.protocol (PLAIN by default): how a node dials controllers.
+func ControllerClientFor(all map[string]string, listener, protocol string) (*Client, error) {
+	return clientFor(all, listener, protocol, "sasl.mechanism.controller.protocol")
+}
+
+func clientFor(all map[string]string, listener, protocol, mechanismProp string) (*Client, error) {
 	p := newProps(all, listener)
 	c := &Client{}
 	if protocol == "SSL" || protocol == "SASL_SSL" {
@@ -179,12 +189,12 @@ func ClientFor(all map[string]string, listener, protocol string) (*Client, error
 		}
 	}
 	if protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL" {
-		c.Mechanism = strings.ToUpper(strings.TrimSpace(p.m["sasl.mechanism.inter.broker.protocol"]))
+		c.Mechanism = strings.ToUpper(strings.TrimSpace(p.m[mechanismProp]))
 		if c.Mechanism == "" {
 			c.Mechanism = defaultMechanism
 		}
 		if c.Mechanism != PLAIN && !IsScram(c.Mechanism) {
-			return nil, errf("sasl.mechanism.inter.broker.protocol", "%s is not supported (minikraft's links use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.Mechanism)
+			return nil, errf(mechanismProp, "%s is not supported (minikraft's links use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.Mechanism)
 		}
 		j, err := jaasFor(p, c.Mechanism)
 		if err != nil {
@@ -192,7 +202,7 @@ func ClientFor(all map[string]string, listener, protocol string) (*Client, error
 		}
 		c.User, c.Password = j.Options["username"], j.Options["password"]
 		if c.User == "" {
-			return nil, errf(p.prefix+strings.ToLower(c.Mechanism)+".sasl.jaas.config", "the inter-broker listener %s needs username and password options for this node's own login", listener)
+			return nil, errf(p.prefix+strings.ToLower(c.Mechanism)+".sasl.jaas.config", "listener %s needs username and password options for this node's own login", listener)
 		}
 	}
 	if c.TLS == nil && c.Mechanism == "" {

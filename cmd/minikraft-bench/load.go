@@ -303,7 +303,12 @@ func createTopics(ctx context.Context, addrs []string, partitions int32, rf int1
 // acknowledged records over the time to the last acknowledgement. It returns the number of
 // records now in the topic (including the warm-up record).
 func producePhase(ctx context.Context, addrs []string, topic string, size int, d time.Duration, hooks ...kgo.Hook) (rate, int64, error) {
-	cl, err := kgo.NewClient(producerOpts(addrs, topic, throughputLinger, hooks...)...)
+	return producePhaseWith(ctx, addrs, topic, size, d, nil, hooks...)
+}
+
+// producePhaseWith is producePhase with extra client options (the -security mode's TLS and SASL).
+func producePhaseWith(ctx context.Context, addrs []string, topic string, size int, d time.Duration, extra []kgo.Opt, hooks ...kgo.Hook) (rate, int64, error) {
+	cl, err := kgo.NewClient(append(producerOpts(addrs, topic, throughputLinger, hooks...), extra...)...)
 	if err != nil {
 		return rate{}, 0, err
 	}
@@ -342,13 +347,18 @@ func producePhase(ctx context.Context, addrs []string, topic string, size int, d
 // consumePhase reads the topic from the start until want records arrived or limit passed,
 // without a group (a direct consumer), and counts value bytes.
 func consumePhase(ctx context.Context, addrs []string, topic string, want int64, limit time.Duration, hooks ...kgo.Hook) (rate, error) {
+	return consumePhaseWith(ctx, addrs, topic, want, limit, nil, hooks...)
+}
+
+// consumePhaseWith is consumePhase with extra client options.
+func consumePhaseWith(ctx context.Context, addrs []string, topic string, want int64, limit time.Duration, extra []kgo.Opt, hooks ...kgo.Hook) (rate, error) {
 	start := time.Now()
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addrs...),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithHooks(hooks...),
-	)
+	}, extra...)...)
 	if err != nil {
 		return rate{}, err
 	}

@@ -11,6 +11,7 @@
 //	go run ./cmd/minikraft-bench -compression snappy,lz4,zstd,gzip  # compressed produce (compressed.go)
 //	go run ./cmd/minikraft-bench -transactions  # transactions per second and commit latency (txn.go)
 //	go run ./cmd/minikraft-bench -transactions -profile  # where a transaction waits: pprof, trace, round trips (txnprofile.go)
+//	go run ./cmd/minikraft-bench -security      # SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on one node (security.go)
 //
 // Both servers run as separate processes so that their RSS is their own: minikraft from a binary
 // that the command builds with `go build` into a temporary directory, kfake as this binary
@@ -69,6 +70,7 @@ type options struct {
 	txnBackoff  time.Duration   // the transactional client's CONCURRENT_TRANSACTIONS backoff
 	idleConns   int             // the many-clients phase (clients.go): idle connections ...
 	groups      int             // ... and consumer groups on one node
+	security    bool            // the SASL_SSL against PLAINTEXT run (security.go) instead of the benchmark
 }
 
 func main() {
@@ -87,7 +89,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.txn && o.profile {
+	if o.security {
+		err = runSecurity(ctx, o)
+	} else if o.txn && o.profile {
 		err = runTxnProfile(ctx, o)
 	} else if o.txn {
 		err = runTransactions(ctx, o)
@@ -135,6 +139,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.txnBackoff, "txn-backoff", 20*time.Millisecond, "with -transactions: the client's backoff after CONCURRENT_TRANSACTIONS (franz-go's default 20ms)")
 	fs.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections of the many-clients phase on one node (0 with -groups 0 skips the phase)")
 	fs.IntVar(&o.groups, "groups", 100, "consumer groups (one member each, one committed offset) of the many-clients phase")
+	fs.BoolVar(&o.security, "security", false, "instead of benchmarking, measure produce and consume over SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on the same node")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {

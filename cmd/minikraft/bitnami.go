@@ -35,8 +35,9 @@ import (
 //     (default user / bitnami) with KAFKA_CFG_SASL_MECHANISM_INTER_BROKER_PROTOCOL, required when
 //     the inter-broker listener (KAFKA_CFG_INTER_BROKER_LISTENER_NAME, bitnami's default INTERNAL)
 //     uses SASL, and KAFKA_CONTROLLER_USER and _PASSWORD with
-//     KAFKA_CFG_SASL_MECHANISM_CONTROLLER_PROTOCOL for a SASL controller listener (which minikraft
-//     then refuses: its controller listener is PLAINTEXT or SSL). Each SASL listener gets bitnami's JAAS
+//     KAFKA_CFG_SASL_MECHANISM_CONTROLLER_PROTOCOL for a SASL controller listener (PLAIN only: a
+//     SCRAM one stops the start, its credentials being in the metadata the controllers serve).
+//     Each SASL listener gets bitnami's JAAS
 //     configuration: PLAIN's user_<name> entries for every client user (and the inter-broker user
 //     on the inter-broker listener, which logs in as it). With SCRAM enabled, the client users
 //     (and the inter-broker and controller users whose mechanism is SCRAM) are created in the
