@@ -1,6 +1,6 @@
 package broker
 
-// WriteTxnMarkers (key 27), versions 0–1.
+// WriteTxnMarkers (key 27), versions 0–2.
 //
 // The transaction coordinator's request to a partition leader: for each marker (producer id and
 // epoch, COMMIT or ABORT, the coordinator's epoch) and each partition named, append a control
@@ -12,7 +12,10 @@ package broker
 // NOT_LEADER_OR_FOLLOWER, an older producer epoch INVALID_PRODUCER_EPOCH, an older coordinator
 // epoch than the producer's last marker TRANSACTION_COORDINATOR_FENCED, too small an ISR
 // NOT_ENOUGH_REPLICAS. A retried request appends its markers again, which is harmless: a marker
-// for a producer with no open transaction ends nothing (as in Kafka).
+// for a producer with no open transaction ends nothing (as in Kafka). v2 (KIP-1228) says each
+// marker's transaction version: a version 2 marker whose producer epoch is not above the
+// producer's while a transaction is open is a late copy of the previous transaction's marker and
+// INVALID_PRODUCER_EPOCH (partition.AppendMarkerVersion); v0-v1 markers count as version 0.
 //
 // For a partition of __consumer_offsets, once its marker is acknowledged the group coordinator
 // is told (onTxnMarker), so the offsets a TxnOffsetCommit left pending become committed or are
@@ -30,7 +33,7 @@ import (
 	"github.com/minikraft/minikraft/wire"
 )
 
-func init() { register(27, 0, 1, (*Broker).handleWriteTxnMarkers) }
+func init() { register(27, 0, 2, (*Broker).handleWriteTxnMarkers) }
 
 // markerRequestTimeout is how long a marker waits for the in-sync replicas: Kafka's
 // request.timeout.ms default, which its handler uses for the append.
@@ -126,6 +129,6 @@ func (b *Broker) appendMarker(topic string, part int32, m kmsg.WriteTxnMarkersRe
 		}
 		return nil, partition.AppendInfo{}, err
 	}
-	info, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed, -1)
+	info, err := p.AppendMarkerVersion(m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed, -1, m.TransactionVersion)
 	return p, info, err
 }

@@ -270,9 +270,12 @@ func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader
 		}
 	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	req.Version = 1 // Kafka 3.x's marker sender: v2 (Kafka 4.2) adds the transaction version
+	// v2 (Kafka 4.2, KIP-1228) carries the transaction version, which the partition needs to
+	// tell a version 2 marker from a late copy of the previous transaction's.
+	req.Version = 2
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
 	mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
+	mk.TransactionVersion = m.TransactionVersion
 	for _, tp := range parts {
 		if n := len(mk.Topics); n == 0 || mk.Topics[n-1].Topic != tp.Topic {
 			mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()

@@ -53,7 +53,19 @@ func (p *Partition) HasOngoingTxn(producerID int64) bool {
 // marker with an older producer epoch than the producer's is ErrInvalidProducerEpoch; one from a
 // coordinator epoch older than the producer's last marker's is ErrCoordinatorFenced. With
 // requiredAcks -1 it is refused below min.insync.replicas; the caller waits with WaitForAck.
+// It is AppendMarkerVersion for a marker of transaction version 0 or 1.
 func (p *Partition) AppendMarker(producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool, requiredAcks int16) (AppendInfo, error) {
+	return p.AppendMarkerVersion(producerID, producerEpoch, coordinatorEpoch, commit, requiredAcks, 0)
+}
+
+// AppendMarkerVersion is AppendMarker for a marker of the given transaction version (WriteTxnMarkers
+// v2's TransactionVersion, KIP-1228). A version 2 end bumps the producer epoch and its markers carry
+// the bumped one, which the producer's next transaction then writes with; so a version 2 marker
+// must have an epoch above the producer's here, else it is a late copy of the previous
+// transaction's marker, which would end the transaction now open and let the last stable offset
+// pass it (ErrInvalidProducerEpoch, Kafka's KAFKA-19446). The exception is a copy with no
+// transaction open (a coordinator retrying a marker it wrote, KAFKA-19999): appended, harmless.
+func (p *Partition) AppendMarkerVersion(producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool, requiredAcks int16, transactionVersion int8) (AppendInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -67,7 +79,12 @@ func (p *Partition) AppendMarker(producerID int64, producerEpoch int16, coordina
 	}
 	if e := p.producers.entry(producerID); e != nil {
 		// Kafka's ProducerAppendInfo.appendEndTxnMarker: checkProducerEpoch, checkCoordinatorEpoch.
-		if producerEpoch < e.epoch {
+		stale := producerEpoch < e.epoch
+		if transactionVersion >= 2 && producerEpoch == e.epoch {
+			_, open := p.log.OngoingTxn(producerID)
+			stale = open
+		}
+		if stale {
 			return AppendInfo{}, ErrInvalidProducerEpoch
 		}
 		if coordinatorEpoch < e.coordinatorEpoch {

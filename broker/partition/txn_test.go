@@ -348,3 +348,43 @@ func checkCommittedView(t *testing.T, res ReadResult, decided *sync.Map) int {
 	}
 	return n
 }
+
+// TestTV2MarkerOfPreviousTransaction: under transaction version 2 the end of a transaction
+// bumps the epoch and its markers carry the new one, which the producer's next transaction then
+// uses. A late copy of the previous transaction's marker (a retried or delayed WriteTxnMarkers)
+// has the epoch of the transaction now open, and must not end it: the last stable offset would
+// pass records nobody committed (Kafka's KAFKA-19446: a version 2 marker needs an epoch above
+// the producer's). The same copy with no transaction open is a harmless retry (KAFKA-19999), and
+// a version 0/1 marker keeps the old rule (an epoch not below the producer's).
+func TestTV2MarkerOfPreviousTransaction(t *testing.T) {
+	p := newPartition(t, "", Config{})
+	soleLeader(t, p, 0)
+	mustProduce(t, p, txn(5, 3, 0, 2)) // 0-1: a transaction at epoch 3
+	_, err := p.AppendMarkerVersion(5, 4, 0, true, -1, 2)
+	wantOK(t, "COMMIT at the bumped epoch 4", err) // 2
+	wantLSO(t, p, 3)
+	_, err = p.AppendMarkerVersion(5, 4, 0, true, -1, 2)
+	wantOK(t, "a retry of that COMMIT, no transaction open", err) // 3
+	wantLSO(t, p, 4)
+
+	mustProduce(t, p, txn(5, 4, 0, 2)) // 4-5: the next transaction, at epoch 4
+	wantLSO(t, p, 4)
+	_, err = p.AppendMarkerVersion(5, 4, 0, true, -1, 2)
+	wantErr(t, "the previous transaction's COMMIT while the next one is open", err, ErrInvalidProducerEpoch)
+	if !p.HasOngoingTxn(5) {
+		t.Fatal("a late marker of the previous transaction ended the open one")
+	}
+	wantLSO(t, p, 4)
+	mustProduce(t, p, plain(1)) // 6
+	wantLSO(t, p, 4)
+
+	_, err = p.AppendMarkerVersion(5, 5, 0, false, -1, 2)
+	wantOK(t, "the open transaction's own ABORT, at epoch 5", err) // 7
+	wantLSO(t, p, 8)
+
+	// Version 0/1: the marker has the data's epoch, which it may end.
+	mustProduce(t, p, txn(5, 5, 0, 1)) // 8
+	_, err = p.AppendMarkerVersion(5, 5, 0, true, -1, 0)
+	wantOK(t, "a version 1 COMMIT at the data's epoch", err) // 9
+	wantLSO(t, p, 10)
+}

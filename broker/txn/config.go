@@ -72,6 +72,11 @@ type Markers struct {
 	ProducerEpoch    int16
 	Commit           bool
 	Partitions       []TopicPartition
+	// TransactionVersion is the version of the end the markers are for (2: a version 2 end,
+	// whose markers carry the bumped epoch; 0 otherwise), WriteTxnMarkers v2's (KIP-1228): a
+	// partition refuses a version 2 marker whose epoch is not above the producer's while a
+	// transaction is open there, the late copy of an earlier transaction's marker.
+	TransactionVersion int8
 }
 
 // MarkerWriter delivers markers to the partitions' leaders (Kafka's TransactionMarkerChannelManager:

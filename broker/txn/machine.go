@@ -596,6 +596,7 @@ func (t *txn) sendMarkers(now time.Time) {
 	t.out.markers = append(t.out.markers, markerReq{seq: t.seq, m: Markers{
 		TransactionalID: t.id, CoordinatorEpoch: t.coordEpoch, ProducerID: t.producerID,
 		ProducerEpoch: t.epoch, Commit: t.state == statePrepareCommit, Partitions: sortedParts(t.parts),
+		TransactionVersion: markerVersion(t.tv),
 	}})
 }
 

@@ -150,3 +150,14 @@ func (t *txn) prepareEnd(now time.Time, w waiter, s state, tv2 bool, fresh int64
 	}
 	t.begin(kindEnd, to, w)
 }
+
+// markerVersion is the transaction version the markers of an end recorded with tv carry: 2 for a
+// client's version 2 end (EndTxn v5), whose Prepare bumped the epoch; 0 otherwise, the fence and
+// timeout aborts included (recorded as version 0, see fence), whose markers may carry the epoch
+// of the transaction they end.
+func markerVersion(tv int16) int8 {
+	if tv >= 2 {
+		return 2
+	}
+	return 0
+}

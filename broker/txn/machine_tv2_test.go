@@ -67,7 +67,7 @@ func TestTV2EpochBumpPerEnd(t *testing.T) {
 		if m.epoch != epoch+1 || m.tv != 2 || (m.state != statePrepareCommit && m.state != statePrepareAbort) {
 			t.Fatalf("txn %d: Prepare record %+v", i, m)
 		}
-		if mk := h.answerMarkers(nil); mk.ProducerEpoch != epoch+1 || mk.Commit != commit {
+		if mk := h.answerMarkers(nil); mk.ProducerEpoch != epoch+1 || mk.Commit != commit || mk.TransactionVersion != 2 {
 			t.Fatalf("txn %d: markers %+v", i, mk)
 		}
 		h.flush(nil)
@@ -232,6 +232,11 @@ func TestTV2FencedProducer(t *testing.T) {
 	w := h.w()
 	h.tx.initProducerID(h.now, w, 60000, nil, noProducerID) // fence: abort at epoch 1
 	h.collect()
+	h.flush(nil)
+	// The fence's markers are version 0's: the partitions take them at the data's epoch too.
+	if mk := h.answerMarkers(nil); mk.ProducerEpoch != 1 || mk.Commit || mk.TransactionVersion != 0 {
+		t.Fatalf("fence markers %+v", mk)
+	}
 	h.finish()
 	if c := h.code(w); c != kerr.ConcurrentTransactions.Code || h.tx.state != stateCompleteAbort || h.tx.epoch != 1 {
 		t.Fatalf("fence = %d, state %v epoch %d", c, h.tx.state, h.tx.epoch)
