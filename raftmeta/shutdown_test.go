@@ -58,7 +58,9 @@ func TestCloseWithSilentFollower(t *testing.T) {
 	var nodes []*Node
 	for i, m := range muxes {
 		cfg := tcpNodeConfig(m, int32(i), t.TempDir(), voters)
-		cfg.HeartbeatTimeout, cfg.CommitTimeout = testHeartbeat, testCommit
+		// A second, not testHeartbeat: 300 proposals on a loaded machine must not cost the
+		// leader its lease, and what is tested (Close) does not wait on these timeouts.
+		cfg.HeartbeatTimeout, cfg.CommitTimeout = time.Second, testCommit
 		cfg.Dial = func(addr string, timeout time.Duration) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
