@@ -142,9 +142,17 @@ func TestQuorumAndReassignThreeNodes(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	out = ok(t, "", "kafka-topics", "--bootstrap-server", bs, "--describe", "--topic", "r")
-	if !strings.Contains(out, "\tPartition: 0\tLeader: ") || !strings.Contains(out, "Replicas: 2,1,0") {
-		t.Fatalf("describe after reassignment %q", out)
+	// --verify read the controller's view; the broker a describe reaches may apply the
+	// completion a moment later, as in Kafka.
+	for {
+		out = ok(t, "", "kafka-topics", "--bootstrap-server", bs, "--describe", "--topic", "r")
+		if strings.Contains(out, "\tPartition: 0\tLeader: ") && strings.Contains(out, "Replicas: 2,1,0") && strings.Contains(out, "Replicas: 1,0,2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("describe after reassignment %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// A stopped node leaves its partitions under-replicated.
