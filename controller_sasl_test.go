@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/minikraft/minikraft"
 	"github.com/minikraft/minikraft/broker/security"
-	"github.com/minikraft/minikraft/internal/testcert"
 )
 
 // TestControllerSASL: the controller listener on SASL_SSL (and SASL_PLAINTEXT) with PLAIN, the
@@ -28,33 +25,14 @@ import (
 func TestControllerSASL(t *testing.T) {
 	for _, proto := range []string{"SASL_SSL", "SASL_PLAINTEXT"} {
 		t.Run(proto, func(t *testing.T) {
-			ca, err := testcert.NewCA("minikraft controller CA")
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf, err := ca.Issue("minikraft-node", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			ks, trust := filepath.Join(dir, "keystore.pem"), filepath.Join(dir, "ca.pem")
-			if err := os.WriteFile(ks, append(append([]byte{}, leaf.KeyPEM...), leaf.CertPEM...), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(trust, ca.CertPEM, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c := minikraft.NewCluster(t, 3,
+			ca, pem := nodePEM(t, "minikraft controller CA")
+			c := minikraft.NewCluster(t, 3, append(pem,
 				minikraft.WithConfig("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:"+proto),
-				minikraft.WithConfig("ssl.keystore.type", "PEM"),
-				minikraft.WithConfig("ssl.keystore.location", ks),
-				minikraft.WithConfig("ssl.truststore.type", "PEM"),
-				minikraft.WithConfig("ssl.truststore.location", trust),
 				minikraft.WithConfig("sasl.enabled.mechanisms", "SCRAM-SHA-512"), // the clients'; the controller listener takes its own
 				minikraft.WithConfig("sasl.mechanism.controller.protocol", "PLAIN"),
 				minikraft.WithConfig("listener.name.controller.plain.sasl.jaas.config",
 					`org.apache.kafka.common.security.plain.PlainLoginModule required username="ctl" password="ctl-pw" user_ctl="ctl-pw";`),
-			)
+			)...)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			faultTopic(t, c, "ctl")

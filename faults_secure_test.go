@@ -35,7 +35,32 @@ type secureFault struct {
 
 func newSecureFault(t *testing.T) *secureFault {
 	t.Helper()
-	ca, err := testcert.NewCA("minikraft fault CA")
+	ca, pem := nodePEM(t, "minikraft fault CA")
+	c := minikraft.NewCluster(t, 3, append(pem,
+		minikraft.WithConfig("listener.security.protocol.map", "PLAINTEXT:SASL_SSL,CONTROLLER:SASL_SSL"),
+		minikraft.WithConfig("listener.name.controller.ssl.client.auth", "required"),
+		minikraft.WithConfig("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+		minikraft.WithConfig("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"),
+		minikraft.WithConfig("sasl.mechanism.controller.protocol", "PLAIN"),
+		minikraft.WithConfig("listener.name.controller.plain.sasl.jaas.config",
+			`org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="controller-pw" user_controller="controller-pw";`),
+		minikraft.WithConfig("listener.name.plaintext.scram-sha-512.sasl.jaas.config",
+			`org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-pw";`),
+		minikraft.WithConfig("minikraft.scram.bootstrap", "SCRAM-SHA-512=[name=broker,password=broker-pw] "+
+			"SCRAM-SHA-512=[name=root,password=root-pw] SCRAM-SHA-512=[name=writer,password=writer-pw] "+
+			"SCRAM-SHA-512=[name=reader,password=reader-pw] SCRAM-SHA-512=[name=nobody,password=nobody-pw]"),
+		minikraft.WithConfig("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+		minikraft.WithConfig("super.users", "User:root"),
+	)...)
+	return &secureFault{c: c, tls: &tls.Config{RootCAs: ca.Pool()}}
+}
+
+// nodePEM makes a CA named caName and a node certificate it signs, writes them as PEM files in
+// a test directory, and returns the CA (for clients' trust) and the options that give every node
+// that keystore and truststore.
+func nodePEM(t *testing.T, caName string) (*testcert.CA, []minikraft.Option) {
+	t.Helper()
+	ca, err := testcert.NewCA(caName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,27 +76,12 @@ func newSecureFault(t *testing.T) *secureFault {
 	if err := os.WriteFile(trust, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := minikraft.NewCluster(t, 3,
-		minikraft.WithConfig("listener.security.protocol.map", "PLAINTEXT:SASL_SSL,CONTROLLER:SASL_SSL"),
+	return ca, []minikraft.Option{
 		minikraft.WithConfig("ssl.keystore.type", "PEM"),
 		minikraft.WithConfig("ssl.keystore.location", ks),
 		minikraft.WithConfig("ssl.truststore.type", "PEM"),
 		minikraft.WithConfig("ssl.truststore.location", trust),
-		minikraft.WithConfig("listener.name.controller.ssl.client.auth", "required"),
-		minikraft.WithConfig("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
-		minikraft.WithConfig("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"),
-		minikraft.WithConfig("sasl.mechanism.controller.protocol", "PLAIN"),
-		minikraft.WithConfig("listener.name.controller.plain.sasl.jaas.config",
-			`org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="controller-pw" user_controller="controller-pw";`),
-		minikraft.WithConfig("listener.name.plaintext.scram-sha-512.sasl.jaas.config",
-			`org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-pw";`),
-		minikraft.WithConfig("minikraft.scram.bootstrap", "SCRAM-SHA-512=[name=broker,password=broker-pw] "+
-			"SCRAM-SHA-512=[name=root,password=root-pw] SCRAM-SHA-512=[name=writer,password=writer-pw] "+
-			"SCRAM-SHA-512=[name=reader,password=reader-pw] SCRAM-SHA-512=[name=nobody,password=nobody-pw]"),
-		minikraft.WithConfig("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
-		minikraft.WithConfig("super.users", "User:root"),
-	)
-	return &secureFault{c: c, tls: &tls.Config{RootCAs: ca.Pool()}}
+	}
 }
 
 // as are the client options of a user's SCRAM-SHA-512 login over TLS.
