@@ -102,14 +102,7 @@ func runCompressed(ctx context.Context, o options) error {
 	for _, size := range o.sizes {
 		for _, c := range names {
 			rs := runs[key(c, size)]
-			med := func(get func(compressedRun) float64) float64 {
-				v := make([]float64, len(rs))
-				for i, r := range rs {
-					v[i] = get(r)
-				}
-				slices.Sort(v)
-				return v[len(v)/2]
-			}
+			med := func(get func(compressedRun) float64) float64 { return medianOf(rs, get) }
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %.1f | %.1f |\n", c, sizeLabel(size),
 				med(func(r compressedRun) float64 { return r.recps }), med(func(r compressedRun) float64 { return r.mbps }),
 				med(func(r compressedRun) float64 { return r.cpuMsPerMB }))

@@ -35,11 +35,28 @@ func (r *results) median(name string, get func(*measurement) (float64, bool)) (f
 	if len(v) == 0 {
 		return 0, false
 	}
+	return middle(v), true
+}
+
+// medianOf is the median of get over runs (0 for none), for the modes that keep their own runs.
+func medianOf[T any](runs []T, get func(T) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = get(r)
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	return middle(v)
+}
+
+// middle sorts v and returns its median: the middle value, or the mean of the two middle ones.
+func middle(v []float64) float64 {
 	slices.Sort(v)
 	if len(v)%2 == 1 {
-		return v[len(v)/2], true
+		return v[len(v)/2]
 	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // figure is one row of the table.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -126,14 +125,7 @@ func runSecurity(ctx context.Context, o options) error {
 	for _, size := range o.sizes {
 		for _, proto := range protos {
 			rs := runs[key(proto, size)]
-			med := func(get func(securityRun) float64) float64 {
-				v := make([]float64, len(rs))
-				for i, r := range rs {
-					v[i] = get(r)
-				}
-				slices.Sort(v)
-				return v[len(v)/2]
-			}
+			med := func(get func(securityRun) float64) float64 { return medianOf(rs, get) }
 			ratio := func(get func(securityRun) float64) string {
 				if proto == protos[0] {
 					return "1"
