@@ -346,10 +346,37 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 }
 
 // writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's
-// PartitionMetadataFile).
+// PartitionMetadataFile). Like Kafka's, it writes a temporary file and renames it over the old
+// one: never in place, since the old file may be a hard link into a snapshot (the fixture's
+// FromSnapshot) that a recycled replica must not change. No fsync: the broker replaces the
+// file when it names another id, and a file lost with a crash is written at the next open.
 func writeTopicID(path string, id [16]byte) error {
-	text := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
-	return os.WriteFile(path, []byte(text), 0o644)
+	text := []byte(fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:])))
+	if err := writeNewFile(path, text); !errors.Is(err, os.ErrExist) {
+		return err // a new replica's file, written at once
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeNewFile creates path with data; it fails with os.ErrExist if path exists.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // readTopicID reads the topic id a replica's partition.metadata records (Kafka's
