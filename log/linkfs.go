@@ -139,7 +139,14 @@ func (f *cowFile) own(keep int64) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := f.fsys.Stat(f.name); err != nil || !os.SameFile(fi, sfi) {
+	// Read the bytes through a new handle (the shared one may be write-only), which must be
+	// the same file.
+	src, err := f.fsys.OpenFile(f.name, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if fi, err := src.Stat(); err != nil || !os.SameFile(fi, sfi) {
 		return fmt.Errorf("log: %s is no longer the linked file it opened; not writing it", f.name)
 	}
 	size := sfi.Size()
@@ -151,7 +158,7 @@ func (f *cowFile) own(keep int64) error {
 	if err != nil {
 		return err
 	}
-	err = copyPrefix(c, f.shared, size)
+	err = copyPrefix(c, src, size)
 	if err == nil {
 		err = c.Sync()
 	}
