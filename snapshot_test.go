@@ -180,16 +180,22 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 	}
 
-	// The restored cluster writes on: more records and a moved group, then a Reset (which
-	// empties __consumer_offsets in place and names a new topic id in its partition.metadata).
-	// The snapshot is not changed by it, though the nodes' replicas began as hard links to its
-	// files: not one byte, and a second restore finds what the first did.
+	// The restored cluster writes on: more records and a moved group, then a node is killed and
+	// a Reset restarts it (the Reset empties __consumer_offsets in place and names a new topic
+	// id in its partition.metadata). The snapshot is not changed by it, though the nodes'
+	// replicas began as hard links to its files: not one byte, and a second restore finds what
+	// the first did.
 	fillTopics(ctx, t, r, "sg", "later", 5, "load2")
 	rprod := newClientT(t, kgo.SeedBrokers(r.Addrs()...), kgo.DefaultProduceTopic("load"))
 	for i := range 5 {
 		if err := rprod.ProduceSync(ctx, &kgo.Record{Value: []byte("later-" + strconv.Itoa(i))}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A killed node recovers its logs at restart (Reset restarts it): recovery's truncations
+	// and index rebuilds must not reach the snapshot either.
+	if err := r.KillNode(1); err != nil {
+		t.Fatal(err)
 	}
 	if err := r.Reset(ctx); err != nil {
 		t.Fatal(err)
