@@ -253,6 +253,9 @@ func (c *Cluster) startNode(cn *clusterNode, lns map[string]net.Listener, campai
 		// A fixture cluster does not survive a machine crash, only the process-level kills it
 		// simulates anyway (KillNode): the page cache keeps what a killed node wrote.
 		NoSync: true,
+		// FromSnapshot links the snapshot's segment files into the nodes' directories
+		// (snapshot.go's copyDir): the logs copy a linked file before changing it.
+		LinkedData: c.opts.snapshot != "",
 	})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", cn.id, err)

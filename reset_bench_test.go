@@ -32,17 +32,22 @@ import (
 
 // benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /dev/shm, to take the disk
 // out of the figures) or in a temporary directory.
-func benchDir(b testing.TB) minikraft.Option {
+func benchDir(b testing.TB) minikraft.Option { return minikraft.WithDir(benchTempDir(b)) }
+
+// benchTempDir is a new directory under $MINIKRAFT_BENCH_DIR, or a temporary one, removed when
+// b ends. A snapshot goes there too: FromSnapshot links its files into the nodes' directories,
+// which works only on the same file system (else it copies them).
+func benchTempDir(b testing.TB) string {
 	root := os.Getenv("MINIKRAFT_BENCH_DIR")
 	if root == "" {
-		return minikraft.WithDir(b.TempDir())
+		return b.TempDir()
 	}
 	dir, err := os.MkdirTemp(root, "minikraft-bench-")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
-	return minikraft.WithDir(dir)
+	return dir
 }
 
 func benchClient(b testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
@@ -133,7 +138,7 @@ func BenchmarkFromSnapshot(b *testing.B) {
 	defer cancel()
 	src := minikraft.NewCluster(b, 3, minikraft.Quiet(), benchDir(b))
 	hundredTopics(ctx, b, src)
-	dir := b.TempDir()
+	dir := benchTempDir(b)
 	if err := src.Snapshot(dir); err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minikraft/minikraft/broker"
+	"github.com/minikraft/minikraft/log"
 	"github.com/minikraft/minikraft/raftmeta"
 )
 
@@ -332,11 +333,10 @@ func emptyDir(dir string) error {
 
 // replacedWhole are the files of a replica's directory that a broker never writes in place: the
 // log package replaces its checkpoints whole (a temporary file renamed over them), removes
-// clean-shutdown when it opens the log, and partition.metadata is written only for another topic
-// id. copyDir hard-links them instead of copying (one system call instead of five, and most of
-// FromSnapshot's time is such calls); segment files, appended and truncated in place, are copied,
-// so a restored cluster never writes into its snapshot. TestSnapshotRestore checks that a second
-// restore finds the snapshot unchanged.
+// clean-shutdown when it opens the log, and partition.metadata is replaced whole (a temporary
+// file renamed) when a replica names another topic id. copyDir hard-links them on every
+// platform. TestSnapshotRestore and TestSnapshotUnchangedByRestoredCluster check that the
+// snapshot is unchanged by what the restored clusters did.
 var replacedWhole = map[string]bool{
 	"partition.metadata":        true,
 	"leader-epoch-checkpoint":   true,
@@ -349,13 +349,19 @@ var replacedWhole = map[string]bool{
 }
 
 // copyDir copies the files of directory src into dst (created); a replica's directory has no
-// subdirectory. os.File.ReadFrom copies in the kernel where it can (copy_file_range).
+// subdirectory. It hard-links every file instead where it can: a link is one directory entry,
+// where a copy creates and writes a file, and on a virtual disk file creation is most of
+// FromSnapshot's time. Segment and index files, which the log writes in place, are linked only
+// where log.CopyOnWriteFS knows link counts (the fixture's nodes then open their logs through
+// it, so the first write to a linked file copies it: the snapshot never changes); elsewhere,
+// and across file systems, they are copied (os.File.ReadFrom copies in the kernel where it
+// can, with copy_file_range).
 func copyDir(src, dst string) error {
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
 	for _, e := range ents {
@@ -363,7 +369,7 @@ func copyDir(src, dst string) error {
 			return fmt.Errorf("%s: %s is not a regular file", src, e.Name())
 		}
 		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		if replacedWhole[e.Name()] && os.Link(from, to) == nil {
+		if (log.LinkedFilesSafe || replacedWhole[e.Name()]) && os.Link(from, to) == nil {
 			continue // else (another file system, say) copied
 		}
 		if err := copyFile(from, to); err != nil {

@@ -2,7 +2,11 @@ package minikraft_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +77,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := c.Snapshot(dir); err != nil {
 		t.Fatal(err)
 	}
+	snapFiles := treeDigest(t, dir)
 	close(stop)
 	wg.Wait()
 	written := acked.Load()
@@ -175,8 +180,11 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 	}
 
-	// The restored cluster writes on: more records and a moved group. The snapshot is not
-	// changed by it (a second restore finds what the first did).
+	// The restored cluster writes on: more records and a moved group, then a node is killed and
+	// a Reset restarts it (the Reset empties __consumer_offsets in place and names a new topic
+	// id in its partition.metadata). The snapshot is not changed by it, though the nodes'
+	// replicas began as hard links to its files: not one byte, and a second restore finds what
+	// the first did.
 	fillTopics(ctx, t, r, "sg", "later", 5, "load2")
 	rprod := newClientT(t, kgo.SeedBrokers(r.Addrs()...), kgo.DefaultProduceTopic("load"))
 	for i := range 5 {
@@ -184,7 +192,24 @@ func TestSnapshotRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A killed node recovers its logs at restart (Reset restarts it): recovery's truncations
+	// and index rebuilds must not reach the snapshot either.
+	if err := r.KillNode(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.Close()
+	after := treeDigest(t, dir)
+	for name, sum := range snapFiles {
+		if after[name] != sum {
+			t.Errorf("snapshot file %s changed after a restored cluster wrote and reset", name)
+		}
+	}
+	if len(after) != len(snapFiles) {
+		t.Errorf("snapshot holds %d files after a restored cluster ran, %d before", len(after), len(snapFiles))
+	}
 	r2 := minikraft.NewCluster(t, 3, minikraft.FromSnapshot(dir))
 	if again := readToEnd(ctx, t, r2.Addrs(), "load"); len(again) != len(load) {
 		t.Errorf("a second restore holds %d records of the load topic, the first %d: the snapshot changed", len(again), len(load))
@@ -193,6 +218,28 @@ func TestSnapshotRestore(t *testing.T) {
 	if ts, err := r2adm.ListTopics(ctx, "load2"); err != nil || ts.Has("load2") {
 		t.Errorf("a second restore has load2, created after the snapshot (%v)", err)
 	}
+}
+
+// treeDigest maps every file under dir (by its path inside dir) to a digest of its contents.
+func treeDigest(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		out[rel] = fmt.Sprintf("%x", sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestFromSnapshotNodeCount: a snapshot starts only a cluster of its own size.

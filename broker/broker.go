@@ -50,6 +50,11 @@ type Config struct {
 	// millisecond or more, and creating or deleting a partition took several. Never for a
 	// broker that serves real data: the binary has no setting for it.
 	NoSync bool
+	// LinkedData says the node's data directory may hold hard links to files another
+	// directory shares (the fixture's FromSnapshot seeds replicas by linking a snapshot's
+	// files): the partition logs then copy a linked file before changing it
+	// (log.CopyOnWriteFS), so the snapshot never changes.
+	LinkedData bool
 }
 
 // RaftTimeouts are the metadata quorum's timing knobs.

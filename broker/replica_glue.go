@@ -53,10 +53,15 @@ func (c isrController) AlterPartition(ctx context.Context, req *kmsg.AlterPartit
 }
 
 // logFS is the file system of the node's partition logs: the real one, or for the test fixture
-// (Config.NoSync) one that never fsyncs.
+// (Config.NoSync) one that never fsyncs, and (Config.LinkedData) one that copies a hard-linked
+// file before the log changes it.
 func (b *Broker) logFS() log.FS {
+	fsys := log.OSFS
 	if b.cfg.NoSync {
-		return log.NoSyncFS(log.OSFS)
+		fsys = log.NoSyncFS(fsys)
 	}
-	return log.OSFS
+	if b.cfg.LinkedData {
+		fsys = log.CopyOnWriteFS(fsys)
+	}
+	return fsys
 }

@@ -25,8 +25,9 @@ type Config struct {
 	Broker config.Broker
 	// DataDir holds one directory per local replica, named topic-partition.
 	DataDir string
-	// FS is the file system of the replicas' logs; nil is log.OSFS. The test fixture passes
-	// log.NoSyncFS (broker.Config.NoSync).
+	// FS is the file system of the replicas' logs and their partition.metadata; nil is
+	// log.OSFS. The test fixture passes log.NoSyncFS (broker.Config.NoSync), and
+	// log.CopyOnWriteFS over it when the data directory may hold links (FromSnapshot).
 	FS log.FS
 	// Logger receives the manager's logs; nil discards them.
 	Logger *slog.Logger
