@@ -445,10 +445,15 @@ func (c *Coordinator) markerWrite(e *entry, m markerReq) *write {
 	return w
 }
 
-// rearmLocked points e's one runtime timer at its machine's next deadline.
+// rearmLocked points e's one runtime timer at its machine's next deadline, or earlier: a timer
+// already armed at or before that deadline stays (also when there is none), as firing early
+// only runs a step with nothing due, which arms the timer again. A transaction moves its
+// deadline at almost every step (the timeout, no deadline while a record is written, the
+// EndTxn hold, the id's expiration), and a new timer each time cost a runtime timer, its
+// closures and their garbage per step; now a busy id re-arms about once per deadline.
 func (c *Coordinator) rearmLocked(e *entry, now time.Time) {
 	at, ok := e.t.nextDeadline()
-	if ok && e.timerStop != nil && at.Equal(e.timerAt) {
+	if e.timerStop != nil && (!ok || !at.Before(e.timerAt)) {
 		return
 	}
 	if e.timerStop != nil {
