@@ -107,10 +107,17 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *wire.Request) wir
 		return wire.Done(resp, nil)
 	}
 	return func() (kmsg.Response, error) {
-		wctx, cancel := context.WithTimeout(ctx, markerRequestTimeout)
-		defer cancel()
+		var wctx context.Context // made at the first marker that must wait: one node needs none
 		for _, pm := range pending {
-			err := pm.p.WaitForAck(wctx, pm.info.LeaderEpoch, pm.info.LastOffset)
+			done, err := pm.p.Acked(pm.info.LeaderEpoch, pm.info.LastOffset)
+			if !done {
+				if wctx == nil {
+					var cancel context.CancelFunc
+					wctx, cancel = context.WithTimeout(ctx, markerRequestTimeout)
+					defer cancel()
+				}
+				err = pm.p.WaitForAck(wctx, pm.info.LeaderEpoch, pm.info.LastOffset)
+			}
 			if err == nil && pm.topic == offsetsTopic {
 				err = b.onTxnMarker(pm.topic, pm.part, pm.pid, pm.commit)
 			}

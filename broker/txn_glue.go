@@ -175,7 +175,7 @@ func (s txnStore) Append(ctx context.Context, part int32, recs []txn.Record) err
 
 // StartAppend is Append without the wait when the records are acknowledged at once (a leader
 // that is its whole ISR: one node): the coordinator then answers without a goroutine hand-off.
-func (s txnStore) StartAppend(ctx context.Context, part int32, recs []txn.Record) (func() error, error) {
+func (s txnStore) StartAppend(ctx context.Context, part int32, recs []txn.Record) (func(context.Context) error, error) {
 	p, err := s.b.internalLeader(ctx, transactionTopic, part)
 	if err != nil {
 		return nil, err
@@ -196,7 +196,9 @@ func (s txnStore) StartAppend(ctx context.Context, part int32, recs []txn.Record
 	if done, err := p.Acked(info.LeaderEpoch, info.LastOffset); done {
 		return nil, storeError(ctx, err)
 	}
-	return func() error { return storeError(ctx, p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)) }, nil
+	return func(ctx context.Context) error {
+		return storeError(ctx, p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset))
+	}, nil
 }
 
 func (s txnStore) Replay(ctx context.Context, part int32, fn func(txn.Record) error) error {
@@ -256,6 +258,19 @@ func (t *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Markers) map[tx
 	return codes
 }
 
+// WritesAtOnce reports whether WriteMarkers of m writes every marker on this node and is
+// answered without waiting on another (each partition led here, alone in its ISR): the
+// coordinator then writes them on the goroutine that asked (txn.LocalMarkerWriter).
+func (t *txnCoordinator) WritesAtOnce(m txn.Markers) bool {
+	for _, tp := range m.Partitions {
+		p, _, err := t.b.replicas.Local(tp.Topic, tp.Partition)
+		if err != nil || !p.AcksAlone() {
+			return false
+		}
+	}
+	return true
+}
+
 // markerSendTimeout bounds one WriteTxnMarkers round trip (Kafka's request.timeout.ms for
 // its marker sender).
 const markerSendTimeout = 30 * time.Second
@@ -286,16 +301,17 @@ func (t *txnCoordinator) writeTo(ctx context.Context, st *raftmeta.State, leader
 		mt.Partitions = append(mt.Partitions, tp.Partition)
 	}
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{mk}
-	rctx, cancel := context.WithTimeout(ctx, markerSendTimeout)
-	defer cancel()
 	var resp kmsg.Response
 	var err error
 	if self {
 		// Served in-process, through the Mux as if it came over the inter-broker listener (so
-		// interceptors see it), without a socket round trip.
-		resp, err = t.b.Mux().Call(rctx, t.b.cfg.Broker.InterBrokerListenerName, req)
+		// interceptors see it), without a socket round trip; the handler bounds its own wait for
+		// the replicas (markerRequestTimeout), so no deadline (a timer) is needed here.
+		resp, err = t.b.Mux().Call(ctx, t.b.cfg.Broker.InterBrokerListenerName, req)
 	} else {
+		rctx, cancel := context.WithTimeout(ctx, markerSendTimeout)
 		resp, err = t.roundTrip(rctx, addr, req)
+		cancel()
 	}
 	if err != nil {
 		if ctx.Err() == nil {

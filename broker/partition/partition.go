@@ -205,6 +205,25 @@ func (p *Partition) ISR() []int32 {
 	return slices.Clone(p.isr)
 }
 
+// AcksAlone reports whether this replica leads the partition with no other replica in its
+// (maximal) ISR: an acks=all write is then acknowledged as soon as it is appended (one node, or
+// one replica), so a caller may append and wait on a goroutine that must not block on others.
+func (p *Partition) AcksAlone() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.leader != p.cfg.NodeID {
+		return false
+	}
+	for _, set := range [][]int32{p.isr, p.pendingISR} {
+		for _, id := range set {
+			if id != p.cfg.NodeID {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // HighWatermark is the offset below which records are committed and visible to consumers.
 func (p *Partition) HighWatermark() int64 {
 	p.mu.Lock()

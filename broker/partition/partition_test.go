@@ -457,3 +457,37 @@ func TestCheckLeaderEpoch(t *testing.T) {
 	_, err = p.Read(0, 1<<20, -1, 7)
 	wantErr(t, "follower read with the current epoch", err, ErrNotLeader)
 }
+
+// TestAcksAlone: only a leader with no other replica in its ISR acknowledges acks=all writes at
+// append; a follower, a leader with a follower in its ISR, and a closed partition do not.
+func TestAcksAlone(t *testing.T) {
+	p := newPartition(t, "", Config{MinInsyncReplicas: 1})
+	if p.AcksAlone() {
+		t.Fatal("a replica with no role acknowledges alone")
+	}
+	soleLeader(t, p, 1)
+	if !p.AcksAlone() {
+		t.Fatal("the sole replica does not acknowledge alone")
+	}
+	info := mustProduce(t, p, plain(1))
+	if done, err := p.Acked(info.LeaderEpoch, info.LastOffset); !done || err != nil {
+		t.Fatalf("Acked after an append alone = %v, %v", done, err)
+	}
+	wantOK(t, "BecomeLeader", p.BecomeLeader(2, 2, []int32{self, 2}, []int32{self, 2}))
+	if p.AcksAlone() {
+		t.Fatal("a leader with a follower in its ISR acknowledges alone")
+	}
+	wantOK(t, "shrink ISR", p.BecomeLeader(2, 3, []int32{self, 2}, []int32{self}))
+	if !p.AcksAlone() {
+		t.Fatal("a leader whose ISR shrank to itself does not acknowledge alone")
+	}
+	wantOK(t, "BecomeFollower", p.BecomeFollower(2, 3, 4, []int32{self, 2}))
+	if p.AcksAlone() {
+		t.Fatal("a follower acknowledges alone")
+	}
+	soleLeader(t, p, 4)
+	p.Close()
+	if p.AcksAlone() {
+		t.Fatal("a closed partition acknowledges alone")
+	}
+}

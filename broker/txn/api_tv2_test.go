@@ -60,9 +60,11 @@ func TestCoordinatorTransactionVersion2(t *testing.T) {
 		t.Fatalf("retried EndTxn v5 = %+v", retry)
 	}
 	p := PartitionFor("tx", 4)
+	// Complete once the machine has heard the record is written, not only once it is in the log:
+	// a retry in between answers CONCURRENT_TRANSACTIONS.
 	eventually(t, "CompleteCommit", func() bool {
 		s := r.store.states(t, p, "tx")
-		return len(s) > 0 && s[len(s)-1] == "CompleteCommit"
+		return len(s) > 0 && s[len(s)-1] == "CompleteCommit" && r.describe("tx").State == "CompleteCommit"
 	})
 	r.store.mu.Lock()
 	recs := slices.Clone(r.store.logs[p])
@@ -94,8 +96,9 @@ func TestCoordinatorTransactionVersion2(t *testing.T) {
 	if end.ErrorCode != 0 || end.ProducerID == 1000 || end.ProducerEpoch != 0 {
 		t.Fatalf("EndTxn v5 at the exhausted epoch = %+v, want a new producer id at epoch 0", end)
 	}
-	mk := r.markers.all()
-	if last := mk[len(mk)-1]; last.ProducerID != 1000 || last.ProducerEpoch != math.MaxInt16 {
+	// The rig answers EndTxn once Prepare is durable (no hold): the markers follow.
+	eventually(t, "the rotating end's markers", func() bool { return len(r.markers.all()) == 2 })
+	if last := r.markers.all()[1]; last.ProducerID != 1000 || last.ProducerEpoch != math.MaxInt16 {
 		t.Fatalf("markers of the rotating end: %+v", last)
 	}
 }

@@ -11,16 +11,8 @@ import (
 // three partitions, EndTxn commit, markers, Complete) over an in-memory store and instant
 // markers: the broker's appends and marker round trips come on top.
 func BenchmarkCommit(b *testing.B) {
-	store := newMemStore()
-	c := NewCoordinator(Config{NumPartitions: 1}, store, &fakePIDs{}, &fakeMarkers{})
-	defer c.Close()
-	if err := c.Elected(context.Background(), 0, 1); err != nil {
-		b.Fatal(err)
-	}
+	c, r := singleCoordinator(b, Config{}, newMemStore(), &fakeMarkers{})
 	ctx := context.Background()
-	ip := kmsg.NewPtrInitProducerIDRequest()
-	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
-	r := c.InitProducerID(ctx, ip)
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
 	add.Version, add.TransactionalID, add.ProducerID, add.ProducerEpoch = 3, "tx", r.ProducerID, r.ProducerEpoch
 	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0, 1, 2}}}

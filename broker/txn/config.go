@@ -39,10 +39,11 @@ type Store interface {
 // answered without a goroutine hand-off.
 //
 // StartAppend appends recs and returns a wait for their acknowledgement (errors as Append's), or
-// nil when they are durable already; or the append's error. ctx bounds the wait too: it must not
-// be canceled before wait returns.
+// nil when they are durable already; or the append's error. The wait's own ctx bounds it; ctx is
+// the append's (the coordinator makes a deadline only for a wait, so that an append durable at
+// once costs no timer).
 type AppendStarter interface {
-	StartAppend(ctx context.Context, partition int32, recs []Record) (wait func() error, err error)
+	StartAppend(ctx context.Context, partition int32, recs []Record) (wait func(ctx context.Context) error, err error)
 }
 
 // ProducerIDs allocates producer ids (Kafka's ProducerIdManager: blocks from the controller).
@@ -90,6 +91,17 @@ type Markers struct {
 // exists (its topic was deleted) should answer 0, as Kafka skips partitions without a leader.
 type MarkerWriter interface {
 	WriteMarkers(ctx context.Context, m Markers) map[TopicPartition]int16
+}
+
+// LocalMarkerWriter is a MarkerWriter that can tell when a write of m involves no other node: every
+// partition is led here, alone in its ISR (one node), so WriteMarkers appends the markers and
+// answers without waiting on anyone. The coordinator then writes them on the goroutine that
+// asked for them (the EndTxn's connection reader, once its Prepare record is durable) instead of
+// handing them to a new goroutine, as AppendStarter does for records. A wrong true (the ISR grew
+// meanwhile) costs only that the caller's goroutine waits for the replicas.
+type LocalMarkerWriter interface {
+	MarkerWriter
+	WritesAtOnce(m Markers) bool
 }
 
 // Config holds the coordinator's settings; the names in comments are Kafka's broker properties.

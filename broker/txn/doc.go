@@ -18,8 +18,10 @@
 // Store.Append for records, MarkerWriter.WriteMarkers for markers. A write's goroutine goes on
 // with the writes its outcome leads to (Prepare record, markers, Complete record, a queued
 // addition), so a commit costs one goroutine, not one per step; with a Store that is an
-// AppendStarter a request's own record is appended on the request's goroutine, and a goroutine
-// starts only to wait for replicas. A machine writes at most one record at a time (Kafka's
+// AppendStarter a request's own record is appended on the request's goroutine, and so are the
+// writes that follow while none waits on another node (runHere: records durable at once, and
+// markers to a LocalMarkerWriter whose partitions are all led here alone in their ISR), so a
+// one-node commit starts no goroutine; a goroutine starts only to wait for replicas or leaders. A machine writes at most one record at a time (Kafka's
 // pending state: other requests meanwhile answer CONCURRENT_TRANSACTIONS, except an addition of
 // the same producer behind another addition or behind the Complete record, which waits for it),
 // so an id's records reach the log in order. Each id has one runtime timer, at its machine's next

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -362,3 +364,23 @@ func (h *harness) lastMeta() (meta, bool) {
 }
 
 func tp(topic string, p int32) TopicPartition { return TopicPartition{topic, p} }
+
+// singleCoordinator is a coordinator of one __transaction_state partition, elected, with
+// transactional id "tx" initialized (closed at the end of the test); it returns the
+// InitProducerId answer too.
+func singleCoordinator(tb testing.TB, cfg Config, store Store, markers MarkerWriter) (*Coordinator, *kmsg.InitProducerIDResponse) {
+	tb.Helper()
+	cfg.NumPartitions = 1
+	c := NewCoordinator(cfg, store, &fakePIDs{}, markers)
+	tb.Cleanup(c.Close)
+	if err := c.Elected(context.Background(), 0, 1); err != nil {
+		tb.Fatal(err)
+	}
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+	r := c.InitProducerID(context.Background(), ip)
+	if r.ErrorCode != 0 {
+		tb.Fatalf("InitProducerId = %d", r.ErrorCode)
+	}
+	return c, r
+}

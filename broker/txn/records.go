@@ -25,6 +25,8 @@ func recordKey(id string) []byte {
 
 // record encodes a transition exactly as Kafka's TransactionLog.valueToBytes: an Empty state
 // carries no partitions; value v1 (Config.TransactionVersion 1 or more) adds the tagged fields.
+// Key and value share one buffer sized for them, and each topic's partitions one slice: a
+// transaction writes three records, and growing each from nil was most of its allocations.
 func record(id string, m *meta, valueVersion int16) Record {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = valueVersion
@@ -37,17 +39,30 @@ func record(id string, m *meta, valueVersion int16) Record {
 	v.State = kmsg.TransactionState(m.state)
 	v.LastUpdateTimestamp = m.lastUpdateMs
 	v.StartTimestamp = m.startMs
+	// Fixed fields and tags (at most about 60 bytes in v1), the key's 4 and the id, then each
+	// topic's name and array header and 4 bytes a partition.
+	size := 80 + 2*len(id)
 	if m.state != stateEmpty {
+		parts := sortedParts(m.parts)
 		v.Topics = []kmsg.TxnMetadataValueTopic{}
-		for _, tp := range sortedParts(m.parts) {
-			if n := len(v.Topics); n == 0 || v.Topics[n-1].Topic != tp.Topic {
-				v.Topics = append(v.Topics, kmsg.TxnMetadataValueTopic{Topic: tp.Topic})
+		for i := 0; i < len(parts); {
+			j := i + 1
+			for j < len(parts) && parts[j].Topic == parts[i].Topic {
+				j++
 			}
-			last := &v.Topics[len(v.Topics)-1]
-			last.Partitions = append(last.Partitions, tp.Partition)
+			t := kmsg.TxnMetadataValueTopic{Topic: parts[i].Topic, Partitions: make([]int32, 0, j-i)}
+			for _, tp := range parts[i:j] {
+				t.Partitions = append(t.Partitions, tp.Partition)
+			}
+			v.Topics = append(v.Topics, t)
+			size += len(t.Topic) + 10 + 4*(j-i)
+			i = j
 		}
 	}
-	return Record{Key: recordKey(id), Value: v.AppendTo(nil)}
+	k := kmsg.TxnMetadataKey{Version: keyVersion, TransactionalID: id}
+	key := k.AppendTo(make([]byte, 0, size))
+	value := v.AppendTo(key[len(key):]) // after the key, in the same buffer
+	return Record{Key: key[:len(key):len(key)], Value: value}
 }
 
 func tombstone(id string) Record { return Record{Key: recordKey(id)} }

@@ -216,12 +216,12 @@ func (c *Coordinator) routeLocked(transactionalID string) (*entry, *partState, i
 func (c *Coordinator) call(transactionalID string, ev func(t *txn, now time.Time, w waiter)) <-chan result {
 	ch := make(chan result, 1)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, _, code := c.routeLocked(transactionalID)
 	if code == 0 && e == nil {
 		code = kerr.InvalidProducerIDMapping.Code
 	}
 	if code != 0 {
+		c.mu.Unlock()
 		ch <- fail(code)
 		return ch
 	}
@@ -229,33 +229,49 @@ func (c *Coordinator) call(transactionalID string, ev func(t *txn, now time.Time
 	w := c.nextWaiter
 	e.waiters[w] = ch
 	first := c.stepLockedThen(e, c.cfg.Now(), func(t *txn, now time.Time) { ev(t, now, w) })
-	if first == nil {
-		return ch
-	}
-	if first.start == nil {
-		c.goWrite(e, first)
-		return ch
-	}
-	// A record append: appended here, outside the lock (the machine writes one record at a time,
-	// so nothing else of this id can be appended meanwhile); only a wait for replicas gets a
-	// goroutine.
 	c.mu.Unlock()
-	done, wait := first.start()
-	c.mu.Lock() // for the deferred Unlock
-	if c.txns[transactionalID] != e {
-		if wait != nil {
-			go wait() // resigned or closed meanwhile: the partition's ctx ends the wait
-		}
-		return ch
-	}
-	if wait != nil {
-		c.goWrite(e, &write{run: wait})
-		return ch
-	}
-	if next := c.stepLockedThen(e, c.cfg.Now(), done); next != nil {
-		c.goWrite(e, next) // markers, or a record behind them: not on the request's goroutine
-	}
+	c.runHere(e, first)
 	return ch
+}
+
+// runHere carries out w, and the writes it leads to, on the caller's goroutine (a request's),
+// without c.mu, as long as each one is known not to wait on another node: a record append to
+// an AppendStarter whose records are durable at once, markers to a LocalMarkerWriter that writes
+// them all here. The first write that would wait goes on a goroutine of its own (goWrite), which
+// goes on with what follows. The machine writes one thing at a time per id, so nothing else of
+// this id is written meanwhile.
+func (c *Coordinator) runHere(e *entry, w *write) {
+	for w != nil {
+		var done func(*txn, time.Time)
+		var wait func() func(*txn, time.Time) // a wait for a write begun here
+		switch {
+		case w.start != nil:
+			done, wait = w.start()
+		case w.here != nil && w.here():
+			done = w.run()
+		default:
+			c.mu.Lock()
+			if c.txns[e.t.id] == e {
+				c.goWrite(e, w)
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+		switch {
+		case c.txns[e.t.id] != e:
+			if wait != nil {
+				go wait() // resigned or closed meanwhile: the partition's ctx ends the wait
+			}
+			w = nil
+		case wait != nil:
+			c.goWrite(e, &write{run: wait})
+			w = nil
+		default:
+			w = c.stepLockedThen(e, c.cfg.Now(), done)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // wait returns the answer, or COORDINATOR_NOT_AVAILABLE if ctx ends first (the transition, if
@@ -353,10 +369,12 @@ func (c *Coordinator) deliverLocked(e *entry, out output) {
 // write is a record append or a marker write of one id, built under c.mu and carried out
 // without it; run returns the machine's event for its outcome. A record append to an
 // AppendStarter also has start, which appends without waiting: it returns the event if the
-// outcome is known, else a wait that returns it.
+// outcome is known, else a wait that returns it. Markers to a LocalMarkerWriter have here,
+// which tells whether run waits on no other node (runHere then runs it on its goroutine).
 type write struct {
 	run   func() func(t *txn, now time.Time)
 	start func() (done func(t *txn, now time.Time), wait func() func(t *txn, now time.Time))
+	here  func() bool
 }
 
 // goWrite carries out a write of e on a goroutine of its own, which goes on with the writes that
@@ -392,15 +410,14 @@ func (c *Coordinator) appendWrite(e *entry, a appendReq) *write {
 		}}
 	}
 	w := &write{start: func() (func(*txn, time.Time), func() func(*txn, time.Time)) {
-		ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
-		wait, err := starter.StartAppend(ctx, part.id, []Record{a.rec})
+		wait, err := starter.StartAppend(part.ctx, part.id, []Record{a.rec})
 		if wait == nil {
-			cancel()
 			return done(err), nil
 		}
 		return nil, func() func(*txn, time.Time) {
+			ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
 			defer cancel()
-			return done(wait())
+			return done(wait(ctx))
 		}
 	}}
 	w.run = func() func(*txn, time.Time) {
@@ -414,19 +431,29 @@ func (c *Coordinator) appendWrite(e *entry, a appendReq) *write {
 }
 
 // markerWrite is the write of a transaction's markers: it returns the machine's event for the
-// leaders' answers.
+// leaders' answers. With a LocalMarkerWriter that writes m without waiting on another node, it
+// may be run on the caller's goroutine (here).
 func (c *Coordinator) markerWrite(e *entry, m markerReq) *write {
 	part := e.part
-	return &write{run: func() func(*txn, time.Time) {
+	w := &write{run: func() func(*txn, time.Time) {
 		codes := c.markers.WriteMarkers(part.ctx, m.m)
 		return func(t *txn, now time.Time) { t.markersDone(now, m.seq, codes) }
 	}}
+	if local, ok := c.markers.(LocalMarkerWriter); ok {
+		w.here = func() bool { return local.WritesAtOnce(m.m) }
+	}
+	return w
 }
 
-// rearmLocked points e's one runtime timer at its machine's next deadline.
+// rearmLocked points e's one runtime timer at its machine's next deadline, or earlier: a timer
+// already armed at or before that deadline stays (also when there is none), as firing early
+// only runs a step with nothing due, which arms the timer again. A transaction moves its
+// deadline at almost every step (the timeout, no deadline while a record is written, the
+// EndTxn hold, the id's expiration), and a new timer each time cost a runtime timer, its
+// closures and their garbage per step; now a busy id re-arms about once per deadline.
 func (c *Coordinator) rearmLocked(e *entry, now time.Time) {
 	at, ok := e.t.nextDeadline()
-	if ok && e.timerStop != nil && at.Equal(e.timerAt) {
+	if e.timerStop != nil && (!ok || !at.Before(e.timerAt)) {
 		return
 	}
 	if e.timerStop != nil {

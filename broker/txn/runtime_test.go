@@ -553,7 +553,7 @@ type startStore struct {
 	started int
 }
 
-func (s *startStore) StartAppend(ctx context.Context, part int32, recs []Record) (func() error, error) {
+func (s *startStore) StartAppend(ctx context.Context, part int32, recs []Record) (func(context.Context) error, error) {
 	s.mu.Lock()
 	hold, fail := s.hold, s.fail
 	s.started++
@@ -567,7 +567,7 @@ func (s *startStore) StartAppend(ctx context.Context, part int32, recs []Record)
 	if hold == nil {
 		return nil, nil
 	}
-	return func() error {
+	return func(ctx context.Context) error {
 		select {
 		case <-hold:
 			return nil
@@ -583,15 +583,8 @@ func (s *startStore) StartAppend(ctx context.Context, part int32, recs []Record)
 // error; a whole commit (markers on the write goroutine) completes as with a plain Store.
 func TestAppendStarter(t *testing.T) {
 	store := &startStore{memStore: newMemStore()}
-	c := NewCoordinator(Config{NumPartitions: 1, RetryBackoff: time.Millisecond}, store, &fakePIDs{}, &fakeMarkers{})
-	defer c.Close()
-	if err := c.Elected(context.Background(), 0, 1); err != nil {
-		t.Fatal(err)
-	}
+	c, r := singleCoordinator(t, Config{RetryBackoff: time.Millisecond}, store, &fakeMarkers{})
 	ctx := context.Background()
-	ip := kmsg.NewPtrInitProducerIDRequest()
-	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
-	r := c.InitProducerID(ctx, ip)
 	add := func(part int32) func() kmsg.Response {
 		req := kmsg.NewPtrAddPartitionsToTxnRequest()
 		req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = 3, "tx", r.ProducerID, r.ProducerEpoch
