@@ -50,7 +50,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Quiet discards the nodes' logs.
 func Quiet() Option { return func(o *options) { o.quiet = true } }
 
-// WithDir keeps the nodes' data under dir (node-0, node-1, ...) instead of a temporary directory.
+// WithDir keeps the nodes' data under dir (node-0, node-1, ...) instead of a temporary directory
+// (on Linux, in /dev/shm when it is a tmpfs with 1 GiB free; see newDataDir). WithDir(t.TempDir())
+// keeps a test's data on disk.
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // fixtureProps are the fixture's defaults: timeouts short enough for tests, and groups that
@@ -92,13 +94,22 @@ type clusterNode struct {
 }
 
 // NewCluster starts a cluster of n nodes, each a broker and a Raft voter, for the duration of
-// the test: data in t.TempDir(), logs to t.Logf, closed by t.Cleanup. It fails the test if the
-// cluster does not start.
+// the test: data in a temporary directory removed by t.Cleanup (in memory, /dev/shm, where
+// Linux has room there: see WithDir), logs to t.Logf, closed by t.Cleanup. It fails the test if
+// the cluster does not start.
 func NewCluster(t TB, n int, opts ...Option) *Cluster {
 	t.Helper()
-	o := options{props: map[string]string{}, dir: t.TempDir()}
+	o := options{props: map[string]string{}}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.dir == "" {
+		dir, err := newDataDir()
+		if err != nil {
+			t.Fatalf("minikraft: a data directory: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) }) // registered first, so it runs after Close
+		o.dir = dir
 	}
 	if o.logger == nil && !o.quiet {
 		o.logger = slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -121,7 +132,7 @@ func StartCluster(n int, opts ...Option) (*Cluster, error) {
 	tmp := ""
 	if o.dir == "" {
 		var err error
-		tmp, err = os.MkdirTemp("", "minikraft-")
+		tmp, err = newDataDir()
 		if err != nil {
 			return nil, err
 		}

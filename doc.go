@@ -7,7 +7,7 @@
 //	cl, _ := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
 //
 // starts three real nodes (each a Raft voter and a broker) on loopback ports with their data in
-// t.TempDir(), with timeouts short enough that the cluster is ready in a fraction of a second,
+// a temporary directory (in /dev/shm where Linux has a tmpfs with room: WithDir), with timeouts short enough that the cluster is ready in a fraction of a second,
 // and closes them when the test ends. StopNode, RestartNode, Isolate and Heal inject the faults
 // replication must survive. StartCluster does the same outside a test.
 //

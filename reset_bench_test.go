@@ -30,17 +30,21 @@ import (
 // 50 kfake clusters each started fresh (goal: faster).
 // BenchmarkFirstWrite: issue 18's NewCluster(3) to the first acks=all write (goal: under 100 ms).
 
-// benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /dev/shm, to take the disk
-// out of the figures) or in a temporary directory.
+// benchDir puts the nodes' data under $MINIKRAFT_BENCH_DIR (say /var/tmp, to measure a disk) or
+// where the fixture puts it by default (/dev/shm on Linux).
 func benchDir(b testing.TB) minikraft.Option { return minikraft.WithDir(benchTempDir(b)) }
 
-// benchTempDir is a new directory under $MINIKRAFT_BENCH_DIR, or a temporary one, removed when
-// b ends. A snapshot goes there too: FromSnapshot links its files into the nodes' directories,
-// which works only on the same file system (else it copies them).
+// benchTempDir is a new directory under $MINIKRAFT_BENCH_DIR, else under /dev/shm where there is
+// one (the fixture's default data directory on Linux), else a temporary one, removed when b ends.
+// A snapshot goes there too: FromSnapshot links its files into the nodes' directories, which
+// works only on the same file system (else it copies them).
 func benchTempDir(b testing.TB) string {
 	root := os.Getenv("MINIKRAFT_BENCH_DIR")
 	if root == "" {
-		return b.TempDir()
+		if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+			return b.TempDir()
+		}
+		root = "/dev/shm"
 	}
 	dir, err := os.MkdirTemp(root, "minikraft-bench-")
 	if err != nil {

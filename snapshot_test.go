@@ -85,7 +85,9 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("only %d records written", written)
 	}
 
-	r := minikraft.NewCluster(t, 3, minikraft.FromSnapshot(dir))
+	// The restored clusters keep their data on the snapshot's file system (the fixture's default
+	// may be /dev/shm), so FromSnapshot links the files and the test sees they stay unchanged.
+	r := minikraft.NewCluster(t, 3, minikraft.FromSnapshot(dir), minikraft.WithDir(t.TempDir()))
 	radm := kadm.NewClient(newClientT(t, kgo.SeedBrokers(r.Addrs()...)))
 	gotTopics, err := radm.ListTopics(ctx, "s1", "s2")
 	if err != nil {
@@ -210,7 +212,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if len(after) != len(snapFiles) {
 		t.Errorf("snapshot holds %d files after a restored cluster ran, %d before", len(after), len(snapFiles))
 	}
-	r2 := minikraft.NewCluster(t, 3, minikraft.FromSnapshot(dir))
+	r2 := minikraft.NewCluster(t, 3, minikraft.FromSnapshot(dir), minikraft.WithDir(t.TempDir()))
 	if again := readToEnd(ctx, t, r2.Addrs(), "load"); len(again) != len(load) {
 		t.Errorf("a second restore holds %d records of the load topic, the first %d: the snapshot changed", len(again), len(load))
 	}
