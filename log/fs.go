@@ -127,6 +127,16 @@ func writeMarker(fsys FS, dir, name string) error {
 	return syncDir(fsys, dir)
 }
 
+// removeIfExists removes name, if it is there, without any sync, and
+// reports whether it was.
+func removeIfExists(fsys FS, name string) (bool, error) {
+	err := fsys.Remove(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // createEmpty creates (or empties) dir/name, without any sync.
 func createEmpty(fsys FS, dir, name string) error {
 	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

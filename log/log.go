@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,7 @@ type Log struct {
 	epochsDisk  []epochEntry
 	epochsStale bool
 	fresh       bool             // during Open: the directory was empty (see createSegment)
+	listed      FS               // during Open: l.fs for reads of files it may lack (listedFS)
 	deferred    *deferredDirSync // the FS after a clean Open, else nil
 	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
 	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
@@ -435,6 +437,25 @@ func (l *Log) Close() error {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
 		l.flushMu.Unlock()
+		if l.holdsNothing() {
+			// A log without batches or transaction state (a new or idle
+			// partition) closes without a sync: Open re-reads nothing of an
+			// empty segment and its state is the empty one with or without
+			// a checkpoint, so a marker lost in a crash costs nothing. The
+			// state file of an earlier, non-empty life goes, durably before
+			// the marker can be (then the marker costs its directory sync).
+			removed := false
+			if err == nil {
+				removed, err = removeIfExists(l.fs, filepath.Join(l.dir, txnStateFile))
+			}
+			if err == nil && removed {
+				err = syncDir(l.fs, l.dir)
+			}
+			if err == nil {
+				err = createEmpty(l.fs, l.dir, cleanShutdownFile)
+			}
+			return err
+		}
 		if err == nil {
 			err = l.writeTxnState()
 		}
@@ -443,6 +464,19 @@ func (l *Log) Close() error {
 		}
 	}
 	return err
+}
+
+// holdsNothing reports that every segment file is empty and there is no
+// transaction state. The caller holds wmu.
+func (l *Log) holdsNothing() bool {
+	for _, s := range l.segments {
+		if s.size > 0 {
+			return false
+		}
+	}
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	return len(l.txns.ongoing) == 0 && len(l.txns.unrepl) == 0 && !l.txns.seen
 }
 
 // untouched reports that the log was opened after a clean shutdown, took

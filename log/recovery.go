@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -113,18 +114,20 @@ func (l *Log) open() error {
 		l.deferred = &deferredDirSync{FS: l.fs, dir: l.dir}
 		l.fs = l.deferred
 	}
-	startCP, err := readStartCheckpoint(l.fs, l.dir)
+	l.listed = listedFS{FS: l.fs, dir: l.dir, present: present}
+	defer func() { l.listed = l.fs }()
+	startCP, err := readStartCheckpoint(l.listed, l.dir)
 	if err != nil {
 		return err
 	}
-	if l.epochs, err = readEpochCheckpoint(l.fs, l.dir); err != nil {
+	if l.epochs, err = readEpochCheckpoint(l.listed, l.dir); err != nil {
 		return err
 	}
 	l.epochsDisk = l.epochs.snapshot()
-	if l.recoveryPoint, err = readRecoveryPoint(l.fs, l.dir); err != nil {
+	if l.recoveryPoint, err = readRecoveryPoint(l.listed, l.dir); err != nil {
 		return err
 	}
-	if l.cleanPoint, err = readCleanPoint(l.fs, l.dir); err != nil {
+	if l.cleanPoint, err = readCleanPoint(l.listed, l.dir); err != nil {
 		return err
 	}
 
@@ -142,14 +145,14 @@ func (l *Log) open() error {
 		}
 		last := i == len(bases)-1
 		missing := !present[segmentBaseName(base)+extIndex] || !present[segmentBaseName(base)+extTimeIndex]
-		// A segment holding offsets at or after the recovery point may have
-		// unsynced writes.
-		unflushed := last || bases[i+1] > l.recoveryPoint
-		recovered[base] = (!clean && unflushed) || missing
-		cut, err := l.loadSegment(s, !clean && unflushed, missing, last)
+		// After an unclean shutdown, a segment that may hold offsets at or
+		// after the recovery point may have unsynced writes.
+		unflushed := !clean && (last || bases[i+1] > l.recoveryPoint)
+		rec, cut, err := l.loadSegment(s, unflushed, missing, last)
 		if err != nil {
 			return err
 		}
+		recovered[base] = rec
 		if i > 0 {
 			// Sealed: its indexes may leave memory, so opening a log
 			// holds no more of them than the cache allows.
@@ -189,6 +192,12 @@ func (l *Log) open() error {
 	}
 	if clean && !anyRecovered {
 		snap = l.readTxnState(l.endOffset)
+		if snap == nil && l.holdsNothing() {
+			// Close writes no checkpoint for a log without batches or
+			// transaction state (holdsNothing): the empty state is what a
+			// scan would find, so the log is as trusted as with one.
+			snap = &txnState{}
+		}
 	}
 	l.txnSnapUsed = snap != nil
 	if err := l.openTxnIndexes(recovered, snap); err != nil {
@@ -199,6 +208,26 @@ func (l *Log) open() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	return l.setRecoveryPointLocked(l.endOffset)
+}
+
+// listedFS is an FS that answers a read-only open of a file of dir missing
+// from Open's listing of it (present) with fs.ErrNotExist, without asking
+// the file system: most checkpoint files of an idle partition do not exist,
+// and those failed opens were a third of the system calls of opening one.
+// Open reads through it only files that nothing it does before the read
+// creates: the checkpoints, the transaction-state checkpoint and each
+// segment's .txnindex (written by Open only after it was read).
+type listedFS struct {
+	FS
+	dir     string
+	present map[string]bool
+}
+
+func (f listedFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if flag == os.O_RDONLY && filepath.Dir(name) == f.dir && !f.present[filepath.Base(name)] {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return f.FS.OpenFile(name, flag, perm)
 }
 
 // finishOpen settles the offsets, start-offset deletions and epoch cache
@@ -366,33 +395,50 @@ func parseSegmentName(name string) (base int64, ext string, ok bool) {
 	return 0, "", false
 }
 
-// loadSegment sets s's published state from its files. recoverAll forces a
-// full re-read (an unflushed segment after an unclean shutdown); a missing
-// or bad index forces one too. cut reports that the re-read truncated corrupt data.
-func (l *Log) loadSegment(s *segment, recoverAll, missingIndex, last bool) (cut bool, err error) {
+// loadSegment sets s's published state from its files, re-reading the
+// whole segment (recoverSegment) only when it must:
+//
+//   - An empty segment has nothing to re-read, index or sync, whatever the
+//     shutdown: its index files, if any, are ignored (they are rewritten
+//     from scratch before they are next needed, oidxDisk -1), so a new or
+//     idle partition costs no file write and no fsync to open, as Kafka's
+//     recovery of an empty segment reads nothing and writes nothing.
+//   - maybeUnflushed (an unclean shutdown and the segment reaches the
+//     recovery point) re-reads it, checking every batch's CRC, and cuts it
+//     after the last good one, as Kafka's LogLoader recovers the segments
+//     from the one holding the recovery point on.
+//   - A missing or bad index forces the re-read too.
+//
+// recovered reports a re-read (the caller rebuilds its .txnindex); cut
+// reports that the re-read truncated corrupt data.
+func (l *Log) loadSegment(s *segment, maybeUnflushed, missingIndex, last bool) (recovered, cut bool, err error) {
 	f, err := s.file.acquire()
 	if err != nil {
-		return false, fmt.Errorf("log: open segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: open segment %d: %w", s.base, err)
 	}
 	defer s.file.release()
 	fi, err := f.Stat()
 	if err != nil {
-		return false, fmt.Errorf("log: stat segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: stat segment %d: %w", s.base, err)
 	}
 	size := fi.Size()
-	if recoverAll || missingIndex {
-		// An unflushed segment's batches may be newer than the epoch
-		// checkpoint (AssignEpoch writes it lazily, Append right after its
-		// batch): recovery takes their epochs, as Kafka's LogSegment.recover.
-		l.epochsFromBatches = recoverAll
-		defer func() { l.epochsFromBatches = false }()
-		return l.recoverSegment(s, f, size, last)
+	if size == 0 {
+		return false, false, nil // newSegment's state is an empty segment's
 	}
-	if reason := l.loadIndexes(s, f, size); reason != nil {
+	if !maybeUnflushed && !missingIndex {
+		reason := l.loadIndexes(s, f, size)
+		if reason == nil {
+			return false, false, nil
+		}
 		l.logger.Warn("log: rebuilding index", "dir", l.dir, "segment", s.base, "reason", reason)
-		return l.recoverSegment(s, f, size, last)
 	}
-	return false, nil
+	// An unflushed segment's batches may be newer than the epoch
+	// checkpoint (AssignEpoch writes it lazily, Append right after its
+	// batch): recovery takes their epochs, as Kafka's LogSegment.recover.
+	l.epochsFromBatches = maybeUnflushed
+	defer func() { l.epochsFromBatches = false }()
+	cut, err = l.recoverSegment(s, f, size, last)
+	return true, cut, err
 }
 
 // loadIndexes reads and checks both index files against the log and walks
