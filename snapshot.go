@@ -332,8 +332,8 @@ func emptyDir(dir string) error {
 
 // replacedWhole are the files of a replica's directory that a broker never writes in place: the
 // log package replaces its checkpoints whole (a temporary file renamed over them), removes
-// clean-shutdown when it opens the log, and partition.metadata is written only for another topic
-// id. copyDir hard-links them instead of copying (one system call instead of five, and most of
+// clean-shutdown before its first change to an opened log, and partition.metadata is written
+// only for another topic id. copyDir hard-links them instead of copying (one system call instead of five, and most of
 // FromSnapshot's time is such calls); segment files, appended and truncated in place, are copied,
 // so a restored cluster never writes into its snapshot. TestSnapshotRestore checks that a second
 // restore finds the snapshot unchanged.

@@ -121,24 +121,29 @@ func TestEmptySegmentIgnoresStaleIndexes(t *testing.T) {
 	}
 }
 
-// TestTornTailAfterIdleRestartIsCut: a log closed empty (its marker written without a sync) and
-// reopened cleanly takes batches; a crash leaves the last one torn above the recovery point. The
-// first write after the clean open made the marker's removal durable, so the next open is an
-// unclean one: the torn batch is cut and the whole ones, synced or not, are kept.
-func TestTornTailAfterIdleRestartIsCut(t *testing.T) {
-	mem, cfg := NewMemFS(), crashConfig() // 12 small batches fit in one segment
+// TestTornTailAfterCleanRestartIsCut: a log reopened after a clean shutdown keeps its marker
+// until its first change, which removes it durably; a crash then leaves the last batch torn
+// above the recovery point, and the next open, an unclean one, cuts it and keeps the whole
+// ones, synced or not.
+func TestTornTailAfterCleanRestartIsCut(t *testing.T) {
+	mem, cfg := NewMemFS(), crashConfig() // 17 small batches fit in one segment
 	clock := &fakeClock{ms: 1_700_000_000_000}
 	l := memLog(t, mem, "/p", cfg, clock)
+	for i := range 5 {
+		mustAppend(t, l, simpleBatch(3, int64(i)), 0)
+	}
 	must(t, l.Close())
-	mem = mem.Crash() // whatever the unsynced close left
 	l = memLog(t, mem, "/p", cfg, clock)
+	if _, err := mem.ReadFile("/p/" + cleanShutdownFile); err != nil {
+		t.Fatalf("marker after a clean open: %v, want it left until the first change", err)
+	}
 	mem, synced, b1 := crashWithTornTail(t, l, mem, 10, 0)
 	if _, err := mem.ReadFile("/p/" + cleanShutdownFile); err == nil {
 		t.Fatal("the clean-shutdown marker survived the crash")
 	}
 	l = memLog(t, mem, "/p", cfg, clock)
-	if l.EndOffset() != 32 {
-		t.Fatalf("end %d, want 32 (30 synced + the 2 of the whole batch)", l.EndOffset())
+	if l.EndOffset() != 47 {
+		t.Fatalf("end %d, want 47 (45 synced + the 2 of the whole batch)", l.EndOffset())
 	}
 	got := readAll(t, l)
 	if !bytes.Equal(got[:len(synced)], synced) || !bytes.Equal(got[len(synced):], b1) {

@@ -429,9 +429,8 @@ func (l *Log) Close() error {
 	if err == nil && l.failed == nil && l.untouched() {
 		// Opened after a clean shutdown and not changed since: every file,
 		// the transaction-state checkpoint Open took included, is as the
-		// last Close left it, and the marker's removal never reached the
-		// disk. Putting the marker back needs no fsync.
-		return createEmpty(l.deferred.FS, l.dir, cleanShutdownFile)
+		// last Close left it, the marker included.
+		return nil
 	}
 	if err == nil && l.failed == nil {
 		l.flushMu.Lock()

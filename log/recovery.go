@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// cleanShutdownFile marks a log closed cleanly; Open deletes it first thing,
-// so any crash after Open is seen as unclean by the next Open.
+// cleanShutdownFile marks a log closed cleanly; it is removed (durably)
+// before the first change to the log's files after Open (deferredDirSync),
+// so a crash after that change is seen as unclean by the next Open.
 const cleanShutdownFile = "clean-shutdown"
 
 // recoveryChunk is the read size when re-checking whole batches.
@@ -112,11 +113,8 @@ func (l *Log) open() error {
 		}
 	}
 	if clean {
-		// The removal is made durable by the first change to the files
-		// (deferredDirSync), not here: until then the marker is true.
-		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
-			return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
-		}
+		// The marker goes with the first change to the files
+		// (deferredDirSync), not here: until then it is true.
 		l.deferred = &deferredDirSync{FS: l.fs, dir: l.dir}
 		l.fs = l.deferred
 	}
