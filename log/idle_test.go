@@ -12,9 +12,9 @@ import (
 
 // TestIdleLogSyncsNothing: a new partition's log that never holds a batch costs no fsync and no
 // file write to create, to close, to reopen after that clean shutdown, and to reopen after an
-// unclean one (its only segment is empty: nothing to recover), and leaves no index or
-// transaction-state file behind; once it takes a batch it closes as any log, and its files load
-// without a rebuild.
+// unclean one (its only segment is empty: nothing to recover), and leaves no segment, index or
+// transaction-state file behind (the segment file is created by the first append); once it
+// takes a batch it closes as any log, and its files load without a rebuild.
 func TestIdleLogSyncsNothing(t *testing.T) {
 	dir := t.TempDir()
 	efs := &eventFS{FS: OSFS}
@@ -37,7 +37,7 @@ func TestIdleLogSyncsNothing(t *testing.T) {
 	must(t, l.Close())
 	quiet("first close")
 	for _, n := range dirNames(t, dir) {
-		if strings.HasSuffix(n, extIndex) || strings.HasSuffix(n, extTimeIndex) || n == txnStateFile {
+		if strings.HasSuffix(n, extLog) || strings.HasSuffix(n, extIndex) || strings.HasSuffix(n, extTimeIndex) || n == txnStateFile {
 			t.Fatalf("%s written for an empty log (files %v)", n, dirNames(t, dir))
 		}
 	}

@@ -498,7 +498,9 @@ func (l *Log) closeLocked(persist bool) error {
 			first = err
 		}
 	}
-	if f, err := s.open(); err == nil {
+	if s.file.unborn() {
+		// Never used: no file, nothing to drop.
+	} else if f, err := s.open(); err == nil {
 		// Drop anything a failed write left past the valid end.
 		if fi, err := f.Stat(); err == nil && fi.Size() > s.size {
 			keep(f.Truncate(s.size))

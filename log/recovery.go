@@ -90,9 +90,6 @@ func (l *Log) open() error {
 	if names, err = l.finishFileOperations(names); err != nil {
 		return err
 	}
-	// A directory with nothing in it is a new log: its first segment is created
-	// without a directory sync (see createSegment).
-	l.fresh = len(names) == 0
 	defer func() { l.fresh = false }()
 	present := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -118,6 +115,14 @@ func (l *Log) open() error {
 		l.deferred = &deferredDirSync{FS: l.fs, dir: l.dir}
 		l.fs = l.deferred
 	}
+	// A log without segment files is empty at its start offset: its first
+	// segment needs no directory sync, nor even its file until its first use
+	// (createSegment). Were it lost in a crash, the next Open would create the
+	// same empty segment, and the first thing that makes records in it
+	// durable (the recovery-point checkpoint of a flush, the clean-shutdown
+	// marker of a written log, an epoch checkpoint) syncs this directory. A
+	// new log's directory is unsynced in its parent then anyway.
+	l.fresh = len(bases) == 0
 	l.listed = listedFS{FS: l.fs, dir: l.dir, present: present}
 	defer func() { l.listed = l.fs }()
 	startCP, err := readStartCheckpoint(l.listed, l.dir)
