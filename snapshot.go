@@ -333,12 +333,13 @@ func emptyDir(dir string) error {
 
 // replacedWhole are the files of a replica's directory that a broker never writes in place: the
 // log package replaces its checkpoints whole (a temporary file renamed over them), removes
-// clean-shutdown when it opens the log, and partition.metadata is replaced whole (a temporary
-// file renamed) when a replica names another topic id. copyDir hard-links them on every
-// platform. TestSnapshotRestore and TestSnapshotUnchangedByRestoredCluster check that the
-// snapshot is unchanged by what the restored clusters did.
+// clean-shutdown before its first change to an opened log (a removal, which leaves the other
+// link alone). copyDir hard-links them on every platform. partition.metadata is not among them:
+// a Reset overwrites a recycled replica's in place, through log.CopyOnWriteFS, so it is linked
+// only where that file system knows link counts. TestSnapshotRestore and
+// TestSnapshotUnchangedByRestoredCluster check that the snapshot is unchanged by what the
+// restored clusters did.
 var replacedWhole = map[string]bool{
-	"partition.metadata":        true,
 	"leader-epoch-checkpoint":   true,
 	"log-start-offset":          true,
 	"recovery-point":            true,

@@ -28,20 +28,7 @@ func TestCrashTornLastBatch(t *testing.T) {
 	cfg := crashConfig()
 	cfg.SegmentBytes = 1 << 20
 	l := memLog(t, mem, "/p", cfg, clock)
-	for i := range 20 {
-		mustAppend(t, l, simpleBatch(3, int64(i)), 0)
-	}
-	must(t, l.Flush())
-	synced := readAll(t, l)
-	b1, b2 := simpleBatch(2, 100), simpleBatch(5, 101)
-	mustAppend(t, l, b1, 1)
-	mustAppend(t, l, b2, 1)
-	mem = mem.CrashWith(func(name string, s, cur []byte) []byte {
-		if strings.HasSuffix(name, extLog) {
-			return cur[:len(s)+len(b1)+len(b2)/2] // b1 whole, b2 torn
-		}
-		return nil
-	})
+	mem, synced, b1 := crashWithTornTail(t, l, mem, 20, 1)
 	l.Close()
 	l = memLog(t, mem, "/p", cfg, clock)
 	if l.EndOffset() != 62 {
@@ -363,4 +350,27 @@ func TestMemFSDurability(t *testing.T) {
 	if got, _ := mem.ReadFile("/d/a"); string(got) != "hello" {
 		t.Fatalf("a write to the old file system reached the crashed one: %q", got)
 	}
+}
+
+// crashWithTornTail appends n synced batches of 3 records in epoch 0, then two unsynced ones in
+// epoch tailEpoch (whole, of 2 records, and torn, of 5), and crashes mem with the first of them
+// whole and the second cut in half. It returns the crashed file system, the synced data and the
+// whole unsynced batch.
+func crashWithTornTail(t *testing.T, l *Log, mem *MemFS, n int, tailEpoch int32) (crashed *MemFS, synced, whole []byte) {
+	t.Helper()
+	for i := range n {
+		mustAppend(t, l, simpleBatch(3, int64(i)), 0)
+	}
+	must(t, l.Flush())
+	synced = readAll(t, l)
+	b1, b2 := simpleBatch(2, 100), simpleBatch(5, 101)
+	mustAppend(t, l, b1, tailEpoch)
+	mustAppend(t, l, b2, tailEpoch)
+	crashed = mem.CrashWith(func(name string, s, cur []byte) []byte {
+		if strings.HasSuffix(name, extLog) {
+			return cur[:len(s)+len(b1)+len(b2)/2] // b1 whole, b2 torn
+		}
+		return nil
+	})
+	return crashed, synced, b1
 }

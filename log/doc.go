@@ -48,7 +48,8 @@
 //     the log end they hold for (Kafka's producer snapshot, for the same
 //     purpose): after a clean shutdown Open takes it instead of scanning.
 //   - clean-shutdown: written by Close (an empty file and one directory
-//     sync), removed by Open.
+//     sync; no sync for a log without batches or transaction state, whose
+//     Open has nothing to recover anyway), removed by Open.
 //   - Transient: <segment file>.deleted (waiting for file.delete.delay.ms),
 //     <segment file>.cleaned (a compacted segment being written) and
 //     <segment file>.swap (a complete compacted segment being swapped in).
@@ -210,7 +211,10 @@
 // are trusted; every segment's indexes are still sanity-checked and the
 // tail after the last index entry walked, and a missing or inconsistent
 // index (or a tail that does not end on a batch boundary) is rebuilt by the
-// same re-read, clean marker or not. Segments wholly below the
+// same re-read, clean marker or not. An empty segment is neither re-read
+// nor synced, and its index files are ignored (they are rewritten before
+// the segment's first batch is indexed), so an idle partition opens, and
+// closes, without writing a file. Segments wholly below the
 // checkpointed start offset are deleted, and the epoch cache is cut back to
 // the recovered end. With the marker, batch CRCs are not re-checked (as in
 // Kafka); Read checks them.

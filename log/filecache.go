@@ -112,6 +112,15 @@ func (c *FileCache) file(fsys FS, name string, create bool) *cachedFile {
 	return &cachedFile{cache: c, fs: fsys, name: name, flags: flags}
 }
 
+// unborn reports that the file was to be created and has not been opened
+// yet, so it does not exist (a new log's first segment, created by its
+// first use).
+func (cf *cachedFile) unborn() bool {
+	cf.cache.mu.Lock()
+	defer cf.cache.mu.Unlock()
+	return cf.f == nil && cf.flags&os.O_CREATE != 0
+}
+
 // acquire returns the open file, opening it if needed, and holds a
 // reference until release.
 func (cf *cachedFile) acquire() (File, error) {

@@ -2,6 +2,7 @@ package log
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -127,6 +128,16 @@ func writeMarker(fsys FS, dir, name string) error {
 	return syncDir(fsys, dir)
 }
 
+// removeIfExists removes name, if it is there, without any sync, and
+// reports whether it was.
+func removeIfExists(fsys FS, name string) (bool, error) {
+	err := fsys.Remove(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // createEmpty creates (or empties) dir/name, without any sync.
 func createEmpty(fsys FS, dir, name string) error {
 	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -229,12 +240,13 @@ func (f *noSyncFile) SyscallConn() (syscall.RawConn, error) {
 }
 
 // deferredDirSync is the FS of a log opened after a clean shutdown: Open
-// removed the clean-shutdown marker without syncing the directory, and the
-// first change to the log's files (a write, truncation, creation, rename or
-// removal through this FS) syncs it first. Until then a crash leaves the
-// marker on disk, which is true: nothing has changed. A restart of a node
-// with thousands of idle partitions so costs no fsync per partition, and
-// closing an untouched log costs none either (see Close).
+// leaves the clean-shutdown marker in place, and the first change to the
+// log's files (a write, truncation, creation, rename or removal through
+// this FS) first removes it and syncs the directory. Until then the marker
+// is true (nothing has changed since the clean Close that wrote it), so a
+// crash may leave it. A restart of a node with thousands of idle partitions
+// so costs no fsync and no file system change per partition, and closing
+// an untouched log costs nothing either (see Close).
 type deferredDirSync struct {
 	FS
 	dir  string
@@ -242,7 +254,7 @@ type deferredDirSync struct {
 	done atomic.Bool
 }
 
-// settle makes the marker's removal durable, once.
+// settle removes the marker, durably, once.
 func (d *deferredDirSync) settle() error {
 	if d.done.Load() {
 		return nil
@@ -251,6 +263,9 @@ func (d *deferredDirSync) settle() error {
 	defer d.mu.Unlock()
 	if d.done.Load() {
 		return nil
+	}
+	if _, err := removeIfExists(d.FS, filepath.Join(d.dir, cleanShutdownFile)); err != nil {
+		return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
 	}
 	if err := syncDir(d.FS, d.dir); err != nil {
 		return err

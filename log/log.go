@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,7 @@ type Log struct {
 	epochsDisk  []epochEntry
 	epochsStale bool
 	fresh       bool             // during Open: the directory was empty (see createSegment)
+	listed      FS               // during Open: l.fs for reads of files it may lack (listedFS)
 	deferred    *deferredDirSync // the FS after a clean Open, else nil
 	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
 	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
@@ -427,14 +429,32 @@ func (l *Log) Close() error {
 	if err == nil && l.failed == nil && l.untouched() {
 		// Opened after a clean shutdown and not changed since: every file,
 		// the transaction-state checkpoint Open took included, is as the
-		// last Close left it, and the marker's removal never reached the
-		// disk. Putting the marker back needs no fsync.
-		return createEmpty(l.deferred.FS, l.dir, cleanShutdownFile)
+		// last Close left it, the marker included.
+		return nil
 	}
 	if err == nil && l.failed == nil {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
 		l.flushMu.Unlock()
+		if l.holdsNothing() {
+			// A log without batches or transaction state (a new or idle
+			// partition) closes without a sync: Open re-reads nothing of an
+			// empty segment and its state is the empty one with or without
+			// a checkpoint, so a marker lost in a crash costs nothing. The
+			// state file of an earlier, non-empty life goes, durably before
+			// the marker can be (then the marker costs its directory sync).
+			removed := false
+			if err == nil {
+				removed, err = removeIfExists(l.fs, filepath.Join(l.dir, txnStateFile))
+			}
+			if err == nil && removed {
+				err = syncDir(l.fs, l.dir)
+			}
+			if err == nil {
+				err = createEmpty(l.fs, l.dir, cleanShutdownFile)
+			}
+			return err
+		}
 		if err == nil {
 			err = l.writeTxnState()
 		}
@@ -443,6 +463,19 @@ func (l *Log) Close() error {
 		}
 	}
 	return err
+}
+
+// holdsNothing reports that every segment file is empty and there is no
+// transaction state. The caller holds wmu.
+func (l *Log) holdsNothing() bool {
+	for _, s := range l.segments {
+		if s.size > 0 {
+			return false
+		}
+	}
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	return len(l.txns.ongoing) == 0 && len(l.txns.unrepl) == 0 && !l.txns.seen
 }
 
 // untouched reports that the log was opened after a clean shutdown, took
@@ -465,7 +498,9 @@ func (l *Log) closeLocked(persist bool) error {
 			first = err
 		}
 	}
-	if f, err := s.open(); err == nil {
+	if s.file.unborn() {
+		// Never used: no file, nothing to drop.
+	} else if f, err := s.open(); err == nil {
 		// Drop anything a failed write left past the valid end.
 		if fi, err := f.Stat(); err == nil && fi.Size() > s.size {
 			keep(f.Truncate(s.size))

@@ -242,6 +242,13 @@ func syncFile(fsys FS, name string) error {
 // indexes, writing only the entries they lack (or the whole file when it
 // is to be recreated). The caller holds wmu.
 func (s *segment) persistIndexes(fsys FS, dir string, scratch *[]byte) error {
+	if s.size == 0 {
+		// Nothing to index, and Open ignores an empty segment's index files
+		// (loadSegment): a new partition closes without creating them.
+		// oidxDisk and idxCut stay as they are, so once the segment holds
+		// batches its files are rewritten (or cut) before any use.
+		return nil
+	}
 	s.rewriteIfRebuilt()
 	if s.oidxDisk == s.nOff && s.tidxDisk == s.nTime && !s.idxCut {
 		return nil // perhaps dropped: the files hold them

@@ -181,7 +181,7 @@ func (l *Log) openTxnIndexes(recovered map[int64]bool, snap *txnState) error {
 		}
 		if !recovered[s.base] {
 			name := segmentName(l.dir, s.base, extTxnIndex)
-			data, err := readFile(l.fs, name, 1<<30)
+			data, err := readFile(l.listed, name, 1<<30)
 			switch {
 			case err == nil:
 				entries, derr := decodeTxnIndex(data, s.base, s.next)
@@ -215,7 +215,7 @@ func (l *Log) openTxnIndexes(recovered map[int64]bool, snap *txnState) error {
 // some left unread) when one is unreadable or unsound.
 func (l *Log) loadTxnIndexFiles() bool {
 	for _, s := range l.segments {
-		data, err := readFile(l.fs, segmentName(l.dir, s.base, extTxnIndex), 1<<30)
+		data, err := readFile(l.listed, segmentName(l.dir, s.base, extTxnIndex), 1<<30)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -44,7 +44,7 @@ func (l *Log) writeTxnState() error {
 // is none or it is for another end. A file that does not parse is nil too:
 // the caller scans the log instead.
 func (l *Log) readTxnState(end int64) *txnState {
-	data, err := readFile(l.fs, filepath.Join(l.dir, txnStateFile), 1<<30)
+	data, err := readFile(l.listed, filepath.Join(l.dir, txnStateFile), 1<<30)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			l.logger.Warn("log: cannot read the transaction state; scanning the log", "dir", l.dir, "err", err)
