@@ -343,26 +343,34 @@ func (b *Broker) replayInternal(ctx context.Context, topic string, part int32, f
 	if err != nil {
 		return err
 	}
-	for off := p.LogStartOffset(); off < p.LogEndOffset(); {
+	_, err = replayPartition(ctx, p, topic, part, b.cfg.Broker.NodeID, fn)
+	return err
+}
+
+// replayPartition reads p (topic-part, which this node, nodeID, leads) from its start to its log
+// end offset record by record, and returns the offset it stopped at.
+func replayPartition(ctx context.Context, p *partition.Partition, topic string, part int32, nodeID int32, fn func(group.Record) error) (int64, error) {
+	off := p.LogStartOffset()
+	for off < p.LogEndOffset() {
 		if err := ctx.Err(); err != nil {
-			return err
+			return off, err
 		}
 		// Read as a replica: up to the log end offset, not the high watermark.
-		rr, err := p.Read(off, 1<<20, b.cfg.Broker.NodeID, -1)
+		rr, err := p.Read(off, 1<<20, nodeID, -1)
 		if err != nil {
-			return storeError(ctx, err)
+			return off, storeError(ctx, err)
 		}
 		if len(rr.Records) == 0 {
 			break
 		}
 		next, err := replayBatches(rr.Records, off, fn)
 		if err != nil {
-			return err
+			return off, err
 		}
 		if next <= off {
-			return fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", topic, part, off)
+			return off, fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", topic, part, off)
 		}
 		off = next
 	}
-	return nil
+	return off, nil
 }
