@@ -343,34 +343,26 @@ func (b *Broker) replayInternal(ctx context.Context, topic string, part int32, f
 	if err != nil {
 		return err
 	}
-	_, err = replayPartition(ctx, p, topic, part, b.cfg.Broker.NodeID, fn)
-	return err
-}
-
-// replayPartition reads p (topic-part, which this node, nodeID, leads) from its start to its log
-// end offset record by record, and returns the offset it stopped at.
-func replayPartition(ctx context.Context, p *partition.Partition, topic string, part int32, nodeID int32, fn func(group.Record) error) (int64, error) {
-	off := p.LogStartOffset()
-	for off < p.LogEndOffset() {
+	for off := p.LogStartOffset(); off < p.LogEndOffset(); {
 		if err := ctx.Err(); err != nil {
-			return off, err
+			return err
 		}
 		// Read as a replica: up to the log end offset, not the high watermark.
-		rr, err := p.Read(off, 1<<20, nodeID, -1)
+		rr, err := p.Read(off, 1<<20, b.cfg.Broker.NodeID, -1)
 		if err != nil {
-			return off, storeError(ctx, err)
+			return storeError(ctx, err)
 		}
 		if len(rr.Records) == 0 {
 			break
 		}
 		next, err := replayBatches(rr.Records, off, fn)
 		if err != nil {
-			return off, err
+			return err
 		}
 		if next <= off {
-			return off, fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", topic, part, off)
+			return fmt.Errorf("broker: replaying %s-%d: no whole batch at offset %d", topic, part, off)
 		}
 		off = next
 	}
-	return off, nil
+	return nil
 }

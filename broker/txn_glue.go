@@ -199,14 +199,8 @@ func (s txnStore) StartAppend(ctx context.Context, part int32, recs []txn.Record
 	return func() error { return storeError(ctx, p.WaitForAck(ctx, info.LeaderEpoch, info.LastOffset)) }, nil
 }
 
-// Replay reads the partition to its log end and returns once those records are committed (see
-// replayCommitted): the coordinator acts on the Prepare states it loads at once.
 func (s txnStore) Replay(ctx context.Context, part int32, fn func(txn.Record) error) error {
-	p, _, err := s.b.replicas.Leader(transactionTopic, part)
-	if err != nil {
-		return err
-	}
-	return replayCommitted(ctx, p, transactionTopic, part, s.b.cfg.Broker.NodeID, func(r group.Record) error {
+	return s.b.replayInternal(ctx, transactionTopic, part, func(r group.Record) error {
 		if r.Control {
 			return nil // transaction markers never go to __transaction_state
 		}

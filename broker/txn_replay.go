@@ -3,30 +3,26 @@ package broker
 import (
 	"context"
 
-	"github.com/minikraft/minikraft/broker/group"
 	"github.com/minikraft/minikraft/broker/partition"
 )
 
-// replayCommitted replays a __transaction_state partition this node leads (see replayPartition)
-// and returns only once what it replayed is committed: below the high watermark, in the leader
-// epoch it was replayed in. Until then the coordinator keeps the partition loading.
-//
-// A new leader's log may end in records the old one wrote but never got acknowledged: a Prepare
-// record whose append timed out, so the client was told nothing. The new leader's log is the
-// truth from now on, but only once its followers have those records: if it loses the leadership
-// before, the next leader (an in-sync follower that never fetched them) has the transaction
-// Ongoing. A coordinator that had acted on the Prepare at once would have sent some of its
-// markers (COMMIT), and the next coordinator would abort the rest when the producer's
-// InitProducerId fences it: one transaction committed on some partitions and aborted on others.
-// Waiting for the high watermark makes the loaded state one every later leader has (Kafka's
-// coordinator runtime likewise acts only on what is committed).
-func replayCommitted(ctx context.Context, p *partition.Partition, topic string, part, nodeID int32, fn func(group.Record) error) error {
-	_, epoch := p.Leader()
-	end, err := replayPartition(ctx, p, topic, part, nodeID, fn)
+// ReplayCommitted makes txnStore a txn.ReplayWaiter: right after a Replay (the coordinator is the
+// only writer of __transaction_state, and it writes nothing to a partition it is loading), the
+// replay read up to the log end, and its records are committed once the high watermark reaches
+// it in the same leader epoch. A new leader's log may end in records its predecessor never had
+// acknowledged; see txn.ReplayWaiter for the transaction that a coordinator acting on them at
+// once left committed on some partitions and aborted on others.
+func (s txnStore) ReplayCommitted(part int32) (func(context.Context) error, error) {
+	p, _, err := s.b.replicas.Leader(transactionTopic, part)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return waitCommitted(ctx, p, epoch, end)
+	_, epoch := p.Leader()
+	end := p.LogEndOffset()
+	if p.HighWatermark() >= end {
+		return nil, nil // one node, or the followers have it all already
+	}
+	return func(ctx context.Context) error { return waitCommitted(ctx, p, epoch, end) }, nil
 }
 
 // waitCommitted waits until p's high watermark reaches end while p leads at epoch: the records
