@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +51,7 @@ type node struct {
 	mu     sync.Mutex
 	out    bytes.Buffer
 	exited chan struct{}
+	exits  []string // how each run of the process ended (ProcessState's words), in order
 }
 
 // freePort returns a loopback port that was free a moment ago. It picks from below the
@@ -118,7 +120,18 @@ func (n *node) startNoWait() {
 		n.t.Fatal(err)
 	}
 	n.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(n.cmd, n.exited)
+	w.Write(fmt.Appendf(nil, "--- minikraft started, pid %d ---\n", n.cmd.Process.Pid))
+	// The exit goes into the output too, so that a node's log tells its restarts apart and
+	// says how each run ended: killed by the test, or exited by itself (a panic is exit
+	// status 2, a fatal error 1).
+	go func(c *exec.Cmd, done chan struct{}) {
+		c.Wait()
+		n.mu.Lock()
+		n.exits = append(n.exits, c.ProcessState.String())
+		fmt.Fprintf(&n.out, "--- minikraft pid %d ended: %s ---\n", c.Process.Pid, c.ProcessState)
+		n.mu.Unlock()
+		close(done)
+	}(n.cmd, n.exited)
 }
 
 // running reports whether the process is up.
@@ -198,6 +211,30 @@ func (n *node) output() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.out.String()
+}
+
+// tail is the last lines of the process's output (across its restarts), at most max bytes,
+// for a failure's evidence: a long fault run's full log would drown the test's own.
+func (n *node) tail(lines, max int) string {
+	out := n.output()
+	if len(out) > max {
+		out = out[len(out)-max:]
+		if i := strings.IndexByte(out, '\n'); i >= 0 {
+			out = out[i+1:]
+		}
+	}
+	ls := strings.SplitAfter(out, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "")
+}
+
+// exitStates is how each run of the process that has ended so far ended.
+func (n *node) exitStates() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.exits)
 }
 
 type lockedWriter struct {

@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"syscall"
@@ -37,6 +37,15 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 	for p := range int32(partitions) {
 		partitionLeader(t, c, topic, p)
 	}
+	// A failure keeps its evidence: the end of each node's log (its restarts and how each run
+	// ended are marked in it). Registered after startCluster's stops, so it runs before them.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, nd := range c.nodes {
+				t.Logf("node %d ended %d times: %v; its last log lines:\n%s", i, len(nd.exitStates()), nd.exitStates(), nd.tail(150, 48<<10))
+			}
+		}
+	})
 
 	chk := txncheck.New(txncheck.Config{
 		Seeds: c.addrs(), Topic: topic, Partitions: partitions, Producers: 4,
@@ -51,7 +60,8 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 				nd.startNoWait()
 			}
 			if !eventuallyOK(30*time.Second, func() bool { return brokersUp(nd.addr) }) {
-				return errors.New("not serving 30 s after restart")
+				return fmt.Errorf("not serving 30 s after restart (running: %v, runs ended: %v); its last log lines:\n%s",
+					nd.running(), nd.exitStates(), nd.tail(30, 8<<10))
 			}
 			return nil
 		}
@@ -80,6 +90,7 @@ func TestTransactionCheckerProcesses(t *testing.T) {
 	chk.Load(ctx)
 	stopNemesis()
 	counts := <-injected
+	checkExits(t, c)
 	c.waitBrokers(t, len(c.nodes))
 
 	n, errs := chk.Verify(ctx)
@@ -103,4 +114,22 @@ func txnCheckDuration(t *testing.T) time.Duration {
 		return time.Duration(n) * time.Second
 	}
 	return 25 * time.Second
+}
+
+// checkExits fails the test if a node is down once the nemesis is done, or if any run of a node
+// ended other than by the nemesis's signals: SIGKILL ("signal: killed") or SIGTERM's clean exit
+// ("exit status 0"). A run that ended by itself (a panic, a fatal error at startup after a
+// crash) would otherwise go unseen until the next fault restarted the node.
+func checkExits(t *testing.T, c *procCluster) {
+	t.Helper()
+	for i, nd := range c.nodes {
+		if !nd.running() {
+			t.Errorf("node %d is not running after the nemesis stopped", i)
+		}
+		for j, st := range nd.exitStates() {
+			if st != "signal: killed" && st != "exit status 0" {
+				t.Errorf("node %d's run %d ended by itself: %s", i, j+1, st)
+			}
+		}
+	}
 }

@@ -253,6 +253,9 @@
 //   - Truncate cuts at batch boundaries: a batch straddling the target goes
 //     whole, so the end offset may land below the target (Kafka sets the end
 //     offset to the target, which followers only ever pick at boundaries).
+//     As in Kafka, the segments after the cut are removed (highest first)
+//     before the cut is made, so a process killed part-way leaves a prefix
+//     of the old log, never a hole with the removed tail after it.
 //   - Empty batches (possible after compaction) are rejected on the produce
 //     path and accepted from a leader.
 //   - The cleaner: keys are mapped by a 128-bit hash (Kafka: MD5), at most

@@ -65,7 +65,23 @@ func (l *Log) Truncate(endOffset int64) error {
 	s := l.segments[si]
 	doomed := append([]*segment(nil), l.segments[si+1:]...)
 	l.segments = l.segments[:si+1]
-	err = l.truncateSegmentLocked(s, x, endOffset)
+	// The segments after the cut go first, highest first, and only then is the cut made (Kafka's
+	// LocalLog.truncateTo does the same): a process killed part-way leaves a prefix of the old
+	// log, which the next Open takes as it is and the follower truncates again. Cut first, a
+	// kill before the removals left the cut segment followed by segments that were to go: a
+	// hole in the offsets with the diverging tail back after it, and a follower whose tail
+	// agreed with its leader's would keep the hole for good. Readers wait meanwhile: a few
+	// unlinks (a closed file still read is closed by its last reader).
+	if _, err = l.activate(s); err == nil {
+		for i := len(doomed) - 1; i >= 0 && err == nil; i-- {
+			if rerr := doomed[i].remove(l.fs, l.dir); rerr != nil {
+				err = fmt.Errorf("log: remove segment %d: %w", doomed[i].base, rerr)
+			}
+		}
+	}
+	if err == nil {
+		err = l.truncateSegmentLocked(s, x, endOffset)
+	}
 	l.gen++
 	l.endOffset = s.next
 	l.cleanPoint = min(l.cleanPoint, l.endOffset)
@@ -83,12 +99,6 @@ func (l *Log) Truncate(endOffset int64) error {
 	s.aborted = s.aborted[:keptAborted:keptAborted]
 	l.mu.Unlock()
 
-	// Highest first, so a crash part-way leaves a prefix of the segments.
-	for i := len(doomed) - 1; i >= 0; i-- {
-		if rerr := doomed[i].remove(l.fs, l.dir); rerr != nil && err == nil {
-			err = fmt.Errorf("log: remove segment %d: %w", doomed[i].base, rerr)
-		}
-	}
 	if err == nil && txnCut {
 		err = s.rewriteTxnIndex(l.fs, l.dir, s.aborted, false)
 	}

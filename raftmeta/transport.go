@@ -32,8 +32,16 @@ func newNetworkTransport(cfg *Config, logger hclog.Logger) (*raft.NetworkTranspo
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 3,
-		Timeout: transportTimeout,
-		Logger:  logger,
+		// No pipelined replication (1 RPC in flight): raft's pipeline can deadlock its own
+		// Shutdown. Once the replication goroutine's response consumer has stopped, the
+		// pipeline's decoder blocks handing it the next response, its in-flight queue fills,
+		// and the replicator blocks in AppendEntries before it can close the pipeline, so
+		// Shutdown waits forever (a fixture StopNode hung 9 minutes in TestTransactionChecker
+		// under -race, in netPipeline.AppendEntries). hashicorp/raft#541 measured pipelining
+		// to gain little; the metadata log is small.
+		MaxRPCsInFlight: 1,
+		Timeout:         transportTimeout,
+		Logger:          logger,
 	}), stream
 }
 

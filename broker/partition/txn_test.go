@@ -388,3 +388,63 @@ func TestTV2MarkerOfPreviousTransaction(t *testing.T) {
 	wantOK(t, "a version 1 COMMIT at the data's epoch", err) // 9
 	wantLSO(t, p, 10)
 }
+
+// TestTxnTruncateAroundOpenTransaction: a follower's truncation inside an open transaction keeps
+// it open at its first offset; one below its first offset ends it (its batches are gone), so the
+// last stable offset is the high watermark again, and what the new leader then replicates there
+// opens its own; after a restart the replica rebuilds the same from its log. Becoming leader,
+// it answers those last stable offsets.
+func TestTxnTruncateAroundOpenTransaction(t *testing.T) {
+	leader := newPartition(t, "", Config{})
+	soleLeader(t, leader, 0)
+	mustProduce(t, leader, plain(2))        // 0-1
+	mustProduce(t, leader, txn(4, 0, 0, 2)) // 2-3: opens pid 4's transaction at 2
+	mustProduce(t, leader, txn(4, 0, 2, 2)) // 4-5
+	res, err := leader.Read(0, 1<<20, 2, -1)
+	wantOK(t, "Read", err)
+
+	dir := t.TempDir()
+	f := newPartition(t, dir, Config{})
+	wantOK(t, "BecomeFollower", f.BecomeFollower(2, 0, 0, []int32{2, self}))
+	wantOK(t, "AppendAsFollower", f.AppendAsFollower(0, res.Records, 6))
+	wantLSO(t, f, 2)
+	wantOK(t, "TruncateTo", f.TruncateTo(0, 4)) // inside the transaction
+	if first, ok := f.Log().OngoingTxn(4); !ok || first != 2 {
+		t.Fatalf("after a truncation inside it: open %v at %d, want at 2", ok, first)
+	}
+	wantLSO(t, f, 2)
+	wantOK(t, "TruncateTo", f.TruncateTo(0, 2)) // below its first offset
+	if f.HasOngoingTxn(4) {
+		t.Fatal("pid 4's transaction still open after its batches were truncated")
+	}
+	wantLSO(t, f, 2) // the high watermark, cut to the log end
+
+	// The new leader had other records there: pid 5's transaction from 3.
+	nl := newPartition(t, "", Config{})
+	soleLeader(t, nl, 1)
+	mustProduce(t, nl, plain(2))         // 0-1
+	mustProduce(t, nl, plain(1))         // 2
+	mustProduce(t, nl, txn(5, 0, 0, 1))  // 3
+	mustProduce(t, nl, idem(4, 1, 0, 1)) // 4: pid 4, fenced and now plain
+	res, err = nl.Read(2, 1<<20, 2, -1)
+	wantOK(t, "Read", err)
+	wantOK(t, "BecomeFollower", f.BecomeFollower(3, 1, 1, []int32{3, self}))
+	wantOK(t, "AppendAsFollower", f.AppendAsFollower(1, res.Records, 5))
+	if f.HasOngoingTxn(4) || !f.HasOngoingTxn(5) {
+		t.Fatal("after replicating the new leader: pid 5 open, pid 4 not")
+	}
+	wantLSO(t, f, 3)
+
+	// A restart rebuilds the same (the partition's state from its log), and as leader it
+	// answers the same last stable offset until pid 5's transaction ends.
+	wantOK(t, "Close", f.Close())
+	f2 := newPartition(t, dir, Config{})
+	soleLeader(t, f2, 2)
+	if first, ok := f2.Log().OngoingTxn(5); !ok || first != 3 || f2.HasOngoingTxn(4) {
+		t.Fatalf("after a restart: pid 5 open %v at %d; pid 4 open %v", ok, first, f2.HasOngoingTxn(4))
+	}
+	wantLSO(t, f2, 3)
+	_, err = f2.AppendMarker(5, 0, 0, true, 1)
+	wantOK(t, "marker", err)
+	wantLSO(t, f2, f2.LogEndOffset())
+}

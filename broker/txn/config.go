@@ -46,6 +46,23 @@ type AppendStarter interface {
 	StartAppend(ctx context.Context, partition int32, recs []Record) (wait func(ctx context.Context) error, err error)
 }
 
+// ReplayWaiter is a Store whose Replay may read records that are not committed yet: a new leader's
+// log can end in records its predecessor appended but never had acknowledged (a Prepare record
+// whose write timed out). The new leader's log is the truth from now on, but only once its
+// followers have those records; if it loses the leadership before, the next leader (an in-sync
+// follower that never fetched them) does not have them. A coordinator that acted on such a
+// Prepare at once would send some of its markers, and the next one, finding the transaction
+// Ongoing, would abort it when the producer's InitProducerId fences it: committed on some
+// partitions, aborted on the others. So the coordinator acts on a replay only once it is
+// committed, as Kafka's coordinator runtime serves only committed state.
+//
+// ReplayCommitted, called right after a Replay of partition, returns a wait that returns once
+// every record the replay read is committed (an error when the leadership moved meanwhile, or ctx
+// ended), or nil when they are committed already.
+type ReplayWaiter interface {
+	ReplayCommitted(partition int32) (wait func(ctx context.Context) error, err error)
+}
+
 // ProducerIDs allocates producer ids (Kafka's ProducerIdManager: blocks from the controller).
 type ProducerIDs interface {
 	NextProducerID(ctx context.Context) (int64, error)

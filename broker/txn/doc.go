@@ -33,7 +33,8 @@
 // Transactional ids live in __transaction_state partition PartitionFor(id, n), where n is the
 // topic's partition count (Config.PartitionCount; transaction.state.log.num.partitions before it
 // exists). The broker calls Elected(partition, leaderEpoch) when it becomes the leader of such a
-// partition (the coordinator replays it through Store.Replay; requests meanwhile get
+// partition (the coordinator replays it through Store.Replay, and, with a ReplayWaiter, acts on
+// it only once the records it read are committed; requests meanwhile get
 // COORDINATOR_LOAD_IN_PROGRESS) and Resigned when it stops (its ids are dropped; requests get
 // NOT_COORDINATOR). The leader epoch is the coordinator epoch that markers carry, so partition
 // leaders can refuse markers of a deposed coordinator.

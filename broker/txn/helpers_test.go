@@ -103,6 +103,19 @@ type memStore struct {
 	logs     map[int32][]Record
 	appendFn func(partition int32, recs []Record) error // optional hook: an error fails the append
 	replayFn func(ctx context.Context) error            // optional hook before a replay
+	// commitWait, when set, is the wait ReplayCommitted returns: the replayed records are not
+	// committed yet (a new leader whose followers still have to fetch them).
+	commitWait func(ctx context.Context, partition int32) error
+}
+
+func (s *memStore) ReplayCommitted(partition int32) (func(context.Context) error, error) {
+	s.mu.Lock()
+	fn := s.commitWait
+	s.mu.Unlock()
+	if fn == nil {
+		return nil, nil
+	}
+	return func(ctx context.Context) error { return fn(ctx, partition) }, nil
 }
 
 func newMemStore() *memStore { return &memStore{logs: map[int32][]Record{}} }

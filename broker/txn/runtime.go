@@ -76,7 +76,9 @@ func (c *Coordinator) PartitionFor(transactionalID string) int32 {
 // Elected tells the coordinator that this broker now leads __transaction_state partition
 // `partition` at leader epoch coordinatorEpoch. It replays the partition and loads its
 // transactional ids, answering their requests with COORDINATOR_LOAD_IN_PROGRESS meanwhile, and
-// returns when they are loaded (call it in a goroutine to keep serving). Transactions found in
+// returns when they are loaded (call it in a goroutine to keep serving), or, with a Store that is
+// a ReplayWaiter and a replay that read records not yet committed, once replayed: the loading then
+// ends on a goroutine when they are committed (or fails when the wait does). Transactions found in
 // PrepareCommit or PrepareAbort get their markers sent again and are completed. If the replay
 // fails (or ctx ends, or the partition is resigned meanwhile) the partition stays unowned, Elected
 // returns the error, and the broker should call Elected again. Electing a partition already led
@@ -110,16 +112,43 @@ func (c *Coordinator) Elected(ctx context.Context, partition, coordinatorEpoch i
 		}
 		return nil
 	})
+	var wait func(context.Context) error
+	if w, ok := c.store.(ReplayWaiter); ok && err == nil {
+		wait, err = w.ReplayCommitted(partition)
+	}
+	if wait == nil || err != nil {
+		return c.finishLoad(ps, ld, start, err)
+	}
+	// What was replayed is not all committed yet: the partition stays loading until it is, on
+	// a goroutine, since the broker elects under its metadata lock and the high watermark moves
+	// with the followers' fetches. A resign or Close cancels pctx.
+	c.mu.Lock()
+	if c.closed || c.parts[partition] != ps {
+		c.mu.Unlock()
+		return nil
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		c.finishLoad(ps, ld, start, wait(pctx))
+	}()
+	return nil
+}
 
+// finishLoad ends the loading of ps: with err, the partition is left unowned; else its
+// transactional ids are served from what ld replayed, and those in a Prepare state get their
+// markers sent.
+func (c *Coordinator) finishLoad(ps *partState, ld *loader, start time.Time, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parts[partition] != ps {
+	if c.parts[ps.id] != ps {
 		return nil // resigned (or closed) meanwhile
 	}
 	if err != nil {
-		c.log.Warn("txn: loading __transaction_state partition failed", "partition", partition, "err", err)
-		delete(c.parts, partition)
-		cancel()
+		c.log.Warn("txn: loading __transaction_state partition failed", "partition", ps.id, "err", err)
+		delete(c.parts, ps.id)
+		ps.cancel()
 		return err
 	}
 	ps.loading = false
@@ -129,11 +158,11 @@ func (c *Coordinator) Elected(ctx context.Context, partition, coordinatorEpoch i
 			c.log.Warn("txn: skipping transactional id in a transient state", "id", id, "state", m.state)
 			continue
 		}
-		e := &entry{t: loadTxn(id, c.lim, coordinatorEpoch, m), part: ps, waiters: map[waiter]chan result{}}
+		e := &entry{t: loadTxn(id, c.lim, ps.epoch, m), part: ps, waiters: map[waiter]chan result{}}
 		c.txns[id] = e
 		c.stepLocked(e, now, func(t *txn, now time.Time) { t.onLoaded(now) })
 	}
-	c.log.Info("txn: loaded __transaction_state partition", "partition", partition,
+	c.log.Info("txn: loaded __transaction_state partition", "partition", ps.id,
 		"transactional_ids", len(ld.txns), "took", time.Since(start))
 	return nil
 }

@@ -286,10 +286,9 @@ func TestCoordinatorRouting(t *testing.T) {
 	}
 }
 
-// TestFailoverMidCommit: the PrepareCommit record is durable but no leader answers the markers;
-// the coordinator resigns, a new one (at a higher coordinator epoch) loads the partition, sends
-// the markers again and writes CompleteCommit.
-func TestFailoverMidCommit(t *testing.T) {
+// diedMidCommit is a rig whose coordinator wrote tx's PrepareCommit (partitions t-0 and t-1) and
+// died before any leader answered the markers; the markers answer again.
+func diedMidCommit(t *testing.T) *rig {
 	r := newRig(t, nil)
 	r.markers.block = true
 	r.init("tx", 60000)
@@ -299,10 +298,17 @@ func TestFailoverMidCommit(t *testing.T) {
 	}
 	eventually(t, "first markers", func() bool { return len(r.markers.all()) == 1 })
 	r.c.Close() // the old coordinator dies; its marker write is canceled
-
 	r.markers.mu.Lock()
 	r.markers.block = false
 	r.markers.mu.Unlock()
+	return r
+}
+
+// TestFailoverMidCommit: the PrepareCommit record is durable but no leader answers the markers;
+// the coordinator resigns, a new one (at a higher coordinator epoch) loads the partition, sends
+// the markers again and writes CompleteCommit.
+func TestFailoverMidCommit(t *testing.T) {
+	r := diedMidCommit(t)
 	r.start(2)
 	p := PartitionFor("tx", 4)
 	eventually(t, "CompleteCommit", func() bool {
@@ -316,6 +322,57 @@ func TestFailoverMidCommit(t *testing.T) {
 	// The producer's retry of EndTxn succeeds against the new coordinator.
 	if code := r.end("tx", 1000, 0, true); code != 0 {
 		t.Fatalf("EndTxn retry = %d", code)
+	}
+}
+
+// TestLoadWaitsForCommittedReplay: a new coordinator whose replay read records not yet committed
+// (its Store a ReplayWaiter whose wait has not returned) keeps the partition loading and sends no
+// marker of the PrepareCommit it found; once they are committed it completes the commit; if the
+// wait fails (the leadership moved before the followers had them) it acts on nothing.
+func TestLoadWaitsForCommittedReplay(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprint("committed=", committed), func(t *testing.T) {
+			r := diedMidCommit(t)
+			release := make(chan error)
+			r.store.mu.Lock()
+			r.store.commitWait = func(ctx context.Context, _ int32) error {
+				select {
+				case err := <-release:
+					return err
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			r.store.mu.Unlock()
+			r.start(2)
+			if code := r.end("tx", 1000, 0, true); code != kerr.CoordinatorLoadInProgress.Code {
+				t.Fatalf("EndTxn retry while the replay is not committed = %d, want COORDINATOR_LOAD_IN_PROGRESS", code)
+			}
+			if mk := r.markers.all(); len(mk) != 1 {
+				t.Fatalf("markers sent from a replay not yet committed: %+v", mk)
+			}
+			p := PartitionFor("tx", 4)
+			if !committed {
+				for range 4 { // one wait per partition
+					release <- errors.New("leadership moved")
+				}
+				eventually(t, "the failed load", func() bool { return r.end("tx", 1000, 0, true) == kerr.NotCoordinator.Code })
+				if mk := r.markers.all(); len(mk) != 1 {
+					t.Fatalf("markers sent from a replay that was never committed: %+v", mk)
+				}
+				return
+			}
+			for range 4 { // one wait per partition
+				release <- nil
+			}
+			eventually(t, "CompleteCommit", func() bool {
+				s := r.store.states(t, p, "tx")
+				return s[len(s)-1] == "CompleteCommit"
+			})
+			if mk := r.markers.all(); len(mk) != 2 || !mk[1].Commit || mk[1].CoordinatorEpoch != 2 {
+				t.Fatalf("markers = %+v", mk)
+			}
+		})
 	}
 }
 

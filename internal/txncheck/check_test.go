@@ -59,7 +59,7 @@ func TestCheckFindsAnomalies(t *testing.T) {
 	}{
 		{"committed record lost", "not read with read_committed", func(c *Checker, rc, ru map[string][]read) { delete(rc, value(0, 0, 1, 2)) }},
 		{"aborted record read", "aborted transaction read", func(c *Checker, rc, ru map[string][]read) { rc[value(0, 1, 0, 1)] = at(0, 2) }},
-		{"unknown read in part", "read_committed read 1 of its 2", func(c *Checker, rc, ru map[string][]read) { delete(rc, value(0, 2, 1, 2)) }},
+		{"unknown read in part", "read 1 of its 2 records: [record 0 to partition 0, acknowledged at 4, read_committed at [{0 4}], read_uncommitted at [{0 4}]] [record 1 to partition 0, acknowledged at 5, read_committed at []", func(c *Checker, rc, ru map[string][]read) { delete(rc, value(0, 2, 1, 2)) }},
 		{"duplicate", "read 2 times", func(c *Checker, rc, ru map[string][]read) {
 			rc[value(0, 0, 0, 2)] = append(rc[value(0, 0, 0, 2)], read{0, 7})
 		}},
@@ -71,7 +71,7 @@ func TestCheckFindsAnomalies(t *testing.T) {
 		}},
 		{"live read of an aborted record", "during the load", func(c *Checker, rc, ru map[string][]read) { c.live[value(0, 1, 0, 1)] = at(0, 2) }},
 		{"live read elsewhere", "during the load", func(c *Checker, rc, ru map[string][]read) { c.live[value(0, 0, 0, 2)] = at(0, 1) }},
-		{"LSO past an open transaction", "last stable offset sampled then was 1", func(c *Checker, rc, ru map[string][]read) {
+		{"LSO past an open transaction", "(committed) open at 1-0, but the last stable offset sampled then was 1 (leader epoch", func(c *Checker, rc, ru map[string][]read) {
 			c.samples[0].lso[1] = 1
 		}},
 	} {

@@ -40,6 +40,18 @@ const (
 	Unknown
 )
 
+func (o Outcome) String() string {
+	switch o {
+	case Committed:
+		return "committed"
+	case Aborted:
+		return "aborted"
+	case Unknown:
+		return "outcome unknown"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
 // txn is one transaction as its producer saw it.
 type txn struct {
 	producer, n int
@@ -57,6 +69,7 @@ type txn struct {
 type lsoSample struct {
 	sent, recv time.Time
 	lso        map[int32]int64
+	epoch      map[int32]int32 // the leader epoch each partition's answer came with (evidence)
 }
 
 // Checker runs the load and holds what the producers and the LSO sampler recorded.
@@ -248,7 +261,7 @@ func (c *Checker) sample(ctx context.Context) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	for ctx.Err() == nil {
-		s := lsoSample{sent: time.Now(), lso: map[int32]int64{}}
+		s := lsoSample{sent: time.Now(), lso: map[int32]int64{}, epoch: map[int32]int32{}}
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		offs, err := adm.ListCommittedOffsets(lctx, c.cfg.Topic)
 		cancel()
@@ -256,7 +269,7 @@ func (c *Checker) sample(ctx context.Context) {
 		if err == nil {
 			offs.Each(func(o kadm.ListedOffset) {
 				if o.Err == nil {
-					s.lso[o.Partition] = o.Offset
+					s.lso[o.Partition], s.epoch[o.Partition] = o.Offset, o.LeaderEpoch
 				}
 			})
 			c.mu.Lock()

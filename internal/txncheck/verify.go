@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -248,7 +249,7 @@ func (c *Checker) check(rc, ru map[string][]read) (Counts, []error) {
 			if seen == len(t.parts) {
 				n.UnknownCommitted++
 			} else if seen > 0 {
-				bad("producer %d txn %d (outcome unknown): read_committed read %d of its %d records", t.producer, t.n, seen, len(t.parts))
+				bad("producer %d txn %d (outcome unknown): read_committed read %d of its %d records: %s", t.producer, t.n, seen, len(t.parts), t.where(rc, ru))
 			}
 		}
 		n.LSOChecks += c.checkLSO(t, bad)
@@ -302,7 +303,8 @@ func (c *Checker) checkLSO(t *txn, bad func(string, ...any)) int {
 			}
 			checks++
 			if lso > first {
-				bad("producer %d txn %d open at %d-%d, but the last stable offset sampled then was %d", t.producer, t.n, p, first, lso)
+				bad("producer %d txn %d (%s) open at %d-%d, but the last stable offset sampled then was %d (leader epoch %d; asked %v after the records were acknowledged, answered %v before the end was asked, %v after BeginTransaction)",
+					t.producer, t.n, t.outcome, p, first, lso, s.epoch[p], s.sent.Sub(t.acked), t.end.Sub(s.recv), s.recv.Sub(t.begin))
 			}
 		}
 	}
@@ -337,4 +339,18 @@ func checkOrder(level string, reads map[string][]read, bad func(string, ...any))
 			}
 		}
 	}
+}
+
+// where says, for a failure's evidence, where each record of t was acknowledged and read.
+func (t *txn) where(rc, ru map[string][]read) string {
+	var b strings.Builder
+	for i, p := range t.parts {
+		v := value(t.producer, t.n, i, len(t.parts))
+		acked := "not acknowledged"
+		if i < len(t.offs) {
+			acked = fmt.Sprintf("acknowledged at %d", t.offs[i])
+		}
+		fmt.Fprintf(&b, "[record %d to partition %d, %s, read_committed at %v, read_uncommitted at %v] ", i, p, acked, rc[v], ru[v])
+	}
+	return strings.TrimSpace(b.String())
 }
