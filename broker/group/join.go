@@ -362,7 +362,7 @@ func (g *group) prepareRebalance() {
 	g.removeSyncExpiration()
 	if g.is(stateEmpty) {
 		delay := g.lim.initialDelay
-		g.join = joinTimer{active: true, at: g.after(delay), initial: true, delay: delay,
+		g.join = joinTimer{active: true, at: g.initialJoinAt(delay), initial: true, delay: delay,
 			remaining: max(g.rebalanceTimeout()-delay, 0)}
 	} else {
 		g.join = joinTimer{active: true, at: g.after(g.rebalanceTimeout())}
@@ -380,12 +380,23 @@ func (g *group) tryCompleteJoin() {
 	}
 }
 
+// initialJoinAt is when the initial rebalance delay of a new group ends. Kafka's delay of 0
+// (group.initial.rebalance.delay.ms, the test fixture's) ends now: its purgatory runs an
+// already expired InitialDelayedJoin at once, not a millisecond later. It cannot spin: the timer
+// is pushed again only if a member joined since it last fired (onJoinTimer).
+func (g *group) initialJoinAt(delay time.Duration) time.Time {
+	if delay == 0 {
+		return g.now
+	}
+	return g.after(delay)
+}
+
 func (g *group) onJoinTimer() {
 	j := g.join
 	if j.initial && g.newMemberAdded && j.remaining != 0 {
 		g.newMemberAdded = false
 		delay := min(g.lim.initialDelay, j.remaining)
-		g.join = joinTimer{active: true, at: g.after(delay), initial: true, delay: delay,
+		g.join = joinTimer{active: true, at: g.initialJoinAt(delay), initial: true, delay: delay,
 			remaining: max(j.remaining-j.delay, 0)}
 		return
 	}

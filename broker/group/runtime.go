@@ -440,6 +440,14 @@ func (a *actor) rearm(now time.Time) {
 	if !ok {
 		return
 	}
+	if !at.After(now) {
+		// Due already (a JoinGroup with group.initial.rebalance.delay.ms 0, say): fire it on
+		// this goroutine now rather than through a runtime timer of zero duration, which wakes
+		// up to a millisecond later (the scheduler sleeps in whole milliseconds). Run fires it
+		// when it takes the nil event, after the events already queued, as the timer's would.
+		a.post(nil)
+		return
+	}
 	a.timerSeq++
 	seq := a.timerSeq
 	a.timerAt = at

@@ -617,3 +617,23 @@ func TestCoordinatorElectedReportsAFailedLoad(t *testing.T) {
 		t.Fatalf("fetch after the second load: %+v", f)
 	}
 }
+
+// TestCoordinatorNoInitialDelay: with group.initial.rebalance.delay.ms 0 (the test fixture's) a
+// new group's first JoinGroup is answered without the clock moving: the expired delay fires at
+// once, as Kafka's purgatory runs an already expired InitialDelayedJoin, not after a 1 ms timer.
+func TestCoordinatorNoInitialDelay(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.InitialRebalanceDelay = 0 })
+	defer r.c.Close()
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second) // the fake clock never moves
+	defer cancel()
+	req := joinReq("", withVersion(5))
+	first := r.c.JoinGroup(ctx, req)
+	if first.ErrorCode != kerr.MemberIDRequired.Code {
+		t.Fatalf("first join: %+v", first)
+	}
+	req.MemberID = first.MemberID
+	j := r.c.JoinGroup(ctx, req)
+	if j.ErrorCode != 0 || j.Generation != 1 || j.LeaderID != j.MemberID || len(j.Members) != 1 {
+		t.Fatalf("join without advancing the clock: %+v (ctx %v)", j, ctx.Err())
+	}
+}

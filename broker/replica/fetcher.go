@@ -210,7 +210,6 @@ func (m *Manager) dialBroker(ctx context.Context, id int32) (*wire.Client, error
 func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSession, parts []followed, prog *fetchProgress) error {
 	truncated := prog.truncated
 	var ready []followed
-	leaderBehind := false
 	now := time.Now()
 	// due is when the first partition left out of this round may be fetched again: the
 	// leader must not park the round's fetch past it (replica.fetch.wait.max.ms, 500 ms),
@@ -236,7 +235,6 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		}
 		if err := m.truncateToLeader(ctx, cl, f); err != nil {
 			if errors.Is(err, errRetryLater) {
-				leaderBehind = true
 				leftOut(now.Add(leaderBehindRetry))
 				continue
 			}
@@ -247,9 +245,12 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 		ready = append(ready, f)
 	}
 	if len(ready) == 0 {
+		// Nothing to fetch until the first partition left out is due: a partition backing off
+		// for leaderBehindRetry after an error (its leader not there yet) is not left waiting
+		// fetcherBackoff.
 		wait := fetcherBackoff
-		if leaderBehind {
-			wait = leaderBehindRetry
+		if !due.IsZero() {
+			wait = min(wait, max(time.Until(due), time.Millisecond))
 		}
 		m.idle(ctx, prog.kick, wait)
 		return nil
@@ -330,10 +331,21 @@ func (m *Manager) fetchRound(ctx context.Context, cl *wire.Client, sess *fetchSe
 // leader has not applied the metadata this node has: it does not know the leader epoch we follow
 // it in, or not yet the partition (a topic just created or re-created: its followers often
 // apply the new topic before its leader does, and the first acks=all write of a new topic
-// waited replica.fetch.backoff.ms for them). A partition that really went away leaves this
-// node's metadata within milliseconds too, so a short retry does not last.
+// waited replica.fetch.backoff.ms for them), or not yet that it leads it (NOT_LEADER_OR_FOLLOWER:
+// after a Reset re-creates __consumer_offsets, the followers asked before the leader took over
+// its new replicas, and a group's first write waited replica.fetch.backoff.ms, 100 ms in the
+// fixture, for them). FENCED_LEADER_EPOCH is the other way round, this node behind the leader:
+// the new epoch ends the delay, but only at the next round, which waited for the delay's end. A
+// partition that really went away, or a leader that really moved, leaves this node's metadata
+// within milliseconds too (a new leader epoch ends the delay at once), so a short retry does not
+// last.
 func leaderBehindCode(code int16) bool {
-	return code == kerr.UnknownLeaderEpoch.Code || code == kerr.UnknownTopicOrPartition.Code || code == kerr.UnknownTopicID.Code
+	switch code {
+	case kerr.UnknownLeaderEpoch.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code,
+		kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code:
+		return true
+	}
+	return false
 }
 
 // fetchProgress is a fetcher's memory across rounds of what its partitions need.

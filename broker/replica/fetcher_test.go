@@ -392,7 +392,8 @@ func TestFollowerFetchesInSession(t *testing.T) {
 }
 
 // TestFollowerBacksOffAPartitionWithAnError: a partition whose fetch fails (here
-// NOT_LEADER_OR_FOLLOWER, as while the metadata moves) is left out of the fetches for
+// KAFKA_STORAGE_ERROR, a leader's failed log; NOT_LEADER_OR_FOLLOWER, as while the metadata
+// moves, is retried after leaderBehindRetry instead: leaderBehindCode) is left out of the fetches for
 // replica.fetch.backoff.ms, as Kafka's fetcher delays it, while the other partitions go on; a new
 // leader epoch ends the delay. Before, the partition was asked again at once, every round, and a
 // leader answering errors was fetched from in a tight loop.
@@ -414,7 +415,7 @@ func TestFollowerBacksOffAPartitionWithAnError(t *testing.T) {
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition = p.Partition
 				if p.Partition == 1 {
-					rp.ErrorCode = kerr.NotLeaderForPartition.Code
+					rp.ErrorCode = kerr.KafkaStorageError.Code
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
