@@ -98,3 +98,16 @@ func TestLazyDirStartOffset(t *testing.T) {
 		t.Fatalf("after DeleteTo: %v", err)
 	}
 }
+
+// TestLazyDirUncleanPath: a directory named with a trailing separator is still created by the
+// first append (lazyDirFS compares cleaned paths).
+func TestLazyDirUncleanPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "topic-0")
+	l, err := Open(dir+string(filepath.Separator), testConfig(), Options{LazyDir: true})
+	must(t, err)
+	mustAppend(t, l, simpleBatch(3, 1000), 0)
+	must(t, l.Close())
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+}

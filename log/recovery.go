@@ -52,7 +52,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.fs = OSFS
 	}
 	if opts.LazyDir {
-		l.lazy = &lazyDirFS{FS: l.fs, dir: dir, onCreate: opts.OnCreateDir}
+		l.lazy = &lazyDirFS{FS: l.fs, dir: filepath.Clean(dir), onCreate: opts.OnCreateDir}
 		l.fs = l.lazy
 	}
 	if l.files == nil {
