@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -349,7 +350,7 @@ var replacedWhole = map[string]bool{
 	"transaction-state-checkpoint": true,
 }
 
-// copyDir copies the files of directory src into dst (created); a replica's directory has no
+// copyDir copies the files of directory src into dst (created), if src exists; a replica's directory has no
 // subdirectory. It hard-links every file instead where it can: a link is one directory entry,
 // where a copy creates and writes a file, and on a virtual disk file creation is most of
 // FromSnapshot's time. Segment and index files, which the log writes in place, are linked only
@@ -359,6 +360,9 @@ var replacedWhole = map[string]bool{
 // can, with copy_file_range).
 func copyDir(src, dst string) error {
 	ents, err := os.ReadDir(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // an empty replica has no directory (log.Options.LazyDir), nor does its copy
+	}
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (b *Broker) DataDir() string { return b.dataDir }
 // CopyReplica writes this node's replica of topic-partition, the topic with id, from its log
 // start offset up to its high watermark, as a closed log in dir (which must not exist yet),
 // with the partition.metadata that names the topic id, so that a node given the directory
-// under its data directory opens it as its replica. Only committed records are copied (below
+// under its data directory opens it as its replica; an empty replica leaves dir uncreated. Only committed records are copied (below
 // the high watermark), so a copy taken under load holds what every in-sync replica holds. It
 // returns the copy's end offset (the high watermark it copied to), and fails if the replica is
 // not here or its topic is no longer id.
@@ -75,17 +75,19 @@ func (b *Broker) CopyReplica(topic string, part int32, id [16]byte, dir string) 
 	}
 	cfg := log.DefaultConfig()
 	cfg.SegmentBytes = max(cfg.SegmentBytes, p.Log().Config().SegmentBytes)
-	dst, err := log.Open(dir, cfg, log.Options{FS: b.logFS()})
+	// An empty replica leaves no directory (log.Options.LazyDir), which FromSnapshot copies as
+	// nothing: its node then opens the replica empty, as it would a new one.
+	idText := base64.RawURLEncoding.EncodeToString(id[:])
+	writeID := func() error {
+		return os.WriteFile(filepath.Join(dir, "partition.metadata"), []byte("version: 0\ntopic_id: "+idText+"\n"), 0o644)
+	}
+	dst, err := log.Open(dir, cfg, log.Options{FS: b.logFS(), LazyDir: true, OnCreateDir: writeID})
 	if err != nil {
 		return 0, err
 	}
 	end, err := copyLog(p.Log(), dst, start, hw)
 	if cerr := dst.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		idText := base64.RawURLEncoding.EncodeToString(id[:])
-		err = os.WriteFile(filepath.Join(dir, "partition.metadata"), []byte("version: 0\ntopic_id: "+idText+"\n"), 0o644)
 	}
 	if err == nil {
 		err = sameTopic()

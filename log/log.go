@@ -54,6 +54,12 @@ type Options struct {
 	// Nil keeps compressed batches whole when compacting, and a compacted
 	// log refuses them on Append (its cleaner could not read them).
 	Codecs Codecs
+	// LazyDir leaves a log's directory uncreated until the first file must be written in it
+	// (the first append, a checkpoint that must persist), so that an idle partition touches
+	// no file system; OnCreateDir then runs once, after the mkdir and before that file (the
+	// broker writes partition.metadata there). An absent directory opens as an empty log.
+	LazyDir     bool
+	OnCreateDir func() error
 
 	// spillBlock overrides DefaultSpillBlock (tests use small blocks).
 	spillBlock int
@@ -124,6 +130,7 @@ type Log struct {
 	fresh       bool             // during Open: the directory was empty (see createSegment)
 	listed      FS               // during Open: l.fs for reads of files it may lack (listedFS)
 	deferred    *deferredDirSync // the FS after a clean Open, else nil
+	lazy        *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
 	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
 	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
 	epochsFromBatches bool
@@ -432,6 +439,11 @@ func (l *Log) Close() error {
 		// last Close left it, the marker included.
 		return nil
 	}
+	if err == nil && l.failed == nil && !l.DirCreated() && l.startOffset == 0 && l.endOffset == 0 && l.holdsNothing() {
+		// A lazy directory never created: the next Open makes the same empty
+		// log of its absence, with no marker needed (LazyDir).
+		return nil
+	}
 	if err == nil && l.failed == nil {
 		l.flushMu.Lock()
 		err = l.setRecoveryPointLocked(l.endOffset)
@@ -546,6 +558,9 @@ func (l *Log) DeleteTo(trash string) error {
 		_ = l.closeLocked(false)
 	}
 	l.deleter.cancel()
+	if !l.DirCreated() {
+		return nil // nothing on disk to move (Options.LazyDir)
+	}
 	if err := l.fs.Rename(l.dir, trash); err == nil {
 		return nil
 	}

@@ -51,6 +51,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.fs == nil {
 		l.fs = OSFS
 	}
+	if opts.LazyDir {
+		l.lazy = &lazyDirFS{FS: l.fs, dir: filepath.Clean(dir), onCreate: opts.OnCreateDir}
+		l.fs = l.lazy
+	}
 	if l.files == nil {
 		l.files = sharedFileCache()
 	}
@@ -78,11 +82,16 @@ func (l *Log) open() error {
 	// Listed first: the directory of a partition being reopened exists, and
 	// one system call fewer for each of ten thousand of them shows.
 	names, err := l.fs.ReadDir(l.dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && l.lazy != nil:
+		err, names = nil, nil // created by the first write (lazyDirFS)
+	case errors.Is(err, fs.ErrNotExist):
 		if err = l.fs.MkdirAll(l.dir, 0o755); err != nil {
 			return fmt.Errorf("log: create %s: %w", l.dir, err)
 		}
 		names = nil
+	case err == nil && l.lazy != nil:
+		l.lazy.created.Store(true) // an existing directory: nothing to create
 	}
 	if err != nil {
 		return fmt.Errorf("log: list %s: %w", l.dir, err)

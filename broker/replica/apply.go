@@ -279,8 +279,11 @@ func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, o
 	if err != nil {
 		return nil, err
 	}
-	if err := writeTopicID(m.fs(), filepath.Join(l.Dir(), "partition.metadata"), t.ID); err != nil {
-		return nil, err
+	metaPath := filepath.Join(l.Dir(), "partition.metadata")
+	if !l.SetOnCreateDir(m.topicIDWriter(metaPath, t.ID)) {
+		if err := writeTopicID(m.fs(), metaPath, t.ID); err != nil {
+			return nil, err
+		}
 	}
 	l.SetConfig(logConfig(tc))
 	return partition.New(l, m.partitionConfig(t.Name, id, tc))
@@ -333,11 +336,15 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{}})
+	// The directory, and partition.metadata first in it, are created by the first file the log
+	// writes (log.Options.LazyDir): an idle replica touches no file system.
+	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{},
+		LazyDir: true, OnCreateDir: m.topicIDWriter(metaPath, t.ID)})
 	if err != nil {
 		return nil, err
 	}
-	if onDisk != idText {
+	if onDisk != idText && l.DirCreated() {
+		// An existing directory without the id (a crash between its mkdir and the file).
 		if err := writeTopicID(m.fs(), metaPath, t.ID); err != nil {
 			l.Close()
 			return nil, err
@@ -352,6 +359,11 @@ func (m *Manager) fs() log.FS {
 		return log.OSFS
 	}
 	return m.cfg.FS
+}
+
+// topicIDWriter is the log's OnCreateDir for a replica of the topic with id.
+func (m *Manager) topicIDWriter(path string, id [16]byte) func() error {
+	return func() error { return writeTopicID(m.fs(), path, id) }
 }
 
 // writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's

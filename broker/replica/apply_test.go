@@ -62,6 +62,12 @@ func TestApplyRemovesStaleReplicaOfEarlierTopic(t *testing.T) {
 	if end != 0 {
 		t.Fatalf("opened for a new topic of the same name: log end %d, want the old records gone", end)
 	}
+	// The old directory is gone; the new replica, idle, has none yet (log.Options.LazyDir).
+	if _, err := os.Stat(filepath.Join(dir, "t-0")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the old topic's directory: %v, want it removed", err)
+	}
+	p, _, _ = m.Leader("t", 0)
+	produce(t, p, []log.KeyValue{{Value: []byte("new")}}, time.Now().UnixMilli())
 	id, err := readTopicID(filepath.Join(dir, "t-0", "partition.metadata"))
 	if err != nil || id != "AgAAAAAAAAAAAAAAAAAAAA" {
 		t.Fatalf("partition.metadata topic id %q (%v), want the new topic's", id, err)
