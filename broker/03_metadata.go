@@ -118,7 +118,7 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (*raftmeta.To
 		Name:              name,
 		Partitions:        int32(bc.NumPartitions),
 		ReplicationFactor: int16(bc.DefaultReplicationFactor),
-	})
+	}, 0) // as Kafka's auto-creation: the client retries LEADER_NOT_AVAILABLE meanwhile
 }
 
 func (b *Broker) metadataTopic(st *raftmeta.State, name string, req *kmsg.MetadataRequest, az checker) kmsg.MetadataResponseTopic {

@@ -125,8 +125,8 @@ func (b *Broker) topicSpecFromRequest(rt kmsg.CreateTopicsRequestTopic) (control
 
 // createTopic creates a topic for the broker itself (auto-creation, internal topics): no
 // propagation wait, and the topic as this node's metadata has it.
-func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec) (*raftmeta.Topic, error) {
-	if _, err := b.forwardCreateTopic(ctx, spec, false, 0); err != nil {
+func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec, timeoutMillis int32) (*raftmeta.Topic, error) {
+	if _, err := b.forwardCreateTopic(ctx, spec, false, timeoutMillis); err != nil {
 		return nil, err
 	}
 	t := b.meta.State().Topics[spec.Name]

@@ -99,8 +99,15 @@ func (b *Broker) createInternalTopic(ctx context.Context, name string) (*raftmet
 	if spec.ReplicationFactor < 1 {
 		return nil, fmt.Errorf("%w: no live broker to place %s on", kerr.CoordinatorNotAvailable, name)
 	}
-	return b.createTopic(ctx, spec)
+	return b.createTopic(ctx, spec, internalTopicPropagationMillis)
 }
+
+// internalTopicPropagationMillis is how long creating an internal topic waits for every live
+// broker to apply it (the controller waits 9/10 of it at most, as for a CreateTopics timeout):
+// FindCoordinator names the leader of one of its partitions at once, and a coordinator that had
+// not yet applied the topic would answer the client's first JoinGroup or InitProducerId with
+// NOT_COORDINATOR, after which clients back off (franz-go 250 ms, Kafka's clients 100 ms).
+const internalTopicPropagationMillis = 5000
 
 // internalTopicSpec is the topic Kafka creates for an internal topic name, with its replication
 // factor capped at live brokers (see createInternalTopic); ok is false for other names.
