@@ -126,10 +126,10 @@ func (l *Log) planClean(hw int64) (*cleanPlan, CleanStats, error) {
 	if l.abortClean.Load() || l.closed {
 		return nil, stats, ErrClosed
 	}
-	if !l.cfg.Compact || l.failed != nil {
+	if !l.cfg.Value().Compact || l.failed != nil {
 		return nil, stats, l.failed
 	}
-	p := &cleanPlan{cfg: l.cfg, now: l.now().UnixMilli()}
+	p := &cleanPlan{cfg: l.cfg.Value(), now: l.now().UnixMilli()}
 	l.mu.RLock()
 	p.gen = l.gen
 	start, end, activeBase := l.startOffset, l.endOffset, l.active().base

@@ -219,7 +219,7 @@ func (c *cleanRun) finishCleaned(out *cleanedSegment) error {
 		s.txnDisk = len(s.aborted)
 		exts = append([]string{extTxnIndex}, exts...)
 	}
-	s.created = l.now()
+	s.created = l.now().UnixMilli()
 	// Every byte was CRC-checked when read (eachBatch) or has a CRC just
 	// computed (buildBatch).
 	s.verified.Store(s.size)

@@ -68,7 +68,10 @@ func (c *FileCache) Open() int {
 type cachedFile struct {
 	cache *FileCache
 	fs    FS
-	name  string
+	// The name is dir/<base>.log, made when needed rather than kept: ten thousand idle
+	// partitions would hold ten thousand copies of their directories' names (issue 18).
+	dir  string
+	base int64
 
 	// guarded by cache.mu
 	f          File
@@ -104,13 +107,22 @@ func (cf *cachedFile) unlinkIdle() {
 	}
 }
 
-func (c *FileCache) file(fsys FS, name string, create bool) *cachedFile {
+func (c *FileCache) file(fsys FS, dir string, base int64, create bool) *cachedFile {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE | os.O_TRUNC
 	}
-	return &cachedFile{cache: c, fs: fsys, name: name, flags: flags}
+	return &cachedFile{cache: c, fs: fsys, dir: dir, base: base, flags: flags}
 }
+
+// name is the file's name.
+func (cf *cachedFile) name() string { return segmentName(cf.dir, cf.base, extLog) }
+
+// stem is the name without its extension: that of the segment's index files, with theirs.
+func (cf *cachedFile) stem() string { return segmentName(cf.dir, cf.base, "") }
+
+// sameName reports whether cf and o name the same file.
+func (cf *cachedFile) sameName(o *cachedFile) bool { return cf.base == o.base && cf.dir == o.dir }
 
 // unborn reports that the file was to be created and has not been opened
 // yet, so it does not exist (a new log's first segment, created by its
@@ -128,10 +140,10 @@ func (cf *cachedFile) acquire() (File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cf.gone {
-		return nil, fmt.Errorf("%w: segment file %s", ErrClosed, cf.name)
+		return nil, fmt.Errorf("%w: segment file %s", ErrClosed, cf.name())
 	}
 	if cf.f == nil {
-		f, err := cf.fs.OpenFile(cf.name, cf.flags, 0o644)
+		f, err := cf.fs.OpenFile(cf.name(), cf.flags, 0o644)
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ func (l *Log) Flush() error {
 func (l *Log) FlushIfDue() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed || l.unflushed == 0 || l.now().UnixMilli()-l.lastFlush < l.cfg.FlushMs {
+	if l.closed || l.unflushed == 0 || l.now().UnixMilli()-l.lastFlush < l.cfg.Value().FlushMs {
 		return nil
 	}
 	return l.flushLocked()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,7 +247,7 @@ func (l *Log) reloadIndexes(s *segment) (*segIndexes, error) {
 // held when the segment's indexes were dropped. The caller holds idxMu.
 func (s *segment) readIndexFiles() (*segIndexes, error) {
 	st := &s.idxState
-	stem := strings.TrimSuffix(s.file.name, extLog)
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(st.nOff)*offsetEntrySize)
 	if err != nil {
 		return nil, err
@@ -359,7 +358,7 @@ func (l *Log) retire(s *segment) {
 // the start of each dropped block, the tail in memory at the end) in order.
 // The caller holds wmu and idxMu.
 func (s *segment) fileSums(x *segIndexes) (sumOff, sumTime uint32, err error) {
-	stem := strings.TrimSuffix(s.file.name, extLog)
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
 	if err == nil {
 		err = checkFile(ob, x.sp.nOff, x.oidx.encode(nil), x.sp.block, x.sp.osum.encode(nil), offsetEntrySize)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 )
 
 // Errors. Every error the package returns wraps one of these.
@@ -95,8 +96,10 @@ type Log struct {
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
 	abortClean atomic.Bool // set by Close and Delete: a running clean gives up
 
-	wmu        sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
-	cfg        Config
+	wmu sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
+	// cfg is interned: the partitions of a topic (of every topic with the same settings)
+	// share one copy instead of a Config each (issue 18: memory per idle partition).
+	cfg        unique.Handle[Config]
 	failed     error  // the sticky storage error, nil while healthy
 	unflushed  int64  // records appended since the last flush (flush.messages)
 	lastFlush  int64  // unix ms of the last flush or open (flush.ms)
@@ -117,7 +120,6 @@ type Log struct {
 	txns  txnState
 
 	mu          sync.RWMutex // guards the published state below
-	closed      bool         // written under both locks
 	segments    []*segment   // by base offset; never empty while open
 	startOffset int64
 	endOffset   int64
@@ -125,16 +127,18 @@ type Log struct {
 	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu), so a write that
 	// would not change it is skipped; epochsStale says the cache dropped entries that the
 	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
-	epochsDisk  []epochEntry
+	epochsDisk []epochEntry
+	// The flags together, so that they share one word (ten thousand idle logs, issue 18).
+	closed      bool // written under both locks
 	epochsStale bool
-	fresh       bool             // during Open: the directory was empty (see createSegment)
-	listed      FS               // during Open: l.fs for reads of files it may lack (listedFS)
-	deferred    *deferredDirSync // the FS after a clean Open, else nil
-	lazy        *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
-	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
+	fresh       bool // during Open: the directory was empty (see createSegment)
+	txnSnapUsed bool // Open took transaction-state-checkpoint instead of scanning
 	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
 	epochsFromBatches bool
-	gen               uint64 // bumped when a truncation cuts or removes sealed segments
+	listed            FS               // during Open: l.fs for reads of files it may lack (listedFS)
+	deferred          *deferredDirSync // the FS after a clean Open, else nil
+	lazy              *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
+	gen               uint64           // bumped when a truncation cuts or removes sealed segments
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -145,7 +149,7 @@ func (l *Log) SetConfig(cfg Config) {
 		return
 	}
 	l.wmu.Lock()
-	l.cfg = cfg
+	l.cfg = unique.Make(cfg)
 	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
 	l.wmu.Unlock()
 }
@@ -154,7 +158,7 @@ func (l *Log) SetConfig(cfg Config) {
 func (l *Log) Config() Config {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	return l.cfg
+	return l.cfg.Value()
 }
 
 // Err returns the storage error that stopped writes to this log, or nil.
@@ -240,7 +244,7 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
 	res := AppendResult{BaseOffset: l.endOffset, LogAppendTime: -1, MaxTimestamp: -1}
-	if l.cfg.logAppendTime() {
+	if l.cfg.Value().logAppendTime() {
 		res.LogAppendTime = l.now().UnixMilli()
 	}
 	next := l.endOffset
@@ -250,7 +254,7 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 		batch := b[pos : pos+size]
-		if l.cfg.Compact {
+		if l.cfg.Value().Compact {
 			if err := checkKeys(l.codecs, h, batch); err != nil {
 				return AppendResult{}, err
 			}
@@ -371,7 +375,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		if s.rollTs < 0 && pos+int64(p) == 0 {
 			s.rollTs = h.MaxTimestamp
 		}
-		oe, te, addOff, addTime := ix.add(h, s.base, pos+int64(p), l.cfg.IndexIntervalBytes, lastTime)
+		oe, te, addOff, addTime := ix.add(h, s.base, pos+int64(p), l.cfg.Value().IndexIntervalBytes, lastTime)
 		if addOff {
 			oidx = append(oidx, oe)
 		}
@@ -415,7 +419,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		}
 	}
 	l.unflushed += res.LastOffset - res.BaseOffset + 1
-	if l.unflushed >= l.cfg.FlushMessages {
+	if l.unflushed >= l.cfg.Value().FlushMessages {
 		return l.flushLocked()
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 )
 
 // cleanShutdownFile marks a log closed cleanly; it is removed (durably)
@@ -45,7 +46,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
+	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: unique.Make(cfg)}
 	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
 	l.spillBlock = cmp.Or(opts.spillBlock, DefaultSpillBlock)
 	if l.fs == nil {
@@ -152,7 +153,7 @@ func (l *Log) open() error {
 	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
 		s := newSegment(l.files, l.icache, l.fs, l.dir, base, false)
-		s.created = l.now()
+		s.created = l.now().UnixMilli()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
 			l.logger.Warn("log: segment overlaps its predecessor; dropping it and later segments", "dir", l.dir, "segment", base)
@@ -600,7 +601,7 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 		if l.epochsFromBatches && h.PartitionLeaderEpoch >= 0 {
 			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		}
-		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.IndexIntervalBytes, lastTime)
+		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.Value().IndexIntervalBytes, lastTime)
 		if addOff {
 			oidx = append(oidx, oe)
 		}

@@ -48,14 +48,14 @@ type segment struct {
 	icache   *IndexCache
 
 	// writer-only (Log.wmu)
-	rollTs   int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
-	created  time.Time // when this process created or opened the segment
-	jitterMs int64     // segment.jitter.ms draw for this segment
-	nOff     int       // entries in the offset index, in memory or not
-	nTime    int       // entries in the time index
-	oidxDisk int       // entries in the .index file; -1: the file is to be (re)created
-	tidxDisk int       // entries in the .timeindex file; -1: the file is to be (re)created
-	idxCut   bool      // the index files hold entries beyond the in-memory ones
+	rollTs   int64 // max timestamp of the first batch, -1 if unknown (time-based roll)
+	created  int64 // when this process created or opened the segment (unix ms of Log.now)
+	jitterMs int64 // segment.jitter.ms draw for this segment
+	nOff     int   // entries in the offset index, in memory or not
+	nTime    int   // entries in the time index
+	oidxDisk int   // entries in the .index file; -1: the file is to be (re)created
+	tidxDisk int   // entries in the .timeindex file; -1: the file is to be (re)created
+	idxCut   bool  // the index files hold entries beyond the in-memory ones
 
 	// shared with the background flusher
 	dirty    atomic.Bool // .log written since the last sync
@@ -91,13 +91,16 @@ const (
 
 var segmentExts = []string{extLog, extIndex, extTimeIndex, extTxnIndex}
 
+// noIndexes are a new segment's indexes, shared: segIndexes are never changed once published.
+var noIndexes = &segIndexes{}
+
 func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base int64, create bool) *segment {
 	s := &segment{
 		base:     base,
 		next:     base,
 		rollTs:   -1,
 		ix:       indexer{maxTs: -1, maxTsRel: -1},
-		file:     files.file(fsys, segmentName(dir, base, extLog), create),
+		file:     files.file(fsys, dir, base, create),
 		icache:   indexes,
 		oidxDisk: -1,
 		tidxDisk: -1,
@@ -105,7 +108,7 @@ func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base
 		appendedFrom: math.MaxInt64,
 	}
 	s.idxEntry.seg = s
-	s.idx.Store(&segIndexes{})
+	s.idx.Store(noIndexes)
 	return s
 }
 

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 )
 
@@ -182,7 +181,7 @@ func (v view[E]) readBlock(b int, next E, hasNext bool) ([]byte, error) {
 		return c.raw, nil
 	}
 	raw := make([]byte, v.block*v.c.size)
-	name := strings.TrimSuffix(v.seg.file.name, extLog) + v.c.ext
+	name := v.seg.file.stem() + v.c.ext
 	err := readIndexBlock(v.seg.file.fs, name, raw, int64(b)*int64(len(raw)))
 	if err == nil {
 		err = v.checkBlock(raw, v.sum[b], next, hasNext)
@@ -320,7 +319,7 @@ func (s *segment) materialize(x *segIndexes) (*segIndexes, error) {
 	if x.sp == nil {
 		return x, nil
 	}
-	stem := strings.TrimSuffix(s.file.name, extLog)
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
 	if err == nil && len(ob) < x.sp.nOff*offsetEntrySize {
 		err = fmt.Errorf("%d bytes, want at least %d", len(ob), x.sp.nOff*offsetEntrySize)

@@ -202,7 +202,7 @@ func (l *Log) truncateSegmentLocked(s *segment, x *segIndexes, offset int64) err
 	s.next = tail.next
 	s.ix = tail.indexer(x.tidx[:keepTime])
 	if s.size == 0 {
-		s.rollTs, s.created = -1, l.now()
+		s.rollTs, s.created = -1, l.now().UnixMilli()
 	}
 	if keepOff < s.oidxDisk || keepTime < s.tidxDisk {
 		s.idxCut = true

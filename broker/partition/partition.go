@@ -92,9 +92,8 @@ func New(l *log.Log, cfg Config) (*Partition, error) {
 		leader:      -1,
 		leaderEpoch: -1,
 		hw:          l.StartOffset(),
-		producers:   newProducers(),
-		watchers:    make(map[*chan<- struct{}]struct{}),
-		followers:   make(map[int32]*replica),
+		// watchers, followers and producers' map are made by their first entry: ten thousand
+		// idle partitions would hold three empty maps each (issue 18).
 	}
 	if err := p.rebuildProducersLocked(); err != nil {
 		return nil, err
@@ -143,9 +142,12 @@ func (p *Partition) BecomeLeader(leaderEpoch, partitionEpoch int32, replicas, is
 	p.isr = slices.Clone(isr)
 	if !wasLeader {
 		now := p.cfg.Now()
-		p.followers = make(map[int32]*replica)
+		p.followers = nil
 		for _, r := range replicas {
 			if r != p.cfg.NodeID {
+				if p.followers == nil {
+					p.followers = make(map[int32]*replica, len(replicas)-1)
+				}
 				// Unknown until the follower's first fetch; a follower in the ISR counts as caught
 				// up now so a new leader does not shrink the ISR before followers had a chance.
 				p.followers[r] = &replica{leo: -1, lastCaughtUp: now}
@@ -179,7 +181,7 @@ func (p *Partition) BecomeFollower(leader, leaderEpoch, partitionEpoch int32, re
 	p.replicas = slices.Clone(replicas)
 	p.isr = nil
 	p.pendingISR = nil
-	p.followers = make(map[int32]*replica)
+	p.followers = nil
 	p.notifyLocked()
 	return nil
 }
@@ -462,6 +464,9 @@ func (p *Partition) CheckLeaderEpoch(epoch int32) error {
 func (p *Partition) Register(ch chan<- struct{}) (cancel func()) {
 	key := &ch
 	p.mu.Lock()
+	if p.watchers == nil {
+		p.watchers = make(map[*chan<- struct{}]struct{})
+	}
 	p.watchers[key] = struct{}{}
 	p.mu.Unlock()
 	return func() {
