@@ -135,7 +135,7 @@ func (l *Log) planClean(hw int64) (*cleanPlan, CleanStats, error) {
 	start, end, activeBase := l.startOffset, l.endOffset, l.active().base
 	for _, s := range l.segments[:len(l.segments)-1] {
 		p.segs = append(p.segs, cleanSeg{s: s, base: s.base, size: s.size, next: s.next,
-			nOff: s.nOff, nTime: s.nTime, maxTs: s.ix.maxTs, firstTs: s.rollTs})
+			nOff: int(s.nOff), nTime: int(s.nTime), maxTs: s.ix.maxTs, firstTs: s.rollTs})
 	}
 	l.mu.RUnlock()
 

@@ -46,7 +46,7 @@ func (l *Log) flushLocked() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for i, s := range l.segments {
-		if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+		if err := s.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
 		}
 		if err := s.sync(l.fs, l.dir); err != nil {

@@ -96,22 +96,22 @@ func (x *segIndexes) memory() int64 {
 }
 
 // counts are the entries of each index, in memory or not.
-func (x *segIndexes) counts() (nOff, nTime int) {
-	nOff, nTime = len(x.oidx), len(x.tidx)
+func (x *segIndexes) counts() (nOff, nTime int32) {
+	o, t := len(x.oidx), len(x.tidx)
 	if x.sp != nil {
-		nOff, nTime = nOff+x.sp.nOff, nTime+x.sp.nTime
+		o, t = o+x.sp.nOff, t+x.sp.nTime
 	}
-	return nOff, nTime
+	return int32(o), int32(t)
 }
 
 // idxState is what a segment knows of its indexes beyond the pointer.
 // Guarded by segment.idxMu.
 type idxState struct {
-	droppable  bool // sealed, its files current: idx may be dropped
-	nOff       int  // the counts and checksums of the files, to check a reload
+	nOff       int // the counts and checksums of the files, to check a reload
 	nTime      int
 	sumOff     uint32
 	sumTime    uint32
+	droppable  bool // sealed, its files current: idx may be dropped
 	needsWrite bool // the files proved wrong and the indexes were rebuilt
 }
 
@@ -324,10 +324,11 @@ func (l *Log) retire(s *segment) {
 	if x.sp == nil {
 		// An exact-size copy: what appends grew may have twice the room.
 		x = &segIndexes{oidx: slices.Clone(x.oidx), tidx: slices.Clone(x.tidx)}
-		l.scratch = x.oidx.encode(l.scratch[:0])
-		st.sumOff = crc32.Checksum(l.scratch, castagnoli)
-		l.scratch = x.tidx.encode(l.scratch[:0])
-		st.sumTime = crc32.Checksum(l.scratch, castagnoli)
+		buf := l.scratchBuf()
+		*buf = x.oidx.encode((*buf)[:0])
+		st.sumOff = crc32.Checksum(*buf, castagnoli)
+		*buf = x.tidx.encode((*buf)[:0])
+		st.sumTime = crc32.Checksum(*buf, castagnoli)
 	} else {
 		// Partly only in the files: check them against what is in memory.
 		st.sumOff, st.sumTime, err = s.fileSums(x)
@@ -347,7 +348,8 @@ func (l *Log) retire(s *segment) {
 		return
 	}
 	s.idx.Store(x)
-	st.nOff, st.nTime = x.counts()
+	nOff, nTime := x.counts()
+	st.nOff, st.nTime = int(nOff), int(nTime)
 	st.droppable = true
 	s.idxMu.Unlock()
 	s.icache.add(&s.idxEntry, x.memory())

@@ -96,15 +96,17 @@ type Log struct {
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
 	abortClean atomic.Bool // set by Close and Delete: a running clean gives up
 
-	wmu sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
+	wmu        sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch, deleter
+	spillBlock int32      // see DefaultSpillBlock; here, where it takes no word of its own
 	// cfg is interned: the partitions of a topic (of every topic with the same settings)
 	// share one copy instead of a Config each (issue 18: memory per idle partition).
-	cfg        unique.Handle[Config]
-	failed     error  // the sticky storage error, nil while healthy
-	unflushed  int64  // records appended since the last flush (flush.messages)
-	lastFlush  int64  // unix ms of the last flush or open (flush.ms)
-	scratch    []byte // index entries being written
-	spillBlock int    // see DefaultSpillBlock
+	cfg       unique.Handle[Config]
+	failed    error // the sticky storage error, nil while healthy
+	unflushed int64 // records appended since the last flush (flush.messages)
+	lastFlush int64 // unix ms of the last flush or open (flush.ms)
+	// scratch holds index entries being written; nil until the first write (scratchBuf), so
+	// that an idle log does not carry a slice header for it.
+	scratch *[]byte
 
 	// flushMu serialises the syncs that advance the recovery point with
 	// the truncations that lower it. Lock order: cleanMu, wmu, flushMu, mu.
@@ -112,7 +114,7 @@ type Log struct {
 	recoveryPoint int64          // guarded by flushMu: offsets below it are durable
 	flushes       sync.WaitGroup // background flushes started by roll
 
-	deleter deleter // segment files renamed to .deleted, removed later
+	deleter *deleter // segment files renamed to .deleted, removed later; nil until the first deletion
 
 	// txnMu guards txns, the open transactions (txn.go). A leaf: taken
 	// alone or under mu, never the other way round.
@@ -388,7 +390,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 	nx := x
 	if len(oidx) != len(x.oidx) || len(tidx) != len(x.tidx) {
 		nx = &segIndexes{oidx: oidx, tidx: tidx, sp: x.sp}
-		if nx, err = s.spillIfLarge(l.fs, l.dir, nx, l.spillBlock, &l.scratch); err != nil {
+		if nx, err = s.spillIfLarge(l.fs, l.dir, nx, int(l.spillBlock), l.scratchBuf()); err != nil {
 			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
 		}
 	}
@@ -436,7 +438,9 @@ func (l *Log) Close() error {
 		return nil
 	}
 	err := l.closeLocked(l.failed == nil)
-	l.deleter.finish(l.fs)
+	if l.deleter != nil {
+		l.deleter.finish(l.fs)
+	}
 	if err == nil && l.failed == nil && l.untouched() {
 		// Opened after a clean shutdown and not changed since: every file,
 		// the transaction-state checkpoint Open took included, is as the
@@ -525,7 +529,7 @@ func (l *Log) closeLocked(persist bool) error {
 	}
 	for _, s := range l.segments {
 		if persist {
-			keep(s.persistIndexes(l.fs, l.dir, &l.scratch))
+			keep(s.persistIndexes(l.fs, l.dir, l.scratchBuf()))
 			keep(s.sync(l.fs, l.dir))
 		}
 		keep(s.close())
@@ -547,6 +551,15 @@ func (l *Log) quiesce() (release func()) {
 	}
 }
 
+// scratchBuf returns the buffer for index entries being written, making it on first use. The
+// caller holds wmu.
+func (l *Log) scratchBuf() *[]byte {
+	if l.scratch == nil {
+		l.scratch = new([]byte)
+	}
+	return l.scratch
+}
+
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
@@ -561,7 +574,9 @@ func (l *Log) DeleteTo(trash string) error {
 	if !l.closed {
 		_ = l.closeLocked(false)
 	}
-	l.deleter.cancel()
+	if l.deleter != nil {
+		l.deleter.cancel()
+	}
 	if !l.DirCreated() {
 		return nil // nothing on disk to move (Options.LazyDir)
 	}
@@ -577,6 +592,8 @@ func (l *Log) Delete() error {
 	if !l.closed {
 		_ = l.closeLocked(false)
 	}
-	l.deleter.cancel()
+	if l.deleter != nil {
+		l.deleter.cancel()
+	}
 	return l.fs.RemoveAll(l.dir)
 }

@@ -48,7 +48,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: unique.Make(cfg)}
 	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
-	l.spillBlock = cmp.Or(opts.spillBlock, DefaultSpillBlock)
+	l.spillBlock = int32(cmp.Or(opts.spillBlock, DefaultSpillBlock))
 	if l.fs == nil {
 		l.fs = OSFS
 	}
@@ -497,7 +497,7 @@ func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 	}
 	s.size, s.next = size, tail.next
 	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
-	s.oidxDisk, s.tidxDisk = len(oidx), len(tidx)
+	s.oidxDisk, s.tidxDisk = int32(len(oidx)), int32(len(tidx))
 	s.ix = tail.indexer(tidx)
 	if size > 0 {
 		h, err := r.header(0)
@@ -629,7 +629,7 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
 	s.oidxDisk, s.tidxDisk = -1, -1
 	s.dirty.Store(true) // what was read may still be only in the page cache
-	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+	if err := s.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 		return false, fmt.Errorf("log: rebuild index of segment %d: %w", s.base, err)
 	}
 	if err := s.sync(l.fs, l.dir); err != nil {

@@ -186,6 +186,12 @@ func (l *Log) renameForDeletion(segs []*segment) ([]string, error) {
 // scheduleDeletion removes files after file.delete.delay.ms. The caller
 // holds wmu.
 func (l *Log) scheduleDeletion(names []string) {
+	if l.deleter == nil {
+		if len(names) == 0 {
+			return // retention found nothing: no deleter made for an idle log
+		}
+		l.deleter = new(deleter)
+	}
 	l.deleter.schedule(l.fs, names, time.Duration(l.cfg.Value().FileDeleteDelayMs)*time.Millisecond, l.logger)
 }
 

@@ -27,8 +27,8 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	switch {
 	case s.size+size > l.cfg.Value().SegmentBytes,
 		age > l.cfg.Value().SegmentMs-s.jitterMs,
-		s.nOff >= l.cfg.Value().SegmentIndexBytes/offsetEntrySize,
-		s.nTime >= l.cfg.Value().SegmentIndexBytes/timeEntrySize,
+		int(s.nOff) >= l.cfg.Value().SegmentIndexBytes/offsetEntrySize,
+		int(s.nTime) >= l.cfg.Value().SegmentIndexBytes/timeEntrySize,
 		!s.fits(lastOffset):
 		return l.roll()
 	}
@@ -49,7 +49,7 @@ func (l *Log) roll() error {
 	l.sealLocked(old)
 	l.segments = append(l.segments, ns)
 	l.mu.Unlock()
-	if err := old.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+	if err := old.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 		return fmt.Errorf("log: write the indexes of segment %d: %w", old.base, err)
 	}
 	l.retire(old)

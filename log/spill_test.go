@@ -273,7 +273,7 @@ func TestSpillRollWithChangedIndexFile(t *testing.T) {
 // again, so a file that lacks some of them is an error, not a hole.
 func TestPersistIndexRefusesAGap(t *testing.T) {
 	fsys := NewMemFS()
-	disk := -1
+	disk := int32(-1)
 	mem := offsetIndex{{rel: 9, pos: 90}}.encode(nil)
 	if err := persistIndex(fsys, "/x.index", mem, 4, offsetEntrySize, &disk, false); err == nil {
 		t.Fatal("persistIndex wrote entries 4.. to a file to be recreated")

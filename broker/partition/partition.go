@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minikraft/minikraft/log"
@@ -52,10 +53,10 @@ type Partition struct {
 
 	mu             sync.Mutex
 	cfg            Config
-	closed         bool
 	leader         int32
 	leaderEpoch    int32
 	partitionEpoch int32
+	closed         bool // next to the int32s: in their word's padding
 	replicas       []int32
 	isr            []int32
 	// pendingISR is an ISR change this leader has proposed and the controller has not
@@ -73,7 +74,9 @@ type Partition struct {
 	changed  chan struct{}
 	watchers map[*chan<- struct{}]struct{} // one-shot notifications for long polls
 
-	traffic traffic // metrics counters (traffic.go): atomics, not under mu
+	// traffic is the metrics counters (traffic.go): atomics, not under mu; nil until the first
+	// count, so an idle partition does not carry five zeros (issue 18).
+	traffic atomic.Pointer[traffic]
 }
 
 // New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
@@ -305,8 +308,9 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if !p.maybeAdvanceHWLocked() {
 		p.notifyLocked() // followers' fetches wait on the log end offset, not the HW
 	}
-	p.traffic.messagesIn.Add(res.LastOffset - res.BaseOffset + 1)
-	p.traffic.bytesIn.Add(int64(len(b)))
+	tr := p.counters()
+	tr.messagesIn.Add(res.LastOffset - res.BaseOffset + 1)
+	tr.bytesIn.Add(int64(len(b)))
 	return AppendInfo{
 		BaseOffset:     res.BaseOffset,
 		LastOffset:     res.LastOffset,

@@ -197,7 +197,7 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 		if _, err := p.log.AppendReplicated(records); err != nil {
 			return err
 		}
-		p.traffic.replicationBytesIn.Add(int64(len(records)))
+		p.counters().replicationBytesIn.Add(int64(len(records)))
 		for data := records; len(data) > 0; {
 			h, err := log.ParseBatchHeader(data)
 			if err != nil || h.Size() > len(data) {

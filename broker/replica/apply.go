@@ -280,7 +280,7 @@ func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, o
 		return nil, err
 	}
 	metaPath := filepath.Join(l.Dir(), "partition.metadata")
-	if !l.SetOnCreateDir(m.topicIDWriter(metaPath, t.ID)) {
+	if !l.SetOnCreateDir(m.topicIDWriter(l.Dir(), t.ID)) {
 		if err := writeTopicID(m.fs(), metaPath, t.ID); err != nil {
 			return nil, err
 		}
@@ -338,8 +338,11 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 	}
 	// The directory, and partition.metadata first in it, are created by the first file the log
 	// writes (log.Options.LazyDir): an idle replica touches no file system.
-	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{},
-		LazyDir: true, OnCreateDir: m.topicIDWriter(metaPath, t.ID)})
+	// The node's logger as it is: the log names its directory (topic and partition) in every
+	// message, and a logger With its own attributes costs each idle partition a handler copy
+	// (some 200 B with slog's text handler; issue 18).
+	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log, Codecs: compress.Codecs{},
+		LazyDir: true, OnCreateDir: m.topicIDWriter(dir, t.ID)})
 	if err != nil {
 		return nil, err
 	}
@@ -361,9 +364,10 @@ func (m *Manager) fs() log.FS {
 	return m.cfg.FS
 }
 
-// topicIDWriter is the log's OnCreateDir for a replica of the topic with id.
-func (m *Manager) topicIDWriter(path string, id [16]byte) func() error {
-	return func() error { return writeTopicID(m.fs(), path, id) }
+// topicIDWriter is the log's OnCreateDir for the replica of the topic with id in dir. The path
+// of partition.metadata is made when it is written, not kept by every idle partition.
+func (m *Manager) topicIDWriter(dir string, id [16]byte) func() error {
+	return func() error { return writeTopicID(m.fs(), filepath.Join(dir, "partition.metadata"), id) }
 }
 
 // writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's
