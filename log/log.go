@@ -58,9 +58,11 @@ type Options struct {
 	// LazyDir leaves a log's directory uncreated until the first file must be written in it
 	// (the first append, a checkpoint that must persist), so that an idle partition touches
 	// no file system; OnCreateDir then runs once, after the mkdir and before that file (the
-	// broker writes partition.metadata there). An absent directory opens as an empty log.
+	// broker writes partition.metadata there), with the log's directory: one function may
+	// serve every partition of a topic instead of a closure each. An absent directory opens as
+	// an empty log.
 	LazyDir     bool
-	OnCreateDir func() error
+	OnCreateDir func(dir string) error
 
 	// spillBlock overrides DefaultSpillBlock (tests use small blocks).
 	spillBlock int

@@ -53,7 +53,8 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.fs = OSFS
 	}
 	if opts.LazyDir {
-		l.lazy = &lazyDirFS{FS: l.fs, dir: filepath.Clean(dir), onCreate: opts.OnCreateDir}
+		l.dir = filepath.Clean(dir) // the lazy FS compares paths with it (no copy when clean already)
+		l.lazy = &lazyDirFS{FS: l.fs, dir: &l.dir, onCreate: opts.OnCreateDir}
 		l.fs = l.lazy
 	}
 	if l.files == nil {
@@ -152,7 +153,7 @@ func (l *Log) open() error {
 
 	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
-		s := newSegment(l.files, l.icache, l.fs, l.dir, base, false)
+		s := newSegment(l.files, l.icache, l.fs, &l.dir, base, false)
 		s.created = l.now().UnixMilli()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {

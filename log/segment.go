@@ -96,7 +96,7 @@ var segmentExts = []string{extLog, extIndex, extTimeIndex, extTxnIndex}
 // noIndexes are a new segment's indexes, shared: segIndexes are never changed once published.
 var noIndexes = &segIndexes{}
 
-func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base int64, create bool) *segment {
+func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir *string, base int64, create bool) *segment {
 	s := &segment{
 		base:     base,
 		next:     base,

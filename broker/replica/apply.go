@@ -174,6 +174,8 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		id  int32
 		tc  config.Topic
 		old *partition.Partition // to recycle, or nil
+		// writeID is the logs' OnCreateDir: one for all the topic's partitions (issue 18).
+		writeID func(dir string) error
 	}
 	var jobs []job
 	for name, t := range st.Topics {
@@ -181,6 +183,7 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		lt := m.parts.topics[name]
 		m.parts.mu.RUnlock()
 		var tc config.Topic
+		var writeID func(string) error
 		resolved := false
 		for _, mp := range t.Partitions {
 			if !slices.Contains(mp.Replicas, self) {
@@ -191,8 +194,9 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 			}
 			if !resolved {
 				tc, resolved = m.topicConfig(st, name), true // not concurrently: it fills a cache
+				writeID = m.topicIDWriter(t.ID)
 			}
-			jobs = append(jobs, job{t, mp.ID, tc, reuse[newReplica{name, mp.ID}]})
+			jobs = append(jobs, job{t, mp.ID, tc, reuse[newReplica{name, mp.ID}], writeID})
 		}
 	}
 	out := make(map[newReplica]*partition.Partition, len(jobs))
@@ -201,13 +205,13 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		var p *partition.Partition
 		err := errors.New("no replica to recycle")
 		if j.old != nil {
-			if p, err = m.recycleReplica(j.t, j.id, j.tc, j.old); err != nil {
+			if p, err = m.recycleReplica(j.t, j.id, j.tc, j.old, j.writeID); err != nil {
 				m.log.Warn("cannot empty a replica in place; deleting it", "topic", j.t.Name, "partition", j.id, "err", err)
 				m.dropPartition(j.t.Name, &localPartition{Partition: j.old}, true)
 			}
 		}
 		if err != nil {
-			p, err = m.openPartition(j.t, j.id, j.tc)
+			p, err = m.openPartition(j.t, j.id, j.tc, j.writeID)
 		}
 		if err != nil {
 			m.log.Error("cannot open partition", "topic", j.t.Name, "partition", j.id, "err", err)
@@ -274,13 +278,13 @@ func (m *Manager) replaceTopic(t *raftmeta.Topic, reuse map[newReplica]*partitio
 // names the old topic and is removed at the next open (openPartition), never one that names the
 // new topic and holds the old one's records. After an error old is retired and still holds its
 // log, for the caller to delete.
-func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, old *partition.Partition) (*partition.Partition, error) {
+func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, old *partition.Partition, writeID func(dir string) error) (*partition.Partition, error) {
 	l, err := old.Recycle()
 	if err != nil {
 		return nil, err
 	}
 	metaPath := filepath.Join(l.Dir(), "partition.metadata")
-	if !l.SetOnCreateDir(m.topicIDWriter(l.Dir(), t.ID)) {
+	if !l.SetOnCreateDir(writeID) {
 		if err := writeTopicID(m.fs(), metaPath, t.ID); err != nil {
 			return nil, err
 		}
@@ -317,8 +321,8 @@ func (m *Manager) dropPartition(topic string, lp *localPartition, deleteData boo
 
 // openPartition opens (or creates) the log of one local replica. A directory left by an earlier
 // topic of the same name (a different topic id in partition.metadata) is removed first, so a
-// re-created topic never serves the old one's records.
-func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*partition.Partition, error) {
+// re-created topic never serves the old one's records. writeID is its OnCreateDir (topicIDWriter).
+func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic, writeID func(dir string) error) (*partition.Partition, error) {
 	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(id)))
 	// A deleted replica of an earlier topic of this name may still hold the directory (trash.go).
 	if err := m.trash.settle(dir); err != nil {
@@ -342,7 +346,7 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 	// message, and a logger With its own attributes costs each idle partition a handler copy
 	// (some 200 B with slog's text handler; issue 18).
 	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log, Codecs: compress.Codecs{},
-		LazyDir: true, OnCreateDir: m.topicIDWriter(dir, t.ID)})
+		LazyDir: true, OnCreateDir: writeID})
 	if err != nil {
 		return nil, err
 	}
@@ -364,10 +368,11 @@ func (m *Manager) fs() log.FS {
 	return m.cfg.FS
 }
 
-// topicIDWriter is the log's OnCreateDir for the replica of the topic with id in dir. The path
-// of partition.metadata is made when it is written, not kept by every idle partition.
-func (m *Manager) topicIDWriter(dir string, id [16]byte) func() error {
-	return func() error { return writeTopicID(m.fs(), filepath.Join(dir, "partition.metadata"), id) }
+// topicIDWriter is the logs' OnCreateDir for the replicas of the topic with id: it writes
+// partition.metadata into the directory it is given, so one serves all the topic's partitions
+// and no idle partition keeps a closure or a path of its own.
+func (m *Manager) topicIDWriter(id [16]byte) func(dir string) error {
+	return func(dir string) error { return writeTopicID(m.fs(), filepath.Join(dir, "partition.metadata"), id) }
 }
 
 // writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's
