@@ -153,7 +153,7 @@ func (l *Log) open() error {
 
 	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
-		s := newSegment(l.files, l.icache, l.fs, &l.dir, base, false)
+		s := newSegment(l.files, l.fs, &l.dir, base, false)
 		s.created = l.now().UnixMilli()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {

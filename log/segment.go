@@ -40,12 +40,12 @@ type segment struct {
 
 	// The offset and time indexes (the files are possibly shorter copies);
 	// nil while dropped. Read them with Log.indexes. A writer replaces them
-	// under mu's write lock (setIndexes); a reload sets them under idxMu.
-	idx      atomic.Pointer[segIndexes]
-	idxMu    sync.Mutex
-	idxState idxState // guarded by idxMu
-	idxEntry idxEntry
-	icache   *IndexCache
+	// under mu's write lock (setIndexes); a reload sets them under drop.mu.
+	idx atomic.Pointer[segIndexes]
+	// drop is the IndexCache's bookkeeping, made when the segment is first
+	// retired (sealed, its index files current): the active segment, and so
+	// every idle partition's only one, never needs it (issue 18).
+	drop atomic.Pointer[dropState]
 
 	// writer-only (Log.wmu)
 	rollTs   int64 // max timestamp of the first batch, -1 if unknown (time-based roll)
@@ -96,20 +96,18 @@ var segmentExts = []string{extLog, extIndex, extTimeIndex, extTxnIndex}
 // noIndexes are a new segment's indexes, shared: segIndexes are never changed once published.
 var noIndexes = &segIndexes{}
 
-func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir *string, base int64, create bool) *segment {
+func newSegment(files *FileCache, fsys FS, dir *string, base int64, create bool) *segment {
 	s := &segment{
 		base:     base,
 		next:     base,
 		rollTs:   -1,
 		ix:       indexer{maxTs: -1, maxTsRel: -1},
 		file:     files.file(fsys, dir, base, create),
-		icache:   indexes,
 		oidxDisk: -1,
 		tidxDisk: -1,
 
 		appendedFrom: math.MaxInt64,
 	}
-	s.idxEntry.seg = s
 	s.idx.Store(noIndexes)
 	return s
 }
@@ -183,8 +181,8 @@ func (s *segment) open() (File, error) {
 // close closes the segment's file for good and gives its indexes' memory
 // back.
 func (s *segment) close() error {
-	if s.icache != nil {
-		s.icache.remove(&s.idxEntry)
+	if d := s.drop.Load(); d != nil {
+		d.icache.remove(&d.entry)
 	}
 	if s.file == nil {
 		return nil

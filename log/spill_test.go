@@ -129,10 +129,11 @@ func TestSpillTruncateAndRoll(t *testing.T) {
 	s := l.segments[0]
 	full, err := s.materialize(s.mustIndexesOrLoad(t, l))
 	if err == nil {
-		s.idxMu.Lock()
+		d := l.dropStateOf(s)
+		d.mu.Lock()
 		var rebuilt *segIndexes
 		rebuilt, err = l.rebuildIndexes(s)
-		s.idxMu.Unlock()
+		d.mu.Unlock()
 		if err == nil && (string(rebuilt.oidx.encode(nil)) != string(full.oidx.encode(nil)) ||
 			string(rebuilt.tidx.encode(nil)) != string(full.tidx.encode(nil))) {
 			err = fmt.Errorf("indexes %d/%d entries, rebuilt %d/%d", len(full.oidx), len(full.tidx), len(rebuilt.oidx), len(rebuilt.tidx))
