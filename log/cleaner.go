@@ -110,7 +110,7 @@ type cleanSeg struct {
 
 type cleanPlan struct {
 	cfg        Config
-	gen        uint64
+	gen        uint32
 	now        int64
 	segs       []cleanSeg // the sealed segments
 	firstDirty int64

@@ -27,7 +27,7 @@ type cleanedSegment struct {
 func (c *cleanRun) cleanGroup(g []cleanSeg) error {
 	l := c.l
 	base := g[0].base
-	out := &cleanedSegment{seg: newSegment(l.files, l.fs, &l.dir, base, false), last: -1}
+	out := &cleanedSegment{seg: newSegment(l.files(), l.fs, &l.dir, base, false), last: -1}
 	f, err := l.fs.OpenFile(segmentName(l.dir, base, extLog+cleanedSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%w: create cleaned segment %d: %w", ErrStorage, base, err)

@@ -118,7 +118,7 @@ func (l *Log) dropStateOf(s *segment) *dropState {
 	if d := s.drop.Load(); d != nil {
 		return d
 	}
-	d := &dropState{icache: l.icache}
+	d := &dropState{icache: l.caches.Value().icache}
 	d.entry.seg = s
 	s.drop.Store(d)
 	return d

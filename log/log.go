@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -84,15 +85,21 @@ type AppendResult struct {
 // wmu; the cleaner copies segments without wmu and takes it only to swap
 // the result in.
 type Log struct {
-	dir    string
-	fs     FS
-	files  *FileCache
-	icache *IndexCache
+	dir string
+	fs  FS
+	// caches are the file and index caches, interned: every log of a node shares one pair,
+	// which costs each idle partition a word instead of two (issue 18).
+	caches unique.Handle[logCaches]
 	codecs Codecs
 	logger *slog.Logger
 	now    func() time.Time
 
-	indexInterval atomic.Int64 // cfg.IndexIntervalBytes, for rebuilding an index without wmu
+	// indexInterval is cfg.IndexIntervalBytes (capped at MaxInt32: no segment is larger), for
+	// rebuilding an index without wmu. gen is bumped when a truncation cuts or removes sealed
+	// segments; a clean compares it with the one it planned at (a wrap in between would take
+	// four billion truncations). Together they take one word.
+	indexInterval atomic.Int32
+	gen           uint32 // guarded by wmu and mu
 
 	cleanMu    sync.Mutex  // serialises DeleteOldSegments and Clean
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
@@ -128,10 +135,12 @@ type Log struct {
 	startOffset int64
 	endOffset   int64
 	epochs      epochCache
-	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu), so a write that
-	// would not change it is skipped; epochsStale says the cache dropped entries that the
-	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
-	epochsDisk []epochEntry
+	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu; nil when nothing), so
+	// a write that would not change it is skipped; epochsStale says the cache dropped entries
+	// that the file still has (Open's truncation to the log end, written lazily: see
+	// finishOpen). A pointer: an idle partition has no file, and a slice header would cost it
+	// two words more.
+	epochsDisk *[]epochEntry
 	// The flags together, so that they share one word (ten thousand idle logs, issue 18).
 	closed      bool // written under both locks
 	epochsStale bool
@@ -142,7 +151,31 @@ type Log struct {
 	listed            FS               // during Open: l.fs for reads of files it may lack (listedFS)
 	deferred          *deferredDirSync // the FS after a clean Open, else nil
 	lazy              *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
-	gen               uint64           // bumped when a truncation cuts or removes sealed segments
+}
+
+// logCaches are a log's file and index caches (Options.Files, Options.Indexes).
+type logCaches struct {
+	files  *FileCache
+	icache *IndexCache
+}
+
+// files is the log's file cache.
+func (l *Log) files() *FileCache { return l.caches.Value().files }
+
+// diskEpochs is what leader-epoch-checkpoint holds. The caller holds wmu.
+func (l *Log) diskEpochs() []epochEntry {
+	if l.epochsDisk == nil {
+		return nil
+	}
+	return *l.epochsDisk
+}
+
+// setDiskEpochs records what leader-epoch-checkpoint holds. The caller holds wmu.
+func (l *Log) setDiskEpochs(es []epochEntry) {
+	l.epochsDisk = nil
+	if len(es) > 0 {
+		l.epochsDisk = &es
+	}
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -154,7 +187,7 @@ func (l *Log) SetConfig(cfg Config) {
 	}
 	l.wmu.Lock()
 	l.cfg = unique.Make(cfg)
-	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
+	l.indexInterval.Store(int32(min(cfg.IndexIntervalBytes, math.MaxInt32)))
 	l.wmu.Unlock()
 }
 

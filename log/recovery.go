@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,8 +47,8 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: unique.Make(cfg)}
-	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
+	l := &Log{dir: dir, fs: opts.FS, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: unique.Make(cfg)}
+	l.indexInterval.Store(int32(min(cfg.IndexIntervalBytes, math.MaxInt32)))
 	l.spillBlock = int32(cmp.Or(opts.spillBlock, DefaultSpillBlock))
 	if l.fs == nil {
 		l.fs = OSFS
@@ -57,12 +58,14 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.lazy = &lazyDirFS{FS: l.fs, dir: &l.dir, onCreate: opts.OnCreateDir}
 		l.fs = l.lazy
 	}
-	if l.files == nil {
-		l.files = sharedFileCache()
+	caches := logCaches{files: opts.Files, icache: opts.Indexes}
+	if caches.files == nil {
+		caches.files = sharedFileCache()
 	}
-	if l.icache == nil {
-		l.icache = sharedIndexCache()
+	if caches.icache == nil {
+		caches.icache = sharedIndexCache()
 	}
+	l.caches = unique.Make(caches)
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -143,7 +146,7 @@ func (l *Log) open() error {
 	if l.epochs, err = readEpochCheckpoint(l.listed, l.dir); err != nil {
 		return err
 	}
-	l.epochsDisk = l.epochs.snapshot()
+	l.setDiskEpochs(l.epochs.snapshot())
 	if l.recoveryPoint, err = readRecoveryPoint(l.listed, l.dir); err != nil {
 		return err
 	}
@@ -153,7 +156,7 @@ func (l *Log) open() error {
 
 	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
-		s := newSegment(l.files, l.fs, &l.dir, base, false)
+		s := newSegment(l.files(), l.fs, &l.dir, base, false)
 		s.created = l.now().UnixMilli()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
@@ -189,7 +192,7 @@ func (l *Log) open() error {
 	if err := l.finishOpen(startCP); err != nil {
 		return err
 	}
-	if !clean && !slices.Equal(l.epochs.entries, l.epochsDisk) {
+	if !clean && !slices.Equal(l.epochs.entries, l.diskEpochs()) {
 		// Entries recovered from batches (or dropped at the log end): the
 		// write is skipped when only entries at the log end differ.
 		if err := l.writeEpochsLocked(); err != nil {

@@ -64,7 +64,7 @@ func (l *Log) roll() error {
 // createSegment creates the (empty) .log file of a segment at base,
 // durably. Its index files are written when it is sealed or flushed.
 func (l *Log) createSegment(base int64) (*segment, error) {
-	s := newSegment(l.files, l.fs, &l.dir, base, true)
+	s := newSegment(l.files(), l.fs, &l.dir, base, true)
 	s.created = l.now().UnixMilli()
 	if j := min(l.cfg.Value().SegmentJitterMs, l.cfg.Value().SegmentMs); j > 0 {
 		s.jitterMs = rand.Int64N(j)
