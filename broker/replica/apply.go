@@ -59,19 +59,16 @@ func (m *Manager) Apply(st *raftmeta.State) {
 		m.parts.mu.RUnlock()
 		tc := m.topicConfig(st, name)
 		if lt == nil {
-			lt = &localTopic{id: t.ID, cfg: tc, parts: make(map[int32]*localPartition)}
+			lt = &localTopic{id: t.ID, cfg: tc}
 		}
 		cfgChanged := !reflect.DeepEqual(tc, lt.cfg)
-		newParts := make(map[int32]*localPartition, len(lt.parts))
-		for id, lp := range lt.parts {
-			newParts[id] = lp
-		}
+		newParts := slices.Clone(lt.parts)
 		for _, mp := range t.Partitions {
-			lp := newParts[mp.ID]
+			lp := newParts.get(mp.ID)
 			if !slices.Contains(mp.Replicas, self) {
 				if lp != nil {
 					m.dropPartition(name, lp, true)
-					delete(newParts, mp.ID)
+					newParts[mp.ID] = nil
 				}
 				continue
 			}
@@ -81,7 +78,7 @@ func (m *Manager) Apply(st *raftmeta.State) {
 					continue // openNew logged why
 				}
 				lp = &localPartition{Partition: p, applied: -1}
-				newParts[mp.ID] = lp
+				newParts = newParts.with(mp.ID, lp)
 			} else if cfgChanged {
 				lp.Log().SetConfig(logConfig(tc))
 				lp.SetConfig(m.partitionConfig(name, mp.ID, tc))
@@ -189,7 +186,7 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 			if !slices.Contains(mp.Replicas, self) {
 				continue
 			}
-			if lt != nil && lt.id == t.ID && lt.parts[mp.ID] != nil {
+			if lt != nil && lt.id == t.ID && lt.parts.get(mp.ID) != nil {
 				continue
 			}
 			if !resolved {
@@ -257,7 +254,7 @@ func (m *Manager) replaceTopic(t *raftmeta.Topic, reuse map[newReplica]*partitio
 	if lt == nil {
 		return
 	}
-	for id, lp := range lt.parts {
+	for id, lp := range lt.parts.all() {
 		kept := false
 		for _, mp := range t.Partitions {
 			if mp.ID == id && slices.Contains(mp.Replicas, m.cfg.Broker.NodeID) {
@@ -302,7 +299,7 @@ func (m *Manager) removeTopic(name string) {
 	if lt == nil {
 		return
 	}
-	for _, lp := range lt.parts {
+	for _, lp := range lt.parts.all() {
 		m.dropPartition(name, lp, true)
 	}
 }
