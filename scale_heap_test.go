@@ -89,10 +89,11 @@ func TestScaleIdleHeapPerPartition(t *testing.T) {
 		}
 		out.Close()
 	}
-	// The bound is the goal's 4 KB of RSS less GOGC=100's doubling: what the heap may hold for
-	// the RSS to stay under it.
-	if per > 2000 {
-		t.Errorf("%.0f B of live heap per idle partition, want < 2000", per)
+	// The goal is 4 KB of RSS per idle partition, of which GOGC=100 lets the heap take twice
+	// the live bytes; 1,500 B (1,230 measured, 2,156 before the work on it) leaves room for a
+	// field or two, and catches a per-partition map, closure or logger coming back.
+	if per > 1500 {
+		t.Errorf("%.0f B of live heap per idle partition, want < 1500", per)
 	}
 	runtime.KeepAlive(c)
 }
