@@ -78,7 +78,7 @@ func (b *Broker) CopyReplica(topic string, part int32, id [16]byte, dir string) 
 	// An empty replica leaves no directory (log.Options.LazyDir), which FromSnapshot copies as
 	// nothing: its node then opens the replica empty, as it would a new one.
 	idText := base64.RawURLEncoding.EncodeToString(id[:])
-	writeID := func() error {
+	writeID := func(string) error {
 		return os.WriteFile(filepath.Join(dir, "partition.metadata"), []byte("version: 0\ntopic_id: "+idText+"\n"), 0o644)
 	}
 	dst, err := log.Open(dir, cfg, log.Options{FS: b.logFS(), LazyDir: true, OnCreateDir: writeID})

@@ -110,7 +110,7 @@ type cleanSeg struct {
 
 type cleanPlan struct {
 	cfg        Config
-	gen        uint64
+	gen        uint32
 	now        int64
 	segs       []cleanSeg // the sealed segments
 	firstDirty int64
@@ -126,16 +126,16 @@ func (l *Log) planClean(hw int64) (*cleanPlan, CleanStats, error) {
 	if l.abortClean.Load() || l.closed {
 		return nil, stats, ErrClosed
 	}
-	if !l.cfg.Compact || l.failed != nil {
+	if !l.cfg.Value().Compact || l.failed != nil {
 		return nil, stats, l.failed
 	}
-	p := &cleanPlan{cfg: l.cfg, now: l.now().UnixMilli()}
+	p := &cleanPlan{cfg: l.cfg.Value(), now: l.now().UnixMilli()}
 	l.mu.RLock()
 	p.gen = l.gen
 	start, end, activeBase := l.startOffset, l.endOffset, l.active().base
 	for _, s := range l.segments[:len(l.segments)-1] {
 		p.segs = append(p.segs, cleanSeg{s: s, base: s.base, size: s.size, next: s.next,
-			nOff: s.nOff, nTime: s.nTime, maxTs: s.ix.maxTs, firstTs: s.rollTs})
+			nOff: int(s.nOff), nTime: int(s.nTime), maxTs: s.ix.maxTs, firstTs: s.rollTs})
 	}
 	l.mu.RUnlock()
 

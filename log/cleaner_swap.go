@@ -27,7 +27,7 @@ type cleanedSegment struct {
 func (c *cleanRun) cleanGroup(g []cleanSeg) error {
 	l := c.l
 	base := g[0].base
-	out := &cleanedSegment{seg: newSegment(l.files, l.icache, l.fs, l.dir, base, false), last: -1}
+	out := &cleanedSegment{seg: newSegment(l.files(), l.fs, &l.dir, base, false), last: -1}
 	f, err := l.fs.OpenFile(segmentName(l.dir, base, extLog+cleanedSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%w: create cleaned segment %d: %w", ErrStorage, base, err)
@@ -219,7 +219,7 @@ func (c *cleanRun) finishCleaned(out *cleanedSegment) error {
 		s.txnDisk = len(s.aborted)
 		exts = append([]string{extTxnIndex}, exts...)
 	}
-	s.created = l.now()
+	s.created = l.now().UnixMilli()
 	// Every byte was CRC-checked when read (eachBatch) or has a CRC just
 	// computed (buildBatch).
 	s.verified.Store(s.size)

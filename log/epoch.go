@@ -261,7 +261,7 @@ func (l *Log) writeEpochsLazily() error {
 		}
 		return es[:i]
 	}
-	same := slices.Equal(below(l.epochs.entries), below(l.epochsDisk))
+	same := slices.Equal(below(l.epochs.entries), below(l.diskEpochs()))
 	l.mu.RUnlock()
 	if same {
 		l.epochsStale = true
@@ -301,13 +301,14 @@ func (l *Log) writeEpochsLocked() error {
 	l.mu.RLock()
 	entries := l.epochs.snapshot()
 	l.mu.RUnlock()
-	if slices.Equal(entries, l.epochsDisk) {
+	if slices.Equal(entries, l.diskEpochs()) {
 		l.epochsStale = false
 		return nil
 	}
 	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, encodeEpochCheckpoint(entries)); err != nil {
 		return fmt.Errorf("log: write %s: %w", epochCheckpointFile, err)
 	}
-	l.epochsDisk, l.epochsStale = entries, false
+	l.setDiskEpochs(entries)
+	l.epochsStale = false
 	return nil
 }

@@ -68,14 +68,19 @@ func (c *FileCache) Open() int {
 type cachedFile struct {
 	cache *FileCache
 	fs    FS
-	name  string
+	// The name is dir/<base>.log, made when needed rather than kept: ten thousand idle
+	// partitions would hold ten thousand copies of their directories' names (issue 18). dir
+	// points at the log's (Log.dir), which never changes once the log is open.
+	dir  *string
+	base int64
 
 	// guarded by cache.mu
 	f          File
-	refs       int
 	prev, next *cachedFile // in cache.idle when refs == 0 and f != nil
-	gone       bool        // closed for good: close when the last reference goes
-	flags      int         // for the first open (O_CREATE|O_TRUNC for a new segment)
+	// refs, flags and gone share a word: a cachedFile fits 96 bytes (issue 18).
+	refs  int32
+	flags int32 // for the first open (O_CREATE|O_TRUNC for a new segment)
+	gone  bool  // closed for good: close when the last reference goes
 
 	// sentEnd is the furthest file position sendfile has sent from (see
 	// cutFile).
@@ -104,13 +109,22 @@ func (cf *cachedFile) unlinkIdle() {
 	}
 }
 
-func (c *FileCache) file(fsys FS, name string, create bool) *cachedFile {
+func (c *FileCache) file(fsys FS, dir *string, base int64, create bool) *cachedFile {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE | os.O_TRUNC
 	}
-	return &cachedFile{cache: c, fs: fsys, name: name, flags: flags}
+	return &cachedFile{cache: c, fs: fsys, dir: dir, base: base, flags: int32(flags)}
 }
+
+// name is the file's name.
+func (cf *cachedFile) name() string { return segmentName(*cf.dir, cf.base, extLog) }
+
+// stem is the name without its extension: that of the segment's index files, with theirs.
+func (cf *cachedFile) stem() string { return segmentName(*cf.dir, cf.base, "") }
+
+// sameName reports whether cf and o name the same file.
+func (cf *cachedFile) sameName(o *cachedFile) bool { return cf.base == o.base && *cf.dir == *o.dir }
 
 // unborn reports that the file was to be created and has not been opened
 // yet, so it does not exist (a new log's first segment, created by its
@@ -118,7 +132,7 @@ func (c *FileCache) file(fsys FS, name string, create bool) *cachedFile {
 func (cf *cachedFile) unborn() bool {
 	cf.cache.mu.Lock()
 	defer cf.cache.mu.Unlock()
-	return cf.f == nil && cf.flags&os.O_CREATE != 0
+	return cf.f == nil && cf.flags&int32(os.O_CREATE) != 0
 }
 
 // acquire returns the open file, opening it if needed, and holds a
@@ -128,14 +142,14 @@ func (cf *cachedFile) acquire() (File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cf.gone {
-		return nil, fmt.Errorf("%w: segment file %s", ErrClosed, cf.name)
+		return nil, fmt.Errorf("%w: segment file %s", ErrClosed, cf.name())
 	}
 	if cf.f == nil {
-		f, err := cf.fs.OpenFile(cf.name, cf.flags, 0o644)
+		f, err := cf.fs.OpenFile(cf.name(), int(cf.flags), 0o644)
 		if err != nil {
 			return nil, err
 		}
-		cf.flags = os.O_RDWR
+		cf.flags = int32(os.O_RDWR)
 		cf.f = f
 		c.open++
 	} else {

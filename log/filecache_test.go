@@ -71,7 +71,8 @@ func TestFileCacheInUseNotClosed(t *testing.T) {
 	mem := NewMemFS()
 	must(t, mem.MkdirAll("/d", 0o755))
 	c := NewFileCache(1)
-	a, b := c.file(mem, "/d/a", true), c.file(mem, "/d/b", true)
+	dir := "/d"
+	a, b := c.file(mem, &dir, 0, true), c.file(mem, &dir, 1, true)
 	fa, err := a.acquire()
 	must(t, err)
 	fb, err := b.acquire()

@@ -32,7 +32,7 @@ func (l *Log) Flush() error {
 func (l *Log) FlushIfDue() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed || l.unflushed == 0 || l.now().UnixMilli()-l.lastFlush < l.cfg.FlushMs {
+	if l.closed || l.unflushed == 0 || l.now().UnixMilli()-l.lastFlush < l.cfg.Value().FlushMs {
 		return nil
 	}
 	return l.flushLocked()
@@ -46,7 +46,7 @@ func (l *Log) flushLocked() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for i, s := range l.segments {
-		if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+		if err := s.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
 		}
 		if err := s.sync(l.fs, l.dir); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,22 +96,42 @@ func (x *segIndexes) memory() int64 {
 }
 
 // counts are the entries of each index, in memory or not.
-func (x *segIndexes) counts() (nOff, nTime int) {
-	nOff, nTime = len(x.oidx), len(x.tidx)
+func (x *segIndexes) counts() (nOff, nTime int32) {
+	o, t := len(x.oidx), len(x.tidx)
 	if x.sp != nil {
-		nOff, nTime = nOff+x.sp.nOff, nTime+x.sp.nTime
+		o, t = o+x.sp.nOff, t+x.sp.nTime
 	}
-	return nOff, nTime
+	return int32(o), int32(t)
+}
+
+// dropState is what a segment whose indexes the cache may drop needs beyond
+// the pointer (segment.drop).
+type dropState struct {
+	icache *IndexCache
+	mu     sync.Mutex // serialises dropping, reloading and the state changes
+	st     idxState   // guarded by mu
+	entry  idxEntry
+}
+
+// dropStateOf returns s's dropState, making it. The caller holds wmu.
+func (l *Log) dropStateOf(s *segment) *dropState {
+	if d := s.drop.Load(); d != nil {
+		return d
+	}
+	d := &dropState{icache: l.caches.Value().icache}
+	d.entry.seg = s
+	s.drop.Store(d)
+	return d
 }
 
 // idxState is what a segment knows of its indexes beyond the pointer.
-// Guarded by segment.idxMu.
+// Guarded by dropState.mu.
 type idxState struct {
-	droppable  bool // sealed, its files current: idx may be dropped
-	nOff       int  // the counts and checksums of the files, to check a reload
+	nOff       int // the counts and checksums of the files, to check a reload
 	nTime      int
 	sumOff     uint32
 	sumTime    uint32
+	droppable  bool // sealed, its files current: idx may be dropped
 	needsWrite bool // the files proved wrong and the indexes were rebuilt
 }
 
@@ -196,13 +215,14 @@ func (c *IndexCache) evictLocked() {
 // sweep).
 func (c *IndexCache) dropLocked(e *idxEntry) {
 	s := e.seg
-	if !s.idxMu.TryLock() {
+	d := s.drop.Load() // in the ring: made
+	if !d.mu.TryLock() {
 		return
 	}
-	if s.idxState.droppable {
+	if d.st.droppable {
 		s.idx.Store(nil)
 	}
-	s.idxMu.Unlock()
+	d.mu.Unlock()
 	c.unlinkLocked(e)
 }
 
@@ -210,8 +230,8 @@ func (c *IndexCache) dropLocked(e *idxEntry) {
 // caller holds mu (a read lock suffices) or wmu.
 func (l *Log) indexes(s *segment) (*segIndexes, error) {
 	if x := s.idx.Load(); x != nil {
-		if !s.idxEntry.used.Load() {
-			s.idxEntry.used.Store(true)
+		if d := s.drop.Load(); d != nil && !d.entry.used.Load() {
+			d.entry.used.Store(true)
 		}
 		return x, nil
 	}
@@ -219,36 +239,36 @@ func (l *Log) indexes(s *segment) (*segIndexes, error) {
 }
 
 func (l *Log) reloadIndexes(s *segment) (*segIndexes, error) {
-	s.idxMu.Lock()
+	d := s.drop.Load() // dropped, so retired: made
+	d.mu.Lock()
 	x := s.idx.Load()
 	if x != nil {
-		s.idxMu.Unlock()
+		d.mu.Unlock()
 		return x, nil
 	}
-	x, err := s.readIndexFiles()
+	x, err := s.readIndexFiles(&d.st)
 	if err != nil {
 		l.logger.Warn("log: rebuilding an index that does not match what was written", "dir", l.dir, "segment", s.base, "reason", err)
 		if x, err = l.rebuildIndexes(s); err != nil {
-			s.idxMu.Unlock()
+			d.mu.Unlock()
 			return nil, l.corrupt(s, err)
 		}
 		// Kept in memory until the writer writes the files again.
-		s.idxState.droppable, s.idxState.needsWrite = false, true
+		d.st.droppable, d.st.needsWrite = false, true
 	}
 	s.idx.Store(x)
-	droppable := s.idxState.droppable
-	s.idxMu.Unlock()
+	droppable := d.st.droppable
+	d.mu.Unlock()
 	if droppable {
-		s.icache.add(&s.idxEntry, x.memory())
+		d.icache.add(&d.entry, x.memory())
 	}
 	return x, nil
 }
 
 // readIndexFiles reads both index files and checks them against what they
-// held when the segment's indexes were dropped. The caller holds idxMu.
-func (s *segment) readIndexFiles() (*segIndexes, error) {
-	st := &s.idxState
-	stem := strings.TrimSuffix(s.file.name, extLog)
+// held when the segment's indexes were dropped (st). The caller holds drop.mu.
+func (s *segment) readIndexFiles(st *idxState) (*segIndexes, error) {
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(st.nOff)*offsetEntrySize)
 	if err != nil {
 		return nil, err
@@ -273,7 +293,7 @@ func (s *segment) readIndexFiles() (*segIndexes, error) {
 
 // rebuildIndexes rebuilds a sealed segment's indexes from its batch headers
 // with the rule appends use. The caller holds mu (a read lock suffices) or
-// wmu, and s.idxMu.
+// wmu, and drop.mu.
 func (l *Log) rebuildIndexes(s *segment) (*segIndexes, error) {
 	f, err := s.open()
 	if err != nil {
@@ -314,21 +334,23 @@ func (l *Log) retire(s *segment) {
 	if s.oidxDisk != s.nOff || s.tidxDisk != s.nTime || s.idxCut {
 		return
 	}
-	s.idxMu.Lock()
+	d := l.dropStateOf(s)
+	d.mu.Lock()
 	x := s.idx.Load()
-	st := &s.idxState
+	st := &d.st
 	if st.droppable || st.needsWrite || x == nil {
-		s.idxMu.Unlock()
+		d.mu.Unlock()
 		return
 	}
 	var err error
 	if x.sp == nil {
 		// An exact-size copy: what appends grew may have twice the room.
 		x = &segIndexes{oidx: slices.Clone(x.oidx), tidx: slices.Clone(x.tidx)}
-		l.scratch = x.oidx.encode(l.scratch[:0])
-		st.sumOff = crc32.Checksum(l.scratch, castagnoli)
-		l.scratch = x.tidx.encode(l.scratch[:0])
-		st.sumTime = crc32.Checksum(l.scratch, castagnoli)
+		buf := l.scratchBuf()
+		*buf = x.oidx.encode((*buf)[:0])
+		st.sumOff = crc32.Checksum(*buf, castagnoli)
+		*buf = x.tidx.encode((*buf)[:0])
+		st.sumTime = crc32.Checksum(*buf, castagnoli)
 	} else {
 		// Partly only in the files: check them against what is in memory.
 		st.sumOff, st.sumTime, err = s.fileSums(x)
@@ -341,25 +363,26 @@ func (l *Log) retire(s *segment) {
 			s.idx.Store(x)
 			st.needsWrite = true
 		}
-		s.idxMu.Unlock()
+		d.mu.Unlock()
 		if err != nil {
 			l.logger.Warn("log: cannot rebuild the index", "dir", l.dir, "segment", s.base, "err", err)
 		}
 		return
 	}
 	s.idx.Store(x)
-	st.nOff, st.nTime = x.counts()
+	nOff, nTime := x.counts()
+	st.nOff, st.nTime = int(nOff), int(nTime)
 	st.droppable = true
-	s.idxMu.Unlock()
-	s.icache.add(&s.idxEntry, x.memory())
+	d.mu.Unlock()
+	d.icache.add(&d.entry, x.memory())
 }
 
 // fileSums checksums the index files of a segment whose indexes are
 // partly only there, checking that they hold x's entries (the summary's at
 // the start of each dropped block, the tail in memory at the end) in order.
-// The caller holds wmu and idxMu.
+// The caller holds wmu and drop.mu.
 func (s *segment) fileSums(x *segIndexes) (sumOff, sumTime uint32, err error) {
-	stem := strings.TrimSuffix(s.file.name, extLog)
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
 	if err == nil {
 		err = checkFile(ob, x.sp.nOff, x.oidx.encode(nil), x.sp.block, x.sp.osum.encode(nil), offsetEntrySize)
@@ -418,27 +441,35 @@ func (l *Log) activate(s *segment) (*segIndexes, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.idxMu.Lock()
-	s.idxState.droppable = false
+	d := s.drop.Load()
+	if d == nil {
+		return x, nil // never retired: not droppable, not in the cache
+	}
+	d.mu.Lock()
+	d.st.droppable = false
 	if cur := s.idx.Load(); cur != nil {
 		x = cur
 	} else {
 		s.idx.Store(x) // dropped between the load and now
 	}
-	s.idxMu.Unlock()
-	s.icache.remove(&s.idxEntry)
+	d.mu.Unlock()
+	d.icache.remove(&d.entry)
 	return x, nil
 }
 
 // rewriteIfRebuilt makes the writer write a segment's index files whole
 // when a reload had to rebuild its indexes. The caller holds wmu.
 func (s *segment) rewriteIfRebuilt() {
-	s.idxMu.Lock()
-	defer s.idxMu.Unlock()
-	if !s.idxState.needsWrite {
+	d := s.drop.Load()
+	if d == nil {
+		return // never retired, so never reloaded
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.st.needsWrite {
 		return
 	}
-	s.idxState.needsWrite = false
+	d.st.needsWrite = false
 	s.nOff, s.nTime = s.idx.Load().counts() // never dropped while needsWrite
 	s.oidxDisk, s.tidxDisk = -1, -1
 }

@@ -101,7 +101,7 @@ func TestIndexReload(t *testing.T) {
 				t.Fatal("the reloaded indexes are not cached")
 			}
 			for _, s := range l.segments {
-				if s.idxState.needsWrite {
+				if s.testState().needsWrite {
 					t.Fatalf("segment %d was rebuilt, not reloaded", s.base)
 				}
 			}
@@ -162,7 +162,7 @@ func TestIndexReloadRebuilt(t *testing.T) {
 					t.Fatal("rebuilt indexes differ")
 				}
 				c.setBudget(0)
-				if victim.idx.Load() == nil || !victim.idxState.needsWrite {
+				if victim.idx.Load() == nil || !victim.testState().needsWrite {
 					t.Fatal("rebuilt indexes should stay in memory until written")
 				}
 				must(t, l.Flush())
@@ -176,7 +176,7 @@ func TestIndexReloadRebuilt(t *testing.T) {
 					t.Fatal("not droppable again after the flush")
 				}
 				got = encodedIndexes(t, l)[victim.base]
-				if !bytes.Equal(got[0], want[victim.base][0]) || victim.idxState.needsWrite {
+				if !bytes.Equal(got[0], want[victim.base][0]) || victim.testState().needsWrite {
 					t.Fatal("not reloaded from the rewritten files")
 				}
 			})
@@ -212,7 +212,7 @@ func TestIndexTruncateIntoDropped(t *testing.T) {
 		t.Fatal("not dropped")
 	}
 	must(t, l.Truncate(s.base+3))
-	if l.active() != s || s.idx.Load() == nil || s.idxState.droppable {
+	if l.active() != s || s.idx.Load() == nil || s.testState().droppable {
 		t.Fatal("the truncated segment is not active with its indexes")
 	}
 	end := l.EndOffset()
@@ -388,4 +388,15 @@ func setMaxTimestamp(b []byte, ts int64) {
 		b[offMaxTimestamp+i] = byte(uint64(ts) >> (56 - 8*i))
 	}
 	fixCRC(b)
+}
+
+// testState is a copy of what s's dropState holds, the zero state if it has none.
+func (s *segment) testState() idxState {
+	d := s.drop.Load()
+	if d == nil {
+		return idxState{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st
 }

@@ -17,8 +17,8 @@ import (
 // listing go straight through (an absent file reads as absent, as in an empty directory).
 type lazyDirFS struct {
 	FS
-	dir      string
-	onCreate func() error // Options.OnCreateDir: run once, after the mkdir and before the first file
+	dir      *string                // the log's (Log.dir, clean): not a copy of the string header, so that the struct fits 64 bytes
+	onCreate func(dir string) error // Options.OnCreateDir: run once, after the mkdir and before the first file
 
 	mu      sync.Mutex
 	created atomic.Bool
@@ -38,9 +38,9 @@ func (z *lazyDirFS) ensure() error {
 	if z.err != nil {
 		return z.err
 	}
-	err := z.FS.MkdirAll(z.dir, 0o755)
+	err := z.FS.MkdirAll(*z.dir, 0o755)
 	if err == nil && z.onCreate != nil {
-		err = z.onCreate()
+		err = z.onCreate(*z.dir)
 	}
 	if err != nil {
 		z.err = err
@@ -52,7 +52,7 @@ func (z *lazyDirFS) ensure() error {
 
 // inside reports that name is in the log's directory (or is it).
 func (z *lazyDirFS) inside(name string) bool {
-	return name == z.dir || filepath.Dir(name) == z.dir
+	return name == *z.dir || filepath.Dir(name) == *z.dir
 }
 
 func (z *lazyDirFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
@@ -61,7 +61,7 @@ func (z *lazyDirFS) OpenFile(name string, flag int, perm fs.FileMode) (File, err
 			return nil, err
 		}
 	}
-	if name == z.dir && !z.created.Load() {
+	if name == *z.dir && !z.created.Load() {
 		// A directory sync (syncDir) of a directory not yet created: there is
 		// nothing in it to make durable.
 		if _, err := z.FS.Stat(name); errors.Is(err, fs.ErrNotExist) {
@@ -72,7 +72,7 @@ func (z *lazyDirFS) OpenFile(name string, flag int, perm fs.FileMode) (File, err
 }
 
 func (z *lazyDirFS) Rename(oldpath, newpath string) error {
-	if z.inside(newpath) && newpath != z.dir {
+	if z.inside(newpath) && newpath != *z.dir {
 		if err := z.ensure(); err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (l *Log) DirCreated() bool {
 // SetOnCreateDir replaces Options.OnCreateDir while the directory is not created yet, and
 // reports whether it did; a log whose directory exists is left as it is (false), and the caller
 // writes what fn would have. A recycled replica (a Reset) names its new topic this way.
-func (l *Log) SetOnCreateDir(fn func() error) bool {
+func (l *Log) SetOnCreateDir(fn func(dir string) error) bool {
 	if l.lazy == nil {
 		return false
 	}

@@ -15,8 +15,11 @@ import (
 func TestLazyDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "topic-0")
 	created := 0
-	opts := Options{LazyDir: true, OnCreateDir: func() error {
+	opts := Options{LazyDir: true, OnCreateDir: func(d string) error {
 		created++
+		if d != dir {
+			t.Errorf("OnCreateDir(%q), want %q", d, dir)
+		}
 		if names, err := os.ReadDir(dir); err != nil || len(names) != 0 {
 			t.Errorf("OnCreateDir: directory %v (err %v), want it just created and empty", names, err)
 		}

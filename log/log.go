@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 )
 
 // Errors. Every error the package returns wraps one of these.
@@ -57,9 +59,11 @@ type Options struct {
 	// LazyDir leaves a log's directory uncreated until the first file must be written in it
 	// (the first append, a checkpoint that must persist), so that an idle partition touches
 	// no file system; OnCreateDir then runs once, after the mkdir and before that file (the
-	// broker writes partition.metadata there). An absent directory opens as an empty log.
+	// broker writes partition.metadata there), with the log's directory: one function may
+	// serve every partition of a topic instead of a closure each. An absent directory opens as
+	// an empty log.
 	LazyDir     bool
-	OnCreateDir func() error
+	OnCreateDir func(dir string) error
 
 	// spillBlock overrides DefaultSpillBlock (tests use small blocks).
 	spillBlock int
@@ -81,27 +85,37 @@ type AppendResult struct {
 // wmu; the cleaner copies segments without wmu and takes it only to swap
 // the result in.
 type Log struct {
-	dir    string
-	fs     FS
-	files  *FileCache
-	icache *IndexCache
+	dir string
+	fs  FS
+	// caches are the file and index caches, interned: every log of a node shares one pair,
+	// which costs each idle partition a word instead of two (issue 18).
+	caches unique.Handle[logCaches]
 	codecs Codecs
 	logger *slog.Logger
 	now    func() time.Time
 
-	indexInterval atomic.Int64 // cfg.IndexIntervalBytes, for rebuilding an index without wmu
+	// indexInterval is cfg.IndexIntervalBytes (capped at MaxInt32: no segment is larger), for
+	// rebuilding an index without wmu. gen is bumped when a truncation cuts or removes sealed
+	// segments; a clean compares it with the one it planned at (a wrap in between would take
+	// four billion truncations). Together they take one word.
+	indexInterval atomic.Int32
+	gen           uint32 // guarded by wmu and mu
 
 	cleanMu    sync.Mutex  // serialises DeleteOldSegments and Clean
 	cleanPoint int64       // guarded by cleanMu: the cleaner's first dirty offset
 	abortClean atomic.Bool // set by Close and Delete: a running clean gives up
 
-	wmu        sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch
-	cfg        Config
-	failed     error  // the sticky storage error, nil while healthy
-	unflushed  int64  // records appended since the last flush (flush.messages)
-	lastFlush  int64  // unix ms of the last flush or open (flush.ms)
-	scratch    []byte // index entries being written
-	spillBlock int    // see DefaultSpillBlock
+	wmu        sync.Mutex // serialises writers; guards cfg, failed, unflushed, scratch, deleter
+	spillBlock int32      // see DefaultSpillBlock; here, where it takes no word of its own
+	// cfg is interned: the partitions of a topic (of every topic with the same settings)
+	// share one copy instead of a Config each (issue 18: memory per idle partition).
+	cfg       unique.Handle[Config]
+	failed    error // the sticky storage error, nil while healthy
+	unflushed int64 // records appended since the last flush (flush.messages)
+	lastFlush int64 // unix ms of the last flush or open (flush.ms)
+	// scratch holds index entries being written; nil until the first write (scratchBuf), so
+	// that an idle log does not carry a slice header for it.
+	scratch *[]byte
 
 	// flushMu serialises the syncs that advance the recovery point with
 	// the truncations that lower it. Lock order: cleanMu, wmu, flushMu, mu.
@@ -109,7 +123,7 @@ type Log struct {
 	recoveryPoint int64          // guarded by flushMu: offsets below it are durable
 	flushes       sync.WaitGroup // background flushes started by roll
 
-	deleter deleter // segment files renamed to .deleted, removed later
+	deleter *deleter // segment files renamed to .deleted, removed later; nil until the first deletion
 
 	// txnMu guards txns, the open transactions (txn.go). A leaf: taken
 	// alone or under mu, never the other way round.
@@ -117,24 +131,51 @@ type Log struct {
 	txns  txnState
 
 	mu          sync.RWMutex // guards the published state below
-	closed      bool         // written under both locks
 	segments    []*segment   // by base offset; never empty while open
 	startOffset int64
 	endOffset   int64
 	epochs      epochCache
-	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu), so a write that
-	// would not change it is skipped; epochsStale says the cache dropped entries that the
-	// file still has (Open's truncation to the log end, written lazily: see finishOpen).
-	epochsDisk  []epochEntry
+	// epochsDisk is what leader-epoch-checkpoint holds (guarded by wmu; nil when nothing), so
+	// a write that would not change it is skipped; epochsStale says the cache dropped entries
+	// that the file still has (Open's truncation to the log end, written lazily: see
+	// finishOpen). A pointer: an idle partition has no file, and a slice header would cost it
+	// two words more.
+	epochsDisk *[]epochEntry
+	// The flags together, so that they share one word (ten thousand idle logs, issue 18).
+	closed      bool // written under both locks
 	epochsStale bool
-	fresh       bool             // during Open: the directory was empty (see createSegment)
-	listed      FS               // during Open: l.fs for reads of files it may lack (listedFS)
-	deferred    *deferredDirSync // the FS after a clean Open, else nil
-	lazy        *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
-	txnSnapUsed bool             // Open took transaction-state-checkpoint instead of scanning
+	fresh       bool // during Open: the directory was empty (see createSegment)
+	txnSnapUsed bool // Open took transaction-state-checkpoint instead of scanning
 	// epochsFromBatches: during Open, the segment being recovered assigns its batches' epochs.
 	epochsFromBatches bool
-	gen               uint64 // bumped when a truncation cuts or removes sealed segments
+	listed            FS               // during Open: l.fs for reads of files it may lack (listedFS)
+	deferred          *deferredDirSync // the FS after a clean Open, else nil
+	lazy              *lazyDirFS       // Options.LazyDir's FS (under deferred), else nil
+}
+
+// logCaches are a log's file and index caches (Options.Files, Options.Indexes).
+type logCaches struct {
+	files  *FileCache
+	icache *IndexCache
+}
+
+// files is the log's file cache.
+func (l *Log) files() *FileCache { return l.caches.Value().files }
+
+// diskEpochs is what leader-epoch-checkpoint holds. The caller holds wmu.
+func (l *Log) diskEpochs() []epochEntry {
+	if l.epochsDisk == nil {
+		return nil
+	}
+	return *l.epochsDisk
+}
+
+// setDiskEpochs records what leader-epoch-checkpoint holds. The caller holds wmu.
+func (l *Log) setDiskEpochs(es []epochEntry) {
+	l.epochsDisk = nil
+	if len(es) > 0 {
+		l.epochsDisk = &es
+	}
 }
 
 // SetConfig applies a changed topic config. An invalid config is logged and
@@ -145,8 +186,8 @@ func (l *Log) SetConfig(cfg Config) {
 		return
 	}
 	l.wmu.Lock()
-	l.cfg = cfg
-	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
+	l.cfg = unique.Make(cfg)
+	l.indexInterval.Store(int32(min(cfg.IndexIntervalBytes, math.MaxInt32)))
 	l.wmu.Unlock()
 }
 
@@ -154,7 +195,7 @@ func (l *Log) SetConfig(cfg Config) {
 func (l *Log) Config() Config {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	return l.cfg
+	return l.cfg.Value()
 }
 
 // Err returns the storage error that stopped writes to this log, or nil.
@@ -240,7 +281,7 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
 	res := AppendResult{BaseOffset: l.endOffset, LogAppendTime: -1, MaxTimestamp: -1}
-	if l.cfg.logAppendTime() {
+	if l.cfg.Value().logAppendTime() {
 		res.LogAppendTime = l.now().UnixMilli()
 	}
 	next := l.endOffset
@@ -250,7 +291,7 @@ func (l *Log) Append(b []byte, epoch int32) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 		batch := b[pos : pos+size]
-		if l.cfg.Compact {
+		if l.cfg.Value().Compact {
 			if err := checkKeys(l.codecs, h, batch); err != nil {
 				return AppendResult{}, err
 			}
@@ -371,7 +412,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		if s.rollTs < 0 && pos+int64(p) == 0 {
 			s.rollTs = h.MaxTimestamp
 		}
-		oe, te, addOff, addTime := ix.add(h, s.base, pos+int64(p), l.cfg.IndexIntervalBytes, lastTime)
+		oe, te, addOff, addTime := ix.add(h, s.base, pos+int64(p), l.cfg.Value().IndexIntervalBytes, lastTime)
 		if addOff {
 			oidx = append(oidx, oe)
 		}
@@ -384,7 +425,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 	nx := x
 	if len(oidx) != len(x.oidx) || len(tidx) != len(x.tidx) {
 		nx = &segIndexes{oidx: oidx, tidx: tidx, sp: x.sp}
-		if nx, err = s.spillIfLarge(l.fs, l.dir, nx, l.spillBlock, &l.scratch); err != nil {
+		if nx, err = s.spillIfLarge(l.fs, l.dir, nx, int(l.spillBlock), l.scratchBuf()); err != nil {
 			return l.fail(fmt.Errorf("write the indexes of segment %d: %w", s.base, err))
 		}
 	}
@@ -415,7 +456,7 @@ func (l *Log) appendLocked(b []byte, res AppendResult, newEpochs []epochEntry) e
 		}
 	}
 	l.unflushed += res.LastOffset - res.BaseOffset + 1
-	if l.unflushed >= l.cfg.FlushMessages {
+	if l.unflushed >= l.cfg.Value().FlushMessages {
 		return l.flushLocked()
 	}
 	return nil
@@ -432,7 +473,9 @@ func (l *Log) Close() error {
 		return nil
 	}
 	err := l.closeLocked(l.failed == nil)
-	l.deleter.finish(l.fs)
+	if l.deleter != nil {
+		l.deleter.finish(l.fs)
+	}
 	if err == nil && l.failed == nil && l.untouched() {
 		// Opened after a clean shutdown and not changed since: every file,
 		// the transaction-state checkpoint Open took included, is as the
@@ -521,7 +564,7 @@ func (l *Log) closeLocked(persist bool) error {
 	}
 	for _, s := range l.segments {
 		if persist {
-			keep(s.persistIndexes(l.fs, l.dir, &l.scratch))
+			keep(s.persistIndexes(l.fs, l.dir, l.scratchBuf()))
 			keep(s.sync(l.fs, l.dir))
 		}
 		keep(s.close())
@@ -543,6 +586,15 @@ func (l *Log) quiesce() (release func()) {
 	}
 }
 
+// scratchBuf returns the buffer for index entries being written, making it on first use. The
+// caller holds wmu.
+func (l *Log) scratchBuf() *[]byte {
+	if l.scratch == nil {
+		l.scratch = new([]byte)
+	}
+	return l.scratch
+}
+
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
@@ -557,7 +609,9 @@ func (l *Log) DeleteTo(trash string) error {
 	if !l.closed {
 		_ = l.closeLocked(false)
 	}
-	l.deleter.cancel()
+	if l.deleter != nil {
+		l.deleter.cancel()
+	}
 	if !l.DirCreated() {
 		return nil // nothing on disk to move (Options.LazyDir)
 	}
@@ -573,6 +627,8 @@ func (l *Log) Delete() error {
 	if !l.closed {
 		_ = l.closeLocked(false)
 	}
-	l.deleter.cancel()
+	if l.deleter != nil {
+		l.deleter.cancel()
+	}
 	return l.fs.RemoveAll(l.dir)
 }

@@ -260,7 +260,7 @@ func rotUnverified(t testing.TB, rng *rand.Rand, l *Log, fsys FS) bool {
 	l.mu.RLock()
 	s := l.segments[rng.IntN(len(l.segments))]
 	lo, hi := s.verified.Load(), min(s.appendedFrom, s.size)
-	name := s.file.name
+	name := s.file.name()
 	l.mu.RUnlock()
 	if hi-lo < BatchHeaderSize {
 		return false

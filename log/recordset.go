@@ -98,7 +98,7 @@ func (s *segment) preservePinned(cut int64) {
 	c.pinMu.Lock()
 	var doomed []*filePin
 	for p := range c.pins {
-		if p.cf.name == s.file.name && p.pos+p.n > cut {
+		if p.cf.sameName(s.file) && p.pos+p.n > cut {
 			doomed = append(doomed, p)
 		}
 	}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 )
 
 // cleanShutdownFile marks a log closed cleanly; it is removed (durably)
@@ -45,22 +47,25 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, files: opts.Files, icache: opts.Indexes, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: cfg}
-	l.indexInterval.Store(int64(cfg.IndexIntervalBytes))
-	l.spillBlock = cmp.Or(opts.spillBlock, DefaultSpillBlock)
+	l := &Log{dir: dir, fs: opts.FS, codecs: opts.Codecs, logger: opts.Logger, now: opts.Now, cfg: unique.Make(cfg)}
+	l.indexInterval.Store(int32(min(cfg.IndexIntervalBytes, math.MaxInt32)))
+	l.spillBlock = int32(cmp.Or(opts.spillBlock, DefaultSpillBlock))
 	if l.fs == nil {
 		l.fs = OSFS
 	}
 	if opts.LazyDir {
-		l.lazy = &lazyDirFS{FS: l.fs, dir: filepath.Clean(dir), onCreate: opts.OnCreateDir}
+		l.dir = filepath.Clean(dir) // the lazy FS compares paths with it (no copy when clean already)
+		l.lazy = &lazyDirFS{FS: l.fs, dir: &l.dir, onCreate: opts.OnCreateDir}
 		l.fs = l.lazy
 	}
-	if l.files == nil {
-		l.files = sharedFileCache()
+	caches := logCaches{files: opts.Files, icache: opts.Indexes}
+	if caches.files == nil {
+		caches.files = sharedFileCache()
 	}
-	if l.icache == nil {
-		l.icache = sharedIndexCache()
+	if caches.icache == nil {
+		caches.icache = sharedIndexCache()
 	}
+	l.caches = unique.Make(caches)
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -141,7 +146,7 @@ func (l *Log) open() error {
 	if l.epochs, err = readEpochCheckpoint(l.listed, l.dir); err != nil {
 		return err
 	}
-	l.epochsDisk = l.epochs.snapshot()
+	l.setDiskEpochs(l.epochs.snapshot())
 	if l.recoveryPoint, err = readRecoveryPoint(l.listed, l.dir); err != nil {
 		return err
 	}
@@ -151,8 +156,8 @@ func (l *Log) open() error {
 
 	recovered := make(map[int64]bool) // segments re-read: their .txnindex is rebuilt
 	for i, base := range bases {
-		s := newSegment(l.files, l.icache, l.fs, l.dir, base, false)
-		s.created = l.now()
+		s := newSegment(l.files(), l.fs, &l.dir, base, false)
+		s.created = l.now().UnixMilli()
 		l.segments = append(l.segments, s)
 		if prev := len(l.segments) - 2; prev >= 0 && base < l.segments[prev].next {
 			l.logger.Warn("log: segment overlaps its predecessor; dropping it and later segments", "dir", l.dir, "segment", base)
@@ -187,7 +192,7 @@ func (l *Log) open() error {
 	if err := l.finishOpen(startCP); err != nil {
 		return err
 	}
-	if !clean && !slices.Equal(l.epochs.entries, l.epochsDisk) {
+	if !clean && !slices.Equal(l.epochs.entries, l.diskEpochs()) {
 		// Entries recovered from batches (or dropped at the log end): the
 		// write is skipped when only entries at the log end differ.
 		if err := l.writeEpochsLocked(); err != nil {
@@ -496,7 +501,7 @@ func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 	}
 	s.size, s.next = size, tail.next
 	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
-	s.oidxDisk, s.tidxDisk = len(oidx), len(tidx)
+	s.oidxDisk, s.tidxDisk = int32(len(oidx)), int32(len(tidx))
 	s.ix = tail.indexer(tidx)
 	if size > 0 {
 		h, err := r.header(0)
@@ -600,7 +605,7 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 		if l.epochsFromBatches && h.PartitionLeaderEpoch >= 0 {
 			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		}
-		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.IndexIntervalBytes, lastTime)
+		oe, te, addOff, addTime := ix.add(h, s.base, pos, l.cfg.Value().IndexIntervalBytes, lastTime)
 		if addOff {
 			oidx = append(oidx, oe)
 		}
@@ -628,7 +633,7 @@ func (l *Log) recoverSegment(s *segment, f File, fileSize int64, last bool) (cut
 	s.setIndexes(&segIndexes{oidx: oidx, tidx: tidx})
 	s.oidxDisk, s.tidxDisk = -1, -1
 	s.dirty.Store(true) // what was read may still be only in the page cache
-	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+	if err := s.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 		return false, fmt.Errorf("log: rebuild index of segment %d: %w", s.base, err)
 	}
 	if err := s.sync(l.fs, l.dir); err != nil {

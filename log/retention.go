@@ -48,10 +48,10 @@ func (l *Log) DeleteOldSegments(highWatermark int64) (int, error) {
 		return next != nil && next.base <= l.startOffset
 	})
 	total += n
-	if err != nil || !l.cfg.Delete {
+	if err != nil || !l.cfg.Value().Delete {
 		return total, err
 	}
-	if limit := l.cfg.RetentionBytes; limit >= 0 {
+	if limit := l.cfg.Value().RetentionBytes; limit >= 0 {
 		var size int64
 		for _, s := range l.segments {
 			size += s.size
@@ -71,7 +71,7 @@ func (l *Log) DeleteOldSegments(highWatermark int64) (int, error) {
 			}
 		}
 	}
-	if limit := l.cfg.RetentionMs; limit >= 0 {
+	if limit := l.cfg.Value().RetentionMs; limit >= 0 {
 		n, err = l.deleteWhileLocked(highWatermark, func(s, _ *segment) bool {
 			ts, err := l.largestTimestamp(s)
 			if err != nil {
@@ -186,7 +186,13 @@ func (l *Log) renameForDeletion(segs []*segment) ([]string, error) {
 // scheduleDeletion removes files after file.delete.delay.ms. The caller
 // holds wmu.
 func (l *Log) scheduleDeletion(names []string) {
-	l.deleter.schedule(l.fs, names, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond, l.logger)
+	if l.deleter == nil {
+		if len(names) == 0 {
+			return // retention found nothing: no deleter made for an idle log
+		}
+		l.deleter = new(deleter)
+	}
+	l.deleter.schedule(l.fs, names, time.Duration(l.cfg.Value().FileDeleteDelayMs)*time.Millisecond, l.logger)
 }
 
 // deleter removes .deleted files once their delay has passed.

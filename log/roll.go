@@ -22,13 +22,13 @@ func (l *Log) maybeRoll(size, maxTs, lastOffset int64) error {
 	if s.rollTs >= 0 {
 		age = maxTs - s.rollTs
 	} else {
-		age = l.now().Sub(s.created).Milliseconds()
+		age = l.now().UnixMilli() - s.created
 	}
 	switch {
-	case s.size+size > l.cfg.SegmentBytes,
-		age > l.cfg.SegmentMs-s.jitterMs,
-		s.nOff >= l.cfg.SegmentIndexBytes/offsetEntrySize,
-		s.nTime >= l.cfg.SegmentIndexBytes/timeEntrySize,
+	case s.size+size > l.cfg.Value().SegmentBytes,
+		age > l.cfg.Value().SegmentMs-s.jitterMs,
+		int(s.nOff) >= l.cfg.Value().SegmentIndexBytes/offsetEntrySize,
+		int(s.nTime) >= l.cfg.Value().SegmentIndexBytes/timeEntrySize,
 		!s.fits(lastOffset):
 		return l.roll()
 	}
@@ -49,7 +49,7 @@ func (l *Log) roll() error {
 	l.sealLocked(old)
 	l.segments = append(l.segments, ns)
 	l.mu.Unlock()
-	if err := old.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+	if err := old.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 		return fmt.Errorf("log: write the indexes of segment %d: %w", old.base, err)
 	}
 	l.retire(old)
@@ -64,9 +64,9 @@ func (l *Log) roll() error {
 // createSegment creates the (empty) .log file of a segment at base,
 // durably. Its index files are written when it is sealed or flushed.
 func (l *Log) createSegment(base int64) (*segment, error) {
-	s := newSegment(l.files, l.icache, l.fs, l.dir, base, true)
-	s.created = l.now()
-	if j := min(l.cfg.SegmentJitterMs, l.cfg.SegmentMs); j > 0 {
+	s := newSegment(l.files(), l.fs, &l.dir, base, true)
+	s.created = l.now().UnixMilli()
+	if j := min(l.cfg.Value().SegmentJitterMs, l.cfg.Value().SegmentMs); j > 0 {
 		s.jitterMs = rand.Int64N(j)
 	}
 	if l.fresh {

@@ -40,26 +40,29 @@ type segment struct {
 
 	// The offset and time indexes (the files are possibly shorter copies);
 	// nil while dropped. Read them with Log.indexes. A writer replaces them
-	// under mu's write lock (setIndexes); a reload sets them under idxMu.
-	idx      atomic.Pointer[segIndexes]
-	idxMu    sync.Mutex
-	idxState idxState // guarded by idxMu
-	idxEntry idxEntry
-	icache   *IndexCache
+	// under mu's write lock (setIndexes); a reload sets them under drop.mu.
+	idx atomic.Pointer[segIndexes]
+	// drop is the IndexCache's bookkeeping, made when the segment is first
+	// retired (sealed, its index files current): the active segment, and so
+	// every idle partition's only one, never needs it (issue 18).
+	drop atomic.Pointer[dropState]
 
 	// writer-only (Log.wmu)
-	rollTs   int64     // max timestamp of the first batch, -1 if unknown (time-based roll)
-	created  time.Time // when this process created or opened the segment
-	jitterMs int64     // segment.jitter.ms draw for this segment
-	nOff     int       // entries in the offset index, in memory or not
-	nTime    int       // entries in the time index
-	oidxDisk int       // entries in the .index file; -1: the file is to be (re)created
-	tidxDisk int       // entries in the .timeindex file; -1: the file is to be (re)created
-	idxCut   bool      // the index files hold entries beyond the in-memory ones
+	rollTs   int64 // max timestamp of the first batch, -1 if unknown (time-based roll)
+	created  int64 // when this process created or opened the segment (unix ms of Log.now)
+	jitterMs int64 // segment.jitter.ms draw for this segment
+	// The counts are int32 (an index holds at most segment.index.bytes / 8 entries, an int
+	// too): with the flags packed below, a segment fits 256 bytes (issue 18).
+	nOff     int32 // entries in the offset index, in memory or not
+	nTime    int32 // entries in the time index
+	oidxDisk int32 // entries in the .index file; -1: the file is to be (re)created
+	tidxDisk int32 // entries in the .timeindex file; -1: the file is to be (re)created
+	idxCut   bool  // the index files hold entries beyond the in-memory ones
 
 	// shared with the background flusher
 	dirty    atomic.Bool // .log written since the last sync
 	idxDirty atomic.Bool // index files written since the last sync
+	txnDirty atomic.Bool // .txnindex written since the last sync (txnindex.go)
 
 	// What ReadRecords may send without reading it: bytes below verified
 	// (a batch boundary) had their CRCs checked in this process, by
@@ -74,9 +77,8 @@ type segment struct {
 
 	// The aborted-transaction index (see txnindex.go): the entries are
 	// published; txnDisk (entries in the file) is the writer's.
-	aborted  []AbortedTxn
-	txnDisk  int
-	txnDirty atomic.Bool // .txnindex written since the last sync
+	aborted []AbortedTxn
+	txnDisk int
 }
 
 func segmentName(dir string, base int64, ext string) string {
@@ -91,21 +93,22 @@ const (
 
 var segmentExts = []string{extLog, extIndex, extTimeIndex, extTxnIndex}
 
-func newSegment(files *FileCache, indexes *IndexCache, fsys FS, dir string, base int64, create bool) *segment {
+// noIndexes are a new segment's indexes, shared: segIndexes are never changed once published.
+var noIndexes = &segIndexes{}
+
+func newSegment(files *FileCache, fsys FS, dir *string, base int64, create bool) *segment {
 	s := &segment{
 		base:     base,
 		next:     base,
 		rollTs:   -1,
 		ix:       indexer{maxTs: -1, maxTsRel: -1},
-		file:     files.file(fsys, segmentName(dir, base, extLog), create),
-		icache:   indexes,
+		file:     files.file(fsys, dir, base, create),
 		oidxDisk: -1,
 		tidxDisk: -1,
 
 		appendedFrom: math.MaxInt64,
 	}
-	s.idxEntry.seg = s
-	s.idx.Store(&segIndexes{})
+	s.idx.Store(noIndexes)
 	return s
 }
 
@@ -178,8 +181,8 @@ func (s *segment) open() (File, error) {
 // close closes the segment's file for good and gives its indexes' memory
 // back.
 func (s *segment) close() error {
-	if s.icache != nil {
-		s.icache.remove(&s.idxEntry)
+	if d := s.drop.Load(); d != nil {
+		d.icache.remove(&d.entry)
 	}
 	if s.file == nil {
 		return nil
@@ -285,7 +288,10 @@ func (s *segment) persistIndexesOf(fsys FS, dir string, x *segIndexes, scratch *
 // follow the first from entries of the index, to the file name, of which
 // *disk entries are already there (-1: recreate the file; only when from
 // is 0); cut truncates entries beyond the index first.
-func persistIndex(fsys FS, name string, mem []byte, from, size int, disk *int, cut bool) error {
+func persistIndex(fsys FS, name string, mem []byte, from, size int, diskCount *int32, cut bool) error {
+	d := int(*diskCount)
+	disk := &d
+	defer func() { *diskCount = int32(d) }()
 	if from > 0 && *disk < from {
 		// The entries before mem are not in memory to write.
 		return fmt.Errorf("%s holds %d entries; the first %d are only in the file", name, *disk, from)

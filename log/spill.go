@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 )
 
@@ -182,7 +181,7 @@ func (v view[E]) readBlock(b int, next E, hasNext bool) ([]byte, error) {
 		return c.raw, nil
 	}
 	raw := make([]byte, v.block*v.c.size)
-	name := strings.TrimSuffix(v.seg.file.name, extLog) + v.c.ext
+	name := v.seg.file.stem() + v.c.ext
 	err := readIndexBlock(v.seg.file.fs, name, raw, int64(b)*int64(len(raw)))
 	if err == nil {
 		err = v.checkBlock(raw, v.sum[b], next, hasNext)
@@ -274,7 +273,7 @@ func (x *segIndexes) lastTimeEntry() (timeEntry, bool) {
 // x is the active segment's, possibly not yet published. The caller
 // holds wmu.
 func (s *segment) spillIfLarge(fsys FS, dir string, x *segIndexes, block int, scratch *[]byte) (*segIndexes, error) {
-	if block <= 0 || (len(x.oidx) < 2*block && len(x.tidx) < 2*block) {
+	if !x.large(block) {
 		return x, nil
 	}
 	// A segment whose files proved wrong (rebuilt on reload, then made
@@ -320,7 +319,7 @@ func (s *segment) materialize(x *segIndexes) (*segIndexes, error) {
 	if x.sp == nil {
 		return x, nil
 	}
-	stem := strings.TrimSuffix(s.file.name, extLog)
+	stem := s.file.stem()
 	ob, err := readFile(s.file.fs, stem+extIndex, int64(x.sp.nOff+len(x.oidx))*offsetEntrySize)
 	if err == nil && len(ob) < x.sp.nOff*offsetEntrySize {
 		err = fmt.Errorf("%d bytes, want at least %d", len(ob), x.sp.nOff*offsetEntrySize)
@@ -364,10 +363,18 @@ func (l *Log) spillActive() error {
 	return l.spillActiveLocked()
 }
 
+// large reports whether either index holds enough entries in memory to spill a block of.
+func (x *segIndexes) large(block int) bool {
+	return block > 0 && (len(x.oidx) >= 2*block || len(x.tidx) >= 2*block)
+}
+
 // spillActiveLocked is spillActive for a caller that holds mu too.
 func (l *Log) spillActiveLocked() error {
 	s := l.active()
-	nx, err := s.spillIfLarge(l.fs, l.dir, s.mustIndexes(), l.spillBlock, &l.scratch)
+	if !s.mustIndexes().large(int(l.spillBlock)) {
+		return nil // the usual case, an idle log's included: no scratch buffer made for it
+	}
+	nx, err := s.spillIfLarge(l.fs, l.dir, s.mustIndexes(), int(l.spillBlock), l.scratchBuf())
 	if err != nil {
 		return fmt.Errorf("log: write the indexes of segment %d: %w", s.base, err)
 	}

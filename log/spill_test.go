@@ -129,10 +129,11 @@ func TestSpillTruncateAndRoll(t *testing.T) {
 	s := l.segments[0]
 	full, err := s.materialize(s.mustIndexesOrLoad(t, l))
 	if err == nil {
-		s.idxMu.Lock()
+		d := l.dropStateOf(s)
+		d.mu.Lock()
 		var rebuilt *segIndexes
 		rebuilt, err = l.rebuildIndexes(s)
-		s.idxMu.Unlock()
+		d.mu.Unlock()
 		if err == nil && (string(rebuilt.oidx.encode(nil)) != string(full.oidx.encode(nil)) ||
 			string(rebuilt.tidx.encode(nil)) != string(full.tidx.encode(nil))) {
 			err = fmt.Errorf("indexes %d/%d entries, rebuilt %d/%d", len(full.oidx), len(full.tidx), len(rebuilt.oidx), len(rebuilt.tidx))
@@ -273,7 +274,7 @@ func TestSpillRollWithChangedIndexFile(t *testing.T) {
 // again, so a file that lacks some of them is an error, not a hole.
 func TestPersistIndexRefusesAGap(t *testing.T) {
 	fsys := NewMemFS()
-	disk := -1
+	disk := int32(-1)
 	mem := offsetIndex{{rel: 9, pos: 90}}.encode(nil)
 	if err := persistIndex(fsys, "/x.index", mem, 4, offsetEntrySize, &disk, false); err == nil {
 		t.Fatal("persistIndex wrote entries 4.. to a file to be recreated")

@@ -202,13 +202,13 @@ func (l *Log) truncateSegmentLocked(s *segment, x *segIndexes, offset int64) err
 	s.next = tail.next
 	s.ix = tail.indexer(x.tidx[:keepTime])
 	if s.size == 0 {
-		s.rollTs, s.created = -1, l.now()
+		s.rollTs, s.created = -1, l.now().UnixMilli()
 	}
-	if keepOff < s.oidxDisk || keepTime < s.tidxDisk {
+	if k, t := int32(keepOff), int32(keepTime); k < s.oidxDisk || t < s.tidxDisk {
 		s.idxCut = true
-		s.oidxDisk, s.tidxDisk = min(s.oidxDisk, keepOff), min(s.tidxDisk, keepTime)
+		s.oidxDisk, s.tidxDisk = min(s.oidxDisk, k), min(s.tidxDisk, t)
 	}
-	if err := s.persistIndexes(l.fs, l.dir, &l.scratch); err != nil {
+	if err := s.persistIndexes(l.fs, l.dir, l.scratchBuf()); err != nil {
 		return err
 	}
 	return l.spillActiveLocked()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minikraft/minikraft/log"
@@ -52,10 +53,10 @@ type Partition struct {
 
 	mu             sync.Mutex
 	cfg            Config
-	closed         bool
 	leader         int32
 	leaderEpoch    int32
 	partitionEpoch int32
+	closed         bool // next to the int32s: in their word's padding
 	replicas       []int32
 	isr            []int32
 	// pendingISR is an ISR change this leader has proposed and the controller has not
@@ -73,7 +74,9 @@ type Partition struct {
 	changed  chan struct{}
 	watchers map[*chan<- struct{}]struct{} // one-shot notifications for long polls
 
-	traffic traffic // metrics counters (traffic.go): atomics, not under mu
+	// traffic is the metrics counters (traffic.go): atomics, not under mu; nil until the first
+	// count, so an idle partition does not carry five zeros (issue 18).
+	traffic atomic.Pointer[traffic]
 }
 
 // New wraps an opened log. The idempotent producers' state is rebuilt from the log's batches, as
@@ -92,9 +95,8 @@ func New(l *log.Log, cfg Config) (*Partition, error) {
 		leader:      -1,
 		leaderEpoch: -1,
 		hw:          l.StartOffset(),
-		producers:   newProducers(),
-		watchers:    make(map[*chan<- struct{}]struct{}),
-		followers:   make(map[int32]*replica),
+		// watchers, followers and producers' map are made by their first entry: ten thousand
+		// idle partitions would hold three empty maps each (issue 18).
 	}
 	if err := p.rebuildProducersLocked(); err != nil {
 		return nil, err
@@ -143,9 +145,12 @@ func (p *Partition) BecomeLeader(leaderEpoch, partitionEpoch int32, replicas, is
 	p.isr = slices.Clone(isr)
 	if !wasLeader {
 		now := p.cfg.Now()
-		p.followers = make(map[int32]*replica)
+		p.followers = nil
 		for _, r := range replicas {
 			if r != p.cfg.NodeID {
+				if p.followers == nil {
+					p.followers = make(map[int32]*replica, len(replicas)-1)
+				}
 				// Unknown until the follower's first fetch; a follower in the ISR counts as caught
 				// up now so a new leader does not shrink the ISR before followers had a chance.
 				p.followers[r] = &replica{leo: -1, lastCaughtUp: now}
@@ -179,7 +184,7 @@ func (p *Partition) BecomeFollower(leader, leaderEpoch, partitionEpoch int32, re
 	p.replicas = slices.Clone(replicas)
 	p.isr = nil
 	p.pendingISR = nil
-	p.followers = make(map[int32]*replica)
+	p.followers = nil
 	p.notifyLocked()
 	return nil
 }
@@ -303,8 +308,9 @@ func (p *Partition) AppendAsLeader(b []byte, hdrs []log.BatchHeader, requiredAck
 	if !p.maybeAdvanceHWLocked() {
 		p.notifyLocked() // followers' fetches wait on the log end offset, not the HW
 	}
-	p.traffic.messagesIn.Add(res.LastOffset - res.BaseOffset + 1)
-	p.traffic.bytesIn.Add(int64(len(b)))
+	tr := p.counters()
+	tr.messagesIn.Add(res.LastOffset - res.BaseOffset + 1)
+	tr.bytesIn.Add(int64(len(b)))
 	return AppendInfo{
 		BaseOffset:     res.BaseOffset,
 		LastOffset:     res.LastOffset,
@@ -462,6 +468,9 @@ func (p *Partition) CheckLeaderEpoch(epoch int32) error {
 func (p *Partition) Register(ch chan<- struct{}) (cancel func()) {
 	key := &ch
 	p.mu.Lock()
+	if p.watchers == nil {
+		p.watchers = make(map[*chan<- struct{}]struct{})
+	}
 	p.watchers[key] = struct{}{}
 	p.mu.Unlock()
 	return func() {

@@ -82,7 +82,16 @@ type producers struct {
 // overlay returns a scratch state on top of ps: records go to the overlay only, so a payload's
 // batches can be checked one after the other without touching ps.
 func (ps *producers) overlay() *producers {
-	return &producers{m: make(map[int64]*producerEntry), base: ps}
+	return &producers{base: ps}
+}
+
+// set stores pid's entry, making the map with the first: most partitions never see an
+// idempotent producer, and an empty map each costs ten thousand idle partitions half a megabyte.
+func (ps *producers) set(pid int64, e *producerEntry) {
+	if ps.m == nil {
+		ps.m = make(map[int64]*producerEntry)
+	}
+	ps.m[pid] = e
 }
 
 func (ps *producers) entry(pid int64) *producerEntry {
@@ -92,13 +101,11 @@ func (ps *producers) entry(pid int64) *producerEntry {
 	if e := ps.base.m[pid]; e != nil {
 		c := &producerEntry{epoch: e.epoch, batches: append([]batchMeta(nil), e.batches...),
 			coordinatorEpoch: e.coordinatorEpoch, lastTimestamp: e.lastTimestamp}
-		ps.m[pid] = c
+		ps.set(pid, c)
 		return c
 	}
 	return nil
 }
-
-func newProducers() producers { return producers{m: make(map[int64]*producerEntry)} }
 
 // check validates one batch against the producer's state, following Kafka's
 // ProducerAppendInfo.checkProducerEpoch and checkSequence. It returns the duplicate's metadata when
@@ -146,7 +153,7 @@ func (ps *producers) entryFor(pid int64, epoch int16) *producerEntry {
 	e := ps.entry(pid)
 	if e == nil {
 		e = &producerEntry{epoch: epoch, coordinatorEpoch: -1}
-		ps.m[pid] = e
+		ps.set(pid, e)
 	}
 	return e
 }

@@ -27,6 +27,9 @@ func (p *Partition) updateFollowerLocked(id int32, offset int64, now time.Time) 
 			return
 		}
 		f = &replica{leo: -1}
+		if p.followers == nil {
+			p.followers = make(map[int32]*replica)
+		}
 		p.followers[id] = f
 	}
 	leo := p.log.EndOffset()
@@ -194,7 +197,7 @@ func (p *Partition) AppendAsFollower(leaderEpoch int32, records []byte, leaderHW
 		if _, err := p.log.AppendReplicated(records); err != nil {
 			return err
 		}
-		p.traffic.replicationBytesIn.Add(int64(len(records)))
+		p.counters().replicationBytesIn.Add(int64(len(records)))
 		for data := records; len(data) > 0; {
 			h, err := log.ParseBatchHeader(data)
 			if err != nil || h.Size() > len(data) {
@@ -314,7 +317,7 @@ func (p *Partition) ResetTo(leaderEpoch int32, offset int64) error {
 }
 
 func (p *Partition) rebuildProducersLocked() error {
-	p.producers = newProducers()
+	p.producers = producers{}
 	err := p.log.ScanMarkers(p.log.StartOffset(), func(h log.BatchHeader, m log.Marker, isMarker bool) error {
 		if isMarker {
 			p.producers.recordMarker(h, m)

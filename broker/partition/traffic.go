@@ -28,13 +28,28 @@ type Traffic struct {
 
 // Traffic returns the replica's counters.
 func (p *Partition) Traffic() Traffic {
-	return Traffic{
-		MessagesIn:          p.traffic.messagesIn.Load(),
-		BytesIn:             p.traffic.bytesIn.Load(),
-		BytesOut:            p.traffic.bytesOut.Load(),
-		ReplicationBytesIn:  p.traffic.replicationBytesIn.Load(),
-		ReplicationBytesOut: p.traffic.replicationBytesOut.Load(),
+	tr := p.traffic.Load()
+	if tr == nil {
+		return Traffic{}
 	}
+	return Traffic{
+		MessagesIn:          tr.messagesIn.Load(),
+		BytesIn:             tr.bytesIn.Load(),
+		BytesOut:            tr.bytesOut.Load(),
+		ReplicationBytesIn:  tr.replicationBytesIn.Load(),
+		ReplicationBytesOut: tr.replicationBytesOut.Load(),
+	}
+}
+
+// counters returns the partition's counters, making them at the first count: one atomic load
+// on the paths that count, and no counters for a partition nothing was ever written to or
+// read from.
+func (p *Partition) counters() *traffic {
+	if tr := p.traffic.Load(); tr != nil {
+		return tr
+	}
+	p.traffic.CompareAndSwap(nil, new(traffic))
+	return p.traffic.Load()
 }
 
 // CountFetched records that a Fetch response carried n record bytes of this replica, to a
@@ -45,8 +60,8 @@ func (p *Partition) CountFetched(n int, follower bool) {
 		return
 	}
 	if follower {
-		p.traffic.replicationBytesOut.Add(int64(n))
+		p.counters().replicationBytesOut.Add(int64(n))
 	} else {
-		p.traffic.bytesOut.Add(int64(n))
+		p.counters().bytesOut.Add(int64(n))
 	}
 }

@@ -59,19 +59,16 @@ func (m *Manager) Apply(st *raftmeta.State) {
 		m.parts.mu.RUnlock()
 		tc := m.topicConfig(st, name)
 		if lt == nil {
-			lt = &localTopic{id: t.ID, cfg: tc, parts: make(map[int32]*localPartition)}
+			lt = &localTopic{id: t.ID, cfg: tc}
 		}
 		cfgChanged := !reflect.DeepEqual(tc, lt.cfg)
-		newParts := make(map[int32]*localPartition, len(lt.parts))
-		for id, lp := range lt.parts {
-			newParts[id] = lp
-		}
+		newParts := slices.Clone(lt.parts)
 		for _, mp := range t.Partitions {
-			lp := newParts[mp.ID]
+			lp := newParts.get(mp.ID)
 			if !slices.Contains(mp.Replicas, self) {
 				if lp != nil {
 					m.dropPartition(name, lp, true)
-					delete(newParts, mp.ID)
+					newParts[mp.ID] = nil
 				}
 				continue
 			}
@@ -81,7 +78,7 @@ func (m *Manager) Apply(st *raftmeta.State) {
 					continue // openNew logged why
 				}
 				lp = &localPartition{Partition: p, applied: -1}
-				newParts[mp.ID] = lp
+				newParts = newParts.with(mp.ID, lp)
 			} else if cfgChanged {
 				lp.Log().SetConfig(logConfig(tc))
 				lp.SetConfig(m.partitionConfig(name, mp.ID, tc))
@@ -174,6 +171,8 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		id  int32
 		tc  config.Topic
 		old *partition.Partition // to recycle, or nil
+		// writeID is the logs' OnCreateDir: one for all the topic's partitions (issue 18).
+		writeID func(dir string) error
 	}
 	var jobs []job
 	for name, t := range st.Topics {
@@ -181,18 +180,20 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		lt := m.parts.topics[name]
 		m.parts.mu.RUnlock()
 		var tc config.Topic
+		var writeID func(string) error
 		resolved := false
 		for _, mp := range t.Partitions {
 			if !slices.Contains(mp.Replicas, self) {
 				continue
 			}
-			if lt != nil && lt.id == t.ID && lt.parts[mp.ID] != nil {
+			if lt != nil && lt.id == t.ID && lt.parts.get(mp.ID) != nil {
 				continue
 			}
 			if !resolved {
 				tc, resolved = m.topicConfig(st, name), true // not concurrently: it fills a cache
+				writeID = m.topicIDWriter(t.ID)
 			}
-			jobs = append(jobs, job{t, mp.ID, tc, reuse[newReplica{name, mp.ID}]})
+			jobs = append(jobs, job{t, mp.ID, tc, reuse[newReplica{name, mp.ID}], writeID})
 		}
 	}
 	out := make(map[newReplica]*partition.Partition, len(jobs))
@@ -201,13 +202,13 @@ func (m *Manager) openNew(st *raftmeta.State, reuse map[newReplica]*partition.Pa
 		var p *partition.Partition
 		err := errors.New("no replica to recycle")
 		if j.old != nil {
-			if p, err = m.recycleReplica(j.t, j.id, j.tc, j.old); err != nil {
+			if p, err = m.recycleReplica(j.t, j.id, j.tc, j.old, j.writeID); err != nil {
 				m.log.Warn("cannot empty a replica in place; deleting it", "topic", j.t.Name, "partition", j.id, "err", err)
 				m.dropPartition(j.t.Name, &localPartition{Partition: j.old}, true)
 			}
 		}
 		if err != nil {
-			p, err = m.openPartition(j.t, j.id, j.tc)
+			p, err = m.openPartition(j.t, j.id, j.tc, j.writeID)
 		}
 		if err != nil {
 			m.log.Error("cannot open partition", "topic", j.t.Name, "partition", j.id, "err", err)
@@ -253,7 +254,7 @@ func (m *Manager) replaceTopic(t *raftmeta.Topic, reuse map[newReplica]*partitio
 	if lt == nil {
 		return
 	}
-	for id, lp := range lt.parts {
+	for id, lp := range lt.parts.all() {
 		kept := false
 		for _, mp := range t.Partitions {
 			if mp.ID == id && slices.Contains(mp.Replicas, m.cfg.Broker.NodeID) {
@@ -274,13 +275,13 @@ func (m *Manager) replaceTopic(t *raftmeta.Topic, reuse map[newReplica]*partitio
 // names the old topic and is removed at the next open (openPartition), never one that names the
 // new topic and holds the old one's records. After an error old is retired and still holds its
 // log, for the caller to delete.
-func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, old *partition.Partition) (*partition.Partition, error) {
+func (m *Manager) recycleReplica(t *raftmeta.Topic, id int32, tc config.Topic, old *partition.Partition, writeID func(dir string) error) (*partition.Partition, error) {
 	l, err := old.Recycle()
 	if err != nil {
 		return nil, err
 	}
 	metaPath := filepath.Join(l.Dir(), "partition.metadata")
-	if !l.SetOnCreateDir(m.topicIDWriter(metaPath, t.ID)) {
+	if !l.SetOnCreateDir(writeID) {
 		if err := writeTopicID(m.fs(), metaPath, t.ID); err != nil {
 			return nil, err
 		}
@@ -298,7 +299,7 @@ func (m *Manager) removeTopic(name string) {
 	if lt == nil {
 		return
 	}
-	for _, lp := range lt.parts {
+	for _, lp := range lt.parts.all() {
 		m.dropPartition(name, lp, true)
 	}
 }
@@ -317,8 +318,8 @@ func (m *Manager) dropPartition(topic string, lp *localPartition, deleteData boo
 
 // openPartition opens (or creates) the log of one local replica. A directory left by an earlier
 // topic of the same name (a different topic id in partition.metadata) is removed first, so a
-// re-created topic never serves the old one's records.
-func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*partition.Partition, error) {
+// re-created topic never serves the old one's records. writeID is its OnCreateDir (topicIDWriter).
+func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic, writeID func(dir string) error) (*partition.Partition, error) {
 	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(id)))
 	// A deleted replica of an earlier topic of this name may still hold the directory (trash.go).
 	if err := m.trash.settle(dir); err != nil {
@@ -338,8 +339,11 @@ func (m *Manager) openPartition(t *raftmeta.Topic, id int32, tc config.Topic) (*
 	}
 	// The directory, and partition.metadata first in it, are created by the first file the log
 	// writes (log.Options.LazyDir): an idle replica touches no file system.
-	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log.With("topic", t.Name, "partition", id), Codecs: compress.Codecs{},
-		LazyDir: true, OnCreateDir: m.topicIDWriter(metaPath, t.ID)})
+	// The node's logger as it is: the log names its directory (topic and partition) in every
+	// message, and a logger With its own attributes costs each idle partition a handler copy
+	// (some 200 B with slog's text handler; issue 18).
+	l, err := log.Open(dir, logConfig(tc), log.Options{FS: m.cfg.FS, Logger: m.log, Codecs: compress.Codecs{},
+		LazyDir: true, OnCreateDir: writeID})
 	if err != nil {
 		return nil, err
 	}
@@ -361,9 +365,11 @@ func (m *Manager) fs() log.FS {
 	return m.cfg.FS
 }
 
-// topicIDWriter is the log's OnCreateDir for a replica of the topic with id.
-func (m *Manager) topicIDWriter(path string, id [16]byte) func() error {
-	return func() error { return writeTopicID(m.fs(), path, id) }
+// topicIDWriter is the logs' OnCreateDir for the replicas of the topic with id: it writes
+// partition.metadata into the directory it is given, so one serves all the topic's partitions
+// and no idle partition keeps a closure or a path of its own.
+func (m *Manager) topicIDWriter(id [16]byte) func(dir string) error {
+	return func(dir string) error { return writeTopicID(m.fs(), filepath.Join(dir, "partition.metadata"), id) }
 }
 
 // writeTopicID writes a replica's partition.metadata, naming the topic id (Kafka's

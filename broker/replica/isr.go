@@ -30,7 +30,7 @@ func (m *Manager) isrLoop() {
 		now := time.Now()
 		m.parts.mu.RLock()
 		for topic, t := range m.parts.topics {
-			for id, lp := range t.parts {
+			for id, lp := range t.parts.all() {
 				if change, ok := lp.WantedISRChange(now); ok {
 					wants = append(wants, wanted{topic, id, lp.Partition, change})
 				}

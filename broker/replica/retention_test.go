@@ -46,7 +46,7 @@ func addLeader(t *testing.T, m *Manager, topic string, tc config.Topic) *localPa
 	}
 	lp := &localPartition{Partition: p}
 	m.parts.mu.Lock()
-	m.parts.topics[topic] = &localTopic{cfg: tc, parts: map[int32]*localPartition{0: lp}}
+	m.parts.topics[topic] = &localTopic{cfg: tc, parts: partSet{lp}}
 	m.parts.mu.Unlock()
 	return lp
 }
