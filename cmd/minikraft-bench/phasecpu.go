@@ -74,27 +74,35 @@ func selfCPUSeconds() float64 {
 
 // fetchWaits adds up, over a consumer's fetches, the time from each request's write to the end of
 // its response's read: the server's time to answer plus the transfer, during which the client
-// has nothing else to do.
+// has nothing else to do. It is kept per broker, since the consumer has one fetch in flight to
+// each broker at once.
 type fetchWaits struct {
-	mu    sync.Mutex
-	total time.Duration
+	mu      sync.Mutex
+	perNode map[int32]time.Duration
 }
 
-func (w *fetchWaits) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+func (w *fetchWaits) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 	if key != 1 || e.Err() != nil {
 		return
 	}
 	w.mu.Lock()
-	w.total += e.ReadWait + e.TimeToRead
+	if w.perNode == nil {
+		w.perNode = map[int32]time.Duration{}
+	}
+	w.perNode[meta.NodeID] += e.ReadWait + e.TimeToRead
 	w.mu.Unlock()
 }
 
-// share is the waiting time as a share of wall seconds.
+// share is the waiting time as a share of wall seconds, averaged over the brokers fetched from.
 func (w *fetchWaits) share(wall float64) float64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if wall <= 0 {
+	if wall <= 0 || len(w.perNode) == 0 {
 		return 0
 	}
-	return w.total.Seconds() / wall
+	var total time.Duration
+	for _, d := range w.perNode {
+		total += d
+	}
+	return total.Seconds() / wall / float64(len(w.perNode))
 }
