@@ -23,10 +23,11 @@ type measurement struct {
 	idleRSS, peakRSS int64
 	produce, consume map[int]rate // by record size
 	p50, p99         time.Duration
-	ioPerProduce     float64         // server read+write syscalls per produce request
-	ioPerFetch       float64         // ... per fetch request
-	cpuPerGB         map[int]float64 // server CPU seconds per GB of values acknowledged, by record size
-	clients          *manyClients    // nil when the phase did not run
+	ioPerProduce     float64          // server read+write syscalls per produce request
+	ioPerFetch       float64          // ... per fetch request
+	cpuPerGB         map[int]float64  // server CPU seconds per GB of values acknowledged, by record size
+	phases           map[int]phaseCPU // what limited each size's produce and consume phases
+	clients          *manyClients     // nil when the phase did not run
 }
 
 type rate struct{ mbps, recps float64 }
@@ -134,7 +135,7 @@ func runTarget(ctx context.Context, t target, dir string, o options) (*measureme
 
 func runPhases(ctx context.Context, s *server, t target, o options) (*measurement, error) {
 	var err error
-	m := &measurement{produce: map[int]rate{}, consume: map[int]rate{}, cpuPerGB: map[int]float64{}}
+	m := &measurement{produce: map[int]rate{}, consume: map[int]rate{}, cpuPerGB: map[int]float64{}, phases: map[int]phaseCPU{}}
 	if m.startup, err = measureStartup(ctx, s); err != nil {
 		if ctx.Err() != nil || !errors.Is(err, errFirstWrite) {
 			return nil, fmt.Errorf("startup: %w", err)
@@ -178,17 +179,16 @@ func runPhases(ctx context.Context, s *server, t target, o options) (*measuremen
 		if err != nil {
 			return nil, err
 		}
-		cpu0, err := s.cpuSeconds()
-		if err != nil {
-			return nil, err
-		}
-		r, n, err := producePhase(ctx, s.addrs, topic, size, o.duration, &cnt)
+		var pc phaseCPU
+		var r rate
+		var n int64
+		err = pc.produce.measure(s, func() error {
+			var err error
+			r, n, err = producePhase(ctx, s.addrs, topic, size, o.duration, &cnt)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("produce %s: %w", sizeLabel(size), err)
-		}
-		cpu1, err := s.cpuSeconds()
-		if err != nil {
-			return nil, err
 		}
 		mid, err := s.ioCalls()
 		if err != nil {
@@ -196,12 +196,21 @@ func runPhases(ctx context.Context, s *server, t target, o options) (*measuremen
 		}
 		m.produce[size] = r
 		// n-1 records of size bytes were acknowledged in the timed part (plus the warm-up one).
-		if gb := float64(n) * float64(size) / 1e9; gb > 0 {
-			m.cpuPerGB[size] = (cpu1 - cpu0) / gb
+		if pc.produce.gb = float64(n) * float64(size) / 1e9; pc.produce.gb > 0 {
+			m.cpuPerGB[size] = pc.produce.server / pc.produce.gb
 		}
-		if m.consume[size], err = consumePhase(ctx, s.addrs, topic, n, 2*o.duration, &cnt); err != nil {
+		var waits fetchWaits
+		err = pc.consume.measure(s, func() error {
+			var err error
+			m.consume[size], err = consumePhase(ctx, s.addrs, topic, n, 2*o.duration, &cnt, &waits)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("consume %s: %w", sizeLabel(size), err)
 		}
+		pc.consume.gb = m.consume[size].mbps * pc.consume.wall / 1e3
+		pc.fetchWait = waits.share(pc.consume.wall)
+		m.phases[size] = pc
 		after, err := s.ioCalls()
 		if err != nil {
 			return nil, err

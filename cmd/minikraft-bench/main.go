@@ -71,6 +71,7 @@ type options struct {
 	idleConns   int             // the many-clients phase (clients.go): idle connections ...
 	groups      int             // ... and consumer groups on one node
 	security    bool            // the SASL_SSL against PLAINTEXT run (security.go) instead of the benchmark
+	ideal       bool            // consume against a server that answers from memory (ideal.go) instead
 }
 
 func main() {
@@ -80,6 +81,8 @@ func main() {
 			os.Exit(kfakeServer(os.Args[2:]))
 		case "cluster3-server":
 			os.Exit(clusterServer(os.Args[2:]))
+		case "ideal-server":
+			os.Exit(idealServer(os.Args[2:]))
 		}
 	}
 	o, err := parseFlags(os.Args[1:])
@@ -91,6 +94,8 @@ func main() {
 	defer stop()
 	if o.security {
 		err = runSecurity(ctx, o)
+	} else if o.ideal {
+		err = runIdeal(ctx, o)
 	} else if o.txn && o.profile {
 		err = runTxnProfile(ctx, o)
 	} else if o.txn {
@@ -140,6 +145,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.idleConns, "idle-conns", 1000, "idle connections of the many-clients phase on one node (0 with -groups 0 skips the phase)")
 	fs.IntVar(&o.groups, "groups", 100, "consumer groups (one member each, one committed offset) of the many-clients phase")
 	fs.BoolVar(&o.security, "security", false, "instead of benchmarking, measure produce and consume over SASL_SSL (SCRAM-SHA-512) against PLAINTEXT on the same node")
+	fs.BoolVar(&o.ideal, "ideal", false, "instead of benchmarking, measure consume from minikraft against a server that answers every fetch from memory (the client's ceiling)")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds in all, for CI: short phases, one repeat, two sizes")
 	scaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -250,20 +256,11 @@ func runBench(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "minikraft-bench-")
+	work, bin, self, err := benchWork(ctx, o, "minikraft-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-
-	bin, err := minikraftBinary(ctx, o, work)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 
 	fmt.Fprintln(os.Stderr, "measuring the machine's limits ...")
 	lim, err := measureLimits(ctx, work, o)

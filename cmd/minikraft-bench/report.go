@@ -87,10 +87,36 @@ func (r *results) figures() []figure {
 		f = append(f, figure{label: fmt.Sprintf("server CPU s per GB acknowledged, produce %s ↓", sizeLabel(size)),
 			get: func(m *measurement) (float64, bool) { x, ok := m.cpuPerGB[size]; return x, ok }})
 	}
+	cpus := func(v float64, _ limits) string {
+		return pct(v, float64(runtime.NumCPU())) + fmt.Sprintf(" of %d CPUs", runtime.NumCPU())
+	}
+	phase := func(size int, get func(phaseCPU) (float64, bool)) func(*measurement) (float64, bool) {
+		return func(m *measurement) (float64, bool) {
+			pc, ok := m.phases[size]
+			if !ok {
+				return 0, false
+			}
+			return get(pc)
+		}
+	}
+	for _, size := range r.o.sizes {
+		f = append(f,
+			figure{label: fmt.Sprintf("client CPU s per GB acknowledged, produce %s ↓", sizeLabel(size)),
+				get: phase(size, func(pc phaseCPU) (float64, bool) { return pc.produce.clientPerGB() })},
+			figure{label: fmt.Sprintf("CPUs kept busy by client + server, produce %s", sizeLabel(size)),
+				get: phase(size, func(pc phaseCPU) (float64, bool) { return pc.produce.busy() }), share: cpus})
+	}
 	for _, size := range r.o.sizes {
 		f = append(f, figure{label: fmt.Sprintf("consume %s from the start, MB/s", sizeLabel(size)),
 			get:   func(m *measurement) (float64, bool) { x, ok := m.consume[size]; return x.mbps, ok },
 			share: consumeShare})
+	}
+	for _, size := range r.o.sizes {
+		f = append(f,
+			figure{label: fmt.Sprintf("CPUs kept busy by client + server, consume %s", sizeLabel(size)),
+				get: phase(size, func(pc phaseCPU) (float64, bool) { return pc.consume.busy() }), share: cpus},
+			figure{label: fmt.Sprintf("consume %s: client waiting for fetch responses, %% of the phase", sizeLabel(size)),
+				get: phase(size, func(pc phaseCPU) (float64, bool) { return 100 * pc.fetchWait, pc.consume.wall > 0 })})
 	}
 	lat := fmt.Sprintf("at %d records/s of %s", r.o.rate, sizeLabel(r.o.latencySize))
 	f = append(f,
@@ -184,7 +210,7 @@ func (r *results) markdown(o options, now time.Time) string {
 		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", f.label, r.cell(nameMinikraft, mk, okM), r.cell(nameKfake, kf, okK), ratio, shareM, shareK, c3, c3ratio)
 	}
 	p("\n")
-	p("↓: lower is better. MB is 10⁶ bytes of record values. Both servers run as their own process, on loopback, with empty data directories and persistence on (minikraft's log, kfake's `DataDir`), neither fsyncing each write (Kafka's default), and are driven by the same franz-go client: acks=all, idempotent, no compression, round-robin over %d partitions, %v linger for throughput and 0 for latency, values from a random (incompressible) buffer. Runs alternate which server goes first. Throughput phases last %v (consume stops when it has read everything produced, or after %v). Latency is measured from when each record was due, so a stall cannot hide. Startup runs from the process's exec to the first acknowledged write to a topic that it auto-creates. Syscalls are the server's `syscr + syscw` from `/proc/<pid>/io` (socket and file reads and writes; not epoll or futex). kfake runs as this benchmark's binary re-executed, so its RSS includes franz-go's client code pages. Server CPU is the process's utime + stime from `/proc/<pid>/stat` over each produce phase (10 ms ticks), divided by the GB of values acknowledged; the three-node cluster runs its nodes in one process, so its figure is the three nodes' sum. The many-clients figures are taken on the idle node right after start, before the throughput phases (whose garbage would leave free resident heap that hides new memory): the server's settled RSS before and after opening the idle connections (each sends one ApiVersions v0 request and reads the answer, then stays silent), then before and after making the consumer groups Stable (one member each, joined, synced and committed through one client whose connections exist before the first reading, heartbeating every 3 s), after as many warm-up groups joined, committed and left, so that what the first groups pay once (the offsets topic, the coordinator's code paged in) is not put on every group; the latency phase then runs again with all of them present.\n\n",
+	p("↓: lower is better. MB is 10⁶ bytes of record values. Both servers run as their own process, on loopback, with empty data directories and persistence on (minikraft's log, kfake's `DataDir`), neither fsyncing each write (Kafka's default), and are driven by the same franz-go client: acks=all, idempotent, no compression, round-robin over %d partitions, %v linger for throughput and 0 for latency, values from a random (incompressible) buffer. Runs alternate which server goes first. Throughput phases last %v (consume stops when it has read everything produced, or after %v). Latency is measured from when each record was due, so a stall cannot hide. Startup runs from the process's exec to the first acknowledged write to a topic that it auto-creates. Syscalls are the server's `syscr + syscw` from `/proc/<pid>/io` (socket and file reads and writes; not epoll or futex). kfake runs as this benchmark's binary re-executed, so its RSS includes franz-go's client code pages. Server CPU is the process's utime + stime from `/proc/<pid>/stat` over each produce phase (10 ms ticks), divided by the GB of values acknowledged; the three-node cluster runs its nodes in one process, so its figure is the three nodes' sum. Client CPU is the benchmark process's own (getrusage) over the same phase: the franz-go client and nothing else runs in it then. CPUs kept busy is client plus server CPU over the phase's wall time: near the machine's CPU count the phase is CPU-bound, and the server that spends less CPU per GB leaves the client more; well below it, something else (round trips, wake-ups, the disk, another process) sets the rate. The consume phase's waiting share is, summed over the consumer's fetches, the time from writing each request to having read its whole response (franz-go's ReadWait + TimeToRead), over the phase's wall time (averaged over the brokers fetched from, as the consumer has a fetch in flight to each): franz-go asks a broker for more only after the last response's records are buffered, so the rest is the client's own work, during which the server has nothing to do. The many-clients figures are taken on the idle node right after start, before the throughput phases (whose garbage would leave free resident heap that hides new memory): the server's settled RSS before and after opening the idle connections (each sends one ApiVersions v0 request and reads the answer, then stays silent), then before and after making the consumer groups Stable (one member each, joined, synced and committed through one client whose connections exist before the first reading, heartbeating every 3 s), after as many warm-up groups joined, committed and left, so that what the first groups pay once (the offsets topic, the coordinator's code paged in) is not put on every group; the latency phase then runs again with all of them present.\n\n",
 		o.partitions, throughputLinger, o.duration, 2*o.duration)
 	if haveCluster {
 		p("¹ The three-node cluster replicates every write to three nodes (RF 3, acks=all); kfake has no real replication, so there is no ratio for that column.\n")

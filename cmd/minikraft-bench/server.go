@@ -57,8 +57,6 @@ func buildMinikraft(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// freePort returns a loopback port that was free a moment ago; the server binds it itself, as a
-// user's would.
 // minikraftBinary is the -minikraft binary, or one built into dir when none was given.
 func minikraftBinary(ctx context.Context, o options, dir string) (string, error) {
 	if o.minikraft != "" {
@@ -68,6 +66,25 @@ func minikraftBinary(ctx context.Context, o options, dir string) (string, error)
 	return buildMinikraft(ctx, dir)
 }
 
+// benchWork makes a run's scratch directory (named after prefix) and finds the binaries the run
+// starts: minikraft's (minikraftBinary) and this one, which is re-executed for kfake and the
+// other servers that are not minikraft. The caller removes work; on an error there is none.
+func benchWork(ctx context.Context, o options, prefix string) (work, bin, self string, err error) {
+	if work, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", err
+	}
+	if bin, err = minikraftBinary(ctx, o, work); err == nil {
+		self, err = os.Executable()
+	}
+	if err != nil {
+		os.RemoveAll(work)
+		return "", "", "", err
+	}
+	return work, bin, self, nil
+}
+
+// freePort returns a loopback port that was free a moment ago; the server binds it itself, as a
+// user's would.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

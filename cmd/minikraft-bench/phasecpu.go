@@ -1,0 +1,108 @@
+package main
+
+import (
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// What limits a throughput phase. On a machine of a few cores the client and the server share
+// the CPUs, so a phase is either CPU-bound (client and server together keep about every core
+// busy: the figure then follows the CPU each side spends per GB, and a server can only win by
+// spending less) or bound by something else (round trips, wake-ups, the disk, the client's
+// in-flight limit: then CPU per GB says little about the rate). phaseCPU keeps what tells the
+// two apart: each side's CPU over the phase, and for consume the share of the time the client
+// waited for fetch responses (the rest it spent on its own work between them, while the server
+// idled, since franz-go sends a broker's next fetch only after the previous one's records are
+// buffered).
+type phaseCPU struct {
+	produce, consume cpuSpan
+	fetchWait        float64 // share of the consume phase's wall time spent waiting for fetch responses
+}
+
+// cpuSpan is the CPU the client (this process: the servers are children) and the server used
+// over one phase, its wall time and the GB of values it moved.
+type cpuSpan struct {
+	wall, client, server, gb float64 // seconds, seconds, seconds, 10⁹ bytes
+}
+
+// measure runs fn and records its wall time and both sides' CPU time. The client's is this
+// process's (getrusage), which holds nothing else that runs during a phase.
+func (c *cpuSpan) measure(s *server, fn func() error) error {
+	s0, err := s.cpuSeconds()
+	if err != nil {
+		return err
+	}
+	c0, start := selfCPUSeconds(), time.Now()
+	if err := fn(); err != nil {
+		return err
+	}
+	c.wall, c.client = time.Since(start).Seconds(), selfCPUSeconds()-c0
+	s1, err := s.cpuSeconds()
+	if err != nil {
+		return err
+	}
+	c.server = s1 - s0
+	return nil
+}
+
+// clientPerGB is the client's CPU seconds per GB of values moved.
+func (c cpuSpan) clientPerGB() (float64, bool) {
+	if c.gb <= 0 {
+		return 0, false
+	}
+	return c.client / c.gb, true
+}
+
+// busy is how many CPUs the client and the server kept busy together, on average.
+func (c cpuSpan) busy() (float64, bool) {
+	if c.wall <= 0 {
+		return 0, false
+	}
+	return (c.client + c.server) / c.wall, true
+}
+
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// fetchWaits adds up, over a consumer's fetches, the time from each request's write to the end of
+// its response's read: the server's time to answer plus the transfer, during which the client
+// has nothing else to do. It is kept per broker, since the consumer has one fetch in flight to
+// each broker at once.
+type fetchWaits struct {
+	mu      sync.Mutex
+	perNode map[int32]time.Duration
+}
+
+func (w *fetchWaits) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 1 || e.Err() != nil {
+		return
+	}
+	w.mu.Lock()
+	if w.perNode == nil {
+		w.perNode = map[int32]time.Duration{}
+	}
+	w.perNode[meta.NodeID] += e.ReadWait + e.TimeToRead
+	w.mu.Unlock()
+}
+
+// share is the waiting time as a share of wall seconds, averaged over the brokers fetched from.
+func (w *fetchWaits) share(wall float64) float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wall <= 0 || len(w.perNode) == 0 {
+		return 0
+	}
+	var total time.Duration
+	for _, d := range w.perNode {
+		total += d
+	}
+	return total.Seconds() / wall / float64(len(w.perNode))
+}
