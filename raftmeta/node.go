@@ -395,7 +395,9 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error)
 // behind the leader is one round trip and the commit timeout only paces the leader's idle
 // replication rounds.
 func (n *Node) Spread() {
-	if !n.IsLeader() {
+	if len(n.cfg.Voters) < 2 || !n.IsLeader() {
+		// A lone voter has no follower to tell (Voters is the whole static quorum; a
+		// non-voter, once the leader adds them, issue 4, would need telling too).
 		return
 	}
 	// The barrier goes after the State's index is committed (the State has applied it), so
