@@ -64,6 +64,9 @@ type RaftTimeouts struct {
 	// heartbeat timeout later (raftmeta.Config.CampaignOnStart): the test fixture sets it on
 	// one node of a new cluster.
 	CampaignOnStart bool
+	// SpreadCommits has every committed metadata change reach the followers at once
+	// (raftmeta.Config.SpreadCommits): the test fixture sets it.
+	SpreadCommits bool
 }
 
 // Broker is one minikraft node.
@@ -390,6 +393,7 @@ func (b *Broker) startMeta() error {
 		LeaderLeaseTimeout: rt.LeaderLease,
 		CommitTimeout:      rt.Commit,
 		CampaignOnStart:    rt.CampaignOnStart,
+		SpreadCommits:      rt.SpreadCommits,
 		NoSync:             b.cfg.NoSync,
 		Logger:             b.log.With("component", "raft"),
 	}

@@ -53,6 +53,14 @@ type Config struct {
 	// without it. A voter that finds a leader is not disrupted by it (pre-vote).
 	CampaignOnStart bool
 
+	// SpreadCommits has Propose spread every entry it commits (Node.Spread): the followers
+	// apply a change one round trip after the leader, instead of up to twice CommitTimeout
+	// later, for one more (barrier) entry in the log per change. The test fixture sets it,
+	// where tests wait for every node to have a change and the log is not fsynced; without it
+	// a barrier on a synced log could cost a change, say each topic of a large CreateTopics,
+	// a second fsync on every voter.
+	SpreadCommits bool
+
 	// InMemory keeps the log, stable store and snapshots in memory (tests).
 	InMemory bool
 	// NoSync stops raft.db from fsyncing each write (bbolt's NoSync): the Raft log survives the

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,6 +38,9 @@ type Node struct {
 	observer *raft.Observer
 	obsCh    chan raft.Observation
 	stream   *streamLayer // nil with Config.Transport
+	// spreadAt is the State index the last Spread's barrier was sent after: a later Spread
+	// for no newer index has nothing to tell the followers.
+	spreadAt atomic.Uint64
 
 	// events fires on leadership changes (any node's, and this node's readiness as leader).
 	events broadcast
@@ -250,6 +254,7 @@ func (n *Node) lead(term uint64) {
 			n.log.Debug("leadership ended before the cluster id was committed", "err", err)
 			return
 		}
+		n.Spread() // the followers serve nothing before they have the cluster id
 		if err, ok := f.Response().(error); ok {
 			n.log.Error("initializing the cluster id failed", "err", err)
 		} else {
@@ -366,6 +371,13 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error)
 		}
 		return nil, raftError(err)
 	}
+	if n.cfg.SpreadCommits {
+		// The entry is committed and applied here: the followers learn it now, not a commit
+		// timeout later, so that a broker that forwarded the change (and waits until it has
+		// applied it) or a controller that waits for every broker to apply it waits one
+		// round trip.
+		n.Spread()
+	}
 	if err, ok := f.Response().(error); ok {
 		return nil, err
 	}
@@ -375,14 +387,30 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (result any, err error)
 // Spread has the followers learn now what this leader has committed, instead of with its next
 // replication round: hashicorp/raft tells a follower the commit index only in an AppendEntries,
 // which it sends for a new entry or, with none, after CommitTimeout to twice that (5-10 ms in the
-// test fixture), so a follower applies a committed entry that much later than the leader. Spread
-// appends a barrier entry (no command: the FSM never sees it), whose replication carries the
-// commit index at once. It does not wait for the barrier to commit; on a follower it does
-// nothing. A caller that waits until every node has applied what it just proposed (the
-// fixture's Reset and FromSnapshot) calls it after Propose.
+// test fixture), so a follower would apply a committed entry that much later than the leader.
+// Spread appends a barrier entry (no command: the FSM never sees it), whose replication carries
+// the commit index at once. It does not wait for the barrier to commit; on a follower, or when
+// an earlier Spread already followed this node's latest State, it does nothing. With
+// Config.SpreadCommits, Propose calls it after every entry it commits, so the followers' lag
+// behind the leader is one round trip and the commit timeout only paces the leader's idle
+// replication rounds.
 func (n *Node) Spread() {
-	if !n.IsLeader() {
+	if len(n.cfg.Voters) < 2 || !n.IsLeader() {
+		// A lone voter has no follower to tell (Voters is the whole static quorum; a
+		// non-voter, once the leader adds them, issue 4, would need telling too).
 		return
+	}
+	// The barrier goes after the State's index is committed (the State has applied it), so
+	// its AppendEntries carries a commit index at least that high.
+	idx := n.fsm.State().Index
+	for {
+		at := n.spreadAt.Load()
+		if idx <= at {
+			return // a barrier sent after idx was committed carries it already
+		}
+		if n.spreadAt.CompareAndSwap(at, idx) {
+			break
+		}
 	}
 	// The future is answered on a buffered channel: nobody needs to wait for it. The timeout
 	// bounds only the enqueueing, which waits if raft's apply queue is full.

@@ -597,8 +597,16 @@ func BenchmarkProposeBolt(b *testing.B) {
 }
 
 // Spread has the followers apply a committed entry at once, not after the commit timeout: with a
-// commit timeout of 20 s, they apply it within a tenth of it (without Spread: seconds).
+// commit timeout of 20 s, they apply it within a tenth of it (without Spread: seconds). With
+// SpreadCommits Propose spreads by itself; without, the caller does. A Spread with nothing newer
+// to tell appends nothing, and a follower's does nothing.
 func TestSpread(t *testing.T) {
+	for _, byPropose := range []bool{true, false} {
+		t.Run(fmt.Sprintf("SpreadCommits=%v", byPropose), func(t *testing.T) { testSpread(t, byPropose) })
+	}
+}
+
+func testSpread(t *testing.T, byPropose bool) {
 	const commit = 20 * time.Second
 	var voters []Voter
 	var trans []*raft.InmemTransport
@@ -613,17 +621,14 @@ func TestSpread(t *testing.T) {
 		nodes[i] = startNode(t, Config{
 			NodeID: int32(i), ClusterID: "c1", Voters: voters, Voter: true,
 			Transport: trans[i], InMemory: true,
-			HeartbeatTimeout: testHeartbeat, CommitTimeout: commit,
+			HeartbeatTimeout: testHeartbeat, CommitTimeout: commit, SpreadCommits: byPropose,
 		})
 	}
+	start := time.Now()
 	leader, _ := proposeOnLeader(t, nodes, CreateTopic{Name: "t", ID: id16(1), Partitions: []Partition{part(0, 0, 1, 2)}})
 	idx := leader.State().Index
-	start := time.Now()
-	leader.Spread()
-	for _, n := range nodes {
-		if n != leader {
-			n.Spread() // a follower's does nothing
-		}
+	if !byPropose {
+		leader.Spread()
 	}
 	waitFor(t, commit/10, "the followers applying the entry", func() bool {
 		for _, n := range nodes {
@@ -633,5 +638,21 @@ func TestSpread(t *testing.T) {
 		}
 		return true
 	})
-	t.Logf("followers applied the entry %v after Spread (commit timeout %v)", time.Since(start), commit)
+	t.Logf("followers applied the entry %v after it was proposed (commit timeout %v)", time.Since(start), commit)
+
+	// idx was spread already: Spread appends no second barrier for it, so the barrier awaited
+	// here is the only entry after the first one's.
+	before := leader.raft.LastIndex()
+	leader.Spread()
+	for _, n := range nodes {
+		if n != leader {
+			n.Spread()
+		}
+	}
+	if err := leader.raft.Barrier(testWait).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if got := leader.raft.LastIndex(); got != before+1 {
+		t.Errorf("the log grew from %d to %d: Spread appended a barrier with nothing new to tell", before, got)
+	}
 }

@@ -340,7 +340,7 @@ func (c *Controller) AwaitApplied(ctx context.Context, index uint64, stale time.
 		}
 		if !spread {
 			// The followers learn that index is committed now, not up to twice the commit
-			// timeout later (raftmeta.Node.Spread).
+			// timeout later (raftmeta.Node.Spread; a no-op when Propose spread it already).
 			c.meta.Spread()
 			spread = true
 		}

@@ -23,7 +23,7 @@ func (c *Controller) ResetCluster(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	// The caller waits until every node has applied the entry: tell the followers now that it
-	// is committed.
+	// is committed (a no-op when Propose did, raftmeta.Config.SpreadCommits).
 	c.meta.Spread()
 	idx, ok := res.(uint64)
 	if !ok {
