@@ -39,6 +39,10 @@ type txnPhase struct {
 	commitP50, commitP99   time.Duration
 	txnP50, txnP99         time.Duration
 	commitMean, produceAvg time.Duration
+	// serverCPU is the server process's user+system CPU per transaction over the timed run
+	// (/proc/<pid>/stat; 0 when unknown, as in process): on a shared machine a steadier measure
+	// of the broker's own cost than the rate.
+	serverCPU time.Duration
 }
 
 func runTransactions(ctx context.Context, o options) error {
@@ -95,7 +99,7 @@ func runTransactions(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v\n", ph.perSec, ph.commitP50, ph.commitP99)
+			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v, server CPU %v a transaction\n", ph.perSec, ph.commitP50, ph.commitP99, ph.serverCPU)
 			phases[t.name] = append(phases[t.name], ph)
 		}
 	}
@@ -117,12 +121,12 @@ func txnTarget(ctx context.Context, t target, dir string, d, backoff time.Durati
 	if err != nil {
 		return txnPhase{}, err
 	}
-	return txnRun(ctx, s.addrs, t.rf, d, backoff)
+	return txnRun(ctx, s.addrs, t.rf, d, backoff, s.cpuTime)
 }
 
 // txnRun creates the topic on the cluster at addrs and runs transactions for d, with the given
-// client hooks (the profile's request timer).
-func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, hooks ...kgo.Hook) (txnPhase, error) {
+// client hooks (the profile's request timer). cpu, if not nil, is the server's CPU time so far.
+func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, cpu func() (time.Duration, error), hooks ...kgo.Hook) (txnPhase, error) {
 	const topic = "txn-bench"
 	if err := createTopics(ctx, addrs, txnPartitions, rf, []string{topic}); err != nil {
 		return txnPhase{}, err
@@ -168,7 +172,12 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 		time.Sleep(100 * time.Millisecond)
 	}
 	var commits, totals []time.Duration
-	var produceSum, commitSum time.Duration
+	var produceSum, commitSum, cpu0 time.Duration
+	if cpu != nil {
+		if cpu0, err = cpu(); err != nil {
+			return txnPhase{}, err
+		}
+	}
 	start := time.Now()
 	for time.Since(start) < d {
 		c, tot, p, err := one()
@@ -181,6 +190,14 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 	}
 	secs := time.Since(start).Seconds()
 	n := len(commits)
+	var serverCPU time.Duration
+	if cpu != nil {
+		cpu1, err := cpu()
+		if err != nil {
+			return txnPhase{}, err
+		}
+		serverCPU = (cpu1 - cpu0) / time.Duration(max(n, 1))
+	}
 	slices.Sort(commits)
 	slices.Sort(totals)
 	return txnPhase{
@@ -188,6 +205,7 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 		commitP50: percentile(commits, 0.5), commitP99: percentile(commits, 0.99),
 		txnP50: percentile(totals, 0.5), txnP99: percentile(totals, 0.99),
 		commitMean: commitSum / time.Duration(n), produceAvg: produceSum / time.Duration(n),
+		serverCPU: serverCPU,
 	}, nil
 }
 
@@ -199,7 +217,8 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		"Commit = EndTransaction (EndTxn: minikraft answers once the markers are written, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
 		"produce = begin to the acknowledgement of the 10 records, including AddPartitionsToTxn and its retries after CONCURRENT_TRANSACTIONS (client backoff %v).\n\n",
 		o.duration, o.repeat, txnRecords, txnRecordSize, txnPartitions, o.txnBackoff)
-	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Server CPU = the server process's user+system time per transaction (/proc/<pid>/stat, 10 ms ticks).\n\n")
+	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) | server CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	for _, t := range targets {
 		ps := phases[t.name]
@@ -217,11 +236,12 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		dur := func(get func(txnPhase) time.Duration) string {
 			return ms(time.Duration(med(func(p txnPhase) float64 { return float64(get(p)) })))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n", t.name,
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f µs |\n", t.name,
 			med(func(p txnPhase) float64 { return float64(p.txns) }), med(func(p txnPhase) float64 { return p.perSec }),
 			dur(func(p txnPhase) time.Duration { return p.commitP50 }), dur(func(p txnPhase) time.Duration { return p.commitP99 }),
 			dur(func(p txnPhase) time.Duration { return p.txnP50 }), dur(func(p txnPhase) time.Duration { return p.txnP99 }),
-			dur(func(p txnPhase) time.Duration { return p.produceAvg }))
+			dur(func(p txnPhase) time.Duration { return p.produceAvg }),
+			med(func(p txnPhase) float64 { return float64(p.serverCPU) / 1e3 }))
 	}
 	b.WriteString("\n")
 	return b.String()
