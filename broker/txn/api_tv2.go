@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,8 +15,9 @@ import (
 // addition is durable or refused, or ctx ends, and returns the code of each partition: 0 once in
 // the transaction, else the reason (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED,
 // CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
-// UNKNOWN_TOPIC_OR_PARTITION, ...).
-func (c *Coordinator) AddFromLeader(ctx context.Context, transactionalID string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
+// UNKNOWN_TOPIC_OR_PARTITION, ...). A wait for a write ends after within too, if not 0 (a
+// deadline on ctx would cost a timer even when the addition is written at once).
+func (c *Coordinator) AddFromLeader(ctx context.Context, within time.Duration, transactionalID string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
 	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	t.TransactionalID, t.ProducerID, t.ProducerEpoch = transactionalID, producerID, epoch
 	for _, tp := range parts {
@@ -27,7 +29,7 @@ func (c *Coordinator) AddFromLeader(ctx context.Context, transactionalID string,
 		rt := &t.Topics[len(t.Topics)-1]
 		rt.Partitions = append(rt.Partitions, tp.Partition)
 	}
-	r := c.startAddOne(ctx, 5, t)()
+	r := c.startAddOne(ctx, within, 5, t)()
 	codes := make(map[TopicPartition]int16, len(parts))
 	for _, rt := range r.Topics {
 		for _, p := range rt.Partitions {

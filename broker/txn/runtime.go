@@ -314,6 +314,22 @@ func wait(ctx context.Context, ch <-chan result) result {
 	}
 }
 
+// waitWithin is wait, ending after d too if d is not 0. An answer already there (the addition
+// was written on the caller's goroutine: one node) costs no timer.
+func waitWithin(ctx context.Context, d time.Duration, ch <-chan result) result {
+	select {
+	case r := <-ch:
+		return r
+	default:
+	}
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return wait(ctx, ch)
+}
+
 // event runs ev on e's machine if e is still current (nil just fires due timers).
 func (c *Coordinator) event(e *entry, ev func(t *txn, now time.Time)) {
 	c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,10 +40,51 @@ type txnPhase struct {
 	commitP50, commitP99   time.Duration
 	txnP50, txnP99         time.Duration
 	commitMean, produceAvg time.Duration
-	// serverCPU is the server process's user+system CPU per transaction over the timed run
-	// (/proc/<pid>/stat; 0 when unknown, as in process): on a shared machine a steadier measure
-	// of the broker's own cost than the rate.
-	serverCPU time.Duration
+	// serverCPU and serverSwitches are the server process's CPU time and context switches per
+	// transaction over the timed run (its threads' /proc/<pid>/task/*/schedstat and status; 0
+	// when unknown, as in process): on a shared machine steadier measures of the broker's own
+	// cost than the rate. Each switch of a thread to sleep and back costs microseconds of kernel
+	// time on a VM.
+	serverCPU      time.Duration
+	serverSwitches float64
+}
+
+// procSched is a process's CPU time and context switches, summed over its threads.
+type procSched struct {
+	cpu      time.Duration
+	switches int64
+}
+
+// threadSched reads procSched of pid from /proc (Linux): each thread's time on the CPU
+// (schedstat, in ns) and its voluntary and involuntary context switches (status).
+func threadSched(pid int) (procSched, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return procSched{}, err
+	}
+	var ps procSched
+	for _, t := range tasks {
+		ss, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		if f := strings.Fields(string(ss)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			ps.cpu += time.Duration(ns)
+		}
+		st, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				ps.switches += n
+			}
+		}
+	}
+	return ps, nil
 }
 
 func runTransactions(ctx context.Context, o options) error {
@@ -99,7 +141,7 @@ func runTransactions(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v, server CPU %v a transaction\n", ph.perSec, ph.commitP50, ph.commitP99, ph.serverCPU)
+			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v, server CPU %v and %.1f context switches a transaction\n", ph.perSec, ph.commitP50, ph.commitP99, ph.serverCPU, ph.serverSwitches)
 			phases[t.name] = append(phases[t.name], ph)
 		}
 	}
@@ -121,12 +163,13 @@ func txnTarget(ctx context.Context, t target, dir string, d, backoff time.Durati
 	if err != nil {
 		return txnPhase{}, err
 	}
-	return txnRun(ctx, s.addrs, t.rf, d, backoff, s.cpuTime)
+	return txnRun(ctx, s.addrs, t.rf, d, backoff, func() (procSched, error) { return threadSched(s.cmd.Process.Pid) })
 }
 
 // txnRun creates the topic on the cluster at addrs and runs transactions for d, with the given
-// client hooks (the profile's request timer). cpu, if not nil, is the server's CPU time so far.
-func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, cpu func() (time.Duration, error), hooks ...kgo.Hook) (txnPhase, error) {
+// client hooks (the profile's request timer). sched, if not nil, is the server's CPU time and
+// context switches so far.
+func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, sched func() (procSched, error), hooks ...kgo.Hook) (txnPhase, error) {
 	const topic = "txn-bench"
 	if err := createTopics(ctx, addrs, txnPartitions, rf, []string{topic}); err != nil {
 		return txnPhase{}, err
@@ -172,9 +215,10 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 		time.Sleep(100 * time.Millisecond)
 	}
 	var commits, totals []time.Duration
-	var produceSum, commitSum, cpu0 time.Duration
-	if cpu != nil {
-		if cpu0, err = cpu(); err != nil {
+	var produceSum, commitSum time.Duration
+	var sched0 procSched
+	if sched != nil {
+		if sched0, err = sched(); err != nil {
 			return txnPhase{}, err
 		}
 	}
@@ -191,12 +235,14 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 	secs := time.Since(start).Seconds()
 	n := len(commits)
 	var serverCPU time.Duration
-	if cpu != nil {
-		cpu1, err := cpu()
+	var switches float64
+	if sched != nil {
+		sched1, err := sched()
 		if err != nil {
 			return txnPhase{}, err
 		}
-		serverCPU = (cpu1 - cpu0) / time.Duration(max(n, 1))
+		serverCPU = (sched1.cpu - sched0.cpu) / time.Duration(max(n, 1))
+		switches = float64(sched1.switches-sched0.switches) / float64(max(n, 1))
 	}
 	slices.Sort(commits)
 	slices.Sort(totals)
@@ -205,7 +251,7 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 		commitP50: percentile(commits, 0.5), commitP99: percentile(commits, 0.99),
 		txnP50: percentile(totals, 0.5), txnP99: percentile(totals, 0.99),
 		commitMean: commitSum / time.Duration(n), produceAvg: produceSum / time.Duration(n),
-		serverCPU: serverCPU,
+		serverCPU: serverCPU, serverSwitches: switches,
 	}, nil
 }
 
@@ -217,8 +263,8 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		"Commit = EndTransaction (EndTxn: minikraft answers once the markers are written, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
 		"produce = begin to the acknowledgement of the 10 records, including AddPartitionsToTxn and its retries after CONCURRENT_TRANSACTIONS (client backoff %v).\n\n",
 		o.duration, o.repeat, txnRecords, txnRecordSize, txnPartitions, o.txnBackoff)
-	b.WriteString("Server CPU = the server process's user+system time per transaction (/proc/<pid>/stat, 10 ms ticks).\n\n")
-	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) | server CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Server CPU and switches = the server process's CPU time and its threads' context switches per transaction (/proc/<pid>/task/*/schedstat and status).\n\n")
+	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) | server CPU | switches |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	for _, t := range targets {
 		ps := phases[t.name]
@@ -236,12 +282,13 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		dur := func(get func(txnPhase) time.Duration) string {
 			return ms(time.Duration(med(func(p txnPhase) float64 { return float64(get(p)) })))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f µs |\n", t.name,
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f µs | %.1f |\n", t.name,
 			med(func(p txnPhase) float64 { return float64(p.txns) }), med(func(p txnPhase) float64 { return p.perSec }),
 			dur(func(p txnPhase) time.Duration { return p.commitP50 }), dur(func(p txnPhase) time.Duration { return p.commitP99 }),
 			dur(func(p txnPhase) time.Duration { return p.txnP50 }), dur(func(p txnPhase) time.Duration { return p.txnP99 }),
 			dur(func(p txnPhase) time.Duration { return p.produceAvg }),
-			med(func(p txnPhase) float64 { return float64(p.serverCPU) / 1e3 }))
+			med(func(p txnPhase) float64 { return float64(p.serverCPU) / 1e3 }),
+			med(func(p txnPhase) float64 { return p.serverSwitches }))
 	}
 	b.WriteString("\n")
 	return b.String()
