@@ -225,24 +225,9 @@ func (c *Coordinator) startAddOne(ctx context.Context, within time.Duration, ver
 	}
 	same := func(code int16) func(TopicPartition) int16 { return func(TopicPartition) int16 { return code } }
 
-	// Any partition refused fails the whole transaction: the others are OPERATION_NOT_ATTEMPTED.
-	refused := map[TopicPartition]int16{}
-	for _, tp := range parts {
-		switch {
-		case version < 4 && (tp.Topic == offsetsTopic || tp.Topic == stateTopic):
-			refused[tp] = kerr.TopicAuthorizationFailed.Code
-		case c.cfg.TopicExists != nil && !c.cfg.TopicExists(tp.Topic, tp.Partition):
-			refused[tp] = kerr.UnknownTopicOrPartition.Code
-		}
-	}
-	switch {
-	case len(refused) > 0:
-		return answer(func(tp TopicPartition) int16 {
-			if code, ok := refused[tp]; ok {
-				return code
-			}
-			return kerr.OperationNotAttempted.Code
-		})
+	switch refused := c.refused(version, parts); {
+	case refused != nil:
+		return answer(refused)
 	case t.TransactionalID == "":
 		return answer(same(kerr.InvalidRequest.Code))
 	case t.VerifyOnly:
@@ -261,6 +246,36 @@ func (c *Coordinator) startAddOne(ctx context.Context, within time.Duration, ver
 	return func() kmsg.AddPartitionsToTxnResponseTransaction {
 		code := oldFenced(waitWithin(ctx, within, ch).code, version, 2)
 		return txnResult(t.TransactionalID, parts, same(code))
+	}
+}
+
+// refused checks parts before they are added: nil if none is refused, else each partition's
+// code (any partition refused fails the whole addition: the others are OPERATION_NOT_ATTEMPTED).
+func (c *Coordinator) refused(version int16, parts []TopicPartition) func(TopicPartition) int16 {
+	var refused map[TopicPartition]int16
+	for _, tp := range parts {
+		code := int16(0)
+		switch {
+		case version < 4 && (tp.Topic == offsetsTopic || tp.Topic == stateTopic):
+			code = kerr.TopicAuthorizationFailed.Code
+		case c.cfg.TopicExists != nil && !c.cfg.TopicExists(tp.Topic, tp.Partition):
+			code = kerr.UnknownTopicOrPartition.Code
+		}
+		if code != 0 {
+			if refused == nil {
+				refused = map[TopicPartition]int16{}
+			}
+			refused[tp] = code
+		}
+	}
+	if refused == nil {
+		return nil
+	}
+	return func(tp TopicPartition) int16 {
+		if code, ok := refused[tp]; ok {
+			return code
+		}
+		return kerr.OperationNotAttempted.Code
 	}
 }
 
