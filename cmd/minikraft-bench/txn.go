@@ -91,16 +91,16 @@ func runTransactions(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
+	self, err := os.Executable() // kfake runs as this binary's kfake-server
+	if err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp("", "minikraft-bench-txn-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
 	bin, err := minikraftBinary(ctx, o, work)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
