@@ -103,7 +103,7 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *wire.Request) wir
 			}
 		}
 	}
-	if len(pending) == 0 {
+	if len(pending) == 0 || b.markersAcked(pending) {
 		return wire.Done(resp, nil)
 	}
 	return func() (kmsg.Response, error) {
@@ -125,6 +125,24 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *wire.Request) wir
 		}
 		return resp, nil
 	}
+}
+
+// markersAcked answers pending at once if every marker is acknowledged already (each leader
+// alone in its ISR: one node), and reports whether it did; a Done response then needs no wait.
+func (b *Broker) markersAcked(pending []pendingMarker) bool {
+	for _, pm := range pending {
+		if done, _ := pm.p.Acked(pm.info.LeaderEpoch, pm.info.LastOffset); !done {
+			return false
+		}
+	}
+	for _, pm := range pending {
+		_, err := pm.p.Acked(pm.info.LeaderEpoch, pm.info.LastOffset)
+		if err == nil && pm.topic == offsetsTopic {
+			err = b.onTxnMarker(pm.topic, pm.part, pm.pid, pm.commit)
+		}
+		pm.resp.ErrorCode = errorCode(err)
+	}
+	return true
 }
 
 // appendMarker appends one marker to a partition this node leads.

@@ -81,7 +81,15 @@ func txnAPI(b *Broker, ctx context.Context, r *wire.Request) wire.Future {
 			return wire.Done(early, nil)
 		}
 	}
-	wait := b.txns.c.Start(ctx, r.Msg)
+	resp, wait := b.txns.c.StartNow(ctx, r.Msg)
+	if resp != nil {
+		// Answered already (one node: the commit's records and markers are all written): a
+		// Done Future, which the connection's reader writes without waking its writer.
+		if post != nil {
+			post(resp)
+		}
+		return wire.Done(resp, nil)
+	}
 	if wait == nil {
 		panic(fmt.Sprintf("broker: %s is not a transaction request", kmsg.NameForKey(r.Key)))
 	}

@@ -117,9 +117,7 @@ func (b *Broker) askTxnCoordinator(ctx context.Context, txnID string, pid int64,
 	leader := tt.Partitions[txn.PartitionFor(txnID, len(tt.Partitions))].Leader
 	if leader == b.cfg.Broker.NodeID {
 		if add {
-			actx, cancel := context.WithTimeout(ctx, txnVerifyTimeout)
-			defer cancel()
-			return b.txns.c.AddFromLeader(actx, txnID, pid, epoch, parts)
+			return b.txns.c.AddFromLeader(ctx, txnVerifyTimeout, txnID, pid, epoch, parts)
 		}
 		return b.txns.c.Verify(txnID, pid, epoch, parts)
 	}

@@ -241,41 +241,113 @@ func (l *Log) AbortedTxns(from, upper int64) []AbortedTxn {
 }
 
 // txnUpdate is what an append changes of the transaction state, computed
-// before the write and published with it: the open transactions after it,
-// the transactions it completed (next.unrepl, to add to the state's) and
-// its aborted-index entries.
+// before the write and published with it, as a change to the state rather
+// than a copy of it (a copy of the open transactions' map for every
+// transactional batch was a tenth of a transaction's allocations): the
+// transactions the batches opened and are still open after them, those
+// they completed, in order (to add to the state's unrepl and drop from its
+// open ones), and their aborted-index entries.
 type txnUpdate struct {
-	next    txnState
+	opened  []openTxn
+	closed  []completedTxn
 	aborted []AbortedTxn
+	// Room for the common case, one producer's batch or marker per append.
+	openedBuf [1]openTxn
+	closedBuf [1]completedTxn
+}
+
+// openTxn is a transaction an append opened: its producer and first offset.
+type openTxn struct{ pid, first int64 }
+
+// lookup returns the first offset of pid's open transaction after the
+// batches folded into u so far, on top of the state t.
+func (u *txnUpdate) lookup(t *txnState, pid int64) (int64, bool) {
+	for _, o := range u.opened {
+		if o.pid == pid {
+			return o.first, true
+		}
+	}
+	for _, c := range u.closed {
+		if c.pid == pid {
+			return 0, false // closed here and not opened again (it would be in opened)
+		}
+	}
+	first, ok := t.ongoing[pid]
+	return first, ok
+}
+
+// apply folds one stored batch into u on top of the state t, as
+// txnState.apply folds it into the state itself.
+func (u *txnUpdate) apply(t *txnState, h BatchHeader, m Marker, isMarker bool) {
+	if h.ProducerID < 0 || !h.IsTransactional() {
+		return
+	}
+	first, open := u.lookup(t, h.ProducerID)
+	if !h.IsControl() {
+		if !open {
+			u.opened = append(u.opened, openTxn{h.ProducerID, h.BaseOffset})
+		}
+		return
+	}
+	if !isMarker || !open {
+		return
+	}
+	u.opened = slices.DeleteFunc(u.opened, func(o openTxn) bool { return o.pid == h.ProducerID })
+	last := h.LastOffset()
+	u.closed = append(u.closed, completedTxn{pid: h.ProducerID, first: first, last: last})
+	if m.Commit {
+		return
+	}
+	// Kafka's lastStableOffset(completedTxn): the first offset of the
+	// earliest other open transaction, else the offset after the marker.
+	lso := last + 1
+	for pid, f := range t.ongoing {
+		// One closed here is not open, or open again with its first offset in opened.
+		if f < lso && !slices.ContainsFunc(u.closed, func(c completedTxn) bool { return c.pid == pid }) {
+			lso = f
+		}
+	}
+	for _, o := range u.opened {
+		lso = min(lso, o.first)
+	}
+	u.aborted = append(u.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: last, LastStableOffset: lso})
 }
 
 // publish applies u to the state. The caller holds txnMu.
 func (t *txnState) publish(u *txnUpdate) {
-	t.ongoing = u.next.ongoing
-	t.unrepl = append(t.unrepl, u.next.unrepl...)
+	if t.ongoing == nil && len(u.opened) > 0 {
+		t.ongoing = make(map[int64]int64)
+	}
+	// The closed first: a producer may close one transaction and open
+	// its next in the same append.
+	for _, c := range u.closed {
+		delete(t.ongoing, c.pid)
+	}
+	for _, o := range u.opened {
+		t.ongoing[o.pid] = o.first
+	}
+	t.unrepl = append(t.unrepl, u.closed...)
 	t.seen = true
 }
 
-// txnChanges computes the transaction state after appending the framed,
-// offset-assigned batches b, or nil when b holds no transactional batch
-// (the common case costs one attribute test per batch). The caller holds
-// wmu, so the state cannot change meanwhile.
+// txnChanges computes what appending the framed, offset-assigned batches b
+// changes of the transaction state, or nil when b holds no transactional
+// batch (the common case costs one attribute test per batch). The caller
+// holds wmu, so the state cannot change meanwhile; txnMu is held while it
+// is read, since a reader trims its completed transactions.
 func (l *Log) txnChanges(b []byte) (*txnUpdate, error) {
 	var u *txnUpdate
+	defer func() {
+		if u != nil {
+			l.txnMu.Unlock()
+		}
+	}()
 	for p := 0; p < len(b); {
 		h := decodeHeader(b[p:])
 		batch := b[p : p+h.Size()]
 		p += h.Size()
 		if !h.IsTransactional() || h.ProducerID < 0 {
 			continue
-		}
-		if u == nil {
-			l.txnMu.Lock()
-			// Only the open transactions are copied (few); the completed
-			// ones, which may be many until the high watermark catches up,
-			// are only appended to.
-			u = &txnUpdate{next: txnState{ongoing: maps.Clone(l.txns.ongoing)}}
-			l.txnMu.Unlock()
 		}
 		var m Marker
 		var isMarker bool
@@ -285,9 +357,12 @@ func (l *Log) txnChanges(b []byte) (*txnUpdate, error) {
 				return nil, err
 			}
 		}
-		if a, ok := u.next.apply(h, m, isMarker); ok {
-			u.aborted = append(u.aborted, a)
+		if u == nil {
+			u = &txnUpdate{}
+			u.opened, u.closed = u.openedBuf[:0], u.closedBuf[:0]
+			l.txnMu.Lock()
 		}
+		u.apply(&l.txns, h, m, isMarker)
 	}
 	return u, nil
 }

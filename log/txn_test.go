@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -442,5 +444,50 @@ func TestTxnIndexTornCrash(t *testing.T) {
 	wantAborted(t, l2, 0, 20)
 	if got := l2.OngoingTxns(); len(got) != 0 {
 		t.Fatalf("open transactions after a full truncation: %v", got)
+	}
+}
+
+// TestTxnUpdateMatchesRebuild: the transaction state an append publishes as a change (txnUpdate:
+// opened, closed and aborted on top of the state) is the state a scan of the whole log computes
+// batch by batch (txnState.apply), for appends of several batches in which producers open, close
+// and reopen transactions and abort while others are open.
+func TestTxnUpdateMatchesRebuild(t *testing.T) {
+	clock := &fakeClock{ms: 1_700_000_000_000}
+	l := openMem(t, NewMemFS(), testConfig(), clock)
+	rng := rand.New(rand.NewPCG(14, 14))
+	for step := range 300 {
+		var b []byte
+		for range 1 + rng.IntN(4) {
+			pid := int64(1 + rng.IntN(3))
+			switch rng.IntN(3) {
+			case 0:
+				b = append(b, marker(pid, rng.IntN(2) == 0, clock.ms)...)
+			default:
+				b = append(b, txnBatch(pid, 0, clock.ms, [2]string{"k", "v"})...)
+			}
+		}
+		mustAppend(t, l, b, 0)
+		l.txnMu.Lock()
+		ongoing, unrepl := maps.Clone(l.txns.ongoing), slices.Clone(l.txns.unrepl)
+		l.txnMu.Unlock()
+		end := l.EndOffset()
+		aborted := l.AbortedTxns(0, end+1)
+
+		l.wmu.Lock()
+		scanned, err := l.rebuildTxns()
+		l.wmu.Unlock()
+		must(t, err)
+		l.txnMu.Lock()
+		want := l.txns
+		l.txnMu.Unlock()
+		if !maps.Equal(ongoing, want.ongoing) && len(ongoing)+len(want.ongoing) > 0 {
+			t.Fatalf("step %d: open transactions %v, the scan's %v", step, ongoing, want.ongoing)
+		}
+		if !slices.Equal(unrepl, want.unrepl) {
+			t.Fatalf("step %d: completed transactions %v, the scan's %v", step, unrepl, want.unrepl)
+		}
+		if !slices.Equal(aborted, scanned) {
+			t.Fatalf("step %d: aborted index %+v, the scan's %+v", step, aborted, scanned)
+		}
 	}
 }

@@ -21,7 +21,11 @@
 //     own buffer goes back to the pool once its response has been written.
 //  2. ParseRequest: the request header (v0 only for ControlledShutdown v0; v1, or v2 with tagged
 //     fields when the request version is flexible) and the body, decoded with kmsg.
-//  3. Call the key's HandlerFunc, then queue the Future it returned.
+//  3. Call the key's HandlerFunc, then queue the Future it returned; or, when that Future is
+//     Done, the writer holds no earlier response and no further request is already buffered,
+//     write the response itself (conn.writeHere): a client that waits for each answer then
+//     costs no hand-off to the writer per request, which on a loaded two-core machine was a
+//     thread wake-up, a steal and a park each.
 //
 // The writer takes Futures off the queue in order, calls each (blocking until its response is
 // ready), and writes the response with its header: the correlation id, plus an empty tagged-field

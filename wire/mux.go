@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -45,9 +46,21 @@ const Anonymous = "User:ANONYMOUS"
 // those must not be modified or reused afterwards.
 type Future func() (kmsg.Response, error)
 
-// Done returns an already-complete Future.
+// Done returns an already-complete Future. It is not inlined, so that every Future it makes is
+// the one closure isDone knows (an inlined copy would be a closure of its caller's).
+//
+//go:noinline
 func Done(resp kmsg.Response, err error) Future {
 	return func() (kmsg.Response, error) { return resp, err }
+}
+
+// donePC is the code pointer every Future made by Done shares (the closure's), by which the
+// connection's reader tells a Future that cannot block (isDone).
+var donePC = reflect.ValueOf(Done(nil, nil)).Pointer()
+
+// isDone reports whether f was made by Done: calling it returns at once.
+func isDone(f Future) bool {
+	return f != nil && reflect.ValueOf(f).Pointer() == donePC
 }
 
 // HandlerFunc is called for each request of a connection ONE AT A TIME, in the order the requests

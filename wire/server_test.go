@@ -503,3 +503,22 @@ func TestResponseNotHeldBehindBlockedFuture(t *testing.T) {
 		}
 	}
 }
+
+// TestDoneFuturesKnown: the reader tells a Future made by Done, wherever it was made, from one
+// that may block, which it leaves to the writer.
+func TestDoneFuturesKnown(t *testing.T) {
+	made := []Future{Done(nil, nil), Done(kmsg.NewPtrMetadataResponse(), nil), doneElsewhere()}
+	for i, f := range made {
+		if !isDone(f) {
+			t.Fatalf("Future %d made by Done not known as done", i)
+		}
+	}
+	block := make(chan struct{})
+	for i, f := range []Future{nil, func() (kmsg.Response, error) { <-block; return nil, nil }} {
+		if isDone(f) {
+			t.Fatalf("Future %d taken for done", i)
+		}
+	}
+}
+
+func doneElsewhere() Future { return Done(kmsg.NewPtrApiVersionsResponse(), errors.New("x")) }

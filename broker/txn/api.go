@@ -43,6 +43,26 @@ func (c *Coordinator) Start(ctx context.Context, req kmsg.Request) func() kmsg.R
 	return nil
 }
 
+// StartNow is Start, but an answer known before it returns (an EndTxn whose records and markers
+// were all acknowledged at once, on one node, or refused) comes back as resp, with wait nil, so
+// the broker can answer without a Future that waits (the connection's reader then writes it
+// itself, without a hand-off to its writer). wait and resp are both nil for other request types.
+func (c *Coordinator) StartNow(ctx context.Context, req kmsg.Request) (resp kmsg.Response, wait func() kmsg.Response) {
+	switch r := req.(type) {
+	case *kmsg.EndTxnRequest:
+		now, w := c.startEndTxnNow(ctx, r)
+		if w != nil {
+			return nil, erase(w)
+		}
+		return now, nil
+	case *kmsg.DescribeTransactionsRequest:
+		return c.DescribeTransactions(ctx, r), nil
+	case *kmsg.ListTransactionsRequest:
+		return c.ListTransactions(ctx, r), nil
+	}
+	return nil, c.Start(ctx, req)
+}
+
 func erase[T kmsg.Response](wait func() T) func() kmsg.Response {
 	return func() kmsg.Response { return wait() }
 }
@@ -162,7 +182,7 @@ func (c *Coordinator) startAddPartitionsToTxn(ctx context.Context, req *kmsg.Add
 	}
 	waits := make([]func() kmsg.AddPartitionsToTxnResponseTransaction, len(txns))
 	for i, t := range txns {
-		waits[i] = c.startAddOne(ctx, req.Version, t)
+		waits[i] = c.startAddOne(ctx, 0, req.Version, t)
 	}
 	return func() *kmsg.AddPartitionsToTxnResponse {
 		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
@@ -185,8 +205,9 @@ func (c *Coordinator) startAddPartitionsToTxn(ctx context.Context, req *kmsg.Add
 }
 
 // startAddOne starts one transaction of an AddPartitionsToTxn request (Kafka's KafkaApis
-// handleAddPartitionsToTxnRequest for one transactional id).
-func (c *Coordinator) startAddOne(ctx context.Context, version int16, t kmsg.AddPartitionsToTxnRequestTransaction) func() kmsg.AddPartitionsToTxnResponseTransaction {
+// handleAddPartitionsToTxnRequest for one transactional id). A wait for the answer ends with ctx,
+// or after within if that is not 0.
+func (c *Coordinator) startAddOne(ctx context.Context, within time.Duration, version int16, t kmsg.AddPartitionsToTxnRequestTransaction) func() kmsg.AddPartitionsToTxnResponseTransaction {
 	var parts []TopicPartition
 	seen := map[TopicPartition]bool{}
 	for _, rt := range t.Topics {
@@ -204,24 +225,9 @@ func (c *Coordinator) startAddOne(ctx context.Context, version int16, t kmsg.Add
 	}
 	same := func(code int16) func(TopicPartition) int16 { return func(TopicPartition) int16 { return code } }
 
-	// Any partition refused fails the whole transaction: the others are OPERATION_NOT_ATTEMPTED.
-	refused := map[TopicPartition]int16{}
-	for _, tp := range parts {
-		switch {
-		case version < 4 && (tp.Topic == offsetsTopic || tp.Topic == stateTopic):
-			refused[tp] = kerr.TopicAuthorizationFailed.Code
-		case c.cfg.TopicExists != nil && !c.cfg.TopicExists(tp.Topic, tp.Partition):
-			refused[tp] = kerr.UnknownTopicOrPartition.Code
-		}
-	}
-	switch {
-	case len(refused) > 0:
-		return answer(func(tp TopicPartition) int16 {
-			if code, ok := refused[tp]; ok {
-				return code
-			}
-			return kerr.OperationNotAttempted.Code
-		})
+	switch refused := c.refused(version, parts); {
+	case refused != nil:
+		return answer(refused)
 	case t.TransactionalID == "":
 		return answer(same(kerr.InvalidRequest.Code))
 	case t.VerifyOnly:
@@ -238,8 +244,38 @@ func (c *Coordinator) startAddOne(ctx context.Context, version int16, t kmsg.Add
 		tx.addPartitionsVersion(now, w, t.ProducerID, t.ProducerEpoch, parts, tv)
 	})
 	return func() kmsg.AddPartitionsToTxnResponseTransaction {
-		code := oldFenced(wait(ctx, ch).code, version, 2)
+		code := oldFenced(waitWithin(ctx, within, ch).code, version, 2)
 		return txnResult(t.TransactionalID, parts, same(code))
+	}
+}
+
+// refused checks parts before they are added: nil if none is refused, else each partition's
+// code (any partition refused fails the whole addition: the others are OPERATION_NOT_ATTEMPTED).
+func (c *Coordinator) refused(version int16, parts []TopicPartition) func(TopicPartition) int16 {
+	var refused map[TopicPartition]int16
+	for _, tp := range parts {
+		code := int16(0)
+		switch {
+		case version < 4 && (tp.Topic == offsetsTopic || tp.Topic == stateTopic):
+			code = kerr.TopicAuthorizationFailed.Code
+		case c.cfg.TopicExists != nil && !c.cfg.TopicExists(tp.Topic, tp.Partition):
+			code = kerr.UnknownTopicOrPartition.Code
+		}
+		if code != 0 {
+			if refused == nil {
+				refused = map[TopicPartition]int16{}
+			}
+			refused[tp] = code
+		}
+	}
+	if refused == nil {
+		return nil
+	}
+	return func(tp TopicPartition) int16 {
+		if code, ok := refused[tp]; ok {
+			return code
+		}
+		return kerr.OperationNotAttempted.Code
 	}
 }
 
@@ -327,6 +363,15 @@ func (c *Coordinator) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg
 }
 
 func (c *Coordinator) startEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) func() *kmsg.EndTxnResponse {
+	now, wait := c.startEndTxnNow(ctx, req)
+	if wait == nil {
+		return func() *kmsg.EndTxnResponse { return now }
+	}
+	return wait
+}
+
+// startEndTxnNow starts req and returns its answer if it is known already, else a wait for it.
+func (c *Coordinator) startEndTxnNow(ctx context.Context, req *kmsg.EndTxnRequest) (*kmsg.EndTxnResponse, func() *kmsg.EndTxnResponse) {
 	answer := func(r result) *kmsg.EndTxnResponse {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ErrorCode = oldFenced(r.code, req.Version, 2)
@@ -337,8 +382,7 @@ func (c *Coordinator) startEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) 
 		return resp
 	}
 	if req.TransactionalID == "" {
-		resp := answer(fail(kerr.InvalidRequest.Code))
-		return func() *kmsg.EndTxnResponse { return resp }
+		return answer(fail(kerr.InvalidRequest.Code)), nil
 	}
 	// v5 is transaction version 2 (KIP-890 part 2): the end bumps the epoch, and one that
 	// exhausts it takes a new producer id, allocated here, before the machine runs (Kafka
@@ -349,15 +393,19 @@ func (c *Coordinator) startEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) 
 	if tv2 && c.needsFreshID(req.TransactionalID, req.ProducerID, req.ProducerEpoch) {
 		pid, err := c.pids.NextProducerID(ctx)
 		if err != nil {
-			resp := answer(fail(errorCode(err)))
-			return func() *kmsg.EndTxnResponse { return resp }
+			return answer(fail(errorCode(err))), nil
 		}
 		fresh = pid
 	}
 	ch := c.call(req.TransactionalID, func(t *txn, now time.Time, w waiter) {
 		t.endTxnVersion(now, w, req.ProducerID, req.ProducerEpoch, req.Commit, tv2, fresh)
 	})
-	return func() *kmsg.EndTxnResponse { return answer(wait(ctx, ch)) }
+	select {
+	case r := <-ch:
+		return answer(r), nil
+	default:
+		return nil, func() *kmsg.EndTxnResponse { return answer(wait(ctx, ch)) }
+	}
 }
 
 // DescribeTransactions handles DescribeTransactions v0 from the coordinator's state.

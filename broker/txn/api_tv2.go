@@ -2,9 +2,10 @@ package txn
 
 import (
 	"context"
+	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // AddFromLeader adds parts to the producer's transaction for a partition leader on this node, as
@@ -14,30 +15,37 @@ import (
 // addition is durable or refused, or ctx ends, and returns the code of each partition: 0 once in
 // the transaction, else the reason (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED,
 // CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
-// UNKNOWN_TOPIC_OR_PARTITION, ...).
-func (c *Coordinator) AddFromLeader(ctx context.Context, transactionalID string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
-	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	t.TransactionalID, t.ProducerID, t.ProducerEpoch = transactionalID, producerID, epoch
-	for _, tp := range parts {
-		if n := len(t.Topics); n == 0 || t.Topics[n-1].Topic != tp.Topic {
-			rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-			rt.Topic = tp.Topic
-			t.Topics = append(t.Topics, rt)
-		}
-		rt := &t.Topics[len(t.Topics)-1]
-		rt.Partitions = append(rt.Partitions, tp.Partition)
-	}
-	r := c.startAddOne(ctx, 5, t)()
-	codes := make(map[TopicPartition]int16, len(parts))
-	for _, rt := range r.Topics {
-		for _, p := range rt.Partitions {
-			codes[TopicPartition{rt.Topic, p.Partition}] = p.ErrorCode
-		}
+// UNKNOWN_TOPIC_OR_PARTITION, ...). A wait for a write ends after within too, if not 0 (a
+// deadline on ctx would cost a timer even when the addition is written at once).
+func (c *Coordinator) AddFromLeader(ctx context.Context, within time.Duration, transactionalID string, producerID int64, epoch int16, parts []TopicPartition) map[TopicPartition]int16 {
+	// AddPartitionsToTxn v5's handling (startAddOne) without building its request and response:
+	// a Produce v12 of a transaction's first batches asks this once per transaction.
+	uniq := make([]TopicPartition, 0, len(parts))
+	var seen map[TopicPartition]bool // for many partitions; a few are compared in turn
+	if len(parts) > 16 {
+		seen = make(map[TopicPartition]bool, len(parts))
 	}
 	for _, tp := range parts {
-		if _, ok := codes[tp]; !ok {
-			codes[tp] = kerr.UnknownServerError.Code
+		if seen != nil && !seen[tp] || seen == nil && !slices.Contains(uniq, tp) {
+			uniq = append(uniq, tp)
+			if seen != nil {
+				seen[tp] = true
+			}
 		}
+	}
+	codes := make(map[TopicPartition]int16, len(uniq))
+	code := func(TopicPartition) int16 { return kerr.InvalidRequest.Code }
+	if refused := c.refused(5, uniq); refused != nil {
+		code = refused
+	} else if transactionalID != "" {
+		ch := c.call(transactionalID, func(tx *txn, now time.Time, w waiter) {
+			tx.addPartitionsVersion(now, w, producerID, epoch, uniq, 2)
+		})
+		r := waitWithin(ctx, within, ch)
+		code = func(TopicPartition) int16 { return r.code }
+	}
+	for _, tp := range uniq {
+		codes[tp] = code(tp)
 	}
 	return codes
 }

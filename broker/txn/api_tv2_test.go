@@ -26,17 +26,17 @@ func TestCoordinatorTransactionVersion2(t *testing.T) {
 	if ip := r.init("tx", 60000); ip.ErrorCode != 0 || ip.ProducerID != 1000 || ip.ProducerEpoch != 0 {
 		t.Fatalf("InitProducerId = %+v", ip)
 	}
-	codes := r.c.AddFromLeader(context.Background(), "tx", 1000, 0, []TopicPartition{tp("t", 0), tp("u", 1)})
+	codes := r.c.AddFromLeader(context.Background(), 0, "tx", 1000, 0, []TopicPartition{tp("t", 0), tp("u", 1)})
 	if len(codes) != 2 || codes[tp("t", 0)] != 0 || codes[tp("u", 1)] != 0 {
 		t.Fatalf("AddFromLeader = %v", codes)
 	}
-	if codes := r.c.AddFromLeader(context.Background(), "tx", 1000, 1, []TopicPartition{tp("t", 2)}); codes[tp("t", 2)] != kerr.ProducerFenced.Code {
+	if codes := r.c.AddFromLeader(context.Background(), 0, "tx", 1000, 1, []TopicPartition{tp("t", 2)}); codes[tp("t", 2)] != kerr.ProducerFenced.Code {
 		t.Fatalf("AddFromLeader with another epoch = %v", codes)
 	}
-	if codes := r.c.AddFromLeader(context.Background(), "nobody", 1000, 0, []TopicPartition{tp("t", 2)}); codes[tp("t", 2)] != kerr.InvalidProducerIDMapping.Code {
+	if codes := r.c.AddFromLeader(context.Background(), 0, "nobody", 1000, 0, []TopicPartition{tp("t", 2)}); codes[tp("t", 2)] != kerr.InvalidProducerIDMapping.Code {
 		t.Fatalf("AddFromLeader of an unknown id = %v", codes)
 	}
-	if codes := r.c.AddFromLeader(context.Background(), "tx", 1000, 0, []TopicPartition{tp("missing", 0)}); codes[tp("missing", 0)] != kerr.UnknownTopicOrPartition.Code {
+	if codes := r.c.AddFromLeader(context.Background(), 0, "tx", 1000, 0, []TopicPartition{tp("missing", 0)}); codes[tp("missing", 0)] != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("AddFromLeader of a missing topic = %v", codes)
 	}
 	// The same addition over the wire, as a partition leader on another node sends it.
@@ -89,7 +89,7 @@ func TestCoordinatorTransactionVersion2(t *testing.T) {
 	r.c.mu.Lock()
 	r.c.txns["tx"].t.epoch = math.MaxInt16 - 1
 	r.c.mu.Unlock()
-	if codes := r.c.AddFromLeader(context.Background(), "tx", 1000, math.MaxInt16-1, []TopicPartition{tp("t", 0)}); codes[tp("t", 0)] != 0 {
+	if codes := r.c.AddFromLeader(context.Background(), 0, "tx", 1000, math.MaxInt16-1, []TopicPartition{tp("t", 0)}); codes[tp("t", 0)] != 0 {
 		t.Fatalf("AddFromLeader at the exhausted epoch = %v", codes)
 	}
 	end = r.endV5("tx", 1000, math.MaxInt16-1, true)

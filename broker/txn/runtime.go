@@ -274,9 +274,9 @@ func (c *Coordinator) runHere(e *entry, w *write) {
 		var done func(*txn, time.Time)
 		var wait func() func(*txn, time.Time) // a wait for a write begun here
 		switch {
-		case w.start != nil:
+		case w.startable():
 			done, wait = w.start()
-		case w.here != nil && w.here():
+		case w.runsHere():
 			done = w.run()
 		default:
 			c.mu.Lock()
@@ -294,7 +294,7 @@ func (c *Coordinator) runHere(e *entry, w *write) {
 			}
 			w = nil
 		case wait != nil:
-			c.goWrite(e, &write{run: wait})
+			c.goWrite(e, &write{c: c, e: e, part: e.part, kind: writeCont, cont: wait})
 			w = nil
 		default:
 			w = c.stepLockedThen(e, c.cfg.Now(), done)
@@ -312,6 +312,22 @@ func wait(ctx context.Context, ch <-chan result) result {
 	case <-ctx.Done():
 		return fail(kerr.CoordinatorNotAvailable.Code)
 	}
+}
+
+// waitWithin is wait, ending after d too if d is not 0. An answer already there (the addition
+// was written on the caller's goroutine: one node) costs no timer.
+func waitWithin(ctx context.Context, d time.Duration, ch <-chan result) result {
+	select {
+	case r := <-ch:
+		return r
+	default:
+	}
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return wait(ctx, ch)
 }
 
 // event runs ev on e's machine if e is still current (nil just fires due timers).
@@ -397,13 +413,94 @@ func (c *Coordinator) deliverLocked(e *entry, out output) {
 
 // write is a record append or a marker write of one id, built under c.mu and carried out
 // without it; run returns the machine's event for its outcome. A record append to an
-// AppendStarter also has start, which appends without waiting: it returns the event if the
-// outcome is known, else a wait that returns it. Markers to a LocalMarkerWriter have here,
-// which tells whether run waits on no other node (runHere then runs it on its goroutine).
+// AppendStarter can also be started (start), which appends without waiting: it returns the
+// event if the outcome is known, else a wait that returns it. Markers to a LocalMarkerWriter
+// that writes them all without waiting on another node may run on the caller's goroutine
+// (runsHere). One struct for every kind, without closures: a transaction writes three records
+// and its markers, and a closure per step and kind were a tenth of its allocations.
 type write struct {
-	run   func() func(t *txn, now time.Time)
-	start func() (done func(t *txn, now time.Time), wait func() func(t *txn, now time.Time))
-	here  func() bool
+	c    *Coordinator
+	e    *entry
+	part *partState
+	kind writeKind
+	// An append: the record (as the one-record slice the Store takes) and the machine's
+	// sequence number of the write, and the bound of a wait for it.
+	recs    [1]Record
+	seq     uint64
+	timeout time.Duration
+	m       markerReq                    // markers
+	cont    func() func(*txn, time.Time) // writeCont: the rest of a write begun elsewhere
+}
+
+type writeKind uint8
+
+const (
+	writeAppend writeKind = iota
+	writeMarkers
+	writeCont
+)
+
+// startable reports whether start may be called: an append to an AppendStarter.
+func (w *write) startable() bool {
+	if w.kind != writeAppend {
+		return false
+	}
+	_, ok := w.c.store.(AppendStarter)
+	return ok
+}
+
+// runsHere reports whether run writes markers without waiting on another node.
+func (w *write) runsHere() bool {
+	if w.kind != writeMarkers {
+		return false
+	}
+	local, ok := w.c.markers.(LocalMarkerWriter)
+	return ok && local.WritesAtOnce(w.m.m)
+}
+
+// run carries out the write, waiting for its outcome, and returns the machine's event for it.
+func (w *write) run() func(*txn, time.Time) {
+	switch w.kind {
+	case writeCont:
+		return w.cont()
+	case writeMarkers:
+		codes := w.c.markers.WriteMarkers(w.part.ctx, w.m.m)
+		seq := w.m.seq
+		return func(t *txn, now time.Time) { t.markersDone(now, seq, codes) }
+	}
+	if w.startable() {
+		ev, wait := w.start()
+		if wait != nil {
+			return wait()
+		}
+		return ev
+	}
+	ctx, cancel := context.WithTimeout(w.part.ctx, max(w.timeout, time.Second))
+	defer cancel()
+	return w.appended(w.c.store.Append(ctx, w.part.id, w.recs[:]))
+}
+
+// start appends the record without waiting: it returns the event if the outcome is known,
+// else a wait that returns it.
+func (w *write) start() (done func(*txn, time.Time), wait func() func(*txn, time.Time)) {
+	waitAck, err := w.c.store.(AppendStarter).StartAppend(w.part.ctx, w.part.id, w.recs[:])
+	if waitAck == nil {
+		return w.appended(err), nil
+	}
+	return nil, func() func(*txn, time.Time) {
+		ctx, cancel := context.WithTimeout(w.part.ctx, max(w.timeout, time.Second))
+		defer cancel()
+		return w.appended(waitAck(ctx))
+	}
+}
+
+// appended is the machine's event for an append's outcome.
+func (w *write) appended(err error) func(*txn, time.Time) {
+	if err != nil {
+		w.c.log.Warn("txn: appending to __transaction_state failed", "id", w.e.t.id, "partition", w.part.id, "err", err)
+	}
+	seq := w.seq
+	return func(t *txn, now time.Time) { t.appendDone(now, seq, err) }
 }
 
 // goWrite carries out a write of e on a goroutine of its own, which goes on with the writes that
@@ -416,62 +513,20 @@ func (c *Coordinator) goWrite(e *entry, w *write) {
 	}()
 }
 
-// appendWrite is the write of a record: it returns the machine's event for its outcome. It is
-// built under c.mu (the timeout and partition are read there) and run without it.
+// appendWrite is the write of a record. It is built under c.mu (the timeout and partition are
+// read there) and run without it.
 func (c *Coordinator) appendWrite(e *entry, a appendReq) *write {
 	timeout := time.Duration(e.t.timeoutMs) * time.Millisecond // Kafka appends with the txn's timeout
 	if e.t.pending != nil {
 		timeout = time.Duration(e.t.pending.to.timeoutMs) * time.Millisecond
 	}
-	part := e.part
-	done := func(err error) func(*txn, time.Time) {
-		if err != nil {
-			c.log.Warn("txn: appending to __transaction_state failed", "id", e.t.id, "partition", part.id, "err", err)
-		}
-		return func(t *txn, now time.Time) { t.appendDone(now, a.seq, err) }
-	}
-	starter, ok := c.store.(AppendStarter)
-	if !ok {
-		return &write{run: func() func(*txn, time.Time) {
-			ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
-			defer cancel()
-			return done(c.store.Append(ctx, part.id, []Record{a.rec}))
-		}}
-	}
-	w := &write{start: func() (func(*txn, time.Time), func() func(*txn, time.Time)) {
-		wait, err := starter.StartAppend(part.ctx, part.id, []Record{a.rec})
-		if wait == nil {
-			return done(err), nil
-		}
-		return nil, func() func(*txn, time.Time) {
-			ctx, cancel := context.WithTimeout(part.ctx, max(timeout, time.Second))
-			defer cancel()
-			return done(wait(ctx))
-		}
-	}}
-	w.run = func() func(*txn, time.Time) {
-		ev, wait := w.start()
-		if wait != nil {
-			return wait()
-		}
-		return ev
-	}
-	return w
+	return &write{c: c, e: e, part: e.part, kind: writeAppend, recs: [1]Record{a.rec}, seq: a.seq, timeout: timeout}
 }
 
-// markerWrite is the write of a transaction's markers: it returns the machine's event for the
-// leaders' answers. With a LocalMarkerWriter that writes m without waiting on another node, it
-// may be run on the caller's goroutine (here).
+// markerWrite is the write of a transaction's markers. With a LocalMarkerWriter that writes m
+// without waiting on another node, it may be run on the caller's goroutine (runsHere).
 func (c *Coordinator) markerWrite(e *entry, m markerReq) *write {
-	part := e.part
-	w := &write{run: func() func(*txn, time.Time) {
-		codes := c.markers.WriteMarkers(part.ctx, m.m)
-		return func(t *txn, now time.Time) { t.markersDone(now, m.seq, codes) }
-	}}
-	if local, ok := c.markers.(LocalMarkerWriter); ok {
-		w.here = func() bool { return local.WritesAtOnce(m.m) }
-	}
-	return w
+	return &write{c: c, e: e, part: e.part, kind: writeMarkers, m: m}
 }
 
 // rearmLocked points e's one runtime timer at its machine's next deadline, or earlier: a timer

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,10 +40,59 @@ type txnPhase struct {
 	commitP50, commitP99   time.Duration
 	txnP50, txnP99         time.Duration
 	commitMean, produceAvg time.Duration
+	// serverCPU and serverSwitches are the server process's CPU time and context switches per
+	// transaction over the timed run (its threads' /proc/<pid>/task/*/schedstat and status; 0
+	// when unknown, as in process): on a shared machine steadier measures of the broker's own
+	// cost than the rate. Each switch of a thread to sleep and back costs microseconds of kernel
+	// time on a VM.
+	serverCPU      time.Duration
+	serverSwitches float64
+}
+
+// procSched is a process's CPU time and context switches, summed over its threads.
+type procSched struct {
+	cpu      time.Duration
+	switches int64
+}
+
+// threadSched reads procSched of pid from /proc (Linux): each thread's time on the CPU
+// (schedstat, in ns) and its voluntary and involuntary context switches (status).
+func threadSched(pid int) (procSched, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return procSched{}, err
+	}
+	var ps procSched
+	for _, t := range tasks {
+		ss, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		if f := strings.Fields(string(ss)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			ps.cpu += time.Duration(ns)
+		}
+		st, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				ps.switches += n
+			}
+		}
+	}
+	return ps, nil
 }
 
 func runTransactions(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable() // kfake runs as this binary's kfake-server
+	if err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "minikraft-bench-txn-")
@@ -51,10 +101,6 @@ func runTransactions(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 	bin, err := minikraftBinary(ctx, o, work)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
@@ -95,7 +141,7 @@ func runTransactions(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v\n", ph.perSec, ph.commitP50, ph.commitP99)
+			fmt.Fprintf(os.Stderr, "  %.0f txn/s, commit p50 %v p99 %v, server CPU %v and %.1f context switches a transaction\n", ph.perSec, ph.commitP50, ph.commitP99, ph.serverCPU, ph.serverSwitches)
 			phases[t.name] = append(phases[t.name], ph)
 		}
 	}
@@ -117,12 +163,13 @@ func txnTarget(ctx context.Context, t target, dir string, d, backoff time.Durati
 	if err != nil {
 		return txnPhase{}, err
 	}
-	return txnRun(ctx, s.addrs, t.rf, d, backoff)
+	return txnRun(ctx, s.addrs, t.rf, d, backoff, func() (procSched, error) { return threadSched(s.cmd.Process.Pid) })
 }
 
 // txnRun creates the topic on the cluster at addrs and runs transactions for d, with the given
-// client hooks (the profile's request timer).
-func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, hooks ...kgo.Hook) (txnPhase, error) {
+// client hooks (the profile's request timer). sched, if not nil, is the server's CPU time and
+// context switches so far.
+func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Duration, sched func() (procSched, error), hooks ...kgo.Hook) (txnPhase, error) {
 	const topic = "txn-bench"
 	if err := createTopics(ctx, addrs, txnPartitions, rf, []string{topic}); err != nil {
 		return txnPhase{}, err
@@ -169,6 +216,12 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 	}
 	var commits, totals []time.Duration
 	var produceSum, commitSum time.Duration
+	var sched0 procSched
+	if sched != nil {
+		if sched0, err = sched(); err != nil {
+			return txnPhase{}, err
+		}
+	}
 	start := time.Now()
 	for time.Since(start) < d {
 		c, tot, p, err := one()
@@ -181,6 +234,16 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 	}
 	secs := time.Since(start).Seconds()
 	n := len(commits)
+	var serverCPU time.Duration
+	var switches float64
+	if sched != nil {
+		sched1, err := sched()
+		if err != nil {
+			return txnPhase{}, err
+		}
+		serverCPU = (sched1.cpu - sched0.cpu) / time.Duration(max(n, 1))
+		switches = float64(sched1.switches-sched0.switches) / float64(max(n, 1))
+	}
 	slices.Sort(commits)
 	slices.Sort(totals)
 	return txnPhase{
@@ -188,6 +251,7 @@ func txnRun(ctx context.Context, addrs []string, rf int16, d, backoff time.Durat
 		commitP50: percentile(commits, 0.5), commitP99: percentile(commits, 0.99),
 		txnP50: percentile(totals, 0.5), txnP99: percentile(totals, 0.99),
 		commitMean: commitSum / time.Duration(n), produceAvg: produceSum / time.Duration(n),
+		serverCPU: serverCPU, serverSwitches: switches,
 	}, nil
 }
 
@@ -199,7 +263,8 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		"Commit = EndTransaction (EndTxn: minikraft answers once the markers are written, Kafka once PrepareCommit is durable); transaction = begin to the end of the commit; "+
 		"produce = begin to the acknowledgement of the 10 records, including AddPartitionsToTxn and its retries after CONCURRENT_TRANSACTIONS (client backoff %v).\n\n",
 		o.duration, o.repeat, txnRecords, txnRecordSize, txnPartitions, o.txnBackoff)
-	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Server CPU and switches = the server process's CPU time and its threads' context switches per transaction (/proc/<pid>/task/*/schedstat and status).\n\n")
+	b.WriteString("| target | transactions | txn/s | commit p50 | commit p99 | txn p50 | txn p99 | produce (mean) | server CPU | switches |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	for _, t := range targets {
 		ps := phases[t.name]
@@ -217,11 +282,13 @@ func txnMarkdown(o options, targets []target, phases map[string][]txnPhase) stri
 		dur := func(get func(txnPhase) time.Duration) string {
 			return ms(time.Duration(med(func(p txnPhase) float64 { return float64(get(p)) })))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n", t.name,
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f µs | %.1f |\n", t.name,
 			med(func(p txnPhase) float64 { return float64(p.txns) }), med(func(p txnPhase) float64 { return p.perSec }),
 			dur(func(p txnPhase) time.Duration { return p.commitP50 }), dur(func(p txnPhase) time.Duration { return p.commitP99 }),
 			dur(func(p txnPhase) time.Duration { return p.txnP50 }), dur(func(p txnPhase) time.Duration { return p.txnP99 }),
-			dur(func(p txnPhase) time.Duration { return p.produceAvg }))
+			dur(func(p txnPhase) time.Duration { return p.produceAvg }),
+			med(func(p txnPhase) float64 { return float64(p.serverCPU) / 1e3 }),
+			med(func(p txnPhase) float64 { return p.serverSwitches }))
 	}
 	b.WriteString("\n")
 	return b.String()

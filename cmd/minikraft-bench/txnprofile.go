@@ -103,7 +103,7 @@ func runTxnProfile(ctx context.Context, o options) error {
 			}
 		}()
 		var err error
-		ph, err = txnRun(ctx, addrs, rf, o.duration, o.txnBackoff, &rt)
+		ph, err = txnRun(ctx, addrs, rf, o.duration, o.txnBackoff, nil, &rt)
 		return err
 	})
 	if err != nil {
