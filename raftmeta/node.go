@@ -35,6 +35,7 @@ type Node struct {
 	fsm      *FSM
 	raft     *raft.Raft
 	bolt     *raftboltdb.BoltStore // nil when InMemory
+	gate     *gatedTransport       // the network transport; nil with Config.Transport
 	observer *raft.Observer
 	obsCh    chan raft.Observation
 	stream   *streamLayer // nil with Config.Transport
@@ -95,11 +96,14 @@ func Start(cfg Config) (*Node, error) {
 	}
 	trans := cfg.Transport
 	if trans == nil {
-		trans, n.stream = newNetworkTransport(&cfg, hl.Named("raft-net"))
+		var nt *raft.NetworkTransport
+		nt, n.stream = newNetworkTransport(&cfg, hl.Named("raft-net"))
+		n.gate = &gatedTransport{NetworkTransport: nt}
+		trans = n.gate
 	}
 	fail := func(err error) (*Node, error) {
-		if cfg.Transport == nil {
-			trans.(*raft.NetworkTransport).Close()
+		if n.gate != nil {
+			n.gate.Close()
 		}
 		if n.bolt != nil {
 			n.bolt.Close()
@@ -570,6 +574,9 @@ func (n *Node) Close() error {
 		}
 		n.raft.DeregisterObserver(n.observer)
 		n.wg.Wait()
+		if n.gate != nil {
+			n.gate.shutGate() // no heartbeat reaches raft.db from here on
+		}
 		if n.bolt != nil {
 			if err := n.bolt.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("raftmeta: closing raft.db: %w", err))
