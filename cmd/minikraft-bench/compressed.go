@@ -176,23 +176,8 @@ func compressedOnce(ctx context.Context, bin, dir, codec string, size int, o opt
 	return compressedRun{rate: rate{mbps: mb / el, recps: float64(n) / el}, cpuMsPerMB: float64((cpu1 - cpu0).Milliseconds()) / mb}, nil
 }
 
-// cpuTime is the server's user+system CPU time so far (/proc/<pid>/stat, fields 14 and 15, in
-// clock ticks of 1/100 s: USER_HZ is 100 on every Linux the benchmark runs on).
+// cpuTime is the server's user+system CPU time so far (procCPUSeconds).
 func (s *server) cpuTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, field 2, is in parentheses and may hold spaces: count from after it.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", s.cmd.Process.Pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad /proc/%d/stat", s.cmd.Process.Pid)
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+	sec, err := s.cpuSeconds()
+	return time.Duration(sec * float64(time.Second)), err
 }

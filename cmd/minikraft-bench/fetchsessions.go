@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -140,7 +138,7 @@ func fetchSessionsPhase(ctx context.Context, s *server, topic string, partitions
 	}
 	time.Sleep(3 * fetchSessionsWait) // let the fetch that carried the last records settle
 	n0, req0, resp0 := fc.snapshot()
-	cpu0, err := procCPU(s.cmd.Process.Pid)
+	cpu0, err := s.cpuTime()
 	if err != nil {
 		return fetchPhase{}, err
 	}
@@ -150,7 +148,7 @@ func fetchSessionsPhase(ctx context.Context, s *server, topic string, partitions
 	case <-ctx.Done():
 		return fetchPhase{}, ctx.Err()
 	}
-	cpu1, err := procCPU(s.cmd.Process.Pid)
+	cpu1, err := s.cpuTime()
 	if err != nil {
 		return fetchPhase{}, err
 	}
@@ -166,26 +164,6 @@ func fetchSessionsPhase(ctx context.Context, s *server, topic string, partitions
 		reqBytes: float64(req1-req0) / float64(n), respB: float64(resp1-resp0) / float64(n),
 		cpuMicros: cpu * 1e6 / float64(n), cpuPercent: 100 * cpu / secs,
 	}, nil
-}
-
-// procCPU is the process's user+system CPU time from /proc/<pid>/stat (in clock ticks of 10 ms,
-// USER_HZ on Linux).
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; the fields after it start with the state (field 3).
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 func fetchSessionsMarkdown(partitions int, d time.Duration, phases []fetchPhase) string {
