@@ -8,8 +8,10 @@ import (
 )
 
 // TestClientRequestReuse reads responses of several sizes through RequestReuse: each is intact,
-// one that fits the kept buffer is read into it, a larger one replaces it, and one under a quarter
-// of it lets it go, so an idle fetcher does not keep its largest response.
+// one that fits the kept buffer is read into it, a larger one replaces it with its size class's
+// capacity, a response under a quarter of it keeps it (a follower's fetches alternate between
+// data and bare high watermarks), and keptSmallLimit of those in a row let it go, so an idle
+// fetcher does not keep its largest response.
 func TestClientRequestReuse(t *testing.T) {
 	mux := NewMux()
 	mux.Handle(MetadataFetchKey, 0, 0, func(_ context.Context, r *Request) Future {
@@ -48,13 +50,30 @@ func TestClientRequestReuse(t *testing.T) {
 	if &c.resp[0] != &kept[0] || cap(c.resp) != cap(kept) {
 		t.Fatal("a response that fits did not reuse the kept buffer")
 	}
-	get(300 << 10) // larger: a new buffer, kept
-	if cap(c.resp) < 300<<10 {
-		t.Fatalf("kept buffer of %d bytes after a 300 KiB response", cap(c.resp))
+	get(300 << 10) // larger: a new buffer of its class (up to 25% more), kept
+	if n := cap(c.resp); n < 300<<10 || n > 375<<10 {
+		t.Fatalf("kept buffer of %d bytes after a 300 KiB response", n)
 	}
-	get(10 << 10) // under a quarter: read into it, then let go
+	kept = c.resp
+	get(310 << 10) // a little larger: fits the class's room
+	if &c.resp[0] != &kept[0] {
+		t.Fatal("a response 3% larger did not fit the kept buffer's size class")
+	}
+	// Small responses keep the buffer until keptSmallLimit of them come in a row; a large one
+	// between them starts the count again.
+	for range keptSmallLimit - 1 {
+		get(10 << 10)
+	}
+	get(200 << 10)
+	for range keptSmallLimit - 1 {
+		get(10 << 10)
+	}
+	if c.resp == nil || &c.resp[0] != &kept[0] {
+		t.Fatal("the kept buffer was let go before keptSmallLimit small responses in a row")
+	}
+	get(10 << 10)
 	if c.resp != nil {
-		t.Fatalf("a %d-byte buffer kept after a 10 KiB response", cap(c.resp))
+		t.Fatalf("a %d-byte buffer kept after %d small responses in a row", cap(c.resp), keptSmallLimit)
 	}
 	get(50 << 10)
 	get(0)

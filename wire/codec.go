@@ -55,7 +55,10 @@ type frameReader struct {
 	r       io.Reader
 	pool    *framePool       // nil: no frame is pooled
 	recycle func(int16) bool // with pool: whether frames of this API key are
-	scratch [4]byte
+	// classCap gives a frame that is not pooled its size class's capacity (see framePool), for a
+	// caller that keeps the buffer for later frames of about the same size.
+	classCap bool
+	scratch  [4]byte
 }
 
 // next reads one frame, as readFrame. pooled reports whether the frame's buffer should go back to
@@ -133,9 +136,12 @@ func (fr *frameReader) fill(buf []byte, got, n int, pooled bool) ([]byte, error)
 			t = (t + maxGrowth - 1) / maxGrowth
 		}
 		var next []byte
-		if t == n && pooled {
+		switch {
+		case t == n && pooled:
 			next = pool.alloc(n)
-		} else {
+		case t == n && fr.classCap && frameFits(n):
+			next = classAlloc(n)
+		default:
 			next = make([]byte, t)
 		}
 		copy(next, buf)
@@ -181,10 +187,16 @@ const (
 // classSize is the capacity of class c's buffers.
 func classSize(c int) int { return (4 + c%4) * (minPooledFrame / 4) << (c / 4) }
 
-func (p *framePool) fits(n int) bool { return n > firstChunk && n <= maxPooledFrame }
+func (p *framePool) fits(n int) bool { return frameFits(n) }
+
+// frameFits reports whether a frame of n bytes has a size class.
+func frameFits(n int) bool { return n > firstChunk && n <= maxPooledFrame }
 
 // class returns the smallest class whose buffers hold n bytes; fits(n) must hold.
-func (p *framePool) class(n int) int {
+func (p *framePool) class(n int) int { return frameClass(n) }
+
+// frameClass is framePool.class.
+func frameClass(n int) int {
 	c := 0
 	for classSize(c) < n {
 		c++
@@ -212,9 +224,11 @@ func (p *framePool) get(n int) []byte {
 }
 
 // alloc returns a new buffer of length n with its class's capacity, so that it can be pooled.
-func (p *framePool) alloc(n int) []byte {
-	return make([]byte, n, classSize(p.class(n)))
-}
+func (p *framePool) alloc(n int) []byte { return classAlloc(n) }
+
+// classAlloc returns a new buffer of length n with its size class's capacity; frameFits(n) must
+// hold.
+func classAlloc(n int) []byte { return make([]byte, n, classSize(frameClass(n))) }
 
 // put gives a buffer from get or alloc back to the pool, which keeps it if it is within budget.
 func (p *framePool) put(b []byte) {
