@@ -8,7 +8,7 @@
 // written with one writev, with no log, index, file or validation behind it. Nothing else of
 // Kafka is served beyond what a consumer needs (ApiVersions, Metadata, ListOffsets, Fetch v12).
 // The mode alternates a minikraft run (produce, then consume from the start) with a consume of
-// as many records from ideal-server, and reports both rates.
+// as many records from ideal-server, and reports both rates and where each fetch's time went.
 
 package main
 
@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,17 +43,36 @@ func runIdeal(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 	mk, ideal := map[int][]float64{}, map[int][]float64{}
+	// Per size and server, the per-fetch split of every run (see fetchTimes), for medians.
+	type split struct{ firstByte, reading, between []float64 }
+	splits := map[string]map[int]*split{"minikraft": {}, "ideal": {}}
+	note := func(server string, size int, t *fetchTimes) {
+		fb, rd, bt, ok := t.perFetch()
+		if !ok {
+			return
+		}
+		sp := splits[server][size]
+		if sp == nil {
+			sp = &split{}
+			splits[server][size] = sp
+		}
+		ms := func(d time.Duration) float64 { return d.Seconds() * 1e3 }
+		sp.firstByte, sp.reading, sp.between = append(sp.firstByte, ms(fb)), append(sp.reading, ms(rd)), append(sp.between, ms(bt))
+	}
 	for rep := 0; rep < o.repeat; rep++ {
 		for _, size := range o.sizes {
 			dir := filepath.Join(work, fmt.Sprint("run-", rep, "-", size))
-			m, n, err := idealMinikraftOnce(ctx, bin, dir, size, o)
+			var mt, it fetchTimes
+			m, n, err := idealMinikraftOnce(ctx, bin, dir, size, o, &mt)
 			if err != nil {
 				return fmt.Errorf("minikraft %s: %w", sizeLabel(size), err)
 			}
-			i, err := idealOnce(ctx, self, dir, size, n, o)
+			i, err := idealOnce(ctx, self, dir, size, n, o, &it)
 			if err != nil {
 				return fmt.Errorf("ideal server %s: %w", sizeLabel(size), err)
 			}
+			note("minikraft", size, &mt)
+			note("ideal", size, &it)
 			fmt.Fprintf(os.Stderr, "repeat %d/%d %s: consume minikraft %.1f MB/s, ideal server %.1f MB/s\n", rep+1, o.repeat, sizeLabel(size), m, i)
 			mk[size], ideal[size] = append(mk[size], m), append(ideal[size], i)
 			os.RemoveAll(dir)
@@ -66,6 +86,15 @@ func runIdeal(ctx context.Context, o options) error {
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f |\n", sizeLabel(size), m, i, m/i)
 	}
 	fmt.Fprintf(&b, "\nThe ideal server's batches are %d bytes (franz-go's largest); minikraft serves the producer's, which are that full at 10 KB but smaller below, so there the ideal's lead is partly bigger batches.\n", idealBatchBytes)
+	b.WriteString("\nWhere a fetch's time goes, in ms, mean per fetch (medians over the runs): from the request's write to the response's first byte (the server answering), reading the rest of the response (the transfer), and the client's own work before its next request (decoding and buffering the records).\n\n")
+	b.WriteString("| value size | server | first byte | reading | client between fetches |\n|---|---|--:|--:|--:|\n")
+	for _, size := range o.sizes {
+		for _, server := range []string{"minikraft", "ideal"} {
+			if sp := splits[server][size]; sp != nil {
+				fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f | %.3f |\n", sizeLabel(size), server, middle(sp.firstByte), middle(sp.reading), middle(sp.between))
+			}
+		}
+	}
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
@@ -75,7 +104,7 @@ func runIdeal(ctx context.Context, o options) error {
 
 // idealMinikraftOnce produces to a fresh node for o.duration and consumes it all; it returns the
 // consume rate and the records read.
-func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o options) (float64, int64, error) {
+func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o options, times *fetchTimes) (float64, int64, error) {
 	s, err := startMinikraft(bin, dir)
 	if err != nil {
 		return 0, 0, err
@@ -94,12 +123,12 @@ func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o option
 	if err != nil {
 		return 0, 0, err
 	}
-	r, err := consumePhase(ctx, s.addrs, "ideal", n, 2*o.duration)
+	r, err := consumePhase(ctx, s.addrs, "ideal", n, 2*o.duration, times)
 	return r.mbps, n, err
 }
 
 // idealOnce consumes n records of size bytes from a fresh ideal-server.
-func idealOnce(ctx context.Context, self, dir string, size int, n int64, o options) (float64, error) {
+func idealOnce(ctx context.Context, self, dir string, size int, n int64, o options, times *fetchTimes) (float64, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, err
@@ -113,7 +142,7 @@ func idealOnce(ctx context.Context, self, dir string, size int, n int64, o optio
 	if err := s.waitListening(ctx); err != nil {
 		return 0, err
 	}
-	r, err := consumePhase(ctx, s.addrs, "ideal", n, 2*o.duration)
+	r, err := consumePhase(ctx, s.addrs, "ideal", n, 2*o.duration, times)
 	return r.mbps, err
 }
 

@@ -106,3 +106,44 @@ func (w *fetchWaits) share(wall float64) float64 {
 	}
 	return total.Seconds() / wall / float64(len(w.perNode))
 }
+
+// fetchTimes splits a consumer's fetches into where each one's time went, on average: from
+// writing the request to the response's first byte (the server's time to answer), reading the
+// rest of the response (the transfer), and everything else between one fetch's end and the next
+// one's start (the client decoding and buffering records, and writing the next request).
+type fetchTimes struct {
+	mu          sync.Mutex
+	n           int
+	wait, read  time.Duration
+	first, last time.Time
+}
+
+func (f *fetchTimes) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 1 || e.Err() != nil {
+		return
+	}
+	now := time.Now()
+	f.mu.Lock()
+	if f.n == 0 {
+		// The span starts at the first fetch's request, not at its end.
+		f.first = now.Add(-(e.WriteWait + e.TimeToWrite + e.ReadWait + e.TimeToRead))
+	}
+	f.last = now
+	f.n++
+	f.wait += e.ReadWait
+	f.read += e.TimeToRead
+	f.mu.Unlock()
+}
+
+// perFetch returns the mean time to the first byte, the mean time reading a response, and the
+// mean of the rest of each fetch's share of the span from the first request to the last response.
+func (f *fetchTimes) perFetch() (firstByte, reading, between time.Duration, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		return 0, 0, 0, false
+	}
+	n := time.Duration(f.n)
+	span := f.last.Sub(f.first)
+	return f.wait / n, f.read / n, (span - f.wait - f.read) / n, true
+}
