@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,9 +26,11 @@ type phaseCPU struct {
 }
 
 // cpuSpan is the CPU the client (this process: the servers are children) and the server used
-// over one phase, its wall time and the GB of values it moved.
+// over one phase, its wall time and the GB of values it moved. other is the rest of the
+// machine's busy CPU over the phase: mostly the kernel's work that neither process is charged
+// for, such as writing dirty pages back to the disk and interrupts, and whatever else runs.
 type cpuSpan struct {
-	wall, client, server, gb float64 // seconds, seconds, seconds, 10⁹ bytes
+	wall, client, server, other, gb float64 // seconds, seconds, seconds, seconds, 10⁹ bytes
 }
 
 // measure runs fn and records its wall time and both sides' CPU time. The client's is this
@@ -35,6 +40,7 @@ func (c *cpuSpan) measure(s *server, fn func() error) error {
 	if err != nil {
 		return err
 	}
+	m0, mok := machineBusySeconds()
 	c0, start := selfCPUSeconds(), time.Now()
 	if err := fn(); err != nil {
 		return err
@@ -45,7 +51,42 @@ func (c *cpuSpan) measure(s *server, fn func() error) error {
 		return err
 	}
 	c.server = s1 - s0
+	if m1, ok := machineBusySeconds(); ok && mok {
+		c.other = max(m1-m0-c.client-c.server, 0)
+	}
 	return nil
+}
+
+// otherPerGB is the rest of the machine's CPU seconds per GB of values moved (see cpuSpan).
+func (c cpuSpan) otherPerGB() (float64, bool) {
+	if c.gb <= 0 {
+		return 0, false
+	}
+	return c.other / c.gb, true
+}
+
+// machineBusySeconds is the CPU time every CPU has spent busy since boot, from /proc/stat's
+// first line: user, nice, system, irq and softirq (not idle, iowait or a hypervisor's steal), in
+// the kernel's 10 ms ticks.
+func machineBusySeconds() (float64, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, false
+	}
+	var ticks float64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return 0, false
+		}
+		ticks += v
+	}
+	return ticks / 100, true
 }
 
 // clientPerGB is the client's CPU seconds per GB of values moved.
