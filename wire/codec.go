@@ -116,9 +116,9 @@ func (fr *frameReader) body(n int) ([]byte, error) {
 }
 
 // fill reads the rest of a frame of n bytes into buf, which holds its first got bytes, growing
-// buf by the growth rule (into a buffer from the pool's allocator when pooled).
+// buf by the growth rule (a last step to n gets its size class's capacity when pooled or classCap).
 func (fr *frameReader) fill(buf []byte, got, n int, pooled bool) ([]byte, error) {
-	r, pool := fr.r, fr.pool
+	r := fr.r
 	for {
 		m, err := io.ReadFull(r, buf[got:])
 		got += m
@@ -136,12 +136,9 @@ func (fr *frameReader) fill(buf []byte, got, n int, pooled bool) ([]byte, error)
 			t = (t + maxGrowth - 1) / maxGrowth
 		}
 		var next []byte
-		switch {
-		case t == n && pooled:
-			next = pool.alloc(n)
-		case t == n && fr.classCap && frameFits(n):
+		if t == n && (pooled || fr.classCap && frameFits(n)) { // a pooled frame always fits
 			next = classAlloc(n)
-		default:
+		} else {
 			next = make([]byte, t)
 		}
 		copy(next, buf)

@@ -43,10 +43,10 @@ func runIdeal(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 	mk, ideal := map[int][]float64{}, map[int][]float64{}
-	// Per size and server, the per-fetch split of every run (see fetchTimes), for medians.
+	// Per size and server, the per-fetch split of every run (see fetchWaits.perFetch), for medians.
 	type split struct{ firstByte, reading, between []float64 }
 	splits := map[string]map[int]*split{"minikraft": {}, "ideal": {}}
-	note := func(server string, size int, t *fetchTimes) {
+	note := func(server string, size int, t *fetchWaits) {
 		fb, rd, bt, ok := t.perFetch()
 		if !ok {
 			return
@@ -62,7 +62,7 @@ func runIdeal(ctx context.Context, o options) error {
 	for rep := 0; rep < o.repeat; rep++ {
 		for _, size := range o.sizes {
 			dir := filepath.Join(work, fmt.Sprint("run-", rep, "-", size))
-			var mt, it fetchTimes
+			var mt, it fetchWaits
 			m, n, err := idealMinikraftOnce(ctx, bin, dir, size, o, &mt)
 			if err != nil {
 				return fmt.Errorf("minikraft %s: %w", sizeLabel(size), err)
@@ -104,7 +104,7 @@ func runIdeal(ctx context.Context, o options) error {
 
 // idealMinikraftOnce produces to a fresh node for o.duration and consumes it all; it returns the
 // consume rate and the records read.
-func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o options, times *fetchTimes) (float64, int64, error) {
+func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o options, times *fetchWaits) (float64, int64, error) {
 	s, err := startMinikraft(bin, dir)
 	if err != nil {
 		return 0, 0, err
@@ -128,7 +128,7 @@ func idealMinikraftOnce(ctx context.Context, bin, dir string, size int, o option
 }
 
 // idealOnce consumes n records of size bytes from a fresh ideal-server.
-func idealOnce(ctx context.Context, self, dir string, size int, n int64, o options, times *fetchTimes) (float64, error) {
+func idealOnce(ctx context.Context, self, dir string, size int, n int64, o options, times *fetchWaits) (float64, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, err

@@ -67,7 +67,7 @@ func (c cpuSpan) otherPerGB() (float64, bool) {
 
 // machineBusySeconds is the CPU time every CPU has spent busy since boot, from /proc/stat's
 // first line: user, nice, system, irq and softirq (not idle, iowait or a hypervisor's steal), in
-// the kernel's 10 ms ticks.
+// clock ticks.
 func machineBusySeconds() (float64, bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -86,7 +86,7 @@ func machineBusySeconds() (float64, bool) {
 		}
 		ticks += v
 	}
-	return ticks / 100, true
+	return ticks / clockTicks, true
 }
 
 // clientPerGB is the client's CPU seconds per GB of values moved.
@@ -116,22 +116,51 @@ func selfCPUSeconds() float64 {
 // fetchWaits adds up, over a consumer's fetches, the time from each request's write to the end of
 // its response's read: the server's time to answer plus the transfer, during which the client
 // has nothing else to do. It is kept per broker, since the consumer has one fetch in flight to
-// each broker at once.
+// each broker at once. It also keeps the two parts apart (to the response's first byte, the
+// server answering; reading the rest, the transfer) and the span from the first request to the
+// last response, for perFetch.
 type fetchWaits struct {
-	mu      sync.Mutex
-	perNode map[int32]time.Duration
+	mu          sync.Mutex
+	perNode     map[int32]time.Duration
+	n           int
+	wait, read  time.Duration
+	first, last time.Time
 }
 
 func (w *fetchWaits) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 	if key != 1 || e.Err() != nil {
 		return
 	}
+	now := time.Now()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.perNode == nil {
 		w.perNode = map[int32]time.Duration{}
 	}
 	w.perNode[meta.NodeID] += e.ReadWait + e.TimeToRead
-	w.mu.Unlock()
+	if w.n == 0 {
+		// The span starts at the first fetch's request, not at its end.
+		w.first = now.Add(-(e.WriteWait + e.TimeToWrite + e.ReadWait + e.TimeToRead))
+	}
+	w.last = now
+	w.n++
+	w.wait += e.ReadWait
+	w.read += e.TimeToRead
+}
+
+// perFetch returns, per fetch on average, the time to the response's first byte, the time
+// reading the rest, and the rest of each fetch's share of the span from the first request to the
+// last response: the client's own work between fetches (decoding and buffering the records,
+// writing the next request).
+func (w *fetchWaits) perFetch() (firstByte, reading, between time.Duration, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		return 0, 0, 0, false
+	}
+	n := time.Duration(w.n)
+	span := w.last.Sub(w.first)
+	return w.wait / n, w.read / n, (span - w.wait - w.read) / n, true
 }
 
 // share is the waiting time as a share of wall seconds, averaged over the brokers fetched from.
@@ -146,45 +175,4 @@ func (w *fetchWaits) share(wall float64) float64 {
 		total += d
 	}
 	return total.Seconds() / wall / float64(len(w.perNode))
-}
-
-// fetchTimes splits a consumer's fetches into where each one's time went, on average: from
-// writing the request to the response's first byte (the server's time to answer), reading the
-// rest of the response (the transfer), and everything else between one fetch's end and the next
-// one's start (the client decoding and buffering records, and writing the next request).
-type fetchTimes struct {
-	mu          sync.Mutex
-	n           int
-	wait, read  time.Duration
-	first, last time.Time
-}
-
-func (f *fetchTimes) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
-	if key != 1 || e.Err() != nil {
-		return
-	}
-	now := time.Now()
-	f.mu.Lock()
-	if f.n == 0 {
-		// The span starts at the first fetch's request, not at its end.
-		f.first = now.Add(-(e.WriteWait + e.TimeToWrite + e.ReadWait + e.TimeToRead))
-	}
-	f.last = now
-	f.n++
-	f.wait += e.ReadWait
-	f.read += e.TimeToRead
-	f.mu.Unlock()
-}
-
-// perFetch returns the mean time to the first byte, the mean time reading a response, and the
-// mean of the rest of each fetch's share of the span from the first request to the last response.
-func (f *fetchTimes) perFetch() (firstByte, reading, between time.Duration, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.n == 0 {
-		return 0, 0, 0, false
-	}
-	n := time.Duration(f.n)
-	span := f.last.Sub(f.first)
-	return f.wait / n, f.read / n, (span - f.wait - f.read) / n, true
 }
